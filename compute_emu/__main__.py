@@ -1,0 +1,5 @@
+"""`python -m compute_emu` runs the command line."""
+
+from .cli import main
+
+main()

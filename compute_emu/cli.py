@@ -1,0 +1,58 @@
+"""The `compute-emu` command line: flags in, one settings object out, errors rendered once."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import anyio
+import click
+
+from . import __version__
+from .errors import UserError
+from .log import RequestLog
+
+
+def _fail(message: str) -> None:
+    click.secho("error: ", fg="red", bold=True, err=True, nl=False)
+    click.echo(message, err=True)
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="compute-emu")
+def main() -> None:
+    """Run Python Fastly Compute apps locally, like `fastly compute serve`."""
+
+
+@main.command()
+@click.option("--addr", default="127.0.0.1:7676", show_default=True,
+              help="Address and port to listen on (port 0 picks a free port).")
+@click.option("-C", "--dir", "project_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), help="Project directory (where fastly.toml is).")
+@click.option("--env", default=None, help="Read fastly.ENV.toml instead of fastly.toml.")
+@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="App entry file (default: [scripts] entry in fastly.toml, else src/main.py).")
+@click.option("-v", "--verbose", is_flag=True, help="Show details (Pushpin info lines, debug).")
+@click.option("-q", "--quiet", is_flag=True, help="No per-request log lines.")
+def serve(addr: str, project_dir: Path, env: str | None, file: Path | None,
+          verbose: bool, quiet: bool) -> None:
+    """Serve the app on --addr (default 127.0.0.1:7676) until Ctrl-C."""
+    from .serve import Server, ServeSettings, parse_addr
+
+    log = RequestLog(verbose=verbose, quiet=quiet)
+    try:
+        host, port = parse_addr(addr)
+        if not project_dir.is_dir():
+            raise UserError(f"-C/--dir {project_dir}: no such directory")
+        settings = ServeSettings(
+            project_dir=project_dir.resolve(), env=env, host=host, port=port,
+            file=file.resolve() if file else None, verbose=verbose, quiet=quiet,
+        )
+        server = Server(settings, log)
+        anyio.run(server.run)
+    except UserError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+    log.info("compute-emu stopped")

@@ -1,0 +1,44 @@
+"""Errors the user can cause. The CLI renders them once, without a traceback."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A problem the user can fix: bad input, a taken port, a missing file.
+
+    ``str(err)`` is the whole message, naming the thing at fault.
+    """
+
+
+class ManifestError(UserError):
+    """fastly.toml is unreadable or invalid.
+
+    ``path`` is the file, ``key`` the dotted key path at fault (``""`` for the file itself),
+    ``line``/``column`` are 1-based where known.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        key: str,
+        problem: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        self.path = path
+        self.key = key
+        self.problem = problem
+        self.line = line
+        self.column = column
+        where = path
+        if line is not None:
+            where += f":{line}"
+            if column is not None:
+                where += f":{column}"
+        message = f"{where}: {key}: {problem}" if key else f"{where}: {problem}"
+        super().__init__(message)
+
+
+class AppLoadError(UserError):
+    """The app's entry file cannot be loaded (missing, syntax error, import error, no main)."""

@@ -1,0 +1,66 @@
+"""Writing what the app decided to the client: its response, or an error page."""
+
+from __future__ import annotations
+
+from ..sdk._errors import SendError, SendErrorCause
+from ..sdk._response import Response
+from ..server.connection import Exchange
+from ..server.framing import end_to_end, header_value
+from .bridge import body_length, iterate_body
+
+# An uncaught SendError becomes a status by its cause: timeouts 504 (as Viceroy maps them),
+# failures after the connection was made 502; failing to connect at all stays a plain 500.
+_BAD_GATEWAY = frozenset(
+    {
+        SendErrorCause.ConnectionTerminated,
+        SendErrorCause.HttpIncompleteResponse,
+        SendErrorCause.HttpProtocolError,
+        SendErrorCause.HttpResponseHeaderSectionTooLarge,
+        SendErrorCause.HttpResponseStatusInvalid,
+        SendErrorCause.HttpUpgradeFailed,
+    }
+)
+
+
+def error_status(error: BaseException) -> int:
+    """The status for an exception that escaped ``main()``."""
+    if isinstance(error, SendError):
+        cause = error.root_cause()
+        if cause.is_timeout:
+            return 504
+        if cause in _BAD_GATEWAY:
+            return 502
+    return 500
+
+
+async def send_text(
+    exchange: Exchange,
+    status: int,
+    text: str,
+    date: bytes,
+    content_type: str | None = "text/plain; charset=utf-8",
+) -> None:
+    """A complete small response with a text body."""
+    body = text.encode()
+    headers = [("date", date), ("content-length", str(len(body)).encode())]
+    if content_type:
+        headers.insert(0, ("content-type", content_type.encode()))
+    await exchange.send_response(status, headers, body)
+
+
+async def deliver_response(exchange: Exchange, response: Response, date: bytes) -> None:
+    """Write the app's response: framing rebuilt, body streamed as it is read."""
+    status = response.get_status()
+    if status < 200:
+        await send_text(
+            exchange, 500, f"the app sent an informational status ({status}) as its response\n", date
+        )
+        return
+    headers = end_to_end(response._headers.items())
+    prefix, stream = response.take_body().detach()
+    length = body_length(prefix, stream)
+    if length is not None and status != 204:
+        headers.append(("content-length", str(length).encode()))
+    if header_value(headers, "date") is None:
+        headers.append(("date", date))
+    await exchange.send_response(status, headers, iterate_body(prefix, stream))

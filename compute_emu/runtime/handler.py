@@ -1,0 +1,105 @@
+"""The path of one request: run ``main()`` in a thread, carry out what it decided, log a line."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+import h11
+
+from ..log import RequestRecord
+from ..sdk._errors import SendError
+from ..sdk._host import bind_host
+from ..server.connection import ClientGone, Exchange
+from ..server.framing import HttpDate
+from .deliver import deliver_response, error_status, send_text
+from .host import RequestHost
+
+if TYPE_CHECKING:
+    from .services import Services
+
+
+class AppHandler:
+    """Handles every exchange of the server with the app."""
+
+    def __init__(self, services: Services, date: HttpDate) -> None:
+        self.services = services
+        self.date = date
+        self._ids = itertools.count()
+        self.handoff = None  # set by the Fanout layer: carries out handoffs
+
+    async def __call__(self, exchange: Exchange) -> None:
+        request_id = next(self._ids)
+        record = RequestRecord(request_id, exchange.method, exchange.target)
+        client_ip = ipaddress.ip_address(exchange.addresses.client[0])
+        host = RequestHost(self.services, exchange, request_id, client_ip)
+        client_gone = False
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._run_app, host)
+                await host.decided.wait()
+                try:
+                    await self._carry_out(host, record)
+                except (ClientGone, h11.LocalProtocolError):
+                    client_gone = True
+                except SendError as exc:  # a backend failed while its body streamed out
+                    record.error = str(exc)
+                    client_gone = True
+        finally:
+            with anyio.CancelScope(shield=True):
+                await host.close_backend_calls()
+            record.status = exchange.response_status
+            record.bytes_sent = exchange.response_bytes
+            record.notes = host.notes
+            self.services.log.request(record)
+        if client_gone:
+            raise ClientGone
+
+    # -- the app's thread ------------------------------------------------------------------
+    async def _run_app(self, host: RequestHost) -> None:
+        error: BaseException | None = None
+        try:
+            await anyio.to_thread.run_sync(
+                self._main_in_thread, host, limiter=self.services.limiter, abandon_on_cancel=True
+            )
+        except Exception as exc:
+            error = exc
+        if error is not None and host.outcome is not None:
+            self.services.log.error(
+                f"#{host.request_id} main() raised after it answered the client:\n"
+                + self.services.app.format_error(error)
+            )
+        host.finish(error)
+
+    def _main_in_thread(self, host: RequestHost) -> None:
+        app, output = self.services.app, self.services.output
+        output.bind(host.request_id)
+        try:
+            with bind_host(host):
+                app.main_of(app.instantiate())()
+        finally:
+            output.bind(None)
+
+    # -- the connection task ---------------------------------------------------------------
+    async def _carry_out(self, host: RequestHost, record: RequestRecord) -> None:
+        outcome = host.outcome
+        assert outcome is not None
+        exchange = host.exchange
+        if outcome.response is not None:
+            await deliver_response(exchange, outcome.response, self.date())
+        elif outcome.handoff is not None:
+            if self.handoff is None:
+                raise AssertionError("handoff decided without a handoff handler")
+            await self.handoff(host, *outcome.handoff)
+        elif outcome.error is not None:
+            error = outcome.error
+            text = self.services.app.format_error(error)
+            record.error = f"{type(error).__name__}: {error}"
+            self.services.log.error(f"#{host.request_id} main() raised:\n{text}")
+            body = text + "\n" if host.client_ip.is_loopback else "Internal Server Error\n"
+            await send_text(exchange, error_status(error), body, self.date())
+        else:  # main() returned without answering: Viceroy sends an empty 200
+            await send_text(exchange, 200, "", self.date(), content_type=None)

@@ -1,0 +1,136 @@
+"""The per-request host: what SDK calls do, and what the app decided.
+
+An app decides exactly one thing about its client: a response (``send_to_client``), a
+handoff (``handoff_fanout``/``handoff_websocket``), or nothing (it returns, or raises). The
+host records that :class:`Outcome` and wakes the connection task, which carries it out while
+the app's thread goes on (as a Compute instance does after ``send_downstream``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ..sdk._body import Body
+from ..sdk._errors import SendError, SendErrorCause
+from ..sdk._host import ClientRequestParts, HandoffKind
+from ..sdk._request import Request
+from ..sdk._response import Response
+from ..server.framing import header_value
+from .bridge import LoopBodyStream
+from .send import BackendCall, open_backend_call
+
+if TYPE_CHECKING:
+    from ..server.connection import Exchange
+    from .services import Services
+
+
+@dataclass
+class Outcome:
+    """What the app decided for its client (exactly one of the fields is set)."""
+
+    response: Response | None = None
+    handoff: tuple[Request, str, HandoffKind] | None = None
+    error: BaseException | None = None  # main() raised before deciding
+    nothing: bool = False  # main() returned without deciding
+
+
+@dataclass
+class RequestHost:
+    """Implements :class:`compute_emu.sdk._host.Host` for one client request."""
+
+    services: Services
+    exchange: Exchange
+    request_id: int
+    client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    outcome: Outcome | None = None
+    decided: anyio.Event = field(default_factory=anyio.Event)  # created on the loop
+    backend_calls: list[BackendCall] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    _client_taken: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- the SDK's Host protocol (called from the app's thread) ----------------------------
+    def take_client_request(self) -> ClientRequestParts:
+        with self._lock:
+            if self._client_taken:
+                raise RuntimeError("Request.from_client() can only be called once per request")
+            self._client_taken = True
+        exchange = self.exchange
+        host = header_value(exchange.headers, "host")
+        authority = (
+            host.decode("latin-1") if host else "{}:{}".format(*exchange.addresses.server)
+        )
+        body = None
+        if exchange.has_body():
+            body = LoopBodyStream(
+                self.services.loop, exchange.receive_body, exchange.declared_length()
+            )
+        return ClientRequestParts(
+            method=exchange.method,
+            url=f"http://{authority}{exchange.target}",
+            version=exchange.http_version,
+            headers=list(exchange.headers),
+            body=body,
+            client_ip=self.client_ip,
+        )
+
+    def send(self, request: Request, backend: str) -> Response:
+        call = self.services.loop.run(self._send, request, backend)
+        body = Body.from_stream(call.body_stream())
+        return Response._from_backend(call.status, call.headers, body, backend, request)
+
+    async def _send(self, request: Request, backend_name: str) -> BackendCall:
+        config = self.services.backends.get(backend_name)
+        if config is None:
+            raise SendError(
+                backend_name,
+                SendErrorCause.UnknownBackend,
+                f"no backend named {backend_name!r} in {self.services.manifest_name}"
+                f" (known: {', '.join(self.services.backends) or 'none'})",
+            )
+        self.notes.append(f"send→{backend_name}")
+        call = await open_backend_call(self.services, config, request)
+        self.backend_calls.append(call)
+        return call
+
+    def send_to_client(self, response: Response) -> None:
+        self._decide(Outcome(response=response), "send a response")
+
+    def handoff(self, request: Request, backend: str, kind: HandoffKind) -> None:
+        if kind == "fanout" and self.services.fanout_proxy_port is None:
+            raise SendError(
+                backend,
+                SendErrorCause.InternalError,
+                "Fanout is not enabled for local testing: set `enable = true` under "
+                f"[local_server.pushpin] in {self.services.manifest_name}, or pass "
+                "--experimental-enable-pushpin to `compute-emu serve`",
+            )
+        self._decide(Outcome(handoff=(request, backend, kind)), f"hand off to {kind}")
+
+    # -- decisions -------------------------------------------------------------------------
+    def _decide(self, outcome: Outcome, what: str) -> None:
+        with self._lock:
+            if self.outcome is not None:
+                previous = "a response was already sent" if self.outcome.response else (
+                    "the request was already handed off"
+                )
+                raise RuntimeError(f"cannot {what}: {previous} for this request")
+            self.outcome = outcome
+        self.services.loop.call(self.decided.set)
+
+    def finish(self, error: BaseException | None) -> None:
+        """Called on the loop when main() has returned (or raised)."""
+        if self.outcome is None:
+            self.outcome = Outcome(error=error) if error else Outcome(nothing=True)
+            self.decided.set()
+
+    async def close_backend_calls(self) -> None:
+        """Close backend connections the request left open (bodies never read to the end)."""
+        for call in self.backend_calls:
+            await call.aclose()
+        self.backend_calls.clear()

@@ -1,0 +1,78 @@
+"""The one narrow interface between the SDK and whatever runs the app.
+
+The SDK never touches sockets. Every call that needs the outside world (the client request,
+backends, the client response, handoffs) goes through the :class:`Host` bound to the current
+request. The runtime binds a real host around ``main()``; tests can bind a fake one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from ._body import BodyStream
+    from ._request import Request
+    from ._response import Response
+
+HandoffKind = Literal["fanout", "websocket"]
+
+
+@dataclass(frozen=True)
+class ClientRequestParts:
+    """What the host hands over for ``Request.from_client()``."""
+
+    method: str
+    url: str  # absolute, e.g. http://127.0.0.1:7676/path?q
+    version: str  # "1.1" or "1.0"
+    headers: list[tuple[str, bytes]]  # in arrival order, names as the client sent them
+    body: BodyStream | None  # None: no body
+    client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    request_id: str | None = None  # for get_client_request_id(), e.g. f"{n:032x}"
+
+
+class Host(Protocol):
+    """What the SDK needs from the runtime. All methods block the calling (app) thread."""
+
+    def take_client_request(self) -> ClientRequestParts:
+        """The client request; raises ``RuntimeError`` on a second call."""
+        ...
+
+    def send(self, request: Request, backend: str) -> Response:
+        """Send ``request`` to a named backend; raises ``SendError``."""
+        ...
+
+    def send_to_client(self, response: Response) -> None:
+        """Start sending ``response`` downstream; raises ``RuntimeError`` if one was sent."""
+        ...
+
+    def handoff(self, request: Request, backend: str, kind: HandoffKind) -> None:
+        """Hand the client connection off (Fanout or WebSocket passthrough)."""
+        ...
+
+
+_current: ContextVar[Host | None] = ContextVar("compute_emu_host", default=None)
+
+
+def current_host(what: str) -> Host:
+    """The host of the running request, or a clear error naming the call ``what``."""
+    host = _current.get()
+    if host is None:
+        raise RuntimeError(
+            f"{what} needs a running request: call it from main() under `compute-emu serve`"
+        )
+    return host
+
+
+@contextlib.contextmanager
+def bind_host(host: Host) -> Iterator[None]:
+    """Make ``host`` the current host for the duration of the block (in this thread/context)."""
+    token = _current.set(host)
+    try:
+        yield
+    finally:
+        _current.reset(token)

@@ -1,0 +1,334 @@
+"""``Request`` (mirrors ``fastly::Request``)."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
+
+from ._body import Body
+from ._headers import HeaderMap
+from ._host import current_host
+from ._message import Message, normalize_version
+
+if TYPE_CHECKING:
+    from ._response import Response
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_TCHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_PRINTABLE = "".join(map(chr, range(0x21, 0x7F)))
+# WHATWG URL percent-encode sets: these characters are left alone, anything else is escaped.
+_PATH_SAFE = "".join(c for c in _PRINTABLE if c not in '"#<>?`{}')
+_QUERY_SAFE = "".join(c for c in _PRINTABLE if c not in '"#<>')
+_FRAGMENT_SAFE = "".join(c for c in _PRINTABLE if c not in '"<>`')
+_BAD_NETLOC = frozenset(' "<>\\^`{|}') | frozenset(map(chr, range(0x20))) | {"\x7f"}
+_STRIP = "".join(map(chr, range(0x21)))  # C0 controls and space, trimmed like WHATWG URL
+
+
+def _check_method(method: str) -> str:
+    if not isinstance(method, str) or not method or not _TCHARS.issuperset(method):
+        raise ValueError(f"invalid HTTP method {method!r}: must be a non-empty token")
+    return method.upper()
+
+
+def _idna_netloc(netloc: str) -> str:
+    userinfo, at, hostport = netloc.rpartition("@")
+    host, colon, port = hostport.partition(":")
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"invalid host {host!r}: {exc}") from None
+    return f"{userinfo}{at}{host}{colon}{port}"
+
+
+def parse_url(url: str | SplitResult) -> SplitResult:
+    """Parse and normalise an absolute http(s) URL like Rust's ``Url``; ``ValueError`` if not one.
+
+    The scheme is lowercased, an empty path becomes ``/``, non-ASCII hosts are IDNA-encoded and
+    characters not allowed in the path, query or fragment are percent-encoded.
+    """
+    text = url.geturl() if isinstance(url, SplitResult) else url
+    if not isinstance(text, str):
+        raise TypeError(f"URL must be str, not {type(url).__name__}")
+    problem = "must be an absolute http:// or https:// URL"
+    try:
+        parts = urlsplit(text.strip(_STRIP))
+        netloc = parts.netloc if parts.netloc.isascii() else _idna_netloc(parts.netloc)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(problem)
+        if _BAD_NETLOC.intersection(netloc):
+            raise ValueError("the host contains characters that are not allowed")
+        _ = parts.port  # raises ValueError for a bad port
+    except ValueError as exc:
+        raise ValueError(f"invalid URL {text!r}: {exc}") from None
+    return parts._replace(
+        netloc=netloc,
+        path=quote(parts.path or "/", safe=_PATH_SAFE),
+        query=quote(parts.query, safe=_QUERY_SAFE),
+        fragment=quote(parts.fragment, safe=_FRAGMENT_SAFE),
+    )
+
+
+class Request(Message):
+    """An HTTP request: the client's (``from_client()``) or one the app builds to send.
+
+    Internal state the runtime uses: ``_method`` (uppercase ``str``), ``_url`` (a normalised
+    ``urllib.parse.SplitResult``; ``get_url_str()`` gives the text), ``_version``, ``_headers``
+    (:class:`HeaderMap`), ``_body`` (:class:`Body`), ``_cache_override`` (recorded knobs, no
+    effect) and ``_auto_decompress_gzip``.
+    """
+
+    def __init__(self, method: str, url: str | SplitResult) -> None:
+        """A request with no headers and an empty body (HTTP/1.1). ``method`` is uppercased."""
+        self._init_message()
+        self._method = _check_method(method)
+        self._url = parse_url(url)
+        self._from_client = False
+        self._client_ip: IpAddress | None = None
+        self._client_request_id: str | None = None
+        self._cache_override: dict[str, Any] = {}
+        self._auto_decompress_gzip = False
+
+    # -- constructors ----------------------------------------------------------------------
+    @classmethod
+    def get(cls, url: str) -> Request:
+        """A ``GET`` request."""
+        return cls("GET", url)
+
+    @classmethod
+    def head(cls, url: str) -> Request:
+        """A ``HEAD`` request."""
+        return cls("HEAD", url)
+
+    @classmethod
+    def post(cls, url: str) -> Request:
+        """A ``POST`` request."""
+        return cls("POST", url)
+
+    @classmethod
+    def put(cls, url: str) -> Request:
+        """A ``PUT`` request."""
+        return cls("PUT", url)
+
+    @classmethod
+    def delete(cls, url: str) -> Request:
+        """A ``DELETE`` request."""
+        return cls("DELETE", url)
+
+    @classmethod
+    def connect(cls, url: str) -> Request:
+        """A ``CONNECT`` request."""
+        return cls("CONNECT", url)
+
+    @classmethod
+    def options(cls, url: str) -> Request:
+        """An ``OPTIONS`` request."""
+        return cls("OPTIONS", url)
+
+    @classmethod
+    def trace(cls, url: str) -> Request:
+        """A ``TRACE`` request."""
+        return cls("TRACE", url)
+
+    @classmethod
+    def patch(cls, url: str) -> Request:
+        """A ``PATCH`` request."""
+        return cls("PATCH", url)
+
+    @classmethod
+    def from_client(cls) -> Request:
+        """The client request. Its body is read lazily; a second call raises ``RuntimeError``."""
+        parts = current_host("Request.from_client()").take_client_request()
+        req = cls(parts.method, parts.url)
+        req._version = normalize_version(parts.version)
+        req._headers = HeaderMap(parts.headers)
+        if parts.body is not None:
+            req._body = Body.from_stream(parts.body)
+        req._from_client = True
+        req._client_ip = parts.client_ip
+        req._client_request_id = parts.request_id
+        return req
+
+    def is_from_client(self) -> bool:
+        """Whether this is the request ``from_client()`` returned (clones are not)."""
+        return self._from_client
+
+    def clone_without_body(self) -> Request:
+        """A copy with the same method, URL, version, headers and knobs, and an empty body."""
+        new = copy.copy(self)
+        new._headers = self._headers.copy()
+        new._body = Body()
+        new._cache_override = dict(self._cache_override)
+        new._from_client = False
+        new._client_ip = None
+        new._client_request_id = None
+        return new
+
+    def clone_with_body(self) -> Request:
+        """A copy including the body; reads the body into memory and both keep a copy."""
+        data = self._body.into_bytes()
+        self._body = Body(data)
+        new = self.clone_without_body()
+        new._body = Body(data)
+        return new
+
+    # -- method and URL --------------------------------------------------------------------
+    def get_method(self) -> str:
+        """The method, uppercase (e.g. ``"GET"``)."""
+        return self._method
+
+    def get_method_str(self) -> str:
+        """Same as :meth:`get_method`."""
+        return self._method
+
+    def set_method(self, method: str) -> None:
+        """Set the method (uppercased)."""
+        self._method = _check_method(method)
+
+    def with_method(self, method: str) -> Self:
+        """Builder form of :meth:`set_method`."""
+        self.set_method(method)
+        return self
+
+    def get_url(self) -> SplitResult:
+        """The URL as a ``urllib.parse.SplitResult``."""
+        return self._url
+
+    def get_url_str(self) -> str:
+        """The URL as text."""
+        return self._url.geturl()
+
+    def set_url(self, url: str | SplitResult) -> None:
+        """Set the URL (absolute http/https, else ``ValueError``)."""
+        self._url = parse_url(url)
+
+    def with_url(self, url: str | SplitResult) -> Self:
+        """Builder form of :meth:`set_url`."""
+        self.set_url(url)
+        return self
+
+    def get_path(self) -> str:
+        """The path, still percent-encoded (always starts with ``/``)."""
+        return self._url.path
+
+    def set_path(self, path: str) -> None:
+        """Set the path (a leading ``/`` is added; unsafe characters are percent-encoded)."""
+        if not path.startswith("/"):
+            path = "/" + path
+        self._url = self._url._replace(path=quote(path, safe=_PATH_SAFE))
+
+    def with_path(self, path: str) -> Self:
+        """Builder form of :meth:`set_path`."""
+        self.set_path(path)
+        return self
+
+    def get_query_str(self) -> str | None:
+        """The raw query string without ``?``, or ``None`` if there is none (or it is empty)."""
+        return self._url.query or None
+
+    def get_query_parameter(self, name: str) -> str | None:
+        """The first value of query parameter ``name``, form-decoded, or ``None``."""
+        for key, value in parse_qsl(self._url.query, keep_blank_values=True):
+            if key == name:
+                return value
+        return None
+
+    def get_query(self) -> dict[str, str]:
+        """All query parameters, form-decoded; the first value wins for repeated names."""
+        result: dict[str, str] = {}
+        for key, value in parse_qsl(self._url.query, keep_blank_values=True):
+            result.setdefault(key, value)
+        return result
+
+    def set_query_str(self, query: str) -> None:
+        """Set the raw query string (without ``?``); unsafe characters are percent-encoded."""
+        self._url = self._url._replace(query=quote(query, safe=_QUERY_SAFE))
+
+    def with_query_str(self, query: str) -> Self:
+        """Builder form of :meth:`set_query_str`."""
+        self.set_query_str(query)
+        return self
+
+    def set_query(self, query: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
+        """Set the query from a mapping or ``(name, value)`` pairs, form-encoded."""
+        pairs = list(query.items()) if isinstance(query, Mapping) else list(query)
+        self._url = self._url._replace(query=urlencode(pairs))
+
+    def with_query(self, query: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Self:
+        """Builder form of :meth:`set_query`."""
+        self.set_query(query)
+        return self
+
+    def remove_query(self) -> None:
+        """Remove the query string."""
+        self._url = self._url._replace(query="")
+
+    # -- client info -----------------------------------------------------------------------
+    def get_client_ip_addr(self) -> IpAddress | None:
+        """The client's IP address for the client request; ``None`` for requests the app made."""
+        return self._client_ip
+
+    def get_client_request_id(self) -> str | None:
+        """The client request id for the client request, if the host provides one."""
+        return self._client_request_id
+
+    # -- cache knobs (recorded, no effect locally, as in Viceroy) ---------------------------
+    def set_pass(self, pass_: bool = True) -> None:
+        """Request a cache pass (recorded; no effect locally)."""
+        self._cache_override["pass"] = bool(pass_)
+
+    def set_ttl(self, ttl: int) -> None:
+        """Override the cache TTL in seconds (recorded; no effect locally)."""
+        self._cache_override["ttl"] = int(ttl)
+
+    def set_stale_while_revalidate(self, swr: int) -> None:
+        """Override stale-while-revalidate in seconds (recorded; no effect locally)."""
+        self._cache_override["stale_while_revalidate"] = int(swr)
+
+    def set_pci(self, pci: bool) -> None:
+        """Mark the request PCI-sensitive (recorded; no effect locally)."""
+        self._cache_override["pci"] = bool(pci)
+
+    def set_surrogate_key(self, key: str) -> None:
+        """Set the surrogate key (recorded; no effect locally)."""
+        self._cache_override["surrogate_key"] = str(key)
+
+    def set_auto_decompress_gzip(self, enabled: bool) -> None:
+        """Ask the host to gunzip the backend response."""
+        self._auto_decompress_gzip = bool(enabled)
+
+    # -- sending ---------------------------------------------------------------------------
+    def send(self, backend: str) -> Response:
+        """Send to the named backend and wait for the response; raises ``SendError``."""
+        return current_host("Request.send()").send(self, _backend_name(backend))
+
+    def handoff_fanout(self, backend: str) -> None:
+        """Pass this request through the Fanout GRIP proxy to ``backend``; no response follows."""
+        current_host("Request.handoff_fanout()").handoff(self, _backend_name(backend), "fanout")
+
+    def handoff_websocket(self, backend: str) -> None:
+        """Pass the WebSocket connection straight to ``backend``; no response follows."""
+        host = current_host("Request.handoff_websocket()")
+        host.handoff(self, _backend_name(backend), "websocket")
+
+    def upgrade_websocket(self, backend: str) -> None:
+        """Deprecated name of :meth:`handoff_websocket`."""
+        warnings.warn(
+            "Request.upgrade_websocket() is deprecated; use handoff_websocket()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.handoff_websocket(backend)
+
+    def __repr__(self) -> str:
+        return f"<Request {self._method} {self.get_url_str()}>"
+
+
+def _backend_name(backend: str) -> str:
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a backend name (str), not {type(backend).__name__}")
+    return backend

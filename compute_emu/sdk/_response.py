@@ -1,0 +1,123 @@
+"""``Response`` (mirrors ``fastly::Response``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Self
+
+from ._body import Body
+from ._headers import HeaderMap
+from ._host import current_host
+from ._message import Message, as_body
+
+if TYPE_CHECKING:
+    from ._request import Request
+
+
+def _check_status(status: int) -> int:
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 999:
+        raise ValueError(f"invalid HTTP status {status!r}: must be an int from 100 to 999")
+    return int(status)
+
+
+class Response(Message):
+    """An HTTP response: one the app builds for the client, or one a backend returned.
+
+    Internal state the runtime uses: ``_status`` (``int``), ``_version``, ``_headers``
+    (:class:`HeaderMap`), ``_body`` (:class:`Body`), ``_backend_name`` and ``_backend_request``.
+    """
+
+    def __init__(self) -> None:
+        """A ``200 OK`` response with no headers and an empty body."""
+        self._init_message()
+        self._status = 200
+        self._backend_name: str | None = None
+        self._backend_request: Request | None = None
+
+    # -- constructors ----------------------------------------------------------------------
+    @classmethod
+    def new(cls) -> Response:
+        """Same as ``Response()``."""
+        return cls()
+
+    @classmethod
+    def from_status(cls, status: int) -> Response:
+        """An empty response with ``status``."""
+        return cls().with_status(status)
+
+    @classmethod
+    def from_body(cls, body: Body | bytes | bytearray | str) -> Response:
+        """A ``200 OK`` response with ``body``."""
+        return cls().with_body(body)
+
+    @classmethod
+    def see_other(cls, destination: str) -> Response:
+        """``303 See Other`` to ``destination``."""
+        return cls.from_status(303).with_header("Location", destination)
+
+    @classmethod
+    def redirect(cls, destination: str) -> Response:
+        """``308 Permanent Redirect`` to ``destination``."""
+        return cls.from_status(308).with_header("Location", destination)
+
+    @classmethod
+    def temporary_redirect(cls, destination: str) -> Response:
+        """``307 Temporary Redirect`` to ``destination``."""
+        return cls.from_status(307).with_header("Location", destination)
+
+    @classmethod
+    def _from_backend(
+        cls,
+        status: int,
+        headers: list[tuple[str, bytes]],
+        body: Body,
+        backend_name: str,
+        backend_request: Request | None,
+    ) -> Response:
+        """For the runtime: the response ``backend_name`` returned to ``backend_request``."""
+        resp = cls()
+        resp._status = _check_status(status)
+        resp._headers = HeaderMap(headers)
+        resp._body = as_body(body)
+        resp._backend_name = backend_name
+        resp._backend_request = backend_request
+        return resp
+
+    # -- status ----------------------------------------------------------------------------
+    def get_status(self) -> int:
+        """The status code."""
+        return self._status
+
+    def set_status(self, status: int) -> None:
+        """Set the status code (an ``int`` from 100 to 999, else ``ValueError``)."""
+        self._status = _check_status(status)
+
+    def with_status(self, status: int) -> Self:
+        """Builder form of :meth:`set_status`."""
+        self.set_status(status)
+        return self
+
+    # -- backend ---------------------------------------------------------------------------
+    def is_from_backend(self) -> bool:
+        """Whether a backend returned this response."""
+        return self._backend_name is not None
+
+    def get_backend_name(self) -> str | None:
+        """Name of the backend that returned this response, else ``None``."""
+        return self._backend_name
+
+    def get_backend_request(self) -> Request | None:
+        """The request sent to the backend (its body was consumed), else ``None``."""
+        return self._backend_request
+
+    def take_backend_request(self) -> Request | None:
+        """Take the backend request out (later calls return ``None``)."""
+        req, self._backend_request = self._backend_request, None
+        return req
+
+    # -- sending ---------------------------------------------------------------------------
+    def send_to_client(self) -> None:
+        """Send this response to the client; ``RuntimeError`` if one was already sent."""
+        current_host("Response.send_to_client()").send_to_client(self)
+
+    def __repr__(self) -> str:
+        return f"<Response {self._status}>"

@@ -1,0 +1,291 @@
+"""One client connection: h11 on an anyio byte stream, one request/response cycle at a time.
+
+The connection turns bytes into :class:`Exchange` objects and hands each one to the request
+handler. The handler reads the request body and writes the response through the exchange; the
+connection keeps h11's state honest (100-continue, HEAD, keep-alive, PAUSED, MUST_CLOSE) and
+can give the raw socket away for a splice after a relayed ``101 Switching Protocols``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+import anyio.abc
+import h11
+
+from .framing import HttpDate, error_response_headers, reason_phrase
+
+log = logging.getLogger("compute_emu.server")
+
+READ_SIZE = 64 * 1024
+MAX_HEADER_BYTES = 64 * 1024
+HEADER_TIMEOUT = 10.0  # a request head must arrive within this once started (slowloris)
+IDLE_TIMEOUT = 75.0  # keep-alive: close an idle connection after this
+DRAIN_LIMIT = 1024 * 1024  # unread request body we discard to keep a connection alive
+
+Handler = Callable[["Exchange"], Awaitable[None]]
+
+
+class ClientGone(Exception):
+    """The client closed or broke the connection."""
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """Both ends of a client connection as (host, port)."""
+
+    client: tuple[str, int]
+    server: tuple[str, int]
+
+
+class Exchange:
+    """One request on a connection, and the means to answer it."""
+
+    def __init__(self, conn: Connection, request: h11.Request) -> None:
+        self._conn = conn
+        self.method: str = request.method.decode("ascii")
+        self.target: str = request.target.decode("ascii", errors="replace")
+        self.http_version: str = request.http_version.decode("ascii")
+        self.headers: list[tuple[str, bytes]] = [
+            (name.decode("latin-1"), value) for name, value in request.headers.raw_items()
+        ]
+        self.addresses = conn.addresses
+        self.response_status: int | None = None
+        self.response_bytes = 0
+        self.upgraded = False
+        self._body_done = False
+
+    # -- request body --------------------------------------------------------------------
+    def declared_length(self) -> int | None:
+        """The request's Content-Length, if it declared one."""
+        for name, value in self.headers:
+            if name.lower() == "content-length":
+                with contextlib.suppress(ValueError):
+                    return int(value)
+        return None
+
+    def has_body(self) -> bool:
+        """Whether the request carries a body (declared length > 0 or chunked)."""
+        if self._body_done:
+            return False
+        length = self.declared_length()
+        if length is not None:
+            return length > 0
+        return any(
+            n.lower() == "transfer-encoding" and b"chunked" in v.lower() for n, v in self.headers
+        )
+
+    async def receive_body(self) -> bytes:
+        """The next chunk of the request body, ``b""`` at its end."""
+        if self._body_done:
+            return b""
+        chunk = await self._conn.receive_body_chunk()
+        if not chunk:
+            self._body_done = True
+        return chunk
+
+    # -- response ------------------------------------------------------------------------
+    @property
+    def response_started(self) -> bool:
+        """True once a response head went out."""
+        return self.response_status is not None
+
+    async def send_response(
+        self,
+        status: int,
+        headers: list[tuple[str, bytes]],
+        body: bytes | AsyncIterable[bytes] = b"",
+    ) -> None:
+        """Write a complete response. ``headers`` must already carry the framing we want."""
+        self.response_status = status
+        await self._conn.send_event(
+            h11.Response(status_code=status, headers=headers, reason=reason_phrase(status))
+        )
+        skip_body = self.method == "HEAD" or status in (204, 304)
+        if isinstance(body, bytes | bytearray):
+            if body and not skip_body:
+                await self._send_data(body)
+        else:
+            async for chunk in body:
+                if chunk and not skip_body:
+                    await self._send_data(chunk)
+        await self._conn.send_event(h11.EndOfMessage())
+
+    async def _send_data(self, chunk: bytes) -> None:
+        self.response_bytes += len(chunk)
+        await self._conn.send_event(h11.Data(data=chunk))
+
+    async def send_informational(self, status: int, headers: list[tuple[str, bytes]]) -> None:
+        """Write a 1xx response head (other than 101)."""
+        await self._conn.send_event(h11.InformationalResponse(status_code=status, headers=headers))
+
+    async def switch_protocols(
+        self, headers: list[tuple[str, bytes]]
+    ) -> tuple[anyio.abc.ByteStream, bytes]:
+        """Send ``101`` and give up the connection: returns the raw stream and any bytes the
+        client already sent past the upgrade request."""
+        self.response_status = 101
+        self.upgraded = True
+        return await self._conn.switch_protocols(headers)
+
+
+class Connection:
+    """Serve one client connection until it closes."""
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteStream,
+        addresses: Addresses,
+        handler: Handler,
+        date: HttpDate,
+    ) -> None:
+        self._stream = stream
+        self.addresses = addresses
+        self._handler = handler
+        self._date = date
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+        self._upgraded = False
+
+    # -- reading -------------------------------------------------------------------------
+    async def _next_event(self, timeout: float | None = None) -> h11.Event | type[h11.PAUSED]:
+        while True:
+            event = self._h11.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            try:
+                with anyio.fail_after(timeout):
+                    data = await self._stream.receive(READ_SIZE)
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                data = b""
+            except (anyio.BrokenResourceError, OSError) as exc:
+                raise ClientGone from exc
+            self._h11.receive_data(data)
+            if timeout is not None and data:
+                timeout = HEADER_TIMEOUT  # bytes arrived: the rest of the head is due soon
+
+    async def receive_body_chunk(self) -> bytes:
+        """Next request body chunk for the current exchange (``b""`` at the end)."""
+        if self._h11.their_state is not h11.SEND_BODY:
+            return b""
+        if self._h11.they_are_waiting_for_100_continue:
+            await self.send_event(h11.InformationalResponse(status_code=100, headers=[]))
+        event = await self._next_event()
+        if isinstance(event, h11.Data):
+            return bytes(event.data)
+        if isinstance(event, h11.EndOfMessage):
+            return b""
+        raise ClientGone(f"request body ended early ({type(event).__name__})")
+
+    # -- writing -------------------------------------------------------------------------
+    async def send_event(self, event: h11.Event) -> None:
+        """Serialise and write one h11 event."""
+        try:
+            data = self._h11.send(event)
+        except h11.LocalProtocolError:
+            self._h11.send_failed()
+            raise
+        if data:
+            try:
+                await self._stream.send(data)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                self._h11.send_failed()
+                raise ClientGone from exc
+
+    async def switch_protocols(
+        self, headers: list[tuple[str, bytes]]
+    ) -> tuple[anyio.abc.ByteStream, bytes]:
+        await self.send_event(
+            h11.InformationalResponse(status_code=101, headers=headers, reason=b"Switching Protocols")
+        )
+        self._upgraded = True
+        trailing, _closed = self._h11.trailing_data
+        return self._stream, bytes(trailing)
+
+    async def _send_error(self, status: int, message: str) -> None:
+        if self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        body = message.encode()
+        with contextlib.suppress(ClientGone, h11.LocalProtocolError):
+            await self.send_event(
+                h11.Response(
+                    status_code=status,
+                    headers=error_response_headers(len(body), self._date()),
+                    reason=reason_phrase(status),
+                )
+            )
+            await self.send_event(h11.Data(data=body))
+            await self.send_event(h11.EndOfMessage())
+
+    # -- the cycle -----------------------------------------------------------------------
+    async def serve(self) -> None:
+        """Run request/response cycles until the connection ends. Never raises."""
+        try:
+            await self._serve()
+        except ClientGone:
+            log.debug("client %s:%d went away", *self.addresses.client)
+        except Exception:
+            log.exception("connection from %s:%d failed", *self.addresses.client)
+        finally:
+            if not self._upgraded:
+                with anyio.CancelScope(shield=True):
+                    await self._stream.aclose()
+
+    async def _serve(self) -> None:
+        while True:
+            try:
+                event = await self._next_event(timeout=IDLE_TIMEOUT)
+            except TimeoutError:
+                await self._send_error(408, "Request Timeout\n")
+                return
+            except h11.RemoteProtocolError as exc:
+                await self._send_error(exc.error_status_hint, f"Bad request: {exc}\n")
+                return
+            if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                return
+            if not isinstance(event, h11.Request):
+                return
+            if rejection := _reject_target(event):
+                await self._send_error(*rejection)
+                return
+            exchange = Exchange(self, event)
+            await self._handler(exchange)
+            if exchange.upgraded:
+                return
+            if not exchange.response_started:
+                # The handler failed without answering; the client still deserves one.
+                await self._send_error(500, "Internal Server Error\n")
+                return
+            if not await self._finish_cycle():
+                return
+
+    async def _finish_cycle(self) -> bool:
+        """Get ready for the next request on this connection; False means close it."""
+        if self._h11.our_state is h11.MUST_CLOSE or self._h11.their_state is h11.MUST_CLOSE:
+            return False
+        drained = 0
+        while self._h11.their_state is h11.SEND_BODY and drained <= DRAIN_LIMIT:
+            if self._h11.they_are_waiting_for_100_continue:
+                return False  # they never sent it; closing is cheaper than asking for it
+            try:
+                event = await self._next_event(timeout=HEADER_TIMEOUT)
+            except (TimeoutError, h11.RemoteProtocolError):
+                return False
+            if isinstance(event, h11.Data):
+                drained += len(event.data)
+        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
+            self._h11.start_next_cycle()
+            return True
+        return False
+
+
+def _reject_target(request: h11.Request) -> tuple[int, str] | None:
+    """Refuse what would make us an open proxy: CONNECT and absolute-form targets."""
+    if request.method == b"CONNECT":
+        return 405, "CONNECT is not supported by compute-emu\n"
+    if not request.target.startswith(b"/") and request.target != b"*":
+        return 400, "absolute-form request targets are not accepted: compute-emu is not a proxy\n"
+    return None
