@@ -26,17 +26,33 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--addr", default="127.0.0.1:7676", show_default=True,
-              help="Address and port to listen on (port 0 picks a free port).")
-@click.option("-C", "--dir", "project_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("."), help="Project directory (where fastly.toml is).")
+@click.option(
+    "--addr",
+    default="127.0.0.1:7676",
+    show_default=True,
+    help="Address and port to listen on (port 0 picks a free port).",
+)
+@click.option(
+    "-C",
+    "--dir",
+    "project_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    help="Project directory (where fastly.toml is).",
+)
 @click.option("--env", default=None, help="Read fastly.ENV.toml instead of fastly.toml.")
-@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="App entry file (default: [scripts] entry in fastly.toml, else src/main.py).")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="App entry file (default: [scripts] entry in fastly.toml, else src/main.py).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show details (Pushpin info lines, debug).")
 @click.option("-q", "--quiet", is_flag=True, help="No per-request log lines.")
-def serve(addr: str, project_dir: Path, env: str | None, file: Path | None,
-          verbose: bool, quiet: bool) -> None:
+def serve(
+    addr: str, project_dir: Path, env: str | None, file: Path | None, verbose: bool, quiet: bool
+) -> None:
     """Serve the app on --addr (default 127.0.0.1:7676) until Ctrl-C."""
     from .serve import Server, ServeSettings, parse_addr
 
@@ -46,8 +62,13 @@ def serve(addr: str, project_dir: Path, env: str | None, file: Path | None,
         if not project_dir.is_dir():
             raise UserError(f"-C/--dir {project_dir}: no such directory")
         settings = ServeSettings(
-            project_dir=project_dir.resolve(), env=env, host=host, port=port,
-            file=file.resolve() if file else None, verbose=verbose, quiet=quiet,
+            project_dir=project_dir.resolve(),
+            env=env,
+            host=host,
+            port=port,
+            file=file.resolve() if file else None,
+            verbose=verbose,
+            quiet=quiet,
         )
         server = Server(settings, log)
         anyio.run(server.run)
@@ -56,3 +77,17 @@ def serve(addr: str, project_dir: Path, env: str | None, file: Path | None,
     except KeyboardInterrupt:
         pass
     log.info("compute-emu stopped")
+    _exit_despite_running_apps()
+
+
+def _exit_despite_running_apps() -> None:
+    """main() calls still running in worker threads (an app stuck in a sleep or a loop) would
+    keep the interpreter alive forever: Python cannot stop a thread. Leave without them."""
+    import os
+    import threading
+
+    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if stuck:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

@@ -55,7 +55,9 @@ def parse_addr(addr: str) -> tuple[str, int]:
     """``"127.0.0.1:7676"`` -> ``("127.0.0.1", 7676)``; a clear error otherwise."""
     host, sep, port = addr.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UserError(f"--addr {addr!r}: expected HOST:PORT, e.g. 127.0.0.1:7676 (port 0 = any free)")
+        raise UserError(
+            f"--addr {addr!r}: expected HOST:PORT, e.g. 127.0.0.1:7676 (port 0 = any free)"
+        )
     return host.strip("[]"), int(port)
 
 
@@ -94,7 +96,9 @@ class Server:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise UserError(port_in_use_message("app", settings.host, settings.port)) from None
-            raise UserError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+            raise UserError(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+            ) from None
         output = AppOutput(sys.stdout, self.log)
         services = Services(
             loop=Loop(),

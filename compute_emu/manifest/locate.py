@@ -6,6 +6,7 @@ for table headers and ``key =`` lines, skipping multi-line strings, arrays and i
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ def render_key(key: KeyPath) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
             continue
-        text = part if _BARE.fullmatch(part) else '"' + part.replace('"', '\\"') + '"'
+        text = part if _BARE.fullmatch(part) else json.dumps(part, ensure_ascii=False)
         out += f".{text}" if out else text
     return out
 

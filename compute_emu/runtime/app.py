@@ -17,7 +17,7 @@ from ..errors import AppLoadError
 
 def _short_traceback(exc: BaseException, app_file: Path) -> str:
     """The traceback from the first frame in the app's file on (our frames hidden)."""
-    frames = traceback.extract_tb(exc.__traceback__)
+    frames = list(traceback.extract_tb(exc.__traceback__))
     for i, frame in enumerate(frames):
         if Path(frame.filename) == app_file:
             frames = frames[i:]

@@ -39,7 +39,9 @@ class Loop:
 class LoopBodyStream:
     """A body stream whose chunks come from the event loop (client or backend bodies)."""
 
-    def __init__(self, loop: Loop, read: Callable[[], Awaitable[bytes]], length: int | None) -> None:
+    def __init__(
+        self, loop: Loop, read: Callable[[], Awaitable[bytes]], length: int | None
+    ) -> None:
         self._loop = loop
         self._read = read
         self.length = length  # declared total length, if the sender declared one

@@ -53,7 +53,10 @@ async def deliver_response(exchange: Exchange, response: Response, date: bytes) 
     status = response.get_status()
     if status < 200:
         await send_text(
-            exchange, 500, f"the app sent an informational status ({status}) as its response\n", date
+            exchange,
+            500,
+            f"the app sent an informational status ({status}) as its response\n",
+            date,
         )
         return
     headers = end_to_end(response._headers.items())

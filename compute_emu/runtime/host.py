@@ -62,9 +62,7 @@ class RequestHost:
             self._client_taken = True
         exchange = self.exchange
         host = header_value(exchange.headers, "host")
-        authority = (
-            host.decode("latin-1") if host else "{}:{}".format(*exchange.addresses.server)
-        )
+        authority = host.decode("latin-1") if host else "{}:{}".format(*exchange.addresses.server)
         body = None
         if exchange.has_body():
             body = LoopBodyStream(
@@ -77,6 +75,7 @@ class RequestHost:
             headers=list(exchange.headers),
             body=body,
             client_ip=self.client_ip,
+            request_id=f"{self.request_id:032x}",
         )
 
     def send(self, request: Request, backend: str) -> Response:
@@ -116,8 +115,10 @@ class RequestHost:
     def _decide(self, outcome: Outcome, what: str) -> None:
         with self._lock:
             if self.outcome is not None:
-                previous = "a response was already sent" if self.outcome.response else (
-                    "the request was already handed off"
+                previous = (
+                    "a response was already sent"
+                    if self.outcome.response
+                    else ("the request was already handed off")
                 )
                 raise RuntimeError(f"cannot {what}: {previous} for this request")
             self.outcome = outcome

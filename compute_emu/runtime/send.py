@@ -77,14 +77,16 @@ class BackendCall:
             await conn.aclose()
 
 
-async def open_backend_call(services: Services, backend: BackendConfig, request: Request) -> BackendCall:
+async def open_backend_call(
+    services: Services, backend: BackendConfig, request: Request
+) -> BackendCall:
     """Send ``request`` to ``backend`` and wait for the response head; raises SendError."""
     headers = request._headers.items()
     host = header_value(headers, "host")
     target = backend_target(
         backend, request.get_url_str(), host.decode("latin-1") if host else None
     )
-    out = [("host", target.host_header.encode())]
+    out = [("Host", target.host_header.encode())]
     out += [(n, v) for n, v in end_to_end(headers) if n.lower() not in _NOT_FORWARDED]
     prefix, stream = request.take_body().detach()
     length = body_length(prefix, stream)
@@ -127,4 +129,6 @@ async def _connect(
     try:
         return await services.pool.connect(target, services.ssl_context(backend.name))
     except UpstreamError as exc:
-        raise SendError(backend.name, exc.cause, f"{target.host}:{target.port}: {exc.detail}") from None
+        raise SendError(
+            backend.name, exc.cause, f"{target.host}:{target.port}: {exc.detail}"
+        ) from None

@@ -59,8 +59,10 @@ def build_ssl_contexts(
             with tempfile.TemporaryDirectory(prefix="compute-emu-tls-") as tmp:
                 cert = os.path.join(tmp, "cert.pem")
                 key = os.path.join(tmp, "key.pem")
-                for path, text in ((cert, backend.client_certificate.certificate),
-                                   (key, backend.client_certificate.key)):
+                for path, text in (
+                    (cert, backend.client_certificate.certificate),
+                    (key, backend.client_certificate.key),
+                ):
                     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                     with os.fdopen(fd, "w") as f:
                         f.write(text)

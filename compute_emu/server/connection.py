@@ -17,7 +17,7 @@ import anyio
 import anyio.abc
 import h11
 
-from .framing import HttpDate, error_response_headers, reason_phrase
+from .framing import HttpDate, error_response_headers, raw_headers, reason_phrase
 
 log = logging.getLogger("compute_emu.server")
 
@@ -103,7 +103,9 @@ class Exchange:
         """Write a complete response. ``headers`` must already carry the framing we want."""
         self.response_status = status
         await self._conn.send_event(
-            h11.Response(status_code=status, headers=headers, reason=reason_phrase(status))
+            h11.Response(
+                status_code=status, headers=raw_headers(headers), reason=reason_phrase(status)
+            )
         )
         skip_body = self.method == "HEAD" or status in (204, 304)
         if isinstance(body, bytes | bytearray):
@@ -121,7 +123,9 @@ class Exchange:
 
     async def send_informational(self, status: int, headers: list[tuple[str, bytes]]) -> None:
         """Write a 1xx response head (other than 101)."""
-        await self._conn.send_event(h11.InformationalResponse(status_code=status, headers=headers))
+        await self._conn.send_event(
+            h11.InformationalResponse(status_code=status, headers=raw_headers(headers))
+        )
 
     async def switch_protocols(
         self, headers: list[tuple[str, bytes]]
@@ -155,7 +159,7 @@ class Connection:
         while True:
             event = self._h11.next_event()
             if event is not h11.NEED_DATA:
-                return event
+                return event  # type: ignore[return-value]
             try:
                 with anyio.fail_after(timeout):
                     data = await self._stream.receive(READ_SIZE)
@@ -199,7 +203,9 @@ class Connection:
         self, headers: list[tuple[str, bytes]]
     ) -> tuple[anyio.abc.ByteStream, bytes]:
         await self.send_event(
-            h11.InformationalResponse(status_code=101, headers=headers, reason=b"Switching Protocols")
+            h11.InformationalResponse(
+                status_code=101, headers=raw_headers(headers), reason=b"Switching Protocols"
+            )
         )
         self._upgraded = True
         trailing, _closed = self._h11.trailing_data
@@ -213,7 +219,7 @@ class Connection:
             await self.send_event(
                 h11.Response(
                     status_code=status,
-                    headers=error_response_headers(len(body), self._date()),
+                    headers=raw_headers(error_response_headers(len(body), self._date())),
                     reason=reason_phrase(status),
                 )
             )
@@ -283,7 +289,11 @@ class Connection:
 
 
 def _reject_target(request: h11.Request) -> tuple[int, str] | None:
-    """Refuse what would make us an open proxy: CONNECT and absolute-form targets."""
+    """Refuse oversized heads (h11 only bounds *incomplete* ones) and what would make us an
+    open proxy: CONNECT and absolute-form targets."""
+    size = len(request.target) + sum(len(n) + len(v) + 4 for n, v in request.headers.raw_items())
+    if size > MAX_HEADER_BYTES:
+        return 431, f"request head larger than {MAX_HEADER_BYTES // 1024} KiB\n"
     if request.method == b"CONNECT":
         return 405, "CONNECT is not supported by compute-emu\n"
     if not request.target.startswith(b"/") and request.target != b"*":

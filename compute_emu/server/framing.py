@@ -41,7 +41,9 @@ def strip_headers(
     return [(n, v) for n, v in headers if n.lower() not in drop]
 
 
-def end_to_end(headers: list[tuple[str, bytes]], *, keep_upgrade: bool = False) -> list[tuple[str, bytes]]:
+def end_to_end(
+    headers: list[tuple[str, bytes]], *, keep_upgrade: bool = False
+) -> list[tuple[str, bytes]]:
     """Drop hop-by-hop and framing headers, including those named by ``Connection``."""
     drop = HOP_BY_HOP | FRAMING | connection_tokens(headers)
     if keep_upgrade:
@@ -92,3 +94,8 @@ def reason_phrase(status: int) -> bytes:
         return HTTPStatus(status).phrase.encode()
     except ValueError:
         return b""
+
+
+def raw_headers(headers: list[tuple[str, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Header pairs as h11 wants them."""
+    return [(name.encode("latin-1"), value) for name, value in headers]

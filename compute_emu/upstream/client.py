@@ -19,6 +19,7 @@ import anyio.abc
 import h11
 
 from ..sdk._errors import SendErrorCause
+from ..server.framing import raw_headers
 from .target import UpstreamTarget
 
 READ_SIZE = 64 * 1024
@@ -38,6 +39,12 @@ class UpstreamError(Exception):
 
 def _connect_error(exc: BaseException) -> UpstreamError:
     """Map an exception raised while connecting to the closest SendErrorCause."""
+    cause = exc.__cause__
+    if isinstance(cause, BaseExceptionGroup) and cause.exceptions:
+        cause = cause.exceptions[0]
+    if isinstance(cause, OSError):
+        # anyio tried every address ("All connection attempts failed"): report the reason
+        return _connect_error(cause)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return UpstreamError(SendErrorCause.TlsCertificateError, str(exc.verify_message or exc))
     if isinstance(exc, ssl.SSLError):
@@ -47,9 +54,6 @@ def _connect_error(exc: BaseException) -> UpstreamError:
     if isinstance(exc, TimeoutError):
         return UpstreamError(SendErrorCause.ConnectionTimeout, "connect timed out")
     if isinstance(exc, ConnectionRefusedError):
-        return UpstreamError(SendErrorCause.ConnectionRefused, str(exc))
-    if isinstance(exc, OSError) and "refused" in str(exc).lower():
-        # anyio reports "all connection attempts failed" as an OSError wrapping each refusal
         return UpstreamError(SendErrorCause.ConnectionRefused, str(exc))
     if isinstance(exc, OSError):
         return UpstreamError(SendErrorCause.DestinationUnavailable, str(exc))
@@ -63,6 +67,7 @@ class UpstreamConnection:
         self.stream = stream
         self.key = key
         self.reused = False  # True once it served a request before this one
+        self._eof = False
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
 
     async def _write(self, event: h11.Event) -> None:
@@ -83,7 +88,7 @@ class UpstreamConnection:
     ) -> None:
         """Write the request head and its whole body."""
         await self._write(
-            h11.Request(method=method, target=target.encode(), headers=headers)
+            h11.Request(method=method, target=target.encode(), headers=raw_headers(headers))
         )
         if body is not None:
             async for chunk in body:
@@ -96,6 +101,11 @@ class UpstreamConnection:
             try:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as exc:
+                if self._eof:
+                    raise UpstreamError(
+                        SendErrorCause.HttpIncompleteResponse,
+                        "the backend closed the connection before its response was complete",
+                    ) from exc
                 raise UpstreamError(SendErrorCause.HttpProtocolError, str(exc)) from exc
             if event is not h11.NEED_DATA:
                 assert not isinstance(event, type)
@@ -104,14 +114,19 @@ class UpstreamConnection:
                 with anyio.fail_after(timeout):
                     data = await self.stream.receive(READ_SIZE)
             except TimeoutError:
-                raise UpstreamError(SendErrorCause.HttpResponseTimeout, "backend too slow") from None
+                raise UpstreamError(
+                    SendErrorCause.HttpResponseTimeout, "backend too slow"
+                ) from None
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 data = b""
             except (anyio.BrokenResourceError, OSError) as exc:
                 raise UpstreamError(SendErrorCause.ConnectionTerminated, str(exc)) from exc
+            self._eof = not data
             self._h11.receive_data(data)
 
-    async def receive_response(self, timeout: float | None) -> h11.Response | h11.InformationalResponse:
+    async def receive_response(
+        self, timeout: float | None
+    ) -> h11.Response | h11.InformationalResponse:
         """The response head (a final one, or a 101); skips other 1xx."""
         while True:
             event = await self._next_event(timeout)
@@ -196,7 +211,7 @@ class ConnectionPool:
                         target.host,
                         target.port,
                         ssl_context=ssl_context,
-                        tls_hostname=target.server_hostname,
+                        tls_hostname=target.server_hostname or target.host,
                         tls_standard_compatible=False,
                     )
                 else:

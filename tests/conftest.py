@@ -1,0 +1,122 @@
+"""Fixtures: real processes (compute-emu, test backends), stopped by PID after each test."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import Child, python_module
+
+
+class Spawner:
+    """Starts children for one test; the fixture stops them and checks nothing is left."""
+
+    def __init__(self) -> None:
+        self.children: list[Child] = []
+
+    def __call__(self, args: list[str], **kwargs: object) -> Child:
+        child = Child(args, **kwargs)  # type: ignore[arg-type]
+        self.children.append(child)
+        return child
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawner]:
+    spawner = Spawner()
+    yield spawner
+    leaks: list[str] = []
+    for child in reversed(spawner.children):
+        try:
+            child.stop()
+        except AssertionError as exc:
+            leaks.append(str(exc))
+        left = child.kill_leftovers()
+        if left:
+            leaks.append(f"{child.args} left processes behind: {left}")
+    assert not leaks, "\n".join(leaks)
+
+
+@dataclass
+class Backend:
+    port: int
+    child: Child
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def start_backend(spawn: Spawner) -> Callable[[], Backend]:
+    def start() -> Backend:
+        child = spawn(python_module("tests.support.backend"))
+        port = int(child.wait_for(r"^PORT (\d+)").group(1))
+        return Backend(port, child)
+
+    return start
+
+
+@pytest.fixture
+def backend(start_backend: Callable[[], Backend]) -> Backend:
+    return start_backend()
+
+
+@dataclass
+class Served:
+    url: str
+    child: Child
+
+    def stop(self) -> int:
+        return self.child.stop()
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[..., Path]:
+    """Write a project: fastly.toml (with optional backends and extra TOML) and src/main.py."""
+
+    def make(
+        app: str,
+        *,
+        backends: dict[str, str | dict[str, object]] | None = None,
+        extra: str = "",
+        name: str = "proj",
+    ) -> Path:
+        project = tmp_path / name
+        (project / "src").mkdir(parents=True, exist_ok=True)
+        lines = ["manifest_version = 3", f'name = "{name}"', 'language = "python"', extra]
+        for backend, spec in (backends or {}).items():
+            lines.append(f"[local_server.backends.{backend}]")
+            if isinstance(spec, str):
+                spec = {"url": spec}
+            for key, value in spec.items():
+                rendered = (
+                    str(value).lower()
+                    if isinstance(value, bool)
+                    else (value if isinstance(value, int) else f'"{value}"')
+                )
+                lines.append(f"{key} = {rendered}")
+        (project / "fastly.toml").write_text("\n".join(lines) + "\n")
+        (project / "src" / "main.py").write_text(textwrap.dedent(app))
+        return project
+
+    return make
+
+
+@pytest.fixture
+def serve(spawn: Spawner) -> Callable[..., Served]:
+    """Start `compute-emu serve` on a free port for a project and wait until it listens."""
+
+    def start(project: Path, *args: str) -> Served:
+        child = spawn(
+            python_module(
+                "compute_emu", "serve", "-C", str(project), "--addr", "127.0.0.1:0", *args
+            )
+        )
+        url = child.wait_for(r"Listening on (http://\S+)").group(1)
+        return Served(url, child)
+
+    return start

@@ -1,0 +1,203 @@
+"""End to end: `send()` to real backend processes, with Viceroy's Host, prefix and error rules."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+FORWARD_APP = """
+from compute_emu.sdk import Request, SendError, Response
+
+def main():
+    req = Request.from_client()
+    backend = req.get_header("x-backend") or "origin"
+    req.remove_header("x-backend")
+    try:
+        resp = req.send(backend)
+    except SendError as e:
+        if req.get_path().startswith("/caught"):
+            text = f"{e.backend_name()} {e.root_cause().name}"
+            Response.from_body(text).with_status(599).send_to_client()
+            return
+        raise
+    resp.set_header("x-via", "compute-emu")
+    resp.send_to_client()
+"""
+
+
+def headers_of(data: dict) -> dict[str, str]:
+    """The backend's view of the request headers, names lower-cased."""
+    return {name.lower(): value for name, value in data["headers"]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_host_header_and_path_prefix_rules(make_project, serve, backend):
+    project = make_project(
+        FORWARD_APP,
+        backends={
+            "origin": f"{backend.url}/",
+            "prefixed": f"{backend.url}/api/v2/",
+            "overridden": {"url": backend.url, "override_host": "example.test"},
+        },
+    )
+    served = serve(project)
+    app_authority = served.url.removeprefix("http://")
+
+    plain = httpx.get(f"{served.url}/echo?x=1").json()
+    assert plain["path"] == "/echo?x=1"
+    assert headers_of(plain)["host"] == app_authority  # the client's Host goes through
+
+    prefixed = httpx.get(f"{served.url}/echo?y=2", headers={"x-backend": "prefixed"}).json()
+    assert prefixed["path"] == "/api/v2/echo?y=2"
+
+    overridden = httpx.get(f"{served.url}/echo", headers={"x-backend": "overridden"})
+    assert headers_of(overridden.json())["host"] == "example.test"
+    assert overridden.headers["x-via"] == "compute-emu"
+    served.child.wait_for(r"GET /echo 200 .*\[send→overridden\]")
+
+
+def test_request_built_by_the_app_uses_its_url_authority_as_host(make_project, serve, backend):
+    app = """
+    from compute_emu.sdk import Request
+    def main():
+        Request.from_client()
+        Request.get("http://api.example.test:8080/echo?from=app").send("origin").send_to_client()
+    """
+    served = serve(make_project(app, backends={"origin": backend.url}))
+    data = httpx.get(served.url).json()
+    assert data["path"] == "/echo?from=app"
+    assert headers_of(data)["host"] == "api.example.test:8080"
+    assert httpx.get(served.url).json()["method"] == "GET"
+
+
+def test_post_bodies_are_forwarded_with_length_or_chunked(make_project, serve, backend):
+    served = serve(make_project(FORWARD_APP, backends={"origin": backend.url}))
+    fixed = httpx.post(f"{served.url}/echo", content=b"a=1&b=2").json()
+    assert fixed["method"] == "POST" and fixed["body"] == "a=1&b=2"
+    assert headers_of(fixed)["content-length"] == "7"
+    chunked = httpx.put(f"{served.url}/echo", content=iter([b"x" * 10, b"y" * 5])).json()
+    assert chunked["body"] == "x" * 10 + "y" * 5
+    assert headers_of(chunked)["transfer-encoding"] == "chunked"
+
+
+def test_hop_by_hop_headers_are_not_forwarded(make_project, serve, backend):
+    served = serve(make_project(FORWARD_APP, backends={"origin": backend.url}))
+    data = httpx.get(
+        f"{served.url}/echo",
+        headers={
+            "Connection": "keep-alive, X-Secret",
+            "X-Secret": "1",
+            "TE": "trailers",
+            "X-Kept": "yes",
+        },
+    ).json()
+    names = set(headers_of(data))
+    assert "x-kept" in names
+    assert not names & {"x-secret", "te", "connection"}
+
+
+def test_large_download_streams_without_buffering(make_project, serve, backend):
+    served = serve(make_project(FORWARD_APP, backends={"origin": backend.url}))
+    size = 256 * 1024 * 1024
+    received = 0
+    with httpx.stream("GET", f"{served.url}/bytes?n={size}", timeout=60) as r:
+        assert r.status_code == 200
+        for chunk in r.iter_raw():
+            received += len(chunk)
+    assert received == size
+    status = Path(f"/proc/{served.child.pid}/status").read_text()
+    peak_kib = int(
+        next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]
+    )
+    assert peak_kib < 150 * 1024, f"peak RSS {peak_kib} KiB while streaming {size} bytes"
+
+
+def test_backend_connections_are_reused(make_project, serve, backend):
+    app = """
+    from compute_emu.sdk import Request, Response
+    def main():
+        Request.from_client()
+        ports = []
+        for _ in range(4):
+            resp = Request.get("http://b/echo").send("origin")
+            resp.take_body_bytes()  # read to the end: the connection goes back to the pool
+            ports.append(resp.get_header("x-client-port"))
+        Response.from_body(",".join(ports)).send_to_client()
+    """
+    served = serve(make_project(app, backends={"origin": backend.url}))
+    ports = httpx.get(served.url).text.split(",")
+    assert len(ports) == 4 and len(set(ports)) == 1, ports
+
+
+def test_backend_down_is_a_500_with_the_send_error(make_project, serve):
+    served = serve(
+        make_project(FORWARD_APP, backends={"origin": f"http://127.0.0.1:{free_port()}"})
+    )
+    r = httpx.get(f"{served.url}/x")
+    assert r.status_code == 500
+    assert "SendError: error sending request: connection refused" in r.text
+    assert "to backend origin" in r.text
+    caught = httpx.get(f"{served.url}/caught")
+    assert (caught.status_code, caught.text) == (599, "origin ConnectionRefused")
+
+
+def test_unknown_backend_names_it(make_project, serve, backend):
+    served = serve(make_project(FORWARD_APP, backends={"origin": backend.url}))
+    r = httpx.get(f"{served.url}/caught", headers={"x-backend": "nope"})
+    assert r.text == "nope UnknownBackend"
+    r = httpx.get(f"{served.url}/x", headers={"x-backend": "nope"})
+    assert (
+        r.status_code == 500 and "no backend named 'nope'" in r.text and "known: origin" in r.text
+    )
+
+
+def test_first_byte_timeout_is_a_504(make_project, serve, backend):
+    spec = {"url": backend.url, "first_byte_timeout_ms": 200}
+    served = serve(make_project(FORWARD_APP, backends={"origin": spec}))
+    r = httpx.get(f"{served.url}/slow?ms=2000", timeout=10)
+    assert r.status_code == 504
+    assert "SendError: error sending request: " in r.text and "timeout" in r.text
+    assert httpx.get(f"{served.url}/slow?ms=10").text == "slow\n"
+
+
+def test_between_bytes_timeout_is_a_504_when_the_app_reads_the_body(make_project, serve, backend):
+    app = """
+    from compute_emu.sdk import Request, Response
+    def main():
+        resp = Request.from_client().send("origin")
+        Response.from_body(resp.take_body_bytes()).send_to_client()
+    """
+    spec = {"url": backend.url, "between_bytes_timeout_ms": 200}
+    served = serve(make_project(app, backends={"origin": spec}))
+    assert httpx.get(f"{served.url}/drip?ms=1500", timeout=10).status_code == 504
+    assert httpx.get(f"{served.url}/drip?ms=10").text == "ab"
+
+
+def test_backend_hanging_up_is_a_502(make_project, serve, backend):
+    served = serve(make_project(FORWARD_APP, backends={"origin": backend.url}))
+    r = httpx.get(f"{served.url}/hangup")
+    assert r.status_code == 502
+    assert "incomplete HTTP response: the backend closed the connection" in r.text
+
+
+def test_backend_status_and_head_pass_through(make_project, serve, backend):
+    served = serve(make_project(FORWARD_APP, backends={"origin": backend.url}))
+    assert httpx.get(f"{served.url}/status?code=404").status_code == 404
+    head = httpx.head(f"{served.url}/echo")
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) > 0
+
+
+@pytest.mark.parametrize("n", [0, 1, 65536, 1_000_001])
+def test_body_sizes_round_trip(make_project, serve, backend, n):
+    served = serve(make_project(FORWARD_APP, backends={"origin": backend.url}))
+    r = httpx.get(f"{served.url}/bytes?n={n}")
+    assert len(r.content) == n
