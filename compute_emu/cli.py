@@ -50,8 +50,36 @@ def main() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show details (Pushpin info lines, debug).")
 @click.option("-q", "--quiet", is_flag=True, help="No per-request log lines.")
+@click.option(
+    "--experimental-enable-pushpin",
+    "enable_pushpin",
+    is_flag=True,
+    help="Run Pushpin for Fanout (same as [local_server.pushpin] enable = true).",
+)
+@click.option("--pushpin-path", default=None, help="Pushpin binary (default: pushpin on PATH).")
+@click.option(
+    "--pushpin-proxy-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Pushpin proxy port [default: 7677].",
+)
+@click.option(
+    "--pushpin-publish-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Pushpin publish port [default: 5561].",
+)
 def serve(
-    addr: str, project_dir: Path, env: str | None, file: Path | None, verbose: bool, quiet: bool
+    addr: str,
+    project_dir: Path,
+    env: str | None,
+    file: Path | None,
+    verbose: bool,
+    quiet: bool,
+    enable_pushpin: bool,
+    pushpin_path: str | None,
+    pushpin_proxy_port: int | None,
+    pushpin_publish_port: int | None,
 ) -> None:
     """Serve the app on --addr (default 127.0.0.1:7676) until Ctrl-C."""
     from .serve import Server, ServeSettings, parse_addr
@@ -69,6 +97,10 @@ def serve(
             file=file.resolve() if file else None,
             verbose=verbose,
             quiet=quiet,
+            enable_pushpin=enable_pushpin,
+            pushpin_path=_as_path(pushpin_path),
+            pushpin_proxy_port=pushpin_proxy_port,
+            pushpin_publish_port=pushpin_publish_port,
         )
         server = Server(settings, log)
         anyio.run(server.run)
@@ -78,6 +110,13 @@ def serve(
         pass
     log.info("compute-emu stopped")
     _exit_despite_running_apps()
+
+
+def _as_path(value: str | None) -> str | None:
+    """A path given on the command line, made absolute; a bare name is looked up on PATH."""
+    if value is None or "/" not in value:
+        return value
+    return str(Path(value).resolve())
 
 
 def _exit_despite_running_apps() -> None:

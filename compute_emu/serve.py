@@ -17,12 +17,21 @@ from .errors import UserError
 from .log import AppOutput, RequestLog
 from .manifest import Manifest, load_manifest
 from .ports import port_in_use_message
+from .pushpin.config import (
+    DEFAULT_PROXY_PORT,
+    DEFAULT_PUBLISH_PORT,
+    DEFAULT_SIG_ISS,
+    DEFAULT_SIG_KEY,
+    PushpinSettings,
+)
+from .pushpin.supervisor import Pushpin
 from .runtime.app import App
 from .runtime.bridge import Loop
 from .runtime.handler import AppHandler
 from .runtime.services import Services, build_ssl_contexts
 from .server.connection import Addresses, Connection
-from .server.framing import HttpDate
+
+MANIFEST_POLL = 1.0  # seconds between fastly.toml checks
 
 # What Viceroy sets in a guest's environment (fastly-compute.md §7).
 VICEROY_ENV = {
@@ -49,6 +58,23 @@ class ServeSettings:
     file: Path | None = None
     verbose: bool = False
     quiet: bool = False
+    # Fanout: the flags of `fastly compute serve`; None means "not given" (manifest, then default)
+    enable_pushpin: bool = False
+    pushpin_path: str | None = None
+    pushpin_proxy_port: int | None = None
+    pushpin_publish_port: int | None = None
+
+
+def pushpin_settings(settings: ServeSettings, manifest: Manifest) -> tuple[bool, PushpinSettings]:
+    """Whether Fanout is on, and Pushpin's settings: flag, then manifest, then default."""
+    config = manifest.pushpin
+    enabled = settings.enable_pushpin or config.enable
+    return enabled, PushpinSettings(
+        proxy_port=settings.pushpin_proxy_port or config.proxy_port or DEFAULT_PROXY_PORT,
+        publish_port=settings.pushpin_publish_port or config.publish_port or DEFAULT_PUBLISH_PORT,
+        sig_iss=config.sig_iss or DEFAULT_SIG_ISS,
+        sig_key=config.sig_key or DEFAULT_SIG_KEY,
+    )
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -85,12 +111,31 @@ class Server:
         self.app.check()
         self.ssl_contexts = build_ssl_contexts(self.manifest.backends, str(self.manifest.path))
         self.address: tuple[str, int] | None = None
+        self.pushpin: Pushpin | None = None
+        enabled, self.pushpin_settings = pushpin_settings(settings, self.manifest)
+        if enabled:
+            if self.pushpin_settings.proxy_port == settings.port or (
+                self.pushpin_settings.publish_port == settings.port
+            ):
+                raise UserError(f"--addr port {settings.port} is also a Pushpin port")
+            path = settings.pushpin_path or self.manifest.pushpin.pushpin_path
+            self.pushpin = Pushpin.prepare(
+                path, self.pushpin_settings, self.manifest.project_dir, self.manifest.backends, log
+            )
 
     async def run(self, on_ready: Callable[[tuple[str, int]], None] | None = None) -> None:
-        """Serve until cancelled or until SIGINT/SIGTERM arrives."""
+        """Serve until cancelled or until SIGINT/SIGTERM arrives; then stop Pushpin too."""
+        try:
+            await self._run(on_ready)
+        finally:
+            if self.pushpin is not None:
+                with anyio.CancelScope(shield=True):
+                    await self.pushpin.stop()
+
+    async def _listen(self) -> anyio.abc.Listener[anyio.abc.SocketStream]:
         settings = self.settings
         try:
-            listener = await anyio.create_tcp_listener(
+            return await anyio.create_tcp_listener(
                 local_host=settings.host, local_port=settings.port, reuse_port=False
             )
         except OSError as exc:
@@ -99,6 +144,9 @@ class Server:
             raise UserError(
                 f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
             ) from None
+
+    async def _run(self, on_ready: Callable[[tuple[str, int]], None] | None) -> None:
+        listener = await self._listen()
         output = AppOutput(sys.stdout, self.log)
         services = Services(
             loop=Loop(),
@@ -109,8 +157,7 @@ class Server:
             manifest_name=str(self.manifest.path),
             ssl_contexts=self.ssl_contexts,
         )
-        date = HttpDate()
-        handler = AppHandler(services, date)
+        handler = AppHandler(services)
         sockname = listener.extra(anyio.abc.SocketAttribute.local_address)
         self.address = (str(sockname[0]), int(sockname[1]))
         saved = sys.stdout, sys.stderr
@@ -118,11 +165,15 @@ class Server:
         try:
             async with listener, anyio.create_task_group() as tg:
                 tg.start_soon(_stop_on_signal, tg.cancel_scope)
+                if self.pushpin is not None:
+                    await tg.start(self.pushpin.run)
+                    services.fanout_proxy_port = self.pushpin_settings.proxy_port
+                tg.start_soon(self._watch_manifest, services)
 
                 async def serve_connection(stream: anyio.abc.SocketStream) -> None:
                     client = stream.extra(anyio.abc.SocketAttribute.remote_address)
                     addresses = Addresses(client=client[:2], server=self.address)  # type: ignore[arg-type]
-                    await Connection(stream, addresses, handler, date).serve()
+                    await Connection(stream, addresses, handler, services.date).serve()
 
                 self._announce()
                 if on_ready is not None:
@@ -133,13 +184,51 @@ class Server:
             with anyio.CancelScope(shield=True):
                 await services.pool.aclose()
 
+    async def _watch_manifest(self, services: Services) -> None:
+        """Pick up backend changes in fastly.toml (Pushpin's routes are rewritten to match)."""
+        path = self.manifest.path
+        seen = _mtime(path)
+        while True:
+            await anyio.sleep(MANIFEST_POLL)
+            mtime = _mtime(path)
+            if mtime == seen:
+                continue
+            seen = mtime
+            try:
+                manifest = load_manifest(self.settings.project_dir, self.settings.env)
+                contexts = build_ssl_contexts(manifest.backends, str(manifest.path))
+            except UserError as exc:
+                self.log.error(f"{exc} (fastly.toml changed; keeping the previous backends)")
+                continue
+            if dict(manifest.backends) == dict(services.backends):
+                continue
+            services.backends = manifest.backends
+            services.ssl_contexts = contexts
+            if self.pushpin is not None:
+                self.pushpin.update_routes(manifest.backends)
+            names = ", ".join(manifest.backends) or "none"
+            self.log.info(f"{path.name} changed: backends are now {names}")
+
     def _announce(self) -> None:
         assert self.address is not None
         host, port = self.address
         self.log.info(f"compute-emu serving {self.app.path} (project {self.manifest.path})")
         for name, backend in self.manifest.backends.items():
             self.log.info(f"  backend {name} -> {backend.url}")
+        if self.pushpin is not None:
+            pp = self.pushpin_settings
+            self.log.info(
+                f"  fanout: Pushpin {self.pushpin.version} proxy on 127.0.0.1:{pp.proxy_port}, "
+                f"publish at http://127.0.0.1:{pp.publish_port}/publish/"
+            )
         self.log.info(f"Listening on http://{host}:{port}")
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 async def _stop_on_signal(scope: anyio.CancelScope) -> None:

@@ -34,6 +34,8 @@ def spawn() -> Iterator[Spawner]:
             child.stop()
         except AssertionError as exc:
             leaks.append(str(exc))
+        # shown by pytest only when the test failed
+        print(f"--- {' '.join(child.args)}\n{child.stdout}\n--- stderr\n{child.stderr}")
         left = child.kill_leftovers()
         if left:
             leaks.append(f"{child.args} left processes behind: {left}")

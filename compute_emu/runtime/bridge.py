@@ -8,6 +8,7 @@ which blocks its thread while the loop does the read.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ class Loop:
 
     def __init__(self) -> None:
         self.token = anyio.lowlevel.current_token()
+        self._asyncio_loop = asyncio.get_running_loop()  # compute-emu runs anyio on asyncio
 
     def run(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``func(*args)`` on the loop and wait for it (call from a non-loop thread)."""
@@ -35,18 +37,30 @@ class Loop:
         """Call a plain function on the loop thread and wait for it."""
         return anyio.from_thread.run_sync(func, *args, token=self.token)
 
+    def notify(self, func: Callable[..., object], *args: Any) -> None:
+        """Have the loop call ``func(*args)`` soon, without waiting (thread-safe)."""
+        self._asyncio_loop.call_soon_threadsafe(func, *args)
+
 
 class LoopBodyStream:
     """A body stream whose chunks come from the event loop (client or backend bodies)."""
 
     def __init__(
-        self, loop: Loop, read: Callable[[], Awaitable[bytes]], length: int | None
+        self,
+        loop: Loop,
+        read: Callable[[], Awaitable[bytes]],
+        length: int | None,
+        *,
+        record: bool = False,
     ) -> None:
         self._loop = loop
         self._read = read
         self.length = length  # declared total length, if the sender declared one
         self.received = 0
         self._done = False
+        # With record=True every chunk read is kept, so the body can be replayed whole
+        # (a handoff sends the client's original body even if the app consumed it).
+        self.recorded: bytearray | None = bytearray() if record else None
 
     @property
     def remaining(self) -> int | None:
@@ -59,6 +73,8 @@ class LoopBodyStream:
             return b""
         chunk = await self._read()
         self.received += len(chunk)
+        if self.recorded is not None:
+            self.recorded += chunk
         if not chunk:
             self._done = True
         return chunk

@@ -14,8 +14,8 @@ from ..log import RequestRecord
 from ..sdk._errors import SendError
 from ..sdk._host import bind_host
 from ..server.connection import ClientGone, Exchange
-from ..server.framing import HttpDate
 from .deliver import deliver_response, error_status, send_text
+from .handoff import relay_handoff
 from .host import RequestHost
 
 if TYPE_CHECKING:
@@ -25,29 +25,29 @@ if TYPE_CHECKING:
 class AppHandler:
     """Handles every exchange of the server with the app."""
 
-    def __init__(self, services: Services, date: HttpDate) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
-        self.date = date
+        self.date = services.date
         self._ids = itertools.count()
-        self.handoff = None  # set by the Fanout layer: carries out handoffs
 
     async def __call__(self, exchange: Exchange) -> None:
         request_id = next(self._ids)
         record = RequestRecord(request_id, exchange.method, exchange.target)
         client_ip = ipaddress.ip_address(exchange.addresses.client[0])
         host = RequestHost(self.services, exchange, request_id, client_ip)
-        client_gone = False
+        app_done = anyio.Event()
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._run_app, host)
-                await host.decided.wait()
-                try:
-                    await self._carry_out(host, record)
-                except (ClientGone, h11.LocalProtocolError):
-                    client_gone = True
-                except SendError as exc:  # a backend failed while its body streamed out
-                    record.error = str(exc)
-                    client_gone = True
+            exchange.start_soon(self._run_app, host, app_done)
+            await host.decided.wait()
+            try:
+                await self._carry_out(host, record)
+            except SendError as exc:  # a backend failed while its body streamed out
+                record.error = str(exc)
+                raise ClientGone from None
+            except h11.LocalProtocolError as exc:  # e.g. a body shorter than its length
+                record.error = str(exc)
+                raise ClientGone from None
+            await app_done.wait()
         finally:
             with anyio.CancelScope(shield=True):
                 await host.close_backend_calls()
@@ -55,11 +55,9 @@ class AppHandler:
             record.bytes_sent = exchange.response_bytes
             record.notes = host.notes
             self.services.log.request(record)
-        if client_gone:
-            raise ClientGone
 
     # -- the app's thread ------------------------------------------------------------------
-    async def _run_app(self, host: RequestHost) -> None:
+    async def _run_app(self, host: RequestHost, done: anyio.Event) -> None:
         error: BaseException | None = None
         try:
             await anyio.to_thread.run_sync(
@@ -73,6 +71,7 @@ class AppHandler:
                 + self.services.app.format_error(error)
             )
         host.finish(error)
+        done.set()
 
     def _main_in_thread(self, host: RequestHost) -> None:
         app, output = self.services.app, self.services.output
@@ -91,9 +90,7 @@ class AppHandler:
         if outcome.response is not None:
             await deliver_response(exchange, outcome.response, self.date())
         elif outcome.handoff is not None:
-            if self.handoff is None:
-                raise AssertionError("handoff decided without a handoff handler")
-            await self.handoff(host, *outcome.handoff)
+            await relay_handoff(host, *outcome.handoff)
         elif outcome.error is not None:
             error = outcome.error
             text = self.services.app.format_error(error)

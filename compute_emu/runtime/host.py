@@ -52,6 +52,7 @@ class RequestHost:
     backend_calls: list[BackendCall] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     _client_taken: bool = False
+    _client_body: LoopBodyStream | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- the SDK's Host protocol (called from the app's thread) ----------------------------
@@ -63,20 +64,35 @@ class RequestHost:
         exchange = self.exchange
         host = header_value(exchange.headers, "host")
         authority = host.decode("latin-1") if host else "{}:{}".format(*exchange.addresses.server)
-        body = None
-        if exchange.has_body():
-            body = LoopBodyStream(
-                self.services.loop, exchange.receive_body, exchange.declared_length()
-            )
         return ClientRequestParts(
             method=exchange.method,
             url=f"http://{authority}{exchange.target}",
             version=exchange.http_version,
             headers=list(exchange.headers),
-            body=body,
+            body=self.client_body(),
             client_ip=self.client_ip,
             request_id=f"{self.request_id:032x}",
         )
+
+    def client_body(self) -> LoopBodyStream | None:
+        """The client's request body (one stream per request, recorded for handoffs)."""
+        if self._client_body is None and self.exchange.has_body():
+            self._client_body = LoopBodyStream(
+                self.services.loop,
+                self.exchange.receive_body,
+                self.exchange.declared_length(),
+                record=True,
+            )
+        return self._client_body
+
+    def original_body(self) -> tuple[bytes, LoopBodyStream | None]:
+        """The client's body as it arrived: what the app already read, then the rest."""
+        stream = self.client_body()
+        if stream is None:
+            return b"", None
+        already_read = bytes(stream.recorded or b"")
+        stream.recorded = None  # what follows is relayed, not kept
+        return already_read, stream
 
     def send(self, request: Request, backend: str) -> Response:
         call = self.services.loop.run(self._send, request, backend)
@@ -86,12 +102,7 @@ class RequestHost:
     async def _send(self, request: Request, backend_name: str) -> BackendCall:
         config = self.services.backends.get(backend_name)
         if config is None:
-            raise SendError(
-                backend_name,
-                SendErrorCause.UnknownBackend,
-                f"no backend named {backend_name!r} in {self.services.manifest_name}"
-                f" (known: {', '.join(self.services.backends) or 'none'})",
-            )
+            raise self._unknown_backend(backend_name)
         self.notes.append(f"send→{backend_name}")
         call = await open_backend_call(self.services, config, request)
         self.backend_calls.append(call)
@@ -101,6 +112,8 @@ class RequestHost:
         self._decide(Outcome(response=response), "send a response")
 
     def handoff(self, request: Request, backend: str, kind: HandoffKind) -> None:
+        if backend not in self.services.backends:
+            raise self._unknown_backend(backend)
         if kind == "fanout" and self.services.fanout_proxy_port is None:
             raise SendError(
                 backend,
@@ -110,6 +123,14 @@ class RequestHost:
                 "--experimental-enable-pushpin to `compute-emu serve`",
             )
         self._decide(Outcome(handoff=(request, backend, kind)), f"hand off to {kind}")
+
+    def _unknown_backend(self, name: str) -> SendError:
+        known = ", ".join(self.services.backends) or "none"
+        return SendError(
+            name,
+            SendErrorCause.UnknownBackend,
+            f"no backend named {name!r} in {self.services.manifest_name} (known: {known})",
+        )
 
     # -- decisions -------------------------------------------------------------------------
     def _decide(self, outcome: Outcome, what: str) -> None:
@@ -122,7 +143,7 @@ class RequestHost:
                 )
                 raise RuntimeError(f"cannot {what}: {previous} for this request")
             self.outcome = outcome
-        self.services.loop.call(self.decided.set)
+        self.services.loop.notify(self.decided.set)
 
     def finish(self, error: BaseException | None) -> None:
         """Called on the loop when main() has returned (or raised)."""

@@ -13,6 +13,7 @@ import anyio
 from ..errors import UserError
 from ..log import AppOutput, RequestLog
 from ..manifest import BackendConfig
+from ..server.framing import HttpDate
 from ..upstream.client import ConnectionPool, make_ssl_context
 from .app import App
 from .bridge import Loop
@@ -30,6 +31,7 @@ class Services:
     log: RequestLog
     output: AppOutput
     manifest_name: str
+    date: HttpDate = field(default_factory=HttpDate)
     fanout_proxy_port: int | None = None  # set when Pushpin runs
     pool: ConnectionPool = field(default_factory=ConnectionPool)
     limiter: anyio.CapacityLimiter = field(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -121,6 +122,14 @@ class Exchange:
         self.response_bytes += len(chunk)
         await self._conn.send_event(h11.Data(data=chunk))
 
+    async def wait_client_closed(self) -> None:
+        """Return when the client hangs up (used while relaying a long-held response)."""
+        await self._conn.wait_closed()
+
+    def start_soon(self, func: Callable[..., Coroutine[Any, Any, object]], *args: object) -> None:
+        """Run ``func(*args)`` in the connection's task group (it must not raise)."""
+        self._conn.task_group.start_soon(func, *args)
+
     async def send_informational(self, status: int, headers: list[tuple[str, bytes]]) -> None:
         """Write a 1xx response head (other than 101)."""
         await self._conn.send_event(
@@ -153,6 +162,7 @@ class Connection:
         self._date = date
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self._upgraded = False
+        self.task_group: anyio.abc.TaskGroup  # set while serving
 
     # -- reading -------------------------------------------------------------------------
     async def _next_event(self, timeout: float | None = None) -> h11.Event | type[h11.PAUSED]:
@@ -202,6 +212,8 @@ class Connection:
     async def switch_protocols(
         self, headers: list[tuple[str, bytes]]
     ) -> tuple[anyio.abc.ByteStream, bytes]:
+        while self._h11.their_state is h11.SEND_BODY:  # an upgrade request's (empty) body
+            await self.receive_body_chunk()
         await self.send_event(
             h11.InformationalResponse(
                 status_code=101, headers=raw_headers(headers), reason=b"Switching Protocols"
@@ -210,6 +222,21 @@ class Connection:
         self._upgraded = True
         trailing, _closed = self._h11.trailing_data
         return self._stream, bytes(trailing)
+
+    async def wait_closed(self) -> None:
+        """Return when the client closes its side (only once its request is fully read).
+
+        Bytes that arrive meanwhile (a pipelined request) are kept for h11, and watching
+        stops: the client is clearly still there.
+        """
+        if self._h11.their_state is not h11.DONE:
+            await anyio.sleep_forever()
+        try:
+            data = await self._stream.receive(READ_SIZE)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            return
+        self._h11.receive_data(data)
+        await anyio.sleep_forever()
 
     async def _send_error(self, status: int, message: str) -> None:
         if self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
@@ -230,7 +257,8 @@ class Connection:
     async def serve(self) -> None:
         """Run request/response cycles until the connection ends. Never raises."""
         try:
-            await self._serve()
+            async with anyio.create_task_group() as self.task_group:
+                await self._serve()
         except ClientGone:
             log.debug("client %s:%d went away", *self.addresses.client)
         except Exception:

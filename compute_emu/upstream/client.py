@@ -204,6 +204,13 @@ class ConnectionPool:
                 conn.reused = True
                 return conn
             await conn.aclose()
+        return await self.open(target, ssl_context)
+
+    async def open(
+        self, target: UpstreamTarget, ssl_context: ssl.SSLContext | None
+    ) -> UpstreamConnection:
+        """A new connection to ``target`` (not from the pool)."""
+        key = target.pool_key
         try:
             with anyio.fail_after(CONNECT_TIMEOUT):
                 if target.tls:

@@ -1,0 +1,1 @@
+"""Pushpin, the GRIP proxy Fanout is built on: its configuration and its supervision."""

@@ -1,0 +1,134 @@
+"""Carrying out a handoff: relay the client's request to Pushpin (or straight to a WebSocket
+backend), relay the response as it arrives, and splice both sockets after a ``101``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+import h11
+
+from ..sdk._host import HandoffKind
+from ..sdk._request import Request
+from ..server.connection import ClientGone
+from ..server.framing import end_to_end, header_value
+from ..upstream.client import UpstreamConnection, UpstreamError
+from ..upstream.handoff import HandoffTarget, fanout_target, websocket_target
+from ..upstream.splice import splice
+from ..upstream.target import UpstreamTarget
+from .bridge import iterate_body
+from .deliver import send_text
+
+if TYPE_CHECKING:
+    from .host import RequestHost
+
+
+def handoff_target(
+    host: RequestHost, request: Request, backend: str, kind: HandoffKind
+) -> HandoffTarget:
+    """Where the handoff of ``request`` goes, by Viceroy's rules."""
+    exchange = host.exchange
+    app_headers = request._headers.items()
+    url = request.get_url_str()
+    method = request.get_method()
+    if kind == "fanout":
+        port = host.services.fanout_proxy_port
+        assert port is not None, "checked when the app asked for the handoff"
+        return fanout_target(port, backend, method, url, exchange.headers, app_headers)
+    config = host.services.backends[backend]
+    return websocket_target(config, method, url, exchange.headers, app_headers)
+
+
+async def relay_handoff(
+    host: RequestHost, request: Request, backend: str, kind: HandoffKind
+) -> None:
+    """Send the handed-off request on and relay what comes back, until either side closes."""
+    services, exchange = host.services, host.exchange
+    target = handoff_target(host, request, backend, kind)
+    label = f"Pushpin [{backend}]" if kind == "fanout" else f"backend {backend} ({target.label})"
+    host.notes.append(f"{kind}→{backend}")
+    services.log.debug(
+        f"#{host.request_id} {kind} handoff to {label}: {target.method} {target.request_target}"
+    )
+    date = services.date()
+    upstream_target = UpstreamTarget(
+        host=target.host,
+        port=target.port,
+        tls=target.tls,
+        server_hostname=target.server_hostname,
+        request_target=target.request_target,
+        host_header="",
+    )
+    try:
+        conn = await services.pool.open(
+            upstream_target, services.ssl_context(backend) if target.tls else None
+        )
+    except UpstreamError as exc:
+        await send_text(
+            exchange, 500, f"Error: Could not connect to handoff target: {exc.detail}.\n", date
+        )
+        return
+    try:
+        # The client's original body, framed by its own (protected) Content-Length or
+        # Transfer-Encoding, which the handoff request carries.
+        prefix, stream = host.original_body()
+        body = iterate_body(prefix, stream) if stream is not None else None
+        try:
+            await conn.send_request(target.method, target.request_target, target.headers, body)
+            head = await conn.receive_response(None)
+        except UpstreamError as exc:
+            await send_text(
+                exchange, 502, f"Error: Handoff request failed: {exc.detail or exc}\n", date
+            )
+            return
+        services.log.debug(
+            f"#{host.request_id} handoff target '{label}' responded with {head.status_code}"
+        )
+        response_headers = [(n.decode("latin-1"), v) for n, v in head.headers.raw_items()]
+        if head.status_code == 101:
+            client_stream, client_pending = await exchange.switch_protocols(response_headers)
+            _to_upstream, to_client = await splice(
+                client_stream, conn.stream, client_pending, conn.trailing_data
+            )
+            exchange.response_bytes = to_client
+            return
+        assert isinstance(head, h11.Response)
+        await _relay_response(exchange, conn, head.status_code, response_headers, date)
+    finally:
+        await conn.aclose()
+
+
+async def _relay_response(
+    exchange,
+    conn: UpstreamConnection,
+    status: int,  # type: ignore[no-untyped-def]
+    headers: list[tuple[str, bytes]],
+    date: bytes,
+) -> None:
+    """Stream a (possibly hours-long) response to the client; stop when the client leaves."""
+    out = end_to_end(headers)
+    length = header_value(headers, "content-length")
+    if length is not None:
+        out.append(("content-length", length))
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        while chunk := await conn.receive_chunk(None):
+            yield chunk
+
+    client_left = False
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            nonlocal client_left
+            await exchange.wait_client_closed()
+            client_left = True
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        try:
+            await exchange.send_response(status, out, chunks())
+        except (UpstreamError, ClientGone):
+            client_left = True  # one side cut the stream: end the other's too
+        tg.cancel_scope.cancel()
+    if client_left:
+        raise ClientGone

@@ -1,0 +1,127 @@
+"""Helpers shared by the Fanout tests: projects with Pushpin enabled, publishing, streaming."""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Served
+
+FORWARD_APP = """
+from compute_emu.sdk import Request
+
+def main():
+    req = Request.from_client()
+    backend = req.get_header("x-backend") or "origin"
+    if req.get_method() in ("GET", "HEAD"):
+        req.handoff_fanout(backend)
+    else:
+        req.send(backend).send_to_client()
+"""
+
+
+def require_pushpin() -> None:
+    """Tests that need Pushpin use the real one; in CI its absence is a failure."""
+    if shutil.which("pushpin") is None:
+        import os
+
+        if os.environ.get("CI"):
+            pytest.fail("pushpin is not installed (.ci/run installs it with apt-get)")
+        pytest.skip("pushpin is not installed (apt-get install pushpin)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Fanout:
+    served: Served
+    proxy_port: int
+    publish_port: int
+
+    @property
+    def url(self) -> str:
+        return self.served.url
+
+    def publish(self, item: dict[str, object]) -> httpx.Response:
+        r = httpx.post(f"http://127.0.0.1:{self.publish_port}/publish/", json={"items": [item]})
+        assert r.status_code == 200, r.text
+        return r
+
+
+def start_fanout(serve: Callable[..., Served], project: Path, *args: str) -> Fanout:
+    require_pushpin()
+    proxy, publish = free_port(), free_port()
+    served = serve(
+        project,
+        "-v",
+        "--pushpin-proxy-port",
+        str(proxy),
+        "--pushpin-publish-port",
+        str(publish),
+        *args,
+    )
+    served.child.snapshot_descendants()
+    return Fanout(served, proxy, publish)
+
+
+class LineReader:
+    """Reads a streamed response line by line in a thread, so tests can wait for lines."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.status: int | None = None
+        self.headers: httpx.Headers | None = None
+        self.done = threading.Event()
+        self._client = httpx.Client(timeout=httpx.Timeout(30, read=None))
+        self._thread = threading.Thread(target=self._run, args=(url, headers or {}), daemon=True)
+        self._thread.start()
+
+    def _run(self, url: str, headers: dict[str, str]) -> None:
+        try:
+            with self._client.stream("GET", url, headers=headers) as r:
+                self.status, self.headers = r.status_code, r.headers
+                for line in r.iter_lines():
+                    self.lines.put(line)
+        except httpx.HTTPError as exc:
+            self.lines.put(f"<error {type(exc).__name__}>")
+        finally:
+            self.done.set()
+
+    def next_line(self, timeout: float = 10) -> str:
+        return self.lines.get(timeout=timeout)
+
+    def wait_for(self, text: str, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            if text in line:
+                return line
+
+    def close(self) -> None:
+        self._client.close()
+        self._thread.join(10)
+
+
+def publish_until(
+    fanout: Fanout, item: dict[str, object], arrived: Callable[[], bool], timeout: float = 10
+) -> None:
+    """Publish again until the subscriber sees it (the subscription may still be settling)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fanout.publish(item)
+        if arrived():
+            return
+    raise AssertionError(f"{item} never arrived")

@@ -1,0 +1,321 @@
+"""Fanout end to end: a real Pushpin, a real GRIP origin (gripcontrol), real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.fanout_support import FORWARD_APP, LineReader, publish_until, start_fanout
+from tests.support.processes import python_module
+
+
+@pytest.fixture
+def origin(spawn):
+    child = spawn(python_module("tests.support.grip_origin"))
+    return int(child.wait_for(r"^PORT (\d+)").group(1))
+
+
+@pytest.fixture
+def fanout(make_project, serve, origin):
+    project = make_project(
+        FORWARD_APP,
+        backends={
+            "origin": f"http://127.0.0.1:{origin}/",
+            "prefixed": f"http://127.0.0.1:{origin}/realtime",
+        },
+        extra="[local_server.pushpin]\nenable = true",
+    )
+    return start_fanout(serve, project)
+
+
+def line_arrives(reader: LineReader, text: str, wait: float = 0.5):
+    def check() -> bool:
+        try:
+            reader.wait_for(text, timeout=wait)
+            return True
+        except queue.Empty:
+            return False
+
+    return check
+
+
+def test_handoff_reaches_origin_with_a_valid_grip_sig(fanout):
+    r = httpx.get(f"{fanout.url}/info?x=1")
+    assert r.status_code == 200
+    info = r.json()
+    assert info["grip_sig"] == "valid"
+    assert info["path"] == "/info?x=1"
+    assert info["host"] == f"127.0.0.1:{fanout.proxy_port}"  # Viceroy's Host rule
+    fanout.served.child.wait_for(r"GET /info\?x=1 200 .*\[fanout→origin\]")
+
+
+def test_http_stream_receives_publishes(fanout):
+    reader = LineReader(f"{fanout.url}/stream")
+    try:
+        assert reader.next_line() == "stream open"
+        assert reader.status == 200
+        item = {"channel": "test", "formats": {"http-stream": {"content": "hello\n"}}}
+        publish_until(fanout, item, line_arrives(reader, "hello"))
+        fanout.publish({"channel": "test", "formats": {"http-stream": {"content": "second\n"}}})
+        assert reader.wait_for("second") == "second"
+        fanout.publish({"channel": "test", "formats": {"http-stream": {"action": "close"}}})
+        assert reader.done.wait(10), "the stream did not end on a close action"
+    finally:
+        reader.close()
+
+
+def test_sse_through_a_backend_path_prefix(fanout):
+    reader = LineReader(f"{fanout.url}/events", headers={"x-backend": "prefixed"})
+    try:
+        assert reader.wait_for("event: open") == "event: open"
+        assert reader.headers is not None
+        assert reader.headers["content-type"] == "text/event-stream"
+        item = {"channel": "test", "formats": {"http-stream": {"content": "data: tick\n\n"}}}
+        publish_until(fanout, item, line_arrives(reader, "data: tick"))
+    finally:
+        reader.close()
+    info = httpx.get(f"{fanout.url}/info", headers={"x-backend": "prefixed"}).json()
+    assert info["path"] == "/realtime/info"
+
+
+def test_long_poll_answered_by_a_publish(fanout):
+    result: queue.Queue[httpx.Response] = queue.Queue()
+    import threading
+
+    threading.Thread(
+        target=lambda: result.put(httpx.get(f"{fanout.url}/poll", timeout=30)), daemon=True
+    ).start()
+    item = {
+        "channel": "test",
+        "formats": {
+            "http-response": {"code": 202, "headers": {"X-Pub": "1"}, "body": "published body\n"}
+        },
+    }
+    deadline = time.monotonic() + 10
+    while True:
+        fanout.publish(item)
+        try:
+            response = result.get(timeout=0.5)
+            break
+        except queue.Empty:
+            assert time.monotonic() < deadline
+    assert response.status_code == 202
+    assert response.headers["x-pub"] == "1"
+    assert response.text == "published body\n"
+
+
+def test_long_poll_times_out_with_the_origin_body(fanout):
+    started = time.monotonic()
+    r = httpx.get(f"{fanout.url}/poll", timeout=30)
+    assert (r.status_code, r.text) == (200, "timeout\n")
+    assert time.monotonic() - started >= 4
+
+
+def test_websocket_over_http(fanout):
+    async def scenario() -> None:
+        async with connect(f"ws://{fanout.url.removeprefix('http://')}/ws") as ws:
+            await ws.send("hi")
+            assert await asyncio.wait_for(ws.recv(), 10) == "echo: hi"
+            item = {"channel": "test", "formats": {"ws-message": {"content": "published!"}}}
+            for _ in range(20):
+                await asyncio.to_thread(fanout.publish, item)
+                try:
+                    assert await asyncio.wait_for(ws.recv(), 0.5) == "published!"
+                    break
+                except TimeoutError:
+                    continue
+            else:
+                raise AssertionError("ws-message never arrived")
+            await asyncio.to_thread(
+                fanout.publish,
+                {"channel": "test", "formats": {"ws-message": {"action": "close", "code": 4001}}},
+            )
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+
+    asyncio.run(scenario())
+    fanout.served.child.wait_for(r"GET /ws 101 .*\[fanout→origin\]")
+
+
+def test_websocket_close_from_origin(fanout):
+    async def scenario() -> int | None:
+        async with connect(f"ws://{fanout.url.removeprefix('http://')}/ws") as ws:
+            await ws.send("close please")
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            except ConnectionClosed as exc:
+                return exc.rcvd.code if exc.rcvd else None
+
+    assert asyncio.run(scenario()) == 4000
+
+
+def test_post_still_goes_through_send(fanout):
+    r = httpx.post(f"{fanout.url}/info", content=b"body!")
+    info = r.json()
+    assert info["method"] == "POST" and info["body"] == "body!"
+    assert info["grip_sig"] == "missing"  # not through Pushpin
+    fanout.served.child.wait_for(r"POST /info 200 .*\[send→origin\]")
+
+
+def test_two_backends_routed_by_name(make_project, serve, spawn):
+    ports = []
+    for _ in range(2):
+        child = spawn(python_module("tests.support.grip_origin"))
+        ports.append(int(child.wait_for(r"^PORT (\d+)").group(1)))
+    project = make_project(
+        FORWARD_APP,
+        backends={
+            "one": {"url": f"http://127.0.0.1:{ports[0]}/a", "override_host": "one.example"},
+            "two": f"http://127.0.0.1:{ports[1]}/b",
+        },
+        extra="[local_server.pushpin]\nenable = true",
+    )
+    fanout = start_fanout(serve, project)
+    one = httpx.get(f"{fanout.url}/info", headers={"x-backend": "one"}).json()
+    two = httpx.get(f"{fanout.url}/info", headers={"x-backend": "two"}).json()
+    assert (one["path"], one["host"]) == ("/a/info", "one.example")
+    assert (two["path"], two["host"]) == ("/b/info", f"127.0.0.1:{fanout.proxy_port}")
+
+
+def test_custom_signing_key_from_the_manifest(make_project, serve, spawn):
+    child = spawn(python_module("tests.support.grip_origin", "my-key", "my-iss"))
+    port = int(child.wait_for(r"^PORT (\d+)").group(1))
+    project = make_project(
+        FORWARD_APP,
+        backends={"origin": f"http://127.0.0.1:{port}/"},
+        extra='[local_server.pushpin]\nenable = true\nsig_iss = "my-iss"\nsig_key = "my-key"',
+    )
+    fanout = start_fanout(serve, project)
+    assert httpx.get(f"{fanout.url}/info").json()["grip_sig"] == "valid"
+
+
+def test_unknown_backend_is_named(fanout):
+    r = httpx.get(f"{fanout.url}/info", headers={"x-backend": "nope"})
+    assert r.status_code == 500
+    assert "no backend named 'nope'" in r.text and "known: origin, prefixed" in r.text
+
+
+def test_client_body_is_relayed_on_handoff(make_project, serve, origin):
+    app = """
+    from compute_emu.sdk import Request
+    def main():
+        req = Request.from_client()
+        req.take_body_bytes()  # the app reads it; the handoff still sends the original
+        req.set_header("x-added-by-app", "yes")
+        req.handoff_fanout("origin")
+    """
+    project = make_project(
+        app,
+        backends={"origin": f"http://127.0.0.1:{origin}/"},
+        extra="[local_server.pushpin]\nenable = true",
+    )
+    fanout = start_fanout(serve, project)
+    info = httpx.put(f"{fanout.url}/info", content=b"original body").json()
+    assert info["method"] == "PUT" and info["body"] == "original body"
+    assert ["X-Added-By-App", "yes"] in [[k.title(), v] for k, v in info["headers"]]
+
+
+def test_handoff_after_a_response_raises(make_project, serve, origin):
+    app = """
+    from compute_emu.sdk import Request, Response
+    def main():
+        req = Request.from_client()
+        Response.from_body("first").send_to_client()
+        try:
+            req.handoff_fanout("origin")
+        except RuntimeError as e:
+            print("refused:", e)
+    """
+    project = make_project(
+        app,
+        backends={"origin": f"http://127.0.0.1:{origin}/"},
+        extra="[local_server.pushpin]\nenable = true",
+    )
+    fanout = start_fanout(serve, project)
+    assert httpx.get(fanout.url).text == "first"
+    fanout.served.child.wait_for("refused: cannot hand off to fanout: a response was already sent")
+
+
+def test_routes_follow_backend_changes_in_the_manifest(make_project, serve, spawn, origin):
+    project = make_project(
+        FORWARD_APP,
+        backends={"origin": f"http://127.0.0.1:{origin}/v1"},
+        extra="[local_server.pushpin]\nenable = true",
+    )
+    fanout = start_fanout(serve, project)
+    assert httpx.get(f"{fanout.url}/info").json()["path"] == "/v1/info"
+    toml = project / "fastly.toml"
+    toml.write_text(toml.read_text().replace("/v1", "/v2"))
+    fanout.served.child.wait_for("fastly.toml changed: backends are now origin")
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{fanout.url}/info").json()["path"] != "/v2/info":
+        assert time.monotonic() < deadline, "Pushpin did not reload its routes"
+        time.sleep(0.2)
+
+
+def test_listeners_are_loopback_only(fanout):
+    """Pushpin opens exactly the two ports, both on 127.0.0.1 (the publish API included)."""
+    from tests.support.processes import descendants
+
+    pids = descendants(fanout.served.child.pid)
+    inodes: set[str] = set()
+    import os
+
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        except OSError:
+            continue
+    listening = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:
+                address, port = fields[1].split(":")
+                listening.append((address, int(port, 16)))
+    assert sorted(p for _, p in listening) == sorted([fanout.proxy_port, fanout.publish_port])
+    assert all(address == "0100007F" for address, _ in listening), listening
+
+
+def test_publish_is_rejected_json_errors_are_pushpins(fanout):
+    r = httpx.post(f"http://127.0.0.1:{fanout.publish_port}/publish/", content=b"{nope")
+    assert r.status_code == 400 and "Body is not valid JSON" in r.text
+
+
+def test_ctrl_c_with_open_streams_and_websockets_leaves_nothing(fanout):
+    import signal
+
+    reader = LineReader(f"{fanout.url}/stream")
+    assert reader.next_line() == "stream open"
+
+    async def open_ws():
+        ws = await connect(f"ws://{fanout.url.removeprefix('http://')}/ws")
+        await ws.send("hi")
+        assert await asyncio.wait_for(ws.recv(), 10) == "echo: hi"
+        return ws
+
+    loop = asyncio.new_event_loop()
+    ws = loop.run_until_complete(open_ws())
+    fanout.served.child.snapshot_descendants()
+    try:
+        assert fanout.served.child.stop(signal.SIGINT) == 0
+        assert not fanout.served.child.kill_leftovers()
+        assert reader.done.wait(10)
+    finally:
+        reader.close()
+        loop.run_until_complete(ws.close())
+        loop.close()
