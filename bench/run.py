@@ -42,9 +42,11 @@ def pinned(cpu: int, argv: list[str]) -> list[str]:
     return ["taskset", "-c", str(cpu), *argv] if shutil.which("taskset") else argv
 
 
-def wrk(url: str, connections: int) -> dict[str, float]:
+def wrk(url: str, connections: int, headers: tuple[str, ...] = ()) -> dict[str, float]:
     """requests/s, p50 and p99 latency in ms (wrk, one thread, keep-alive)."""
-    child = Child(pinned(1, ["wrk", "-t1", f"-c{connections}", f"-d{SECONDS}s", "--latency", url]))
+    extra = [arg for header in headers for arg in ("-H", header)]
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{SECONDS}s", "--latency", *extra, url]
+    child = Child(pinned(1, argv))
     child.proc.wait(SECONDS + 30)
     child.stop()
     out = child.stdout
@@ -142,9 +144,7 @@ def main() -> None:
                 for key in ("direct", "hello", "send"):
                     print(row(f"{names[key]}, c={c}", results[(key, c)]))
             added = results[("send", 1)]["p50"] - results[("direct", 1)]["p50"]
-            print(
-                f"\nadded p50 latency of send() vs calling the backend directly (c=1): {added:.3f} ms"
-            )
+            print(f"\nadded p50 latency of send() vs the backend directly (c=1): {added:.3f} ms")
             print(f"fresh app instance per request: {fresh_instance_cost(tmp / 'hello'):.1f} µs")
 
             stream_backend = Child(python_module("tests.support.backend"), cwd=ROOT)
@@ -153,9 +153,7 @@ def main() -> None:
             streamer, streamer_url = serve(project(tmp, "stream", FORWARD_APP, stream_port))
             children.append(streamer)
             rate, peak = download(streamer_url, streamer)
-            print(
-                f"1 GiB through send(): {rate:,.0f} MB/s, compute-emu peak RSS {peak / 1024:.0f} MiB"
-            )
+            print(f"1 GiB through send(): {rate:,.0f} MB/s, peak RSS {peak / 1024:.0f} MiB")
     finally:
         for child in children:
             child.stop()

@@ -319,3 +319,73 @@ def test_ctrl_c_with_open_streams_and_websockets_leaves_nothing(fanout):
         reader.close()
         loop.run_until_complete(ws.close())
         loop.close()
+
+
+WS_APP = """
+from compute_emu.sdk import Request
+def main():
+    req = Request.from_client()
+    req.handoff_websocket(req.get_header("x-backend") or "ws")
+"""
+
+
+def test_handoff_websocket_passes_straight_to_the_backend(make_project, serve, spawn):
+    child = spawn(python_module("tests.support.ws_backend"))
+    port = int(child.wait_for(r"^PORT (\d+)").group(1))
+    project = make_project(
+        WS_APP,
+        backends={
+            "ws": f"http://127.0.0.1:{port}/prefix",
+            "named": {"url": f"http://127.0.0.1:{port}/", "override_host": "ws.example"},
+        },
+    )
+    served = serve(project)  # no Pushpin needed for passthrough
+
+    async def scenario(backend: str) -> dict[str, str]:
+        address = f"ws://{served.url.removeprefix('http://')}/chat?room=1"
+        async with connect(address, additional_headers={"x-backend": backend}) as ws:
+            hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            await ws.send("ping")
+            assert await asyncio.wait_for(ws.recv(), 10) == "backend: ping"
+            big = "x" * 200_000
+            await ws.send(big)
+            assert await asyncio.wait_for(ws.recv(), 10) == "backend: " + big
+            return hello
+
+    hello = asyncio.run(scenario("ws"))
+    assert hello == {"path": "/prefix/chat?room=1", "host": f"127.0.0.1:{port}"}
+    assert asyncio.run(scenario("named"))["host"] == "ws.example"
+    served.child.wait_for(r"GET /chat\?room=1 101 .*\[websocket→ws\]")
+
+
+def test_bytes_pipelined_after_the_upgrade_reach_the_backend(make_project, serve, spawn):
+    """A client that sends its first frame together with the upgrade request (trailing bytes
+    read past the request head) must not lose it."""
+    import base64
+    import os
+    import socket
+
+    child = spawn(python_module("tests.support.ws_backend"))
+    port = int(child.wait_for(r"^PORT (\d+)").group(1))
+    served = serve(make_project(WS_APP, backends={"ws": f"http://127.0.0.1:{port}/"}))
+    app_port = int(served.url.rsplit(":", 1)[1])
+    key = base64.b64encode(os.urandom(16)).decode()
+    payload = b"early"
+    mask = os.urandom(4)
+    frame = (
+        bytes([0x81, 0x80 | len(payload)])
+        + mask
+        + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    )
+    head = (
+        f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", app_port), timeout=10) as s:
+        s.sendall(head + frame)
+        data = b""
+        while b"backend: early" not in data:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 101 ")

@@ -3,21 +3,26 @@ backend), relay the response as it arrives, and splice both sockets after a ``10
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import anyio
 import h11
 
+from ..sdk._errors import SendErrorCause
 from ..sdk._host import HandoffKind
 from ..sdk._request import Request
-from ..server.connection import ClientGone
+from ..server.connection import ClientGone, Exchange
 from ..server.framing import end_to_end, header_value
-from ..upstream.client import UpstreamConnection, UpstreamError
+from ..upstream.client import ConnectionPool, UpstreamConnection, UpstreamError
 from ..upstream.handoff import HandoffTarget, fanout_target, websocket_target
 from ..upstream.splice import splice
 from ..upstream.target import UpstreamTarget
-from .bridge import iterate_body
+from .bridge import LoopBodyStream, iterate_body
 from .deliver import send_text
+
+_STALE = (SendErrorCause.ConnectionTerminated, SendErrorCause.HttpIncompleteResponse)
 
 if TYPE_CHECKING:
     from .host import RequestHost
@@ -59,28 +64,18 @@ async def relay_handoff(
         request_target=target.request_target,
         host_header="",
     )
+    # The client's original body, framed by its own (protected) Content-Length or
+    # Transfer-Encoding, which the handoff request carries.
+    prefix, stream = host.original_body()
+    ssl_context = services.ssl_context(backend) if target.tls else None
     try:
-        conn = await services.pool.open(
-            upstream_target, services.ssl_context(backend) if target.tls else None
+        conn, head = await _send(
+            services.pool, upstream_target, ssl_context, target, prefix, stream
         )
-    except UpstreamError as exc:
-        await send_text(
-            exchange, 500, f"Error: Could not connect to handoff target: {exc.detail}.\n", date
-        )
+    except _Refused as refused:
+        await send_text(exchange, refused.status, refused.text, date)
         return
     try:
-        # The client's original body, framed by its own (protected) Content-Length or
-        # Transfer-Encoding, which the handoff request carries.
-        prefix, stream = host.original_body()
-        body = iterate_body(prefix, stream) if stream is not None else None
-        try:
-            await conn.send_request(target.method, target.request_target, target.headers, body)
-            head = await conn.receive_response(None)
-        except UpstreamError as exc:
-            await send_text(
-                exchange, 502, f"Error: Handoff request failed: {exc.detail or exc}\n", date
-            )
-            return
         services.log.debug(
             f"#{host.request_id} handoff target '{label}' responded with {head.status_code}"
         )
@@ -92,16 +87,52 @@ async def relay_handoff(
             )
             exchange.response_bytes = to_client
             return
-        assert isinstance(head, h11.Response)
         await _relay_response(exchange, conn, head.status_code, response_headers, date)
-    finally:
+    except BaseException:
         await conn.aclose()
+        raise
+    await services.pool.release(conn)  # kept alive only if both sides finished cleanly
+
+
+class _Refused(Exception):
+    """The handoff could not be made; Viceroy's status and text for the client."""
+
+    def __init__(self, status: int, text: str) -> None:
+        self.status, self.text = status, text
+
+
+async def _send(
+    pool: ConnectionPool,
+    target: UpstreamTarget,
+    ssl_context: ssl.SSLContext | None,
+    handoff: HandoffTarget,
+    prefix: bytes,
+    stream: LoopBodyStream | None,
+) -> tuple[UpstreamConnection, h11.Response | h11.InformationalResponse]:
+    """Open (or reuse) a connection, send the request, wait for the response head."""
+    for attempt in (1, 2):
+        try:
+            conn = await pool.connect(target, ssl_context)
+        except UpstreamError as exc:
+            text = f"Error: Could not connect to handoff target: {exc.detail}.\n"
+            raise _Refused(500, text) from None
+        body = iterate_body(prefix, stream) if stream is not None else None
+        try:
+            await conn.send_request(handoff.method, handoff.request_target, handoff.headers, body)
+            return conn, await conn.receive_response(None)
+        except UpstreamError as exc:
+            await conn.aclose()
+            if attempt == 1 and conn.reused and stream is None and exc.cause in _STALE:
+                continue  # a kept-alive connection closed meanwhile: once more on a new one
+            text = f"Error: Handoff request failed: {exc.detail or exc}\n"
+            raise _Refused(502, text) from None
+    raise AssertionError("unreachable")
 
 
 async def _relay_response(
-    exchange,
+    exchange: Exchange,
     conn: UpstreamConnection,
-    status: int,  # type: ignore[no-untyped-def]
+    status: int,
     headers: list[tuple[str, bytes]],
     date: bytes,
 ) -> None:
@@ -111,7 +142,7 @@ async def _relay_response(
     if length is not None:
         out.append(("content-length", length))
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         while chunk := await conn.receive_chunk(None):
             yield chunk
 

@@ -99,7 +99,7 @@ async def open_backend_call(
 
     for attempt in (1, 2):
         conn = await _connect(services, backend, target)
-        body = iterate_body(prefix, stream) if length != 0 else None
+        body = prefix if stream is None else iterate_body(prefix, stream)
         try:
             await conn.send_request(method, target.request_target, out, body)
             head = await conn.receive_response(_seconds(backend.first_byte_timeout_ms))

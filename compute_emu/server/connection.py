@@ -103,19 +103,23 @@ class Exchange:
     ) -> None:
         """Write a complete response. ``headers`` must already carry the framing we want."""
         self.response_status = status
-        await self._conn.send_event(
-            h11.Response(
-                status_code=status, headers=raw_headers(headers), reason=reason_phrase(status)
-            )
+        head = h11.Response(
+            status_code=status, headers=raw_headers(headers), reason=reason_phrase(status)
         )
         skip_body = self.method == "HEAD" or status in (204, 304)
         if isinstance(body, bytes | bytearray):
+            # small in-memory responses go out in one write
+            events: list[h11.Event] = [head]
             if body and not skip_body:
-                await self._send_data(body)
-        else:
-            async for chunk in body:
-                if chunk and not skip_body:
-                    await self._send_data(chunk)
+                events.append(h11.Data(data=body))
+                self.response_bytes += len(body)
+            events.append(h11.EndOfMessage())
+            await self._conn.send_events(events)
+            return
+        await self._conn.send_events([head])
+        async for chunk in body:
+            if chunk and not skip_body:
+                await self._send_data(chunk)
         await self._conn.send_event(h11.EndOfMessage())
 
     async def _send_data(self, chunk: bytes) -> None:
@@ -197,8 +201,14 @@ class Connection:
     # -- writing -------------------------------------------------------------------------
     async def send_event(self, event: h11.Event) -> None:
         """Serialise and write one h11 event."""
+        await self.send_events([event])
+
+    async def send_events(self, events: list[h11.Event]) -> None:
+        """Serialise h11 events and write them with one send."""
+        data = b""
         try:
-            data = self._h11.send(event)
+            for event in events:
+                data += self._h11.send(event) or b""
         except h11.LocalProtocolError:
             self._h11.send_failed()
             raise

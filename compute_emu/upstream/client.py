@@ -6,7 +6,9 @@ runtime can turn them into the SDK's ``SendError`` with the backend name attache
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ipaddress
 import select
 import socket
 import ssl
@@ -70,8 +72,8 @@ class UpstreamConnection:
         self._eof = False
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
 
-    async def _write(self, event: h11.Event) -> None:
-        data = self._h11.send(event)
+    async def _write(self, *events: h11.Event) -> None:
+        data = b"".join(self._h11.send(event) or b"" for event in events)
         if data:
             try:
                 await self.stream.send(data)
@@ -84,16 +86,18 @@ class UpstreamConnection:
         method: str,
         target: str,
         headers: list[tuple[str, bytes]],
-        body: AsyncIterator[bytes] | None,
+        body: bytes | AsyncIterator[bytes] | None,
     ) -> None:
-        """Write the request head and its whole body."""
-        await self._write(
-            h11.Request(method=method, target=target.encode(), headers=raw_headers(headers))
-        )
-        if body is not None:
-            async for chunk in body:
-                if chunk:
-                    await self._write(h11.Data(data=chunk))
+        """Write the request head and its whole body (in one write when it is in memory)."""
+        head = h11.Request(method=method, target=target.encode(), headers=raw_headers(headers))
+        if body is None or isinstance(body, bytes):
+            data = [h11.Data(data=body)] if body else []
+            await self._write(head, *data, h11.EndOfMessage())
+            return
+        await self._write(head)
+        async for chunk in body:
+            if chunk:
+                await self._write(h11.Data(data=chunk))
         await self._write(h11.EndOfMessage())
 
     async def _next_event(self, timeout: float | None) -> h11.Event:
@@ -221,6 +225,8 @@ class ConnectionPool:
                         tls_hostname=target.server_hostname or target.host,
                         tls_standard_compatible=False,
                     )
+                elif _is_ip_literal(target.host):
+                    stream = await _connect_ip(target.host, target.port)
                 else:
                     stream = await anyio.connect_tcp(target.host, target.port)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
@@ -243,6 +249,29 @@ class ConnectionPool:
             for conn in bucket:
                 await conn.aclose()
         self.idle.clear()
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def _connect_ip(host: str, port: int) -> anyio.abc.SocketStream:
+    """Connect to an IP address without anyio's resolver thread and happy-eyeballs task
+    group (about 0.5 ms per connection here; every Fanout handoff to 127.0.0.1 pays it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+        return await anyio.abc.SocketStream.from_socket(sock)
+    except BaseException:
+        sock.close()
+        raise
 
 
 def make_ssl_context(

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    wbufsize = 1 << 16  # head and body in one segment (no Nagle/delayed-ACK stalls)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
