@@ -130,3 +130,127 @@ def _exit_despite_running_apps() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+@main.command()
+@click.option(
+    "-f",
+    "--from",
+    "source",
+    required=True,
+    metavar="SRC",
+    help="Starter: a folder, a built-in starter (fanout-forward, fanout) or a git URL.",
+)
+@click.option(
+    "-p",
+    "--directory",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to create the project [default: the current directory].",
+)
+@click.option(
+    "-n",
+    "--name",
+    default=None,
+    help="Service name in fastly.toml [default: the directory's name].",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write into a non-empty directory (the starter's files replace same-named ones).",
+)
+def init(source: str, directory: Path | None, name: str | None, force: bool) -> None:
+    """Create a project from a starter kit, like `fastly compute init --from`."""
+    from .init import init_project, next_steps
+
+    try:
+        result = init_project(source, directory or Path("."), name=name, force=force)
+    except UserError as exc:
+        _fail(str(exc))
+    click.echo(next_steps(result))
+
+
+@main.command()
+@click.argument("channel")
+@click.argument("message", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["http-stream", "sse", "ws-message", "http-response"]),
+    default="http-stream",
+    show_default=True,
+    help="How subscribers get it (sse: an SSE event sent as http-stream content).",
+)
+@click.option("--no-newline", is_flag=True, help="http-stream: don't append a newline.")
+@click.option("--event", default=None, metavar="NAME", help="sse: the event name.")
+@click.option("--id", "item_id", default=None, help="Message id (for ordering with --prev-id).")
+@click.option("--prev-id", default=None, help="Id of the message this one follows.")
+@click.option(
+    "--action",
+    type=click.Choice(["close", "hint"]),
+    default=None,
+    help="Send an action instead of a MESSAGE: close the streams, or hint (re-request).",
+)
+@click.option(
+    "--code",
+    type=int,
+    default=None,
+    help="http-response: the status [default: 200]; ws-message --action close: the close code.",
+)
+@click.option(
+    "-H",
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="http-response: a response header (repeatable).",
+)
+@click.option(
+    "--url",
+    default="http://127.0.0.1:5561",
+    show_default=True,
+    help="Pushpin's publish endpoint (POSTs to <url>/publish/).",
+)
+def publish(
+    channel: str,
+    message: str | None,
+    fmt: str,
+    no_newline: bool,
+    event: str | None,
+    item_id: str | None,
+    prev_id: str | None,
+    action: str | None,
+    code: int | None,
+    headers: tuple[str, ...],
+    url: str,
+) -> None:
+    """Publish MESSAGE to CHANNEL on the local Pushpin (MESSAGE `-` reads stdin).
+
+    One trailing newline of stdin is dropped; http-stream adds one back unless --no-newline.
+    """
+    from .publish import OptionError, build_item, describe
+    from .publish import publish as send
+
+    if message == "-":
+        message = sys.stdin.read()
+        message = message[:-2] if message.endswith("\r\n") else message.removesuffix("\n")
+    try:
+        item = build_item(
+            channel,
+            message,
+            fmt=fmt,
+            newline=not no_newline,
+            event=event,
+            id=item_id,
+            prev_id=prev_id,
+            action=action,
+            code=code,
+            headers=headers,
+        )
+    except OptionError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        answer = send(url, item)
+    except UserError as exc:
+        _fail(str(exc))
+    click.echo(f"{answer}: {describe(item, fmt)}")

@@ -30,6 +30,7 @@ from .runtime.bridge import Loop
 from .runtime.handler import AppHandler
 from .runtime.services import Services, build_ssl_contexts
 from .server.connection import Addresses, Connection
+from .streams import pause_reading
 
 MANIFEST_POLL = 1.0  # seconds between fastly.toml checks
 
@@ -171,6 +172,7 @@ class Server:
                 tg.start_soon(self._watch_manifest, services)
 
                 async def serve_connection(stream: anyio.abc.SocketStream) -> None:
+                    pause_reading(stream)
                     client = stream.extra(anyio.abc.SocketAttribute.remote_address)
                     addresses = Addresses(client=client[:2], server=self.address)  # type: ignore[arg-type]
                     await Connection(stream, addresses, handler, services.date).serve()

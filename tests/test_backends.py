@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support.processes import python_module
 
 FORWARD_APP = """
 from compute_emu.sdk import Request, SendError, Response
@@ -201,3 +204,106 @@ def test_body_sizes_round_trip(make_project, serve, backend, n):
     served = serve(make_project(FORWARD_APP, backends={"origin": backend.url}))
     r = httpx.get(f"{served.url}/bytes?n={n}")
     assert len(r.content) == n
+
+
+def test_large_upload_streams_to_the_backend(make_project, serve, backend):
+    served = serve(make_project(FORWARD_APP, backends={"origin": backend.url}))
+    size = 200 * 1024 * 1024
+    piece = b"u" * (1 << 20)
+
+    def body():
+        for _ in range(size // len(piece)):
+            yield piece
+
+    r = httpx.post(f"{served.url}/count", content=body(), timeout=120)
+    assert r.text == str(size)
+    status = Path(f"/proc/{served.child.pid}/status").read_text()
+    peak_kib = int(
+        next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]
+    )
+    assert peak_kib < 150 * 1024, f"peak RSS {peak_kib} KiB while uploading {size} bytes"
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for the name backend.test (openssl CLI)."""
+    ca_key, ca, key, csr, cert = (
+        directory / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem")
+    )
+    ext = directory / "ext.cnf"
+    ext.write_text("subjectAltName=DNS:backend.test\n")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=compute-emu test CA",
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/CN=backend.test",
+    )
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
+    return ca, cert, key
+
+
+def test_https_backend_with_cert_host_and_ca_certificate(make_project, serve, spawn, tmp_path):
+    ca, cert, key = make_certificates(tmp_path)
+    child = spawn(python_module("tests.support.backend", "--tls", str(cert), str(key)))
+    port = int(child.wait_for(r"^PORT (\d+)").group(1))
+    trusted = {
+        "url": f"https://127.0.0.1:{port}/tls",
+        "cert_host": "backend.test",
+        "override_host": "backend.test",
+    }
+    project = make_project(
+        FORWARD_APP, backends={"origin": trusted, "untrusted": f"https://127.0.0.1:{port}/"}
+    )
+    toml = project / "fastly.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            'override_host = "backend.test"',
+            f'override_host = "backend.test"\nca_certificate = {{ file = "{ca}" }}',
+        )
+    )
+    served = serve(project)
+    data = httpx.get(f"{served.url}/echo").json()
+    assert data["path"] == "/tls/echo"
+    assert headers_of(data)["host"] == "backend.test"
+    r = httpx.get(f"{served.url}/caught", headers={"x-backend": "untrusted"})
+    assert r.text == "untrusted TlsCertificateError"

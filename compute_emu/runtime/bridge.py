@@ -58,8 +58,9 @@ class LoopBodyStream:
         self.length = length  # declared total length, if the sender declared one
         self.received = 0
         self._done = False
-        # With record=True every chunk read is kept, so the body can be replayed whole
-        # (a handoff sends the client's original body even if the app consumed it).
+        # With record=True every chunk the *app* reads is kept, so the body can be replayed
+        # (a handoff sends the client's original body even if the app consumed it). Bodies
+        # passed on by the loop (to a backend) are not kept: they are never held in memory.
         self.recorded: bytearray | None = bytearray() if record else None
 
     @property
@@ -73,8 +74,6 @@ class LoopBodyStream:
             return b""
         chunk = await self._read()
         self.received += len(chunk)
-        if self.recorded is not None:
-            self.recorded += chunk
         if not chunk:
             self._done = True
         return chunk
@@ -83,7 +82,10 @@ class LoopBodyStream:
         """Next chunk, from the app's thread."""
         if self._done:
             return b""
-        return self._loop.run(self.aread)
+        chunk = self._loop.run(self.aread)
+        if self.recorded is not None:
+            self.recorded += chunk
+        return chunk
 
 
 async def iterate_body(prefix: bytes, stream: BodyStream | None) -> AsyncIterator[bytes]:

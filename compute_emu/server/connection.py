@@ -268,7 +268,10 @@ class Connection:
         """Run request/response cycles until the connection ends. Never raises."""
         try:
             async with anyio.create_task_group() as self.task_group:
-                await self._serve()
+                try:
+                    await self._serve()
+                except ClientGone:
+                    log.debug("client %s:%d went away", *self.addresses.client)
         except ClientGone:
             log.debug("client %s:%d went away", *self.addresses.client)
         except Exception:

@@ -22,6 +22,7 @@ import h11
 
 from ..sdk._errors import SendErrorCause
 from ..server.framing import raw_headers
+from ..streams import pause_reading
 from .target import UpstreamTarget
 
 READ_SIZE = 64 * 1024
@@ -268,7 +269,9 @@ async def _connect_ip(host: str, port: int) -> anyio.abc.SocketStream:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         await asyncio.get_running_loop().sock_connect(sock, (host, port))
-        return await anyio.abc.SocketStream.from_socket(sock)
+        stream = await anyio.abc.SocketStream.from_socket(sock)
+        pause_reading(stream)
+        return stream
     except BaseException:
         sock.close()
         raise

@@ -8,6 +8,9 @@ Endpoints (any method unless noted):
   /drip?ms=M      sends the head, then one byte, waits M ms, then the rest
   /hangup         closes the connection without answering
   /status?code=C  empty response with status C
+  /count          reads the request body in pieces and answers its length (no buffering)
+
+`python -m tests.support.backend --tls CERT KEY` serves HTTPS instead.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,10 +53,29 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _count(self) -> int:
+        total = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                while size:
+                    got = len(self.rfile.read(min(size, 1 << 16)))
+                    total, size = total + got, size - got
+                self.rfile.readline()
+            self.rfile.readline()
+            return total
+        remaining = int(self.headers.get("Content-Length") or 0)
+        while remaining:
+            got = len(self.rfile.read(min(remaining, 1 << 16)))
+            total, remaining = total + got, remaining - got
+        return total
+
     def _handle(self) -> None:
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         route = url.path.rsplit("/", 1)[-1] if "/" in url.path else url.path
+        if route == "count":
+            self._send(200, str(self._count()).encode(), "text/plain")
+            return
         body = self._body()
         if route == "bytes":
             n = int(query.get("n", "0"))
@@ -101,6 +124,10 @@ class Handler(BaseHTTPRequestHandler):
 def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if len(sys.argv) == 4 and sys.argv[1] == "--tls":
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"PORT {server.server_address[1]}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
