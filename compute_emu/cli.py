@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import anyio
 import click
 
 from . import __version__
@@ -82,6 +81,8 @@ def serve(
     pushpin_publish_port: int | None,
 ) -> None:
     """Serve the app on --addr (default 127.0.0.1:7676) until Ctrl-C."""
+    import anyio
+
     from .serve import Server, ServeSettings, parse_addr
 
     log = RequestLog(verbose=verbose, quiet=quiet)

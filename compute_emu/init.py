@@ -205,7 +205,11 @@ def _staging_dir(target: Path, exists: bool) -> Path:
     """A temporary sibling of ``target`` (inside it if the parent is not writable)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{target.name}.init-", dir=target.parent))
+        staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.init-", dir=target.parent))
+        umask = os.umask(0o022)
+        os.umask(umask)
+        staged.chmod(0o777 & ~umask)  # it becomes the project folder: not mkdtemp's 0700
+        return staged
     except OSError as exc:
         if exists:
             with contextlib.suppress(OSError):

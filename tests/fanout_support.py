@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import queue
 import shutil
 import socket
@@ -10,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -78,24 +81,31 @@ def start_fanout(serve: Callable[..., Served], project: Path, *args: str) -> Fan
 
 
 class LineReader:
-    """Reads a streamed response line by line in a thread, so tests can wait for lines."""
+    """Reads a streamed response line by line in a thread, so tests can wait for lines.
+
+    ``close()`` shuts the socket down, which also ends a read blocked in the thread.
+    """
 
     def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
         self.lines: queue.Queue[str] = queue.Queue()
         self.status: int | None = None
         self.headers: httpx.Headers | None = None
         self.done = threading.Event()
-        self._client = httpx.Client(timeout=httpx.Timeout(30, read=None))
-        self._thread = threading.Thread(target=self._run, args=(url, headers or {}), daemon=True)
+        parts = urlsplit(url)
+        self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        self._target = parts.path + (f"?{parts.query}" if parts.query else "")
+        self._thread = threading.Thread(target=self._run, args=(headers or {},), daemon=True)
         self._thread.start()
 
-    def _run(self, url: str, headers: dict[str, str]) -> None:
+    def _run(self, headers: dict[str, str]) -> None:
         try:
-            with self._client.stream("GET", url, headers=headers) as r:
-                self.status, self.headers = r.status_code, r.headers
-                for line in r.iter_lines():
-                    self.lines.put(line)
-        except httpx.HTTPError as exc:
+            self._conn.request("GET", self._target, headers=headers)
+            response = self._conn.getresponse()
+            self.status, self.headers = response.status, httpx.Headers(response.getheaders())
+            self._conn.sock.settimeout(None)  # held streams may stay quiet for long
+            while line := response.readline():
+                self.lines.put(line.decode().rstrip("\r\n"))
+        except (OSError, http.client.HTTPException) as exc:
             self.lines.put(f"<error {type(exc).__name__}>")
         finally:
             self.done.set()
@@ -111,8 +121,12 @@ class LineReader:
                 return line
 
     def close(self) -> None:
-        self._client.close()
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(10)
+        self._conn.close()
 
 
 def publish_until(

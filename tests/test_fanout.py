@@ -389,3 +389,62 @@ def test_bytes_pipelined_after_the_upgrade_reach_the_backend(make_project, serve
             assert chunk, data
             data += chunk
     assert data.startswith(b"HTTP/1.1 101 ")
+
+
+def test_handoff_websocket_to_a_backend_that_is_down(make_project, serve):
+    from tests.fanout_support import free_port
+
+    served = serve(make_project(WS_APP, backends={"ws": f"http://127.0.0.1:{free_port()}/"}))
+    r = httpx.get(
+        served.url,
+        headers={
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version": "13",
+        },
+    )
+    assert r.status_code == 500
+    assert r.text.startswith("Error: Could not connect to handoff target: ")
+
+
+def _connections_to(pid: int, port: int) -> int:
+    """ESTABLISHED TCP connections from process ``pid`` to 127.0.0.1:``port``."""
+    import os
+
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "01" and fields[9] in inodes and int(fields[2].split(":")[1], 16) == port:
+            count += 1
+    return count
+
+
+def test_client_leaving_a_held_stream_closes_the_upstream_side(fanout):
+    import socket
+
+    port = int(fanout.url.rsplit(":", 1)[1])
+    clients = []
+    for _ in range(5):
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        client.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"stream open" not in data:
+            data += client.recv(4096)
+        clients.append(client)
+    pid = fanout.served.child.pid
+    assert _connections_to(pid, fanout.proxy_port) == 5
+    for client in clients:
+        client.close()
+    deadline = time.monotonic() + 10
+    while _connections_to(pid, fanout.proxy_port) > 0:
+        assert time.monotonic() < deadline, "connections to Pushpin outlived their clients"
+        time.sleep(0.1)

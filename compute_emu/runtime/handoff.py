@@ -87,7 +87,7 @@ async def relay_handoff(
             )
             exchange.response_bytes = to_client
             return
-        await _relay_response(exchange, conn, head.status_code, response_headers, date)
+        await _relay_response(exchange, conn, head.status_code, response_headers)
     except BaseException:
         await conn.aclose()
         raise
@@ -134,7 +134,6 @@ async def _relay_response(
     conn: UpstreamConnection,
     status: int,
     headers: list[tuple[str, bytes]],
-    date: bytes,
 ) -> None:
     """Stream a (possibly hours-long) response to the client; stop when the client leaves."""
     out = end_to_end(headers)

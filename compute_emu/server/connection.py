@@ -234,11 +234,14 @@ class Connection:
         return self._stream, bytes(trailing)
 
     async def wait_closed(self) -> None:
-        """Return when the client closes its side (only once its request is fully read).
+        """Return when the client closes its side (reading the rest of its request first).
 
         Bytes that arrive meanwhile (a pipelined request) are kept for h11, and watching
         stops: the client is clearly still there.
         """
+        while self._h11.their_state is h11.SEND_BODY:  # e.g. a GET's EndOfMessage
+            if not await self.receive_body_chunk():
+                break
         if self._h11.their_state is not h11.DONE:
             await anyio.sleep_forever()
         try:
