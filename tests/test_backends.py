@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -307,3 +308,14 @@ def test_https_backend_with_cert_host_and_ca_certificate(make_project, serve, sp
     assert headers_of(data)["host"] == "backend.test"
     r = httpx.get(f"{served.url}/caught", headers={"x-backend": "untrusted"})
     assert r.text == "untrusted TlsCertificateError"
+
+
+def test_backend_body_reaches_the_client_as_it_arrives(make_project, serve, backend):
+    served = serve(make_project(FORWARD_APP, backends={"origin": backend.url}))
+    with httpx.stream("GET", f"{served.url}/drip?ms=3000", timeout=10) as r:
+        chunks = r.iter_raw()
+        first = next(chunks)
+        started = time.monotonic()
+        rest = b"".join(chunks)
+    assert (first, rest) == (b"a", b"b")
+    assert time.monotonic() - started > 1, "the first byte came only with the last one"
