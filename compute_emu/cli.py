@@ -133,7 +133,7 @@ def _exit_despite_running_apps() -> None:
         os._exit(0)
 
 
-@main.command()
+@main.command(short_help="Create a project from a starter kit (folder, built-in or git URL).")
 @click.option(
     "-f",
     "--from",
@@ -171,7 +171,19 @@ def init(source: str, directory: Path | None, name: str | None, force: bool) -> 
     click.echo(next_steps(result))
 
 
-@main.command()
+_PUBLISH_EXAMPLES = """\b
+Examples:
+  compute-emu publish test "hello"
+  compute-emu publish test-sse "hello" --format sse --event message
+  compute-emu publish test "hi" --format ws-message
+  compute-emu publish test --action close
+  date | compute-emu publish test -
+"""
+
+
+@main.command(
+    short_help="Publish a message to a channel on the local Pushpin.", epilog=_PUBLISH_EXAMPLES
+)
 @click.argument("channel")
 @click.argument("message", required=False)
 @click.option(
@@ -233,7 +245,10 @@ def publish(
     from .publish import publish as send
 
     if message == "-":
-        message = sys.stdin.read()
+        try:
+            message = sys.stdin.read()
+        except UnicodeDecodeError:
+            _fail("MESSAGE from stdin is not UTF-8 text")
         message = message[:-2] if message.endswith("\r\n") else message.removesuffix("\n")
     try:
         item = build_item(

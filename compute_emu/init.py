@@ -229,9 +229,12 @@ def init_project(source: str, directory: Path, name: str | None, force: bool) ->
     """Create a project in ``directory`` from the starter ``source``."""
     target = directory.expanduser().absolute()
     exists = _check_target(target, force)
-    name = target.resolve().name if name is None else name
-    if not name:
-        raise UserError("cannot derive a service name from the directory; pass --name")
+    if name is None:
+        name = target.resolve().name
+        if not name:
+            raise UserError(f"cannot name the service after {target}; pass --name")
+    elif not name.strip():
+        raise UserError("--name must not be empty")
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:

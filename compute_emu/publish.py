@@ -176,7 +176,10 @@ def _one_line(text: str, limit: int = 300) -> str:
 def publish(url: str, item: dict[str, Any], timeout: float = TIMEOUT) -> str:
     """POST ``{"items": [item]}``; Pushpin's answer (``Published``) or a UserError."""
     scheme, host, port, path = publish_target(url)
-    body = json.dumps({"items": [item]}, ensure_ascii=False).encode("utf-8")
+    try:
+        body = json.dumps({"items": [item]}, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError("the message is not valid UTF-8 text") from None
     connection_class = (
         http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
     )

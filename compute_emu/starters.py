@@ -57,10 +57,11 @@ def builtin_starters() -> dict[str, Path]:
     return _starters_in(CHECKOUT_STARTERS) or _starters_in(PACKAGED_STARTERS)
 
 
-def _last_error_line(stderr: str) -> str:
+def _git_error(stderr: str) -> str:
+    """git's ``fatal:``/``error:`` lines on one line (else its last line of stderr)."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.lower().startswith(("fatal:", "error:"))]
-    return (errors or lines or [""])[-1]
+    return "; ".join(dict.fromkeys(errors)) if errors else (lines or [""])[-1]
 
 
 def clone(url: str, into: Path) -> Path:
@@ -82,7 +83,7 @@ def clone(url: str, into: Path) -> Path:
     except subprocess.TimeoutExpired:
         raise UserError(f"git clone {url} did not finish within 10 minutes") from None
     if result.returncode != 0:
-        why = _last_error_line(result.stderr) or f"exit status {result.returncode}"
+        why = _git_error(result.stderr) or f"exit status {result.returncode}"
         raise UserError(f"git clone {url} failed: {why}")
     return dest
 
