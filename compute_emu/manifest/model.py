@@ -46,6 +46,7 @@ class BackendConfig:
     first_byte_timeout_ms: int | None = None
     between_bytes_timeout_ms: int | None = None
     health: str = "unknown"
+    connect_timeout_ms: int | None = None  # dynamic backends only (Backend.builder)
 
     @property
     def authority(self) -> str:

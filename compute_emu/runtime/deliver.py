@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from ..sdk._errors import SendError, SendErrorCause
 from ..sdk._response import Response
 from ..server.connection import Exchange
 from ..server.framing import end_to_end, header_value
 from .bridge import body_length, iterate_body
+from .streaming import StreamingSink
 
 # An uncaught SendError becomes a status by its cause: timeouts 504 (as Viceroy maps them),
 # failures after the connection was made 502; failing to connect at all stays a plain 500.
@@ -48,8 +51,11 @@ async def send_text(
     await exchange.send_response(status, headers, body)
 
 
-async def deliver_response(exchange: Exchange, response: Response, date: bytes) -> None:
-    """Write the app's response: framing rebuilt, body streamed as it is read."""
+async def deliver_response(
+    exchange: Exchange, response: Response, date: bytes, stream: StreamingSink | None = None
+) -> None:
+    """Write the app's response: framing rebuilt, body streamed as it is read (and, for
+    ``stream_to_client``, followed by what the app writes until it finishes)."""
     status = response.get_status()
     if status < 200:
         await send_text(
@@ -60,10 +66,20 @@ async def deliver_response(exchange: Exchange, response: Response, date: bytes) 
         )
         return
     headers = end_to_end(response._headers.items())
-    prefix, stream = response.take_body().detach()
-    length = body_length(prefix, stream)
-    if length is not None and status != 204:
+    prefix, body = response.take_body().detach()
+    length = body_length(prefix, body)
+    if length is not None and status != 204 and stream is None:
         headers.append(("content-length", str(length).encode()))
     if header_value(headers, "date") is None:
         headers.append(("date", date))
-    await exchange.send_response(status, headers, iterate_body(prefix, stream))
+    if stream is None:
+        await exchange.send_response(status, headers, iterate_body(prefix, body))
+    else:
+        await exchange.send_response(status, headers, _then(iterate_body(prefix, body), stream))
+
+
+async def _then(first: AsyncIterator[bytes], stream: StreamingSink) -> AsyncIterator[bytes]:
+    async for chunk in first:
+        yield chunk
+    async for chunk in stream.chunks():
+        yield chunk

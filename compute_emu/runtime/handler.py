@@ -70,7 +70,7 @@ class AppHandler:
                 f"#{host.request_id} main() raised after it answered the client:\n"
                 + self.services.app.format_error(error)
             )
-        host.finish(error)
+        await host.finish(error)
         done.set()
 
     def _main_in_thread(self, host: RequestHost) -> None:
@@ -88,7 +88,7 @@ class AppHandler:
         assert outcome is not None
         exchange = host.exchange
         if outcome.response is not None:
-            await deliver_response(exchange, outcome.response, self.date())
+            await deliver_response(exchange, outcome.response, self.date(), outcome.stream)
         elif outcome.handoff is not None:
             await relay_handoff(host, *outcome.handoff)
         elif outcome.error is not None:

@@ -9,22 +9,28 @@ the app's thread goes on (as a Compute instance does after ``send_downstream``).
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
 
+from ..manifest import BackendConfig
 from ..sdk._body import Body
 from ..sdk._errors import SendError, SendErrorCause
 from ..sdk._host import ClientRequestParts, HandoffKind
 from ..sdk._request import Request
 from ..sdk._response import Response
 from ..server.framing import header_value
+from ..upstream.client import make_ssl_context
 from .bridge import LoopBodyStream
+from .pending import PendingCall, first_done
 from .send import BackendCall, open_backend_call
+from .streaming import StreamingSink
 
 if TYPE_CHECKING:
+    from ..platform import Platform
     from ..server.connection import Exchange
     from .services import Services
 
@@ -34,6 +40,7 @@ class Outcome:
     """What the app decided for its client (exactly one of the fields is set)."""
 
     response: Response | None = None
+    stream: StreamingSink | None = None  # with response: stream_to_client()
     handoff: tuple[Request, str, HandoffKind] | None = None
     error: BaseException | None = None  # main() raised before deciding
     nothing: bool = False  # main() returned without deciding
@@ -50,6 +57,9 @@ class RequestHost:
     outcome: Outcome | None = None
     decided: anyio.Event = field(default_factory=anyio.Event)  # created on the loop
     backend_calls: list[BackendCall] = field(default_factory=list)
+    pending_calls: list[PendingCall] = field(default_factory=list)
+    dynamic_backends: dict[str, BackendConfig] = field(default_factory=dict)
+    _dynamic_ssl: dict[str, ssl.SSLContext] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     _client_taken: bool = False
     _client_body: LoopBodyStream | None = None
@@ -94,22 +104,88 @@ class RequestHost:
         stream.recorded = None  # what follows is relayed, not kept
         return already_read, stream
 
+    # -- backends ------------------------------------------------------------------------
+    @property
+    def platform(self) -> Platform:
+        return self.services.platform
+
+    def backend_config(self, name: str) -> BackendConfig | None:
+        """A backend from fastly.toml, or one this request registered (dynamic backends)."""
+        return self.services.backends.get(name) or self.dynamic_backends.get(name)
+
+    def register_backend(self, config: BackendConfig) -> bool:
+        """Add a dynamic backend for this request; False if the name is taken."""
+        context = None
+        if config.scheme == "https":
+            context = make_ssl_context(config.ca_certificates, config.use_sni, None)
+        with self._lock:
+            if self.backend_config(config.name) is not None:
+                return False
+            self.dynamic_backends[config.name] = config
+            if context is not None:
+                self._dynamic_ssl[config.name] = context
+        return True
+
+    def _config(self, name: str) -> BackendConfig:
+        config = self.backend_config(name)
+        if config is None:
+            raise self._unknown_backend(name)
+        return config
+
+    def _ssl(self, config: BackendConfig) -> ssl.SSLContext | None:
+        if config.name in self.dynamic_backends:
+            return self._dynamic_ssl.get(config.name)
+        return self.services.ssl_context(config.name)
+
+    def _response(self, call: BackendCall, request: Request) -> Response:
+        body = Body.from_stream(call.body_stream())
+        return Response._from_backend(call.status, call.headers, body, call.backend.name, request)
+
     def send(self, request: Request, backend: str) -> Response:
         call = self.services.loop.run(self._send, request, backend)
-        body = Body.from_stream(call.body_stream())
-        return Response._from_backend(call.status, call.headers, body, backend, request)
+        return self._response(call, request)
 
     async def _send(self, request: Request, backend_name: str) -> BackendCall:
-        config = self.services.backends.get(backend_name)
-        if config is None:
-            raise self._unknown_backend(backend_name)
+        config = self._config(backend_name)
         self.notes.append(f"send→{backend_name}")
-        call = await open_backend_call(self.services, config, request)
+        call = await open_backend_call(self.services, config, request, self._ssl(config))
         self.backend_calls.append(call)
         return call
 
+    def send_async(self, request: Request, backend: str) -> PendingCall:
+        """Start sending; the result is collected with ``wait_pending``/``select``."""
+        return self.services.loop.run(self._start_pending, request, backend)
+
+    async def _start_pending(self, request: Request, backend_name: str) -> PendingCall:
+        config = self._config(backend_name)
+        self.notes.append(f"send_async→{backend_name}")
+        pending = PendingCall(self.services, config, request, self._ssl(config))
+        self.pending_calls.append(pending)
+        self.exchange.start_soon(pending.run)
+        return pending
+
+    def wait_pending(self, pending: PendingCall) -> Response:
+        """The response of a pending request (waits for its head); raises SendError."""
+        call = self.services.loop.run(self._collect, pending)
+        return self._response(call, pending.request)
+
+    async def _collect(self, pending: PendingCall) -> BackendCall:
+        call = await pending.result()
+        self.backend_calls.append(call)
+        return call
+
+    def select(self, pending: list[PendingCall]) -> int:
+        """Index of the first pending request that is done (waits for one)."""
+        return self.services.loop.run(first_done, pending)
+
+    # -- the client ------------------------------------------------------------------------
     def send_to_client(self, response: Response) -> None:
         self._decide(Outcome(response=response), "send a response")
+
+    def stream_to_client(self, response: Response) -> StreamingSink:
+        sink = self.services.loop.call(StreamingSink, self.services.loop)
+        self._decide(Outcome(response=response, stream=sink), "stream a response")
+        return sink
 
     def handoff(self, request: Request, backend: str, kind: HandoffKind) -> None:
         if backend not in self.services.backends:
@@ -124,8 +200,12 @@ class RequestHost:
             )
         self._decide(Outcome(handoff=(request, backend, kind)), f"hand off to {kind}")
 
+    def log_write(self, endpoint: str, line: str) -> None:
+        """One line to a log endpoint, shown as ``NAME :: line`` with its request."""
+        self.services.log.app_output(self.request_id, f"{endpoint} :: {line}")
+
     def _unknown_backend(self, name: str) -> SendError:
-        known = ", ".join(self.services.backends) or "none"
+        known = ", ".join([*self.services.backends, *self.dynamic_backends]) or "none"
         return SendError(
             name,
             SendErrorCause.UnknownBackend,
@@ -145,14 +225,19 @@ class RequestHost:
             self.outcome = outcome
         self.services.loop.notify(self.decided.set)
 
-    def finish(self, error: BaseException | None) -> None:
+    async def finish(self, error: BaseException | None) -> None:
         """Called on the loop when main() has returned (or raised)."""
         if self.outcome is None:
             self.outcome = Outcome(error=error) if error else Outcome(nothing=True)
             self.decided.set()
+        elif self.outcome.stream is not None and not self.outcome.stream.finished:
+            await self.outcome.stream.close()  # an unfinished streaming body ends cleanly
 
     async def close_backend_calls(self) -> None:
         """Close backend connections the request left open (bodies never read to the end)."""
+        for pending in self.pending_calls:
+            await pending.aclose()
         for call in self.backend_calls:
             await call.aclose()
         self.backend_calls.clear()
+        self.pending_calls.clear()

@@ -8,6 +8,7 @@ memory. The connection goes back to the pool when the body has been read to its 
 from __future__ import annotations
 
 import contextlib
+import ssl
 from typing import TYPE_CHECKING
 
 import h11
@@ -78,7 +79,10 @@ class BackendCall:
 
 
 async def open_backend_call(
-    services: Services, backend: BackendConfig, request: Request
+    services: Services,
+    backend: BackendConfig,
+    request: Request,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> BackendCall:
     """Send ``request`` to ``backend`` and wait for the response head; raises SendError."""
     headers = request._headers.items()
@@ -98,7 +102,7 @@ async def open_backend_call(
     replayable = stream is None
 
     for attempt in (1, 2):
-        conn = await _connect(services, backend, target)
+        conn = await _connect(services, backend, target, ssl_context)
         body = prefix if stream is None else iterate_body(prefix, stream)
         try:
             await conn.send_request(method, target.request_target, out, body)
@@ -124,10 +128,13 @@ async def open_backend_call(
 
 
 async def _connect(
-    services: Services, backend: BackendConfig, target: UpstreamTarget
+    services: Services,
+    backend: BackendConfig,
+    target: UpstreamTarget,
+    ssl_context: ssl.SSLContext | None,
 ) -> UpstreamConnection:
     try:
-        return await services.pool.connect(target, services.ssl_context(backend.name))
+        return await services.pool.connect(target, ssl_context)
     except UpstreamError as exc:
         raise SendError(
             backend.name, exc.cause, f"{target.host}:{target.port}: {exc.detail}"

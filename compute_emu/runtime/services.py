@@ -7,6 +7,7 @@ import ssl
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -17,6 +18,9 @@ from ..server.framing import HttpDate
 from ..upstream.client import ConnectionPool, make_ssl_context
 from .app import App
 from .bridge import Loop
+
+if TYPE_CHECKING:
+    from ..platform import Platform
 
 APP_THREADS = 256  # how many main() calls may run at once
 
@@ -38,6 +42,7 @@ class Services:
         default_factory=lambda: anyio.CapacityLimiter(APP_THREADS)
     )
     ssl_contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
+    platform: Platform = field(default=None)  # type: ignore[assignment]  # set by serve
 
     def ssl_context(self, backend: str) -> ssl.SSLContext | None:
         """The TLS context of an https backend (None for http)."""

@@ -21,11 +21,40 @@ Method names follow Rust. Deliberate differences:
   ``ipaddress`` objects, statuses are ``int``.
 """
 
+from ._backend import Backend as Backend
+from ._backend import BackendBuilder as BackendBuilder
+from ._backend import BackendCreationError as BackendCreationError
+from ._backend import BackendError as BackendError
+from ._backend import BackendHealth as BackendHealth
 from ._body import Body as Body
 from ._errors import SendError as SendError
 from ._errors import SendErrorCause as SendErrorCause
 from ._headers import HeaderMap as HeaderMap
+from ._log import Endpoint as Endpoint
+from ._log import EndpointHandler as EndpointHandler
+from ._log import LogError as LogError
+from ._pending import PendingRequest as PendingRequest
+from ._pending import select as select
 from ._request import Request as Request
 from ._response import Response as Response
+from ._streaming import StreamingBody as StreamingBody
 
-__all__ = ["Body", "HeaderMap", "Request", "Response", "SendError", "SendErrorCause"]
+__all__ = [
+    "Backend",
+    "BackendBuilder",
+    "BackendCreationError",
+    "BackendError",
+    "BackendHealth",
+    "Body",
+    "Endpoint",
+    "EndpointHandler",
+    "HeaderMap",
+    "LogError",
+    "PendingRequest",
+    "Request",
+    "Response",
+    "SendError",
+    "SendErrorCause",
+    "StreamingBody",
+    "select",
+]

@@ -12,12 +12,15 @@ import ipaddress
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
+    from ..manifest import BackendConfig
+    from ..platform import Platform
     from ._body import BodyStream
     from ._request import Request
     from ._response import Response
+    from ._streaming import StreamSink
 
 HandoffKind = Literal["fanout", "websocket"]
 
@@ -38,6 +41,11 @@ class ClientRequestParts:
 class Host(Protocol):
     """What the SDK needs from the runtime. All methods block the calling (app) thread."""
 
+    @property
+    def platform(self) -> Platform:
+        """The stores and lookups of this server (shared by every request)."""
+        ...
+
     def take_client_request(self) -> ClientRequestParts:
         """The client request; raises ``RuntimeError`` on a second call."""
         ...
@@ -52,6 +60,34 @@ class Host(Protocol):
 
     def handoff(self, request: Request, backend: str, kind: HandoffKind) -> None:
         """Hand the client connection off (Fanout or WebSocket passthrough)."""
+        ...
+
+    def send_async(self, request: Request, backend: str) -> Any:
+        """Start sending; returns a token with ``is_done()`` for ``wait_pending``/``select``."""
+        ...
+
+    def wait_pending(self, token: Any) -> Response:
+        """The response of a request started with ``send_async``; raises ``SendError``."""
+        ...
+
+    def select(self, tokens: list[Any]) -> int:
+        """Index of the first started request that is done (waits for one)."""
+        ...
+
+    def stream_to_client(self, response: Response) -> StreamSink:
+        """Send the response head now; the body follows through the returned sink."""
+        ...
+
+    def log_write(self, endpoint: str, line: str) -> None:
+        """One line to a log endpoint (already escaped)."""
+        ...
+
+    def backend_config(self, name: str) -> BackendConfig | None:
+        """A static or dynamic backend by name."""
+        ...
+
+    def register_backend(self, config: BackendConfig) -> bool:
+        """Add a dynamic backend for the request; False if the name is taken."""
         ...
 
 

@@ -9,10 +9,12 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
 
+from ._backend import Backend
 from ._body import Body
 from ._headers import HeaderMap
 from ._host import current_host
 from ._message import Message, normalize_version
+from ._pending import PendingRequest
 
 if TYPE_CHECKING:
     from ._response import Response
@@ -302,9 +304,14 @@ class Request(Message):
         self._auto_decompress_gzip = bool(enabled)
 
     # -- sending ---------------------------------------------------------------------------
-    def send(self, backend: str) -> Response:
-        """Send to the named backend and wait for the response; raises ``SendError``."""
+    def send(self, backend: str | Backend) -> Response:
+        """Send to the backend and wait for the response head; raises ``SendError``."""
         return current_host("Request.send()").send(self, _backend_name(backend))
+
+    def send_async(self, backend: str | Backend) -> PendingRequest:
+        """Start sending to the backend and return at once; see ``PendingRequest``."""
+        host = current_host("Request.send_async()")
+        return PendingRequest(host.send_async(self, _backend_name(backend)), self)
 
     def handoff_fanout(self, backend: str) -> None:
         """Pass this request through the Fanout GRIP proxy to ``backend``; no response follows."""
@@ -328,7 +335,9 @@ class Request(Message):
         return f"<Request {self._method} {self.get_url_str()}>"
 
 
-def _backend_name(backend: str) -> str:
+def _backend_name(backend: str | Backend) -> str:
+    if isinstance(backend, Backend):
+        return backend.name()
     if not isinstance(backend, str):
-        raise TypeError(f"backend must be a backend name (str), not {type(backend).__name__}")
+        raise TypeError(f"backend must be a name or a Backend, not {type(backend).__name__}")
     return backend

@@ -8,6 +8,7 @@ from ._body import Body
 from ._headers import HeaderMap
 from ._host import current_host
 from ._message import Message, as_body
+from ._streaming import StreamingBody
 
 if TYPE_CHECKING:
     from ._request import Request
@@ -118,6 +119,11 @@ class Response(Message):
     def send_to_client(self) -> None:
         """Send this response to the client; ``RuntimeError`` if one was already sent."""
         current_host("Response.send_to_client()").send_to_client(self)
+
+    def stream_to_client(self) -> StreamingBody:
+        """Send the head now and return the body to write to as the app goes on."""
+        sink = current_host("Response.stream_to_client()").stream_to_client(self)
+        return StreamingBody(sink)
 
     def __repr__(self) -> str:
         return f"<Response {self._status}>"

@@ -217,7 +217,7 @@ class ConnectionPool:
         """A new connection to ``target`` (not from the pool)."""
         key = target.pool_key
         try:
-            with anyio.fail_after(CONNECT_TIMEOUT):
+            with anyio.fail_after(target.connect_timeout or CONNECT_TIMEOUT):
                 if target.tls:
                     stream: anyio.abc.ByteStream = await anyio.connect_tcp(
                         target.host,

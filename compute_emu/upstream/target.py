@@ -23,6 +23,7 @@ class UpstreamTarget:
     server_hostname: str | None  # TLS name to verify / send as SNI
     request_target: str  # origin-form: path and query
     host_header: str
+    connect_timeout: float | None = None  # seconds; None: the client's default
 
     @property
     def pool_key(self) -> tuple[str, int, bool, str | None]:
@@ -58,4 +59,7 @@ def backend_target(backend: BackendConfig, url: str, host_header: str | None) ->
         server_hostname=server_hostname,
         request_target=join_prefix(backend.path_prefix, path_and_query(url)),
         host_header=host,
+        connect_timeout=None
+        if backend.connect_timeout_ms is None
+        else backend.connect_timeout_ms / 1000,
     )

@@ -1,0 +1,155 @@
+"""Shared helpers for parsing ``[local_server]`` sections: one-line errors, files, JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, NoReturn
+
+from compute_emu.errors import ManifestError
+from compute_emu.manifest._context import Context
+from compute_emu.manifest.locate import KeyPath, render_key
+from compute_emu.manifest.model import Manifest
+
+__all__ = ["KeyPath", "Section", "kind_of"]
+
+
+def kind_of(value: object) -> str:
+    """The TOML/JSON type of ``value`` without its contents (safe for secrets)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date/time"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class Section:
+    """Parsing state for the ``[local_server]`` sections of one manifest.
+
+    Errors are ``ManifestError``s naming the manifest, the key path and (where ``locate`` finds
+    it) the line; a problem inside a referenced file also names the file's resolved path.
+    """
+
+    def __init__(self, manifest: Manifest) -> None:
+        try:
+            text = manifest.path.read_text(encoding="utf-8").removeprefix("\ufeff")
+        except (OSError, UnicodeDecodeError):
+            text = ""  # positions are best effort
+        self.ctx = Context(text, manifest.path, manifest.project_dir)
+        self.warnings: list[str] = []
+
+    def error(self, key: KeyPath, problem: str) -> ManifestError:
+        return self.ctx.error(key, _one_line(problem))
+
+    def fail(self, key: KeyPath, problem: str) -> NoReturn:
+        raise self.error(key, problem)
+
+    def warn(self, key: KeyPath, problem: str) -> None:
+        self.warnings.append(str(self.error(key, problem)))
+
+    def resolve(self, relative: str) -> Path:
+        return self.ctx.resolve(relative)
+
+    def table(self, value: Any, key: KeyPath, hint: str = "") -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(key, f"expected a table, got {kind_of(value)}{hint}")
+        return value
+
+    def string(self, table: dict[str, Any], key: KeyPath, *, required: bool = False) -> str | None:
+        """``table[key[-1]]`` as a string (``None`` if absent); never shows the value."""
+        name = str(key[-1])
+        if name not in table:
+            if required:
+                self.fail(key[:-1], f'missing required key "{name}"')
+            return None
+        value = table[name]
+        if not isinstance(value, str):
+            self.fail(key, f"expected a string, got {kind_of(value)}")
+        return value
+
+    def file_name(self, table: dict[str, Any], key: KeyPath) -> str:
+        """A required, non-empty ``file`` entry."""
+        name = self.string(table, key, required=True)
+        assert name is not None
+        if not name.strip():
+            self.fail(key, "file name must not be empty")
+        return name
+
+    def format(self, table: dict[str, Any], key: KeyPath, accepted: tuple[str, ...]) -> str | None:
+        """The ``format`` entry: one of ``accepted`` (``None`` if absent)."""
+        value = self.string(table, key)
+        if value is None:
+            return None
+        if value not in accepted:
+            wanted = " or ".join(f'"{a}"' for a in accepted)
+            shown = '""' if not value else json.dumps(value)
+            self.fail(key, f"unknown format {shown}; expected {wanted}")
+        return value
+
+    def read_bytes(self, key: KeyPath, relative: str) -> bytes:
+        """Read a file named at ``key``; errors name the key and the resolved path."""
+        resolved = self.resolve(relative)
+        try:
+            return resolved.read_bytes()
+        except OSError as exc:
+            self.fail(key, f'cannot read "{resolved}": {exc.strerror or exc}')
+
+    def read_json_object(self, key: KeyPath, relative: str) -> dict[str, Any]:
+        """A JSON file that must hold an object."""
+        return json_object(self.resolve(relative), lambda problem: self.fail(key, problem))
+
+    def in_file(self, key: KeyPath, relative: str, where: str, problem: str) -> NoReturn:
+        """Fail for ``where`` (a JSON path such as ``"cat"`` or ``entries[2].prefix``) in a file."""
+        self.fail(key, f'"{self.resolve(relative)}": {where}: {problem}')
+
+    @staticmethod
+    def render(key: KeyPath) -> str:
+        return render_key(key)
+
+
+def json_object(path: Path, fail: Any) -> dict[str, Any]:
+    """Read ``path`` as a JSON object, calling ``fail(problem)`` (which raises) otherwise."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        fail(f'cannot read "{path}": not UTF-8 text')
+    except OSError as exc:
+        fail(f'cannot read "{path}": {exc.strerror or exc}')
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f'"{path}" is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})')
+    if not isinstance(data, dict):
+        fail(f'"{path}" must hold a JSON object ({{...}}), not {_json_kind(data)}')
+    return data
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null"
+
+
+def json_kind(value: object) -> str:
+    """The JSON type of ``value`` (``an object`` for dicts), without its contents."""
+    return "an object" if isinstance(value, dict) else _json_kind(value)
