@@ -68,6 +68,19 @@ def main() -> None:
     default=None,
     help="Pushpin publish port [default: 5561].",
 )
+@click.option(
+    "--client-ip",
+    default=None,
+    help="The client address the app sees (e.g. to try geolocation locally).",
+)
+@click.option(
+    "--kv-persist",
+    "kv_persist",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="COMPUTE_EMU_KV_PERSIST",
+    help="Keep KV store writes in DIR across restarts (default: in memory, like Viceroy).",
+)
 def serve(
     addr: str,
     project_dir: Path,
@@ -79,11 +92,13 @@ def serve(
     pushpin_path: str | None,
     pushpin_proxy_port: int | None,
     pushpin_publish_port: int | None,
+    client_ip: str | None,
+    kv_persist: Path | None,
 ) -> None:
     """Serve the app on --addr (default 127.0.0.1:7676) until Ctrl-C."""
     import anyio
 
-    from .serve import Server, ServeSettings, parse_addr
+    from .serve import Server, ServeSettings, parse_addr, parse_client_ip
 
     log = RequestLog(verbose=verbose, quiet=quiet)
     try:
@@ -102,6 +117,8 @@ def serve(
             pushpin_path=_as_path(pushpin_path),
             pushpin_proxy_port=pushpin_proxy_port,
             pushpin_publish_port=pushpin_publish_port,
+            client_ip=parse_client_ip(client_ip),
+            kv_persist=kv_persist.resolve() if kv_persist else None,
         )
         server = Server(settings, log)
         anyio.run(server.run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import signal
 import sys
@@ -32,6 +33,7 @@ from .runtime.services import Services, build_ssl_contexts
 from .server.connection import Addresses, Connection
 from .streams import pause_reading
 
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MANIFEST_POLL = 1.0  # seconds between fastly.toml checks
 
 # What Viceroy sets in a guest's environment (fastly-compute.md §7).
@@ -64,6 +66,18 @@ class ServeSettings:
     pushpin_path: str | None = None
     pushpin_proxy_port: int | None = None
     pushpin_publish_port: int | None = None
+    client_ip: IpAddress | None = None  # what the app sees instead of the TCP peer
+    kv_persist: Path | None = None  # where KV store writes are kept across restarts
+
+
+def parse_client_ip(value: str | None) -> IpAddress | None:
+    """``--client-ip``: an IPv4 or IPv6 address."""
+    if value is None:
+        return None
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        raise UserError(f"--client-ip {value!r}: not an IPv4 or IPv6 address") from None
 
 
 def pushpin_settings(settings: ServeSettings, manifest: Manifest) -> tuple[bool, PushpinSettings]:
@@ -157,6 +171,7 @@ class Server:
             output=output,
             manifest_name=str(self.manifest.path),
             ssl_contexts=self.ssl_contexts,
+            client_ip=self.settings.client_ip,
         )
         handler = AppHandler(services)
         sockname = listener.extra(anyio.abc.SocketAttribute.local_address)

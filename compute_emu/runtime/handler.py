@@ -33,7 +33,7 @@ class AppHandler:
     async def __call__(self, exchange: Exchange) -> None:
         request_id = next(self._ids)
         record = RequestRecord(request_id, exchange.method, exchange.target)
-        client_ip = ipaddress.ip_address(exchange.addresses.client[0])
+        client_ip = self.services.client_ip or ipaddress.ip_address(exchange.addresses.client[0])
         host = RequestHost(self.services, exchange, request_id, client_ip)
         app_done = anyio.Event()
         try:
@@ -96,7 +96,8 @@ class AppHandler:
             text = self.services.app.format_error(error)
             record.error = f"{type(error).__name__}: {error}"
             self.services.log.error(f"#{host.request_id} main() raised:\n{text}")
-            body = text + "\n" if host.client_ip.is_loopback else "Internal Server Error\n"
+            peer = ipaddress.ip_address(exchange.addresses.client[0])  # the real one
+            body = text + "\n" if peer.is_loopback else "Internal Server Error\n"
             await send_text(exchange, error_status(error), body, self.date())
         else:  # main() returned without answering: Viceroy sends an empty 200
             await send_text(exchange, 200, "", self.date(), content_type=None)

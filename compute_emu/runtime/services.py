@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import ssl
 import tempfile
@@ -37,6 +38,7 @@ class Services:
     manifest_name: str
     date: HttpDate = field(default_factory=HttpDate)
     fanout_proxy_port: int | None = None  # set when Pushpin runs
+    client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None  # --client-ip
     pool: ConnectionPool = field(default_factory=ConnectionPool)
     limiter: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(APP_THREADS)
