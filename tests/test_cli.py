@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import ROOT
+from tests.support.processes import run_compute_emu
 
 OK_APP = """
 from compute_emu.sdk import Response
@@ -20,26 +19,8 @@ def main():
 """
 
 
-def run_serve(project: Path, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "compute_emu",
-            "serve",
-            "-C",
-            str(project),
-            "--addr",
-            "127.0.0.1:0",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
+def run_serve(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_compute_emu("serve", "-C", str(project), "--addr", "127.0.0.1:0", *args)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
@@ -118,37 +99,14 @@ def test_port_in_use_names_the_port(make_project):
         taken.listen()
         port = taken.getsockname()[1]
         project = make_project(OK_APP)
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "compute_emu",
-                "serve",
-                "-C",
-                str(project),
-                "--addr",
-                f"127.0.0.1:{port}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            env=env,
-        )
+        result = run_compute_emu("serve", "-C", str(project), "--addr", f"127.0.0.1:{port}")
     assert_one_line_error(result, f"port {port}", "already in use", f"pid {os.getpid()}")
 
 
 @pytest.mark.parametrize("addr", ["7676", "localhost:", "127.0.0.1:99999", ":80"])
 def test_bad_addr(make_project, addr):
     project = make_project(OK_APP)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-m", "compute_emu", "serve", "-C", str(project), "--addr", addr],
-        capture_output=True,
-        text=True,
-        timeout=20,
-        env=env,
-    )
+    result = run_compute_emu("serve", "-C", str(project), "--addr", addr)
     assert_one_line_error(result, "--addr")
 
 
@@ -166,11 +124,5 @@ def test_env_selects_another_manifest_and_file_overrides_entry(make_project, ser
 
 
 def test_help_lists_serve():
-    result = subprocess.run(
-        [sys.executable, "-m", "compute_emu", "--help"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=20,
-    )
+    result = run_compute_emu("--help")
     assert result.returncode == 0 and "serve" in result.stdout

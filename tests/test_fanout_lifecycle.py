@@ -6,37 +6,19 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
 from tests.fanout_support import FORWARD_APP, free_port, require_pushpin, start_fanout
-from tests.support.processes import ROOT, alive, descendants, python_module
+from tests.support.processes import alive, descendants, python_module, run_compute_emu
 
 FANOUT = "[local_server.pushpin]\nenable = true"
 
 
 def run_serve(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "compute_emu",
-            "serve",
-            "-C",
-            str(project),
-            "--addr",
-            "127.0.0.1:0",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    return run_compute_emu("serve", "-C", str(project), "--addr", "127.0.0.1:0", *args)
 
 
 def test_pushpin_missing_says_how_to_install(make_project):
@@ -79,25 +61,16 @@ def test_app_port_taken_stops_pushpin_again(make_project):
         taken.listen()
         port = taken.getsockname()[1]
         proxy = free_port()
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "compute_emu",
-                "serve",
-                "-C",
-                str(project),
-                "--addr",
-                f"127.0.0.1:{port}",
-                "--pushpin-proxy-port",
-                str(proxy),
-                "--pushpin-publish-port",
-                str(free_port()),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        result = run_compute_emu(
+            "serve",
+            "-C",
+            str(project),
+            "--addr",
+            f"127.0.0.1:{port}",
+            "--pushpin-proxy-port",
+            str(proxy),
+            "--pushpin-publish-port",
+            str(free_port()),
         )
     assert result.returncode == 1 and f"app port {port}" in result.stderr
     with socket.socket() as probe:

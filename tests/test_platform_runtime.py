@@ -65,7 +65,8 @@ def main():
         fast = Request.get("http://b/slow?ms=50").send_async("origin")
         assert slow.poll() is None
         first, rest = select([slow, fast])
-        order = [first.get_backend_request().get_path() + "?" + first.get_backend_request().get_query_str()]
+        sent = first.get_backend_request()
+        order = [sent.get_path() + "?" + sent.get_query_str()]
         second, rest = select(rest)
         order.append(second.get_backend_request().get_query_str())
         Response.from_body(" ".join(order) + f" left={len(rest)}").send_to_client()

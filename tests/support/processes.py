@@ -164,3 +164,15 @@ class Child:
 def python_module(module: str, *args: str) -> list[str]:
     """argv to run ``python -m module args``."""
     return [sys.executable, "-m", module, *args]
+
+
+def run_compute_emu(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m compute_emu ARGS`` to completion (no stdin), capturing its output."""
+    return subprocess.run(
+        python_module("compute_emu", *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
