@@ -35,6 +35,10 @@ class ClientGone(Exception):
     """The client closed or broke the connection."""
 
 
+class IdleTimeout(Exception):
+    """No new request arrived on a kept-alive connection in time."""
+
+
 @dataclass(frozen=True)
 class Addresses:
     """Both ends of a client connection as (host, port)."""
@@ -169,21 +173,36 @@ class Connection:
         self.task_group: anyio.abc.TaskGroup  # set while serving
 
     # -- reading -------------------------------------------------------------------------
-    async def _next_event(self, timeout: float | None = None) -> h11.Event | type[h11.PAUSED]:
+    async def _next_event(self, idle: float | None = None) -> h11.Event | type[h11.PAUSED]:
+        """The next h11 event, reading as needed.
+
+        With ``idle`` (waiting for a request head): nothing may arrive for ``idle`` seconds
+        (``IdleTimeout``), and once the first bytes are in, the whole head is due within
+        ``HEADER_TIMEOUT`` (``TimeoutError``; slow-loris clients cannot hold a connection).
+        """
+        deadline: float | None = None
         while True:
             event = self._h11.next_event()
             if event is not h11.NEED_DATA:
                 return event  # type: ignore[return-value]
+            if idle is None:
+                timeout = None
+            elif deadline is None:
+                timeout = idle
+            else:
+                timeout = max(deadline - anyio.current_time(), 0)
             try:
                 with anyio.fail_after(timeout):
                     data = await self._stream.receive(READ_SIZE)
+            except TimeoutError:
+                raise (IdleTimeout() if deadline is None else TimeoutError()) from None
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 data = b""
             except (anyio.BrokenResourceError, OSError) as exc:
                 raise ClientGone from exc
             self._h11.receive_data(data)
-            if timeout is not None and data:
-                timeout = HEADER_TIMEOUT  # bytes arrived: the rest of the head is due soon
+            if idle is not None and data and deadline is None:
+                deadline = anyio.current_time() + HEADER_TIMEOUT
 
     async def receive_body_chunk(self) -> bytes:
         """Next request body chunk for the current exchange (``b""`` at the end)."""
@@ -275,8 +294,6 @@ class Connection:
                     await self._serve()
                 except ClientGone:
                     log.debug("client %s:%d went away", *self.addresses.client)
-        except ClientGone:
-            log.debug("client %s:%d went away", *self.addresses.client)
         except Exception:
             log.exception("connection from %s:%d failed", *self.addresses.client)
         finally:
@@ -287,7 +304,9 @@ class Connection:
     async def _serve(self) -> None:
         while True:
             try:
-                event = await self._next_event(timeout=IDLE_TIMEOUT)
+                event = await self._next_event(idle=IDLE_TIMEOUT)
+            except IdleTimeout:
+                return  # an idle keep-alive connection: close it quietly
             except TimeoutError:
                 await self._send_error(408, "Request Timeout\n")
                 return
@@ -321,7 +340,8 @@ class Connection:
             if self._h11.they_are_waiting_for_100_continue:
                 return False  # they never sent it; closing is cheaper than asking for it
             try:
-                event = await self._next_event(timeout=HEADER_TIMEOUT)
+                with anyio.fail_after(HEADER_TIMEOUT):
+                    event = await self._next_event()
             except (TimeoutError, h11.RemoteProtocolError):
                 return False
             if isinstance(event, h11.Data):

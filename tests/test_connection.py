@@ -1,0 +1,113 @@
+"""The HTTP/1.1 front door in-process, on real sockets: timeouts and isolation."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import anyio
+import anyio.abc
+import pytest
+
+from compute_emu.server import connection as connection_module
+from compute_emu.server.connection import Addresses, Connection, Exchange
+from compute_emu.server.framing import HttpDate
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def hello(exchange: Exchange) -> None:
+    if exchange.target == "/boom":
+        raise RuntimeError("handler bug")
+    await exchange.send_response(200, [("content-length", b"2")], b"ok")
+
+
+async def serve_in_background(tg: anyio.abc.TaskGroup) -> int:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    date = HttpDate()
+
+    async def handle(stream: anyio.abc.SocketStream) -> None:
+        await Connection(
+            stream, Addresses(("127.0.0.1", 1), ("127.0.0.1", port)), hello, date
+        ).serve()
+
+    async def run() -> None:
+        async with listener:
+            await listener.serve(handle)
+
+    tg.start_soon(run)
+    return port
+
+
+def read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+@pytest.mark.anyio
+async def test_a_slowly_dripped_head_gets_408(monkeypatch):
+    monkeypatch.setattr(connection_module, "HEADER_TIMEOUT", 1.0)
+    async with anyio.create_task_group() as tg:
+        port = await serve_in_background(tg)
+
+        def client() -> tuple[bytes, float]:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                started = time.monotonic()
+                s.sendall(b"GET / HTTP/1.1\r\n")
+                try:
+                    for _ in range(20):  # one byte every 0.3 s: never a 1 s gap
+                        time.sleep(0.3)
+                        s.sendall(b"X")
+                except OSError:
+                    pass
+                return read_all(s), time.monotonic() - started
+
+        data, elapsed = await anyio.to_thread.run_sync(client)
+        tg.cancel_scope.cancel()
+    assert data.startswith(b"HTTP/1.1 408 ")
+    assert elapsed < 4
+
+
+@pytest.mark.anyio
+async def test_an_idle_keep_alive_connection_is_closed_quietly(monkeypatch):
+    monkeypatch.setattr(connection_module, "IDLE_TIMEOUT", 0.5)
+    async with anyio.create_task_group() as tg:
+        port = await serve_in_background(tg)
+
+        def client() -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                time.sleep(0.1)
+                first = s.recv(65536)
+                assert first.endswith(b"ok")
+                return read_all(s)  # then nothing more, and EOF after the idle timeout
+
+        assert await anyio.to_thread.run_sync(client) == b""
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_one_connection_failing_does_not_touch_another():
+    async with anyio.create_task_group() as tg:
+        port = await serve_in_background(tg)
+
+        def client() -> tuple[bytes, bytes]:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as good:
+                good.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert good.recv(65536).endswith(b"ok")
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as bad:
+                    bad.sendall(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+                    broken = read_all(bad)
+                good.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                return broken, good.recv(65536)
+
+        broken, still_fine = await anyio.to_thread.run_sync(client)
+        tg.cancel_scope.cancel()
+    assert broken == b""  # that connection was closed...
+    assert still_fine.endswith(b"ok")  # ...and the other one kept working
