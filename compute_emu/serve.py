@@ -17,6 +17,7 @@ import anyio.abc
 from .errors import UserError
 from .log import AppOutput, RequestLog
 from .manifest import Manifest, load_manifest
+from .platform import Platform
 from .ports import port_in_use_message
 from .pushpin.config import (
     DEFAULT_PROXY_PORT,
@@ -125,6 +126,9 @@ class Server:
         self.app = App(entry_path(settings, self.manifest))
         self.app.check()
         self.ssl_contexts = build_ssl_contexts(self.manifest.backends, str(self.manifest.path))
+        self.platform = Platform.from_manifest(self.manifest, settings.kv_persist)
+        for warning in self.platform.warnings:
+            log.warning(warning)
         self.address: tuple[str, int] | None = None
         self.pushpin: Pushpin | None = None
         enabled, self.pushpin_settings = pushpin_settings(settings, self.manifest)
@@ -172,6 +176,7 @@ class Server:
             manifest_name=str(self.manifest.path),
             ssl_contexts=self.ssl_contexts,
             client_ip=self.settings.client_ip,
+            platform=self.platform,
         )
         handler = AppHandler(services)
         sockname = listener.extra(anyio.abc.SocketAttribute.local_address)

@@ -85,9 +85,11 @@ def host() -> Iterator[FakeHost]:
 
 
 def test_public_exports() -> None:
-    assert sorted(sdk.__all__) == sorted(
-        ["Body", "HeaderMap", "Request", "Response", "SendError", "SendErrorCause"]
-    )
+    core = {"Body", "HeaderMap", "Request", "Response", "SendError", "SendErrorCause"}
+    platform = {"Backend", "ConfigStore", "KVStore", "SecretStore", "Acl", "Endpoint"}
+    assert core | platform <= set(sdk.__all__)
+    assert {"geo_lookup", "device_lookup", "select", "StreamingBody"} <= set(sdk.__all__)
+    assert len(sdk.__all__) == len(set(sdk.__all__))
     for name in sdk.__all__:
         assert getattr(sdk, name).__doc__
 

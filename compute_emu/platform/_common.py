@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 
 from compute_emu.errors import ManifestError
 from compute_emu.manifest._context import Context
-from compute_emu.manifest.locate import KeyPath, render_key
+from compute_emu.manifest.locate import KeyPath
 from compute_emu.manifest.model import Manifest
 
 __all__ = ["KeyPath", "Section", "kind_of"]
@@ -53,7 +53,25 @@ class Section:
         self.warnings: list[str] = []
 
     def error(self, key: KeyPath, problem: str) -> ManifestError:
-        return self.ctx.error(key, _one_line(problem))
+        err = self.ctx.error(key, _one_line(problem))
+        position = self._element_position(key)
+        if position is not None:
+            err = ManifestError(
+                err.path, err.key, err.problem, line=position[0], column=position[1]
+            )
+        return err
+
+    def _element_position(self, key: KeyPath) -> tuple[int, int] | None:
+        """Where element ``N`` of ``name = [...]`` starts, for a key path ``...name[N]...``."""
+        index = next((i for i, part in enumerate(key) if isinstance(part, int)), None)
+        if index is None or index == 0:
+            return None
+        line, _ = self.ctx.position(key[:index])
+        if line is None:
+            return None
+        element = key[index]
+        assert isinstance(element, int)
+        return array_element_position(self.ctx.text, line, element)
 
     def fail(self, key: KeyPath, problem: str) -> NoReturn:
         raise self.error(key, problem)
@@ -116,10 +134,6 @@ class Section:
         """Fail for ``where`` (a JSON path such as ``"cat"`` or ``entries[2].prefix``) in a file."""
         self.fail(key, f'"{self.resolve(relative)}": {where}: {problem}')
 
-    @staticmethod
-    def render(key: KeyPath) -> str:
-        return render_key(key)
-
 
 def json_object(path: Path, fail: Any) -> dict[str, Any]:
     """Read ``path`` as a JSON object, calling ``fail(problem)`` (which raises) otherwise."""
@@ -153,3 +167,64 @@ def _json_kind(value: object) -> str:
 def json_kind(value: object) -> str:
     """The JSON type of ``value`` (``an object`` for dicts), without its contents."""
     return "an object" if isinstance(value, dict) else _json_kind(value)
+
+
+def array_element_position(text: str, line: int, index: int) -> tuple[int, int] | None:
+    """1-based ``(line, column)`` of element ``index`` of the array assigned on ``line``.
+
+    Best effort for ``key = [ {...}, {...} ]`` spread over lines: tracks brackets, single-line
+    strings and comments; ``None`` if the shape is not recognised.
+    """
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return None
+    equals = lines[line - 1].find("=")
+    if equals < 0:
+        return None
+    depth, count, expecting = 0, -1, False
+    row, col = line - 1, equals + 1
+    while row < len(lines):
+        current = lines[row]
+        while col < len(current):
+            char = current[col]
+            if char == "#":
+                break
+            if depth == 0:
+                if char == "[":
+                    depth, expecting = 1, True
+                elif not char.isspace():
+                    return None
+                col += 1
+                continue
+            if depth == 1 and expecting and not char.isspace() and char not in ",]":
+                count += 1
+                expecting = False
+                if count == index:
+                    return row + 1, col + 1
+            if char in "\"'":
+                col = _string_end(current, col)
+                continue
+            if char in "[{":
+                depth += 1
+            elif char in "]}":
+                depth -= 1
+                if depth == 0:
+                    return None
+            elif char == "," and depth == 1:
+                expecting = True
+            col += 1
+        row, col = row + 1, 0
+    return None
+
+
+def _string_end(line: str, start: int) -> int:
+    quote = line[start]
+    i = start + 1
+    while i < len(line):
+        if line[i] == "\\" and quote == '"':
+            i += 2
+            continue
+        if line[i] == quote:
+            return i + 1
+        i += 1
+    return i

@@ -48,7 +48,9 @@ class ConfigStoreConfig:
         return MappingProxyType(_check_json(self.file, json_object(self.file, fail), fail))
 
 
-def parse_config_stores(section: Section, local_server: Mapping[str, Any]) -> dict[str, Any]:
+def parse_config_stores(
+    section: Section, local_server: Mapping[str, Any]
+) -> dict[str, ConfigStoreConfig]:
     """Validate ``config_stores`` and ``dictionaries`` into ``{name: ConfigStoreConfig}``."""
     stores: dict[str, ConfigStoreConfig] = {}
     origin: dict[str, str] = {}

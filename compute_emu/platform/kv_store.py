@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import hashlib
 import json
 import os
@@ -182,12 +183,14 @@ class KVStore:
 
     def list(
         self, prefix: str | None = None, cursor: str | None = None, limit: int | None = None
-    ) -> tuple[list[str], str | None]:
+    ) -> tuple[builtins.list[str], str | None]:
         """Sorted keys after ``cursor`` starting with ``prefix``: ``(keys, next_cursor)``."""
         if limit is None:
             limit = DEFAULT_LIST_LIMIT
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise KVError("bad_request", f"the list limit must be a positive integer, not {limit!r}")
+            raise KVError(
+                "bad_request", f"the list limit must be a positive integer, not {limit!r}"
+            )
         after = _decode_cursor(cursor) if cursor is not None else None
         with self._lock:
             now = time.time()
@@ -202,7 +205,7 @@ class KVStore:
         next_cursor = _encode_cursor(page[-1]) if len(keys) > limit else None
         return page, next_cursor
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         """Every live key, sorted."""
         return self.list(limit=2**62)[0]
 

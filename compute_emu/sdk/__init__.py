@@ -19,8 +19,15 @@ Method names follow Rust. Deliberate differences:
 - ``into_*`` methods cannot consume ``self``; they take the body, leaving an empty one.
 - Versions are strings (``"HTTP/1.1"``), URLs are ``urllib.parse.SplitResult``, client IPs are
   ``ipaddress`` objects, statuses are ``int``.
+- Stores and lookups (``ConfigStore``, ``KVStore``, ``SecretStore``, ``geo_lookup``,
+  ``device_detection.lookup``, ``Acl``) live in public submodules named as in Rust
+  (``compute_emu.sdk.kv_store``, ...), each documenting its own differences. Rust's per-module
+  ``OpenError``/``LookupError`` are exported here with a prefix (``ConfigStoreOpenError``,
+  ``SecretStoreLookupError``, ``AclOpenError``, ...); error enum variants are subclasses
+  (``except KVStoreError.ItemNotFound:``).
 """
 
+from . import device_detection as device_detection
 from ._backend import Backend as Backend
 from ._backend import BackendBuilder as BackendBuilder
 from ._backend import BackendCreationError as BackendCreationError
@@ -38,23 +45,74 @@ from ._pending import select as select
 from ._request import Request as Request
 from ._response import Response as Response
 from ._streaming import StreamingBody as StreamingBody
+from .acl import Acl as Acl
+from .acl import AclError as AclError
+from .acl import LookupError as AclLookupError
+from .acl import LookupMatch as LookupMatch
+from .acl import MatchAction as MatchAction
+from .acl import OpenError as AclOpenError
+from .config_store import ConfigStore as ConfigStore
+from .config_store import ConfigStoreError as ConfigStoreError
+from .config_store import Dictionary as Dictionary
+from .config_store import LookupError as ConfigStoreLookupError
+from .config_store import OpenError as ConfigStoreOpenError
+from .device_detection import Device as Device
+from .device_detection import lookup as device_lookup
+from .geo import Geo as Geo
+from .geo import geo_lookup as geo_lookup
+from .kv_store import InsertMode as InsertMode
+from .kv_store import KVStore as KVStore
+from .kv_store import KVStoreError as KVStoreError
+from .kv_store import ListPage as ListPage
+from .kv_store import LookupResponse as LookupResponse
+from .secret_store import LookupError as SecretStoreLookupError
+from .secret_store import OpenError as SecretStoreOpenError
+from .secret_store import Secret as Secret
+from .secret_store import SecretStore as SecretStore
+from .secret_store import SecretStoreError as SecretStoreError
 
 __all__ = [
+    "Acl",
+    "AclError",
+    "AclLookupError",
+    "AclOpenError",
     "Backend",
     "BackendBuilder",
     "BackendCreationError",
     "BackendError",
     "BackendHealth",
     "Body",
+    "ConfigStore",
+    "ConfigStoreError",
+    "ConfigStoreLookupError",
+    "ConfigStoreOpenError",
+    "Device",
+    "Dictionary",
     "Endpoint",
     "EndpointHandler",
+    "Geo",
     "HeaderMap",
+    "InsertMode",
+    "KVStore",
+    "KVStoreError",
+    "ListPage",
     "LogError",
+    "LookupMatch",
+    "LookupResponse",
+    "MatchAction",
     "PendingRequest",
     "Request",
     "Response",
+    "Secret",
+    "SecretStore",
+    "SecretStoreError",
+    "SecretStoreLookupError",
+    "SecretStoreOpenError",
     "SendError",
     "SendErrorCause",
     "StreamingBody",
+    "device_detection",
+    "device_lookup",
+    "geo_lookup",
     "select",
 ]

@@ -1,0 +1,319 @@
+"""KV stores: mirrors ``fastly::kv_store`` (``KVStore``, ``LookupResponse``, ``InsertMode``, ...).
+
+::
+
+    from compute_emu.sdk import KVStore, KVStoreError, InsertMode
+
+    store = KVStore.open("visits")          # None if there is no such store
+    try:
+        count = int(store.lookup("count").take_body_bytes())
+    except KVStoreError.ItemNotFound:
+        count = 0
+    store.build_insert().mode(InsertMode.Overwrite).execute("count", str(count + 1))
+
+Deliberate differences from Rust:
+
+- ``Result`` errors are raised as ``KVStoreError``; each Rust variant is a subclass
+  (``KVStoreError.ItemNotFound``, ``.InvalidKey``, ``.ItemPreconditionFailed``,
+  ``.ItemBadRequest``, ``.KVStoreNotFound``, ``.Unexpected``). ``open`` returns ``None`` for an
+  unknown store, as Rust's ``Ok(None)``.
+- ``lookup`` of a missing key raises ``ItemNotFound`` (Rust 0.11+); ``delete`` of a missing key
+  raises ``ItemNotFound`` too (Viceroy reports "not found"); ``add`` on an existing key or a
+  generation mismatch raises ``ItemPreconditionFailed``.
+- ``LookupResponse.metadata()`` gives ``bytes | None`` as Rust; ``metadata_str()`` is a
+  convenience. ``generation()`` is an alias of ``current_generation()``.
+- ``time_to_live`` takes seconds (``float``) or a ``datetime.timedelta``.
+- The ``*_async``/``pending_*_wait`` calls are not provided: every call completes at once.
+- ``ListBuilder.iter()`` (Rust ``iter``) yields ``ListPage``s until the last one.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from enum import Enum
+from typing import TYPE_CHECKING, ClassVar
+
+from compute_emu.platform.kv_store import KVEntry, KVError
+
+from ._body import Body
+from ._variants import VariantError, add_variants, platform
+
+if TYPE_CHECKING:
+    from compute_emu.platform.kv_store import KVStore as _Engine
+
+
+class KVStoreError(VariantError):
+    """A KV store operation failed (Rust ``kv_store::KVStoreError``)."""
+
+    ItemNotFound: ClassVar[type[KVStoreError]]
+    InvalidKey: ClassVar[type[KVStoreError]]
+    ItemPreconditionFailed: ClassVar[type[KVStoreError]]
+    ItemBadRequest: ClassVar[type[KVStoreError]]
+    KVStoreNotFound: ClassVar[type[KVStoreError]]
+    Unexpected: ClassVar[type[KVStoreError]]
+
+
+add_variants(
+    KVStoreError,
+    {
+        "ItemNotFound": "The key is not in the store.",
+        "InvalidKey": "The key provided for this operation was not valid.",
+        "ItemPreconditionFailed": "An insert's precondition (mode add, generation) failed.",
+        "ItemBadRequest": "The request was invalid (a bad cursor or limit, ...).",
+        "KVStoreNotFound": "No KV store by this name exists.",
+        "Unexpected": "Some unexpected error occurred.",
+    },
+)
+
+_KINDS = {
+    "invalid_key": "InvalidKey",
+    "precondition_failed": "ItemPreconditionFailed",
+    "bad_request": "ItemBadRequest",
+}
+
+
+def _raise(exc: KVError) -> KVStoreError:
+    variant: type[KVStoreError] = getattr(KVStoreError, _KINDS.get(exc.kind, "Unexpected"))
+    return variant(str(exc))
+
+
+class InsertMode(Enum):
+    """How an insert combines with an existing value."""
+
+    Overwrite = "overwrite"
+    Add = "add"
+    Append = "append"
+    Prepend = "prepend"
+
+
+class LookupResponse:
+    """The result of a successful lookup."""
+
+    def __init__(self, key: str, entry: KVEntry) -> None:
+        self._key = key
+        self._body: bytes | None = entry.body
+        self._metadata = entry.metadata
+        self._generation = entry.generation
+
+    def take_body(self) -> Body:
+        """The value as a ``Body`` (empty if already taken)."""
+        return Body(self.take_body_bytes())
+
+    def try_take_body(self) -> Body | None:
+        """The value, or ``None`` if it was already taken."""
+        return None if self._body is None else self.take_body()
+
+    def take_body_bytes(self) -> bytes:
+        """The value as bytes (empty if already taken)."""
+        body, self._body = self._body, None
+        return body or b""
+
+    def metadata(self) -> bytes | None:
+        """The metadata, UTF-8 encoded, or ``None``."""
+        return None if self._metadata is None else self._metadata.encode("utf-8")
+
+    def metadata_str(self) -> str | None:
+        """The metadata as text, or ``None`` (compute-emu convenience)."""
+        return self._metadata
+
+    def current_generation(self) -> int:
+        """The generation of the value (changes on every write)."""
+        return self._generation
+
+    generation = current_generation
+
+    def __repr__(self) -> str:
+        return f"LookupResponse({self._key!r}, generation={self._generation})"
+
+
+class ListPage:
+    """One page of keys."""
+
+    def __init__(self, keys: list[str], next_cursor: str | None, prefix: str | None, limit: int):
+        self._keys = keys
+        self._next_cursor = next_cursor
+        self._prefix = prefix
+        self._limit = limit
+
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def into_keys(self) -> list[str]:
+        return list(self._keys)
+
+    def next_cursor(self) -> str | None:
+        """Pass to ``build_list().cursor(...)`` for the next page; ``None`` on the last one."""
+        return self._next_cursor
+
+    def prefix(self) -> str | None:
+        return self._prefix
+
+    def limit(self) -> int:
+        return self._limit
+
+    def __repr__(self) -> str:
+        return f"ListPage({self._keys!r}, next_cursor={self._next_cursor!r})"
+
+
+class KVStore:
+    """An open KV store."""
+
+    def __init__(self, name: str, engine: _Engine) -> None:
+        self._name = name
+        self._engine = engine
+
+    @classmethod
+    def open(cls, name: str) -> KVStore | None:
+        """The store named ``name``, or ``None`` if there is none."""
+        engine = platform("KVStore.open()").kv_stores.get(name)
+        return None if engine is None else cls(name, engine)
+
+    def name(self) -> str:
+        return self._name
+
+    def lookup(self, key: str) -> LookupResponse:
+        """The value of ``key``; raises ``KVStoreError.ItemNotFound`` if it is missing."""
+        return self.build_lookup().execute(key)
+
+    def build_lookup(self) -> LookupBuilder:
+        return LookupBuilder(self)
+
+    def insert(self, key: str, value: Body | bytes | str) -> None:
+        """Write ``value`` under ``key`` (overwriting)."""
+        self.build_insert().execute(key, value)
+
+    def build_insert(self) -> InsertBuilder:
+        return InsertBuilder(self)
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; raises ``KVStoreError.ItemNotFound`` if it is missing."""
+        try:
+            found = self._engine.delete(key)
+        except KVError as exc:
+            raise _raise(exc) from None
+        if not found:
+            raise KVStoreError.ItemNotFound(f'key {key!r} not found in KV store "{self._name}"')
+
+    def list(self) -> ListPage:
+        """The first page of keys (up to 1000)."""
+        return self.build_list().execute()
+
+    def build_list(self) -> ListBuilder:
+        return ListBuilder(self)
+
+    def __repr__(self) -> str:
+        return f"KVStore({self._name!r})"
+
+
+class LookupBuilder:
+    """``KVStore.build_lookup()``."""
+
+    def __init__(self, store: KVStore) -> None:
+        self._store = store
+
+    def execute(self, key: str) -> LookupResponse:
+        try:
+            entry = self._store._engine.lookup(key)
+        except KVError as exc:
+            raise _raise(exc) from None
+        if entry is None:
+            raise KVStoreError.ItemNotFound(
+                f'key {key!r} not found in KV store "{self._store._name}"'
+            )
+        return LookupResponse(key, entry)
+
+
+class InsertBuilder:
+    """``KVStore.build_insert()``: mode, metadata, generation match, time to live."""
+
+    def __init__(self, store: KVStore) -> None:
+        self._store = store
+        self._mode = InsertMode.Overwrite
+        self._metadata: str | None = None
+        self._generation: int | None = None
+        self._ttl: float | None = None
+
+    def mode(self, mode: InsertMode) -> InsertBuilder:
+        self._mode = InsertMode(mode)
+        return self
+
+    def metadata(self, metadata: str) -> InsertBuilder:
+        self._metadata = metadata
+        return self
+
+    def if_generation_match(self, generation: int) -> InsertBuilder:
+        self._generation = generation
+        return self
+
+    def time_to_live(self, ttl: float | datetime.timedelta) -> InsertBuilder:
+        self._ttl = ttl.total_seconds() if isinstance(ttl, datetime.timedelta) else float(ttl)
+        return self
+
+    def background_fetch(self) -> InsertBuilder:
+        """Accepted for compatibility; no effect locally."""
+        return self
+
+    def execute(self, key: str, value: Body | bytes | str) -> None:
+        if isinstance(value, Body):
+            data = value.into_bytes()
+        elif isinstance(value, str):
+            data = value.encode("utf-8")
+        else:
+            data = bytes(value)
+        try:
+            self._store._engine.insert(
+                key,
+                data,
+                metadata=self._metadata,
+                mode=self._mode.value,
+                if_generation_match=self._generation,
+                ttl=self._ttl,
+            )
+        except KVError as exc:
+            raise _raise(exc) from None
+
+
+class ListBuilder:
+    """``KVStore.build_list()``: prefix, cursor, limit."""
+
+    def __init__(self, store: KVStore) -> None:
+        self._store = store
+        self._prefix: str | None = None
+        self._cursor: str | None = None
+        self._limit: int | None = None
+
+    def prefix(self, prefix: str) -> ListBuilder:
+        self._prefix = prefix
+        return self
+
+    def cursor(self, cursor: str) -> ListBuilder:
+        self._cursor = cursor
+        return self
+
+    def limit(self, limit: int) -> ListBuilder:
+        self._limit = limit
+        return self
+
+    def eventual_consistency(self) -> ListBuilder:
+        """Accepted for compatibility; local lists are always consistent."""
+        return self
+
+    def execute(self) -> ListPage:
+        try:
+            keys, next_cursor = self._store._engine.list(self._prefix, self._cursor, self._limit)
+        except KVError as exc:
+            raise _raise(exc) from None
+        return ListPage(keys, next_cursor, self._prefix, self._limit or 1000)
+
+    def iter(self) -> Iterator[ListPage]:
+        """Every page from the cursor on."""
+        cursor = self._cursor
+        while True:
+            builder = ListBuilder(self._store)
+            builder._prefix, builder._cursor, builder._limit = self._prefix, cursor, self._limit
+            page = builder.execute()
+            yield page
+            cursor = page.next_cursor()
+            if cursor is None:
+                return
