@@ -50,6 +50,8 @@ class AppHandler:
             await app_done.wait()
         finally:
             with anyio.CancelScope(shield=True):
+                if host.outcome is not None and host.outcome.stream is not None:
+                    await host.outcome.stream.abort()  # a writer still going gets an error
                 await host.close_backend_calls()
             record.status = exchange.response_status
             record.bytes_sent = exchange.response_bytes

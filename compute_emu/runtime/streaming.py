@@ -50,6 +50,10 @@ class StreamingSink:
         self.finished = True
         await self._send.aclose()
 
+    async def abort(self) -> None:
+        """The client is gone: make further writes fail at once (``BrokenPipeError``)."""
+        await self._receive.aclose()
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """The chunks as the app writes them, until it finishes."""
         async with self._receive:
