@@ -311,8 +311,19 @@ def test_ctrl_c_with_open_streams_and_websockets_leaves_nothing(fanout):
     loop = asyncio.new_event_loop()
     ws = loop.run_until_complete(open_ws())
     fanout.served.child.snapshot_descendants()
+    from tests.support.processes import descendants
+
+    cmdlines = [
+        Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        for pid in descendants(fanout.served.child.pid)
+    ]
+    conf = next(arg for args in cmdlines for arg in args if arg.startswith(b"--config="))
+    instance_dir = Path(conf.decode().removeprefix("--config=")).parent
+    assert (instance_dir / "routes").exists()
+    assert oct(instance_dir.stat().st_mode & 0o777) == "0o700"
     try:
         assert fanout.served.child.stop(signal.SIGINT) == 0
+        assert not instance_dir.exists(), "Pushpin's temporary directory was left behind"
         assert not fanout.served.child.kill_leftovers()
         assert reader.done.wait(10)
     finally:

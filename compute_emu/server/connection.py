@@ -192,8 +192,11 @@ class Connection:
             else:
                 timeout = max(deadline - anyio.current_time(), 0)
             try:
-                with anyio.fail_after(timeout):
+                if timeout is None:
                     data = await self._stream.receive(READ_SIZE)
+                else:
+                    with anyio.fail_after(timeout):
+                        data = await self._stream.receive(READ_SIZE)
             except TimeoutError:
                 raise (IdleTimeout() if deadline is None else TimeoutError()) from None
             except (anyio.EndOfStream, anyio.ClosedResourceError):

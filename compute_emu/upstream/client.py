@@ -116,8 +116,11 @@ class UpstreamConnection:
                 assert not isinstance(event, type)
                 return event
             try:
-                with anyio.fail_after(timeout):
+                if timeout is None:
                     data = await self.stream.receive(READ_SIZE)
+                else:
+                    with anyio.fail_after(timeout):
+                        data = await self.stream.receive(READ_SIZE)
             except TimeoutError:
                 raise UpstreamError(
                     SendErrorCause.HttpResponseTimeout, "backend too slow"
