@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ..errors import UserError
 from ..manifest import BackendConfig
@@ -38,7 +39,7 @@ class PushpinVersion:
 
 def parse_version(output: str) -> PushpinVersion:
     """``"pushpin 1.36.0"`` -> 1.36.0; a UserError quoting the output otherwise."""
-    match = re.search(r"\b(\d+)\.(\d+)(?:\.(\d+))?\b", output)
+    match = re.search(r"(?<![\d.])(\d+)\.(\d+)(?:\.(\d+))?", output)
     if not match:
         raise UserError(f"cannot tell the Pushpin version from `pushpin --version`: {output!r}")
     return PushpinVersion(int(match[1]), int(match[2]), int(match[3] or 0))
@@ -143,7 +144,8 @@ def route_line(backend: BackendConfig) -> str:
         target += ",ssl"
     host = backend.override_host
     if host is None and not _is_ip(backend.host):
-        host = backend.host  # the CLI defaults the route's host to a named backend's host
+        # the CLI defaults the route's host to a named backend's URL host (port as written)
+        host = urlsplit(backend.url).netloc.rpartition("@")[2]
     if host:
         target += f",host={host}"
     return f"{condition} {target}"

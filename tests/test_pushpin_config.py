@@ -1,0 +1,135 @@
+"""Pushpin's generated configuration: pure functions of settings, backends and version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compute_emu.errors import UserError
+from compute_emu.manifest import parse_manifest
+from compute_emu.pushpin.config import (
+    PushpinSettings,
+    PushpinVersion,
+    check_rundir,
+    parse_version,
+    pushpin_conf,
+    route_line,
+    routes_file,
+    services_line,
+)
+from compute_emu.pushpin.logs import parse_line
+
+
+def backends(toml: str):  # type: ignore[no-untyped-def]
+    return parse_manifest(toml, Path("/p/fastly.toml"), Path("/p")).backends
+
+
+@pytest.mark.parametrize(
+    ("output", "version"),
+    [("pushpin 1.36.0\n", (1, 36, 0)), ("pushpin 1.41.2", (1, 41, 2)), ("v1.40", (1, 40, 0))],
+)
+def test_parse_version(output, version):
+    assert parse_version(output) == PushpinVersion(*version)
+
+
+def test_unparsable_version_quotes_the_output():
+    with pytest.raises(UserError, match="'nonsense'"):
+        parse_version("nonsense")
+
+
+@pytest.mark.parametrize(
+    ("version", "services"),
+    [
+        ((1, 36), "condure,zurl,pushpin-proxy,pushpin-handler"),
+        ((1, 37, 5), "condure,zurl,pushpin-proxy,pushpin-handler"),
+        ((1, 38), "condure,pushpin-proxy,pushpin-handler"),
+        ((1, 39, 1), "condure,pushpin-proxy,pushpin-handler"),
+        ((1, 40), "connmgr,proxy,handler"),
+        ((1, 41, 0), "connmgr,proxy,handler"),
+    ],
+)
+def test_services_line_follows_the_version(version, services):
+    assert services_line(PushpinVersion(*version)) == services
+
+
+def conf_for(version: tuple[int, int]) -> dict[str, str]:
+    text = pushpin_conf(
+        PushpinSettings(proxy_port=7000, publish_port=7001, sig_iss="iss", sig_key="key"),
+        PushpinVersion(*version),
+        "/tmp/ce-pp-x/run",
+        "/tmp/ce-pp-x/routes",
+    )
+    assert all("#" not in line or line.startswith("#") for line in text.splitlines())
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def test_conf_binds_loopback_only_and_opens_no_zmq_tcp_port():
+    conf = conf_for((1, 36))
+    assert conf["http_port"] == "127.0.0.1:7000"
+    assert conf["push_in_http_addr"] == "127.0.0.1"
+    assert conf["push_in_http_port"] == "7001"
+    assert not any(value.startswith("tcp://") for value in conf.values())
+    assert conf["accept_pushpin_route"] == "true"
+    assert (conf["sig_iss"], conf["sig_key"]) == ("iss", "key")
+    assert conf["rundir"] == "/tmp/ce-pp-x/run"
+    # both spellings of the publish size limit: each version reads one of them
+    assert conf["push_in_max_body_size"] == conf["push_in_http_max_body_size"] == "65536"
+
+
+def test_zurl_links_are_overridden_only_where_zurl_runs():
+    assert conf_for((1, 36))["zurl_out_specs"] == "ipc://{rundir}/{ipc_prefix}zurl-in"
+    assert "zurl_out_specs" not in conf_for((1, 40))
+
+
+def test_route_lines_as_the_fastly_cli_builds_them():
+    parsed = backends(
+        """
+[local_server.backends.origin]
+url = "https://example.com/"
+override_host = "example.com"
+[local_server.backends.self]
+url = "http://localhost:7676/"
+[local_server.backends.api]
+url = "http://127.0.0.1:3000/realtime/"
+"""
+    )
+    assert (
+        route_line(parsed["origin"]) == "id=origin example.com:443,over_http,ssl,host=example.com"
+    )
+    # a named host becomes the route's host (the CLI's default); an IP does not
+    assert route_line(parsed["self"]) == "id=self localhost:7676,over_http,host=localhost:7676"
+    assert route_line(parsed["api"]) == "id=api,replace_beg=/realtime 127.0.0.1:3000,over_http"
+
+
+def test_routes_file_has_one_line_per_backend_and_the_probes():
+    text = routes_file(backends('[local_server.backends.a]\nurl = "http://127.0.0.1:1/"\n'), 7001)
+    lines = text.splitlines()
+    assert lines[0] == "id=a 127.0.0.1:1,over_http"
+    assert lines[1] == "id=compute-emu-probe-client 127.0.0.1:7001"
+    assert lines[2].startswith("id=compute-emu-probe-accept,prefix=compute-emu-probe- test")
+    assert text.endswith("\n")
+
+
+def test_rundir_too_long_for_unix_sockets_is_a_clear_error():
+    check_rundir("/tmp/" + "x" * 70, PushpinVersion(1, 36))
+    with pytest.raises(UserError, match="too long for unix sockets"):
+        check_rundir("/tmp/" + "x" * 80, PushpinVersion(1, 36))
+    with pytest.raises(UserError):
+        check_rundir("/tmp/" + "x" * 70, PushpinVersion(1, 40))  # longer socket names there
+
+
+@pytest.mark.parametrize(
+    ("line", "parsed"),
+    [
+        ("[INFO] 2026-11-26 15:38:43.991 [proxy] started", ("INFO", "[proxy] started")),
+        (
+            "[ERR] 2026-11-26 15:38:43.991 condure: Exited unexpectedly",
+            ("ERROR", "condure: Exited unexpectedly"),
+        ),
+        ("[WARN] 2026-11-26 15:38:43.991 something", ("WARN", "something")),
+        ("free text", ("INFO", "free text")),
+    ],
+)
+def test_log_lines_are_parsed(line, parsed):
+    assert parse_line(line) == parsed
