@@ -96,7 +96,7 @@ def _advance(line: str, mode: str | None, depth: int) -> tuple[str | None, int]:
             mode = line[i : i + 3]
             i += 3
         elif c in "\"'":
-            i = _string_end(line, i)
+            i = string_end(line, i)
         else:
             if c in "[{":
                 depth += 1
@@ -106,7 +106,7 @@ def _advance(line: str, mode: str | None, depth: int) -> tuple[str | None, int]:
     return mode, depth
 
 
-def _string_end(line: str, i: int) -> int:
+def string_end(line: str, i: int) -> int:
     """Index just past the single-line string starting at ``line[i]``."""
     quote = line[i]
     i += 1
@@ -127,7 +127,7 @@ def _parse_keys(line: str, pos: int) -> tuple[tuple[str, ...], int] | None:
         while pos < len(line) and line[pos] in " \t":
             pos += 1
         if pos < len(line) and line[pos] in "\"'":
-            end = _string_end(line, pos)
+            end = string_end(line, pos)
             raw = line[pos:end]
             if raw[0] == "'":
                 parts.append(raw[1:-1])

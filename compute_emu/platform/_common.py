@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 
 from compute_emu.errors import ManifestError
 from compute_emu.manifest._context import Context
-from compute_emu.manifest.locate import KeyPath
+from compute_emu.manifest.locate import KeyPath, string_end
 from compute_emu.manifest.model import Manifest
 
 __all__ = ["KeyPath", "Section", "kind_of"]
@@ -202,7 +202,7 @@ def array_element_position(text: str, line: int, index: int) -> tuple[int, int] 
                 if count == index:
                     return row + 1, col + 1
             if char in "\"'":
-                col = _string_end(current, col)
+                col = string_end(current, col)
                 continue
             if char in "[{":
                 depth += 1
@@ -216,15 +216,3 @@ def array_element_position(text: str, line: int, index: int) -> tuple[int, int] 
         row, col = row + 1, 0
     return None
 
-
-def _string_end(line: str, start: int) -> int:
-    quote = line[start]
-    i = start + 1
-    while i < len(line):
-        if line[i] == "\\" and quote == '"':
-            i += 2
-            continue
-        if line[i] == quote:
-            return i + 1
-        i += 1
-    return i
