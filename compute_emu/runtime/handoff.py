@@ -56,21 +56,13 @@ async def relay_handoff(
         f"#{host.request_id} {kind} handoff to {label}: {target.method} {target.request_target}"
     )
     date = services.date()
-    upstream_target = UpstreamTarget(
-        host=target.host,
-        port=target.port,
-        tls=target.tls,
-        server_hostname=target.server_hostname,
-        request_target=target.request_target,
-        host_header="",
-    )
     # The client's original body, framed by its own (protected) Content-Length or
     # Transfer-Encoding, which the handoff request carries.
     prefix, stream = host.original_body()
     ssl_context = services.ssl_context(backend) if target.tls else None
     try:
         conn, head = await _send(
-            services.pool, upstream_target, ssl_context, target, prefix, stream
+            services.pool, target.connection, ssl_context, target, prefix, stream
         )
     except _Refused as refused:
         await send_text(exchange, refused.status, refused.text, date)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..manifest import BackendConfig
-from .target import join_prefix, path_and_query
+from .target import UpstreamTarget, join_prefix, path_and_query
 
 # Headers whose values always come from the client's own request (Viceroy src/handoff.rs).
 PROTECTED = frozenset(
@@ -49,6 +49,18 @@ class HandoffTarget:
     method: str
     request_target: str
     headers: list[tuple[str, bytes]]
+
+    @property
+    def connection(self) -> UpstreamTarget:
+        """Where to connect (and how), for the connection pool."""
+        return UpstreamTarget(
+            host=self.host,
+            port=self.port,
+            tls=self.tls,
+            server_hostname=self.server_hostname,
+            request_target=self.request_target,
+            host_header="",
+        )
 
     @property
     def label(self) -> str:
