@@ -272,3 +272,46 @@ def test_json_helpers_round_trip(make_project, serve):
     assert r.status_code == 201
     assert r.headers["content-type"] == "application/json"
     assert json.loads(r.content) == {"got": {"a": [1, 2]}}
+
+
+def test_unread_request_bodies_are_drained_or_the_connection_closed(make_project, serve):
+    app = """
+    from compute_emu.sdk import Response
+    def main():
+        Response.from_body("ignored your body").send_to_client()
+    """
+    served = serve(make_project(app))
+    port = int(served.url.rsplit(":", 1)[1])
+
+    def post(s: socket.socket, size: int) -> bytes:
+        s.sendall(f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n".encode())
+        s.sendall(b"z" * size)
+        data = b""
+        while not data.endswith(b"ignored your body"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        assert post(s, 100_000).endswith(b"ignored your body")
+        assert post(s, 10).endswith(b"ignored your body")  # same connection, still in sync
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n")
+        s.sendall(b"z" * 3_000_000)  # far more than is worth draining
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+        assert data.endswith(b"ignored your body")  # answered, then closed
+
+
+def test_http_1_0_client_gets_a_closed_connection(make_project, serve):
+    served = serve(make_project(ECHO_APP))
+    port = int(served.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /old HTTP/1.0\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 ") and b'"/old"' in data

@@ -215,4 +215,3 @@ def array_element_position(text: str, line: int, index: int) -> tuple[int, int] 
             col += 1
         row, col = row + 1, 0
     return None
-

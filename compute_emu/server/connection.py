@@ -27,6 +27,8 @@ MAX_HEADER_BYTES = 64 * 1024
 HEADER_TIMEOUT = 10.0  # a request head must arrive within this once started (slowloris)
 IDLE_TIMEOUT = 75.0  # keep-alive: close an idle connection after this
 DRAIN_LIMIT = 1024 * 1024  # unread request body we discard to keep a connection alive
+LINGER = 2.0  # seconds we keep reading (and discarding) after deciding to close
+LINGER_LIMIT = 64 * 1024 * 1024
 
 Handler = Callable[["Exchange"], Awaitable[None]]
 
@@ -301,8 +303,24 @@ class Connection:
             log.exception("connection from %s:%d failed", *self.addresses.client)
         finally:
             if not self._upgraded:
-                with anyio.CancelScope(shield=True):
-                    await self._stream.aclose()
+                try:
+                    await self._linger()  # skipped when the server is shutting down
+                finally:
+                    with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                        await self._stream.aclose()
+
+    async def _linger(self) -> None:
+        """Half-close, then read (and drop) what the client still sends for a moment.
+
+        Closing a socket with unread input makes the kernel send RST, which can destroy the
+        response the client has not read yet (e.g. after refusing a large upload).
+        """
+        with contextlib.suppress(Exception):
+            await self._stream.send_eof()
+            with anyio.move_on_after(LINGER):
+                received = 0
+                while received < LINGER_LIMIT:
+                    received += len(await self._stream.receive(READ_SIZE))
 
     async def _serve(self) -> None:
         while True:
