@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import threading
@@ -315,3 +316,36 @@ def test_http_1_0_client_gets_a_closed_connection(make_project, serve):
         while chunk := s.recv(65536):
             data += chunk
     assert data.startswith(b"HTTP/1.1 200 ") and b'"/old"' in data
+
+
+def test_app_edits_are_picked_up_without_a_restart(make_project, serve):
+    app = """
+    from compute_emu.sdk import Response
+    import helper
+    def main():
+        Response.from_body(f"v1 {helper.VALUE}").send_to_client()
+    """
+    project = make_project(app)
+    entry, helper = project / "src" / "main.py", project / "src" / "helper.py"
+    helper.write_text("VALUE = 'a'\n")
+    served = serve(project)
+    assert httpx.get(served.url).text == "v1 a"
+
+    def edit(path, text: str) -> None:
+        path.write_text(text)
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        time.sleep(0.3)
+
+    edit(entry, entry.read_text().replace("v1", "v2"))
+    assert httpx.get(served.url).text == "v2 a"
+    edit(helper, "VALUE = 'b'\n")
+    assert httpx.get(served.url).text == "v2 b"
+    served.child.wait_for(r"app reloaded \(helper.py changed\)")
+    edit(entry, "def main(:\n")
+    broken = httpx.get(served.url)
+    assert (
+        broken.status_code == 500 and "main.py:1" in broken.text and "syntax error" in broken.text
+    )
+    edit(entry, app.replace("v1", "v3").replace("\n    ", "\n").strip() + "\n")
+    assert httpx.get(served.url).text == "v3 b"

@@ -6,13 +6,18 @@ between requests. Other modules the app imports are cached in ``sys.modules`` as
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
+import time
 import traceback
 import types
 from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import AppLoadError
+
+RELOAD_CHECK = 0.25  # seconds between checks of the app's files for changes
 
 
 def _short_traceback(exc: BaseException, app_file: Path) -> str:
@@ -28,31 +33,96 @@ def _short_traceback(exc: BaseException, app_file: Path) -> str:
 
 
 class App:
-    """An app entry file, compiled once and instantiated per request."""
+    """An app entry file, compiled once and instantiated per request.
+
+    Edits are picked up without a restart: at most every ``RELOAD_CHECK`` seconds the entry
+    file and the app's own modules (those imported from its directory) are checked, and on a
+    change the entry is recompiled and those modules are imported afresh. A broken edit makes
+    requests fail with the error (a 500 naming file and line) until it is fixed.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path.resolve()
         self.name = self.path.stem
+        self.dir = self.path.parent
+        self._lock = threading.Lock()
+        self._next_check = 0.0
+        self._broken: AppLoadError | None = None
+        self._code = self._compile()
+        self._stamps = self._current_stamps()
+        app_dir = str(self.dir)
+        if app_dir not in sys.path:
+            sys.path.insert(0, app_dir)  # so the app can import its sibling modules
+
+    def _compile(self) -> types.CodeType:
         if not self.path.is_file():
             raise AppLoadError(
-                f"{path}: app entry file not found (set [scripts] entry in fastly.toml, "
+                f"{self.path}: app entry file not found (set [scripts] entry in fastly.toml, "
                 "pass --file, or create src/main.py)"
             )
         try:
             source = self.path.read_bytes()
         except OSError as exc:
-            raise AppLoadError(f"{path}: cannot read app entry file: {exc.strerror}") from None
+            raise AppLoadError(f"{self.path}: cannot read app entry file: {exc.strerror}") from None
         try:
-            self._code = compile(source, str(self.path), "exec", dont_inherit=True)
+            return compile(source, str(self.path), "exec", dont_inherit=True)
         except SyntaxError as exc:
             where = f"{self.path}:{exc.lineno}" + (f":{exc.offset}" if exc.offset else "")
             raise AppLoadError(f"{where}: syntax error in app: {exc.msg}") from None
-        app_dir = str(self.path.parent)
-        if app_dir not in sys.path:
-            sys.path.insert(0, app_dir)  # so the app can import its sibling modules
+
+    # -- reloading -------------------------------------------------------------------------
+    def _local_modules(self) -> dict[str, str]:
+        """Modules imported from the app's directory: name -> file (installed packages, such as
+        a virtualenv inside the project, and compute-emu itself are not the app's)."""
+        found = {}
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None)
+            if (
+                file
+                and not name.startswith("compute_emu")
+                and "-packages" not in file
+                and Path(file).is_relative_to(self.dir)
+            ):
+                found[name] = file
+        return found
+
+    def _current_stamps(self) -> dict[str, int]:
+        stamps = {}
+        for file in [str(self.path), *self._local_modules().values()]:
+            try:
+                stamps[file] = os.stat(file).st_mtime_ns
+            except OSError:
+                stamps[file] = -1
+        return stamps
+
+    def refresh(self) -> list[str]:
+        """Reload what changed since the last check; returns the changed files' names."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return []
+        with self._lock:
+            if now < self._next_check:
+                return []
+            self._next_check = now + RELOAD_CHECK
+            stamps = self._current_stamps()
+            changed = [f for f, stamp in stamps.items() if self._stamps.get(f) != stamp]
+            if not changed:
+                return []
+            for name, file in self._local_modules().items():
+                if file != str(self.path):
+                    del sys.modules[name]  # imported afresh by the next instance
+            try:
+                self._code = self._compile()
+                self._broken = None
+            except AppLoadError as exc:
+                self._broken = exc
+            self._stamps = stamps
+            return [os.path.relpath(f, self.dir) for f in changed]
 
     def instantiate(self) -> types.ModuleType:
         """A fresh module object with the entry file's top level run in it."""
+        if self._broken is not None:
+            raise self._broken
         module = types.ModuleType(self.name)
         module.__file__ = str(self.path)
         exec(self._code, module.__dict__)

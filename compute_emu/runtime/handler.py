@@ -77,6 +77,8 @@ class AppHandler:
 
     def _main_in_thread(self, host: RequestHost) -> None:
         app, output = self.services.app, self.services.output
+        if changed := app.refresh():
+            self.services.log.info(f"app reloaded ({', '.join(changed)} changed)")
         output.bind(host.request_id)
         try:
             with bind_host(host):
