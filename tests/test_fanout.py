@@ -329,6 +329,10 @@ def test_ctrl_c_with_open_streams_and_websockets_leaves_nothing(fanout):
     finally:
         reader.close()
         loop.run_until_complete(ws.close())
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
 
 
@@ -439,20 +443,26 @@ def _connections_to(pid: int, port: int) -> int:
     return count
 
 
-def test_client_leaving_a_held_stream_closes_the_upstream_side(fanout):
+@pytest.mark.parametrize("path", ["/stream", "/poll"])
+def test_client_leaving_a_held_request_closes_the_upstream_side(fanout, path):
+    """Held streams (response under way) and long-polls (no response yet) alike."""
     import socket
 
     port = int(fanout.url.rsplit(":", 1)[1])
+    pid = fanout.served.child.pid
     clients = []
     for _ in range(5):
         client = socket.create_connection(("127.0.0.1", port), timeout=10)
-        client.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = b""
-        while b"stream open" not in data:
-            data += client.recv(4096)
+        client.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        if path == "/stream":
+            data = b""
+            while b"stream open" not in data:
+                data += client.recv(4096)
         clients.append(client)
-    pid = fanout.served.child.pid
-    assert _connections_to(pid, fanout.proxy_port) == 5
+    deadline = time.monotonic() + 10
+    while _connections_to(pid, fanout.proxy_port) < 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     for client in clients:
         client.close()
     deadline = time.monotonic() + 10

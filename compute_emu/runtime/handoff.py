@@ -4,8 +4,8 @@ backend), relay the response as it arrives, and splice both sockets after a ``10
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import h11
@@ -22,6 +22,7 @@ from ..upstream.target import UpstreamTarget
 from .bridge import LoopBodyStream, iterate_body
 from .deliver import send_text
 
+T = TypeVar("T")
 _STALE = (SendErrorCause.ConnectionTerminated, SendErrorCause.HttpIncompleteResponse)
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ async def relay_handoff(
     ssl_context = services.ssl_context(backend) if target.tls else None
     try:
         conn, head = await _send(
-            services.pool, target.connection, ssl_context, target, prefix, stream
+            exchange, services.pool, target.connection, ssl_context, target, prefix, stream
         )
     except _Refused as refused:
         await send_text(exchange, refused.status, refused.text, date)
@@ -94,6 +95,7 @@ class _Refused(Exception):
 
 
 async def _send(
+    exchange: Exchange,
     pool: ConnectionPool,
     target: UpstreamTarget,
     ssl_context: ssl.SSLContext | None,
@@ -101,7 +103,8 @@ async def _send(
     prefix: bytes,
     stream: LoopBodyStream | None,
 ) -> tuple[UpstreamConnection, h11.Response | h11.InformationalResponse]:
-    """Open (or reuse) a connection, send the request, wait for the response head."""
+    """Open (or reuse) a connection, send the request, wait for the response head (a
+    long-poll can wait a long time: a client that hangs up meanwhile ends the wait)."""
     for attempt in (1, 2):
         try:
             conn = await pool.connect(target, ssl_context)
@@ -111,7 +114,10 @@ async def _send(
         body = iterate_body(prefix, stream) if stream is not None else None
         try:
             await conn.send_request(handoff.method, handoff.request_target, handoff.headers, body)
-            return conn, await conn.receive_response(None)
+            return conn, await _unless_client_leaves(exchange, conn.receive_response, None)
+        except ClientGone:
+            await conn.aclose()
+            raise
         except UpstreamError as exc:
             await conn.aclose()
             if attempt == 1 and conn.reused and stream is None and exc.cause in _STALE:
@@ -137,20 +143,32 @@ async def _relay_response(
         while chunk := await conn.receive_chunk(None):
             yield chunk
 
-    client_left = False
+    try:
+        await _unless_client_leaves(exchange, exchange.send_response, status, out, chunks())
+    except UpstreamError:
+        raise ClientGone from None  # Pushpin cut the stream: end the client's too
+
+
+async def _unless_client_leaves(
+    exchange: Exchange, func: Callable[..., Awaitable[T]], *args: Any
+) -> T:
+    """``await func(*args)``, cancelled with ``ClientGone`` if the client hangs up first."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
     async with anyio.create_task_group() as tg:
 
         async def watch() -> None:
-            nonlocal client_left
             await exchange.wait_client_closed()
-            client_left = True
             tg.cancel_scope.cancel()
 
         tg.start_soon(watch)
         try:
-            await exchange.send_response(status, out, chunks())
-        except (UpstreamError, ClientGone):
-            client_left = True  # one side cut the stream: end the other's too
+            outcome.append(await func(*args))
+        except Exception as exc:  # re-raised below, outside the task group
+            failure.append(exc)
         tg.cancel_scope.cancel()
-    if client_left:
+    if failure:
+        raise failure[0]
+    if not outcome:
         raise ClientGone
+    return outcome[0]
