@@ -296,6 +296,13 @@ def test_publish_is_rejected_json_errors_are_pushpins(fanout):
     assert r.status_code == 400 and "Body is not valid JSON" in r.text
 
 
+async def _cancel_other_tasks() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def test_ctrl_c_with_open_streams_and_websockets_leaves_nothing(fanout):
     import signal
 
@@ -329,10 +336,7 @@ def test_ctrl_c_with_open_streams_and_websockets_leaves_nothing(fanout):
     finally:
         reader.close()
         loop.run_until_complete(ws.close())
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(_cancel_other_tasks())
         loop.close()
 
 
