@@ -23,6 +23,7 @@ from .bridge import LoopBodyStream, iterate_body
 from .deliver import send_text
 
 T = TypeVar("T")
+QUICK_ANSWER = 0.05  # seconds: a response head later than this is watched for a client leaving
 _STALE = (SendErrorCause.ConnectionTerminated, SendErrorCause.HttpIncompleteResponse)
 
 if TYPE_CHECKING:
@@ -114,6 +115,9 @@ async def _send(
         body = iterate_body(prefix, stream) if stream is not None else None
         try:
             await conn.send_request(handoff.method, handoff.request_target, handoff.headers, body)
+            with anyio.move_on_after(QUICK_ANSWER):  # most answers come at once...
+                return conn, await conn.receive_response(None)
+            # ...a held one (long-poll) may take minutes: watch the client meanwhile
             return conn, await _unless_client_leaves(exchange, conn.receive_response, None)
         except ClientGone:
             await conn.aclose()
@@ -144,7 +148,10 @@ async def _relay_response(
             yield chunk
 
     try:
-        await _unless_client_leaves(exchange, exchange.send_response, status, out, chunks())
+        if length is not None:  # a complete response, coming now
+            await exchange.send_response(status, out, chunks())
+        else:  # a stream that may stay open for hours: watch the client meanwhile
+            await _unless_client_leaves(exchange, exchange.send_response, status, out, chunks())
     except UpstreamError:
         raise ClientGone from None  # Pushpin cut the stream: end the client's too
 
