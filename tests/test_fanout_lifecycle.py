@@ -124,3 +124,11 @@ def test_orphans_of_a_killed_run_are_stopped_on_the_next_start(make_project, ser
     second.child.wait_for("stopped Pushpin processes left by an earlier run", stream="stderr")
     assert not [pid for pid in orphans if alive(pid)]
     assert httpx.get(f"{second.url}/info").json()["grip_sig"] == "valid"
+
+
+def test_the_flag_enables_fanout_without_the_manifest_saying_so(make_project, serve, spawn):
+    child = spawn(python_module("tests.support.grip_origin"))
+    origin = int(child.wait_for(r"^PORT (\d+)").group(1))
+    project = make_project(FORWARD_APP, backends={"origin": f"http://127.0.0.1:{origin}/"})
+    fanout = start_fanout(serve, project, "--experimental-enable-pushpin")
+    assert httpx.get(f"{fanout.url}/info").json()["grip_sig"] == "valid"

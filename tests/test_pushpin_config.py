@@ -133,3 +133,23 @@ def test_rundir_too_long_for_unix_sockets_is_a_clear_error():
 )
 def test_log_lines_are_parsed(line, parsed):
     assert parse_line(line) == parsed
+
+
+def test_settings_precedence_is_flag_then_manifest_then_default():
+    from compute_emu.serve import ServeSettings, pushpin_settings
+
+    manifest = parse_manifest(
+        "[local_server.pushpin]\nenable = true\nproxy_port = 8001\npublish_port = 0\n"
+        'sig_key = "k"\n',
+        Path("/p/fastly.toml"),
+        Path("/p"),
+    )
+    enabled, settings = pushpin_settings(ServeSettings(), manifest)
+    assert enabled
+    assert (settings.proxy_port, settings.publish_port) == (8001, 5561)  # 0 counts as unset
+    assert (settings.sig_iss, settings.sig_key) == ("viceroy", "k")
+    _, flagged = pushpin_settings(ServeSettings(pushpin_proxy_port=9001), manifest)
+    assert flagged.proxy_port == 9001
+    bare = parse_manifest("", Path("/p/fastly.toml"), Path("/p"))
+    assert pushpin_settings(ServeSettings(), bare)[0] is False
+    assert pushpin_settings(ServeSettings(enable_pushpin=True), bare)[0] is True
