@@ -2,8 +2,9 @@
 
 ``Backend.builder(name, target)`` registers a backend for the rest of the request (as Viceroy
 does), usable with ``send``/``send_async`` by name or by object. Differences from Rust:
-timeouts take ``datetime.timedelta`` or seconds; errors are raised (``BackendError``,
-``BackendCreationError``); ``is_healthy()`` reports the ``health`` set in fastly.toml.
+timeouts take ``datetime.timedelta`` or seconds; errors are raised, one subclass per Rust
+variant (``BackendCreationError.NameInUse``, ``.InvalidTarget``, ``BackendError.DoesNotExist``;
+``kind`` names the variant); ``is_healthy()`` reports the ``health`` set in fastly.toml.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from enum import Enum
+from typing import ClassVar
 
 from ..manifest import BackendConfig
 from ._host import current_host
+from ._variants import VariantError, add_variants
 
 _TARGET = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?$")
 
@@ -26,16 +29,31 @@ class BackendHealth(Enum):
     Unhealthy = "unhealthy"
 
 
-class BackendError(Exception):
-    """No backend has that name."""
+class BackendError(VariantError):
+    """A backend lookup failed (Rust ``backend::BackendError``)."""
+
+    DoesNotExist: ClassVar[type[BackendError]]
 
 
-class BackendCreationError(Exception):
-    """A dynamic backend could not be made; ``kind`` is ``NameInUse`` or ``InvalidTarget``…"""
+add_variants(BackendError, {"DoesNotExist": "No backend has that name."})
 
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+
+class BackendCreationError(VariantError):
+    """A dynamic backend could not be made (Rust ``backend::BackendCreationError``)."""
+
+    NameInUse: ClassVar[type[BackendCreationError]]
+    InvalidName: ClassVar[type[BackendCreationError]]
+    InvalidTarget: ClassVar[type[BackendCreationError]]
+
+
+add_variants(
+    BackendCreationError,
+    {
+        "NameInUse": "A backend with this name already exists.",
+        "InvalidName": "The name is empty.",
+        "InvalidTarget": "The target is not host or host:port.",
+    },
+)
 
 
 def _ms(value: timedelta | float) -> int:
@@ -58,7 +76,7 @@ class Backend:
         host = current_host("Backend.from_name()")
         config = host.backend_config(name)
         if config is None:
-            raise BackendError(f"no backend named {name!r}")
+            raise BackendError.DoesNotExist(f"no backend named {name!r}")
         return cls(config, dynamic=name in getattr(host, "dynamic_backends", {}))
 
     @staticmethod
@@ -117,10 +135,11 @@ class BackendBuilder:
 
     def __init__(self, name: str, target: str) -> None:
         match = _TARGET.match(target)
-        if not name or not match:
-            raise BackendCreationError(
-                "InvalidTarget" if name else "InvalidName",
-                f"dynamic backend {name!r}: target {target!r} must be host or host:port",
+        if not name:
+            raise BackendCreationError.InvalidName("a dynamic backend needs a name")
+        if not match:
+            raise BackendCreationError.InvalidTarget(
+                f"dynamic backend {name!r}: target {target!r} must be host or host:port"
             )
         self._name = name
         self._host = match["host"].strip("[]")
@@ -185,7 +204,5 @@ class BackendBuilder:
             **self._options,  # type: ignore[arg-type]
         )
         if not current_host("BackendBuilder.finish()").register_backend(config):
-            raise BackendCreationError(
-                "NameInUse", f"a backend named {self._name!r} already exists"
-            )
+            raise BackendCreationError.NameInUse(f"a backend named {self._name!r} already exists")
         return Backend(config, dynamic=True)
