@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -129,6 +130,25 @@ class Section:
     def read_json_object(self, key: KeyPath, relative: str) -> dict[str, Any]:
         """A JSON file that must hold an object."""
         return json_object(self.resolve(relative), lambda problem: self.fail(key, problem))
+
+    def named_tables(
+        self, local_server: Mapping[str, Any], aliases: tuple[str, ...], what: str
+    ) -> Iterator[tuple[KeyPath, str, Any]]:
+        """``(key path, name, value)`` of each store under any of its section names (e.g.
+        ``config_stores`` and the older ``dictionaries``); a name defined twice is an error."""
+        seen: dict[str, str] = {}
+        for alias in aliases:
+            if alias not in local_server:
+                continue
+            key: KeyPath = ("local_server", alias)
+            for name, value in self.table(local_server[alias], key).items():
+                if name in seen:
+                    self.fail(
+                        (*key, name),
+                        f'{what} "{name}" is also defined in local_server.{seen[name]}',
+                    )
+                seen[name] = alias
+                yield (*key, name), name, value
 
     def in_file(self, key: KeyPath, relative: str, where: str, problem: str) -> NoReturn:
         """Fail for ``where`` (a JSON path such as ``"cat"`` or ``entries[2].prefix``) in a file."""

@@ -53,20 +53,9 @@ def parse_config_stores(
 ) -> dict[str, ConfigStoreConfig]:
     """Validate ``config_stores`` and ``dictionaries`` into ``{name: ConfigStoreConfig}``."""
     stores: dict[str, ConfigStoreConfig] = {}
-    origin: dict[str, str] = {}
-    for alias in ("config_stores", "dictionaries"):
-        if alias not in local_server:
-            continue
-        key: KeyPath = ("local_server", alias)
-        table = section.table(local_server[alias], key)
-        for name, value in table.items():
-            if name in stores:
-                section.fail(
-                    (*key, name),
-                    f'config store "{name}" is also defined in local_server.{origin[name]}',
-                )
-            stores[name] = _parse_one(section, (*key, name), name, value)
-            origin[name] = alias
+    aliases = ("config_stores", "dictionaries")
+    for key, name, value in section.named_tables(local_server, aliases, "config store"):
+        stores[name] = _parse_one(section, key, name, value)
     return stores
 
 

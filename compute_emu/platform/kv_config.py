@@ -22,20 +22,8 @@ Seed = list[tuple[str, bytes, str | None]]
 def parse_kv_stores(section: Section, local_server: Mapping[str, Any]) -> dict[str, Seed]:
     """Validate every KV store section into ``{name: [(key, body, metadata), ...]}``."""
     stores: dict[str, Seed] = {}
-    origin: dict[str, str] = {}
-    for alias in ALIASES:
-        if alias not in local_server:
-            continue
-        key: KeyPath = ("local_server", alias)
-        table = section.table(local_server[alias], key)
-        for name, value in table.items():
-            if name in stores:
-                section.fail(
-                    (*key, name),
-                    f'KV store "{name}" is also defined in local_server.{origin[name]}',
-                )
-            stores[name] = _parse_store(section, (*key, name), value)
-            origin[name] = alias
+    for key, name, value in section.named_tables(local_server, ALIASES, "KV store"):
+        stores[name] = _parse_store(section, key, value)
     return stores
 
 
