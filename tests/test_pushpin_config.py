@@ -153,3 +153,22 @@ def test_settings_precedence_is_flag_then_manifest_then_default():
     bare = parse_manifest("", Path("/p/fastly.toml"), Path("/p"))
     assert pushpin_settings(ServeSettings(), bare)[0] is False
     assert pushpin_settings(ServeSettings(enable_pushpin=True), bare)[0] is True
+
+
+def test_pushpin_lines_problems_always_the_rest_on_verbose():
+    import io
+
+    from compute_emu.log import RequestLog
+    from compute_emu.pushpin.logs import relay_line
+
+    for verbose in (False, True):
+        out, err = io.StringIO(), io.StringIO()
+        log = RequestLog(out, err, verbose=verbose)
+        relay_line(log, "[INFO] 2026-11-26 15:38:43.991 [proxy] routes loaded with 3 entries")
+        relay_line(log, "[ERR] 2026-11-26 15:38:43.991 condure: Exited unexpectedly")
+        relay_line(log, "[WARN] 2026-11-26 15:38:43.991 [handler] slow")
+        assert err.getvalue() == (
+            "error: pushpin: condure: Exited unexpectedly\nwarning: pushpin: [handler] slow\n"
+        )
+        shown = out.getvalue()
+        assert ("pushpin info: [proxy] routes loaded with 3 entries" in shown) is verbose
