@@ -63,11 +63,12 @@ def main():
     elif req.get_path() == "/select":
         slow = Request.get("http://b/slow?ms=1500").send_async("origin")
         fast = Request.get("http://b/slow?ms=50").send_async("origin")
-        assert slow.poll() is None
+        assert slow.poll() is None and not slow.is_ready()
         first, rest = select([slow, fast])
         sent = first.get_backend_request()
         order = [sent.get_path() + "?" + sent.get_query_str()]
         second, rest = select(rest)
+        assert second.get_status() == 200 and slow.is_ready()
         order.append(second.get_backend_request().get_query_str())
         Response.from_body(" ".join(order) + f" left={len(rest)}").send_to_client()
 """

@@ -140,12 +140,6 @@ class Exchange:
         """Run ``func(*args)`` in the connection's task group (it must not raise)."""
         self._conn.task_group.start_soon(func, *args)
 
-    async def send_informational(self, status: int, headers: list[tuple[str, bytes]]) -> None:
-        """Write a 1xx response head (other than 101)."""
-        await self._conn.send_event(
-            h11.InformationalResponse(status_code=status, headers=raw_headers(headers))
-        )
-
     async def switch_protocols(
         self, headers: list[tuple[str, bytes]]
     ) -> tuple[anyio.abc.ByteStream, bytes]:
