@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import UserError
+from .errors import UserError, user_error_in
 from .log import RequestLog
 
 
@@ -124,6 +124,10 @@ def serve(
         anyio.run(server.run)
     except UserError as exc:
         _fail(str(exc))
+    except BaseExceptionGroup as group:  # raised in a task (Pushpin failing, say)
+        if (error := user_error_in(group)) is None:
+            raise
+        _fail(str(error))
     except KeyboardInterrupt:
         pass
     log.info("compute-emu stopped")

@@ -42,3 +42,18 @@ class ManifestError(UserError):
 
 class AppLoadError(UserError):
     """The app's entry file cannot be loaded (missing, syntax error, import error, no main)."""
+
+
+def user_error_in(exc: BaseException) -> UserError | None:
+    """The UserError an exception (group) stands for, else None.
+
+    Task groups wrap what their tasks raise in exception groups, possibly nested; a group
+    whose every leaf is a UserError is rendered like that UserError (the first one).
+    """
+    if isinstance(exc, UserError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [user_error_in(inner) for inner in exc.exceptions]
+        if leaves and all(leaf is not None for leaf in leaves):
+            return leaves[0]
+    return None

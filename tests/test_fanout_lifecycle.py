@@ -11,8 +11,10 @@ from pathlib import Path
 
 import httpx
 
+from compute_emu.pushpin.processes import project_state_files
 from tests.fanout_support import FORWARD_APP, free_port, require_pushpin, start_fanout
 from tests.support.processes import alive, descendants, python_module, run_compute_emu
+from tests.test_hardening_pushpin import instance_dir_of
 
 FANOUT = "[local_server.pushpin]\nenable = true"
 
@@ -110,6 +112,7 @@ def test_orphans_of_a_killed_run_are_stopped_on_the_next_start(make_project, ser
     first = start_fanout(serve, project)
     orphans = descendants(first.served.child.pid)
     assert len(orphans) >= 4
+    first_dir = instance_dir_of(first.served)
     first.served.child.stop(signal.SIGKILL)
     time.sleep(0.3)
     assert any(alive(pid) for pid in orphans), "expected Pushpin to outlive a SIGKILLed parent"
@@ -123,6 +126,8 @@ def test_orphans_of_a_killed_run_are_stopped_on_the_next_start(make_project, ser
     second.child.snapshot_descendants()
     second.child.wait_for("stopped Pushpin processes left by an earlier run", stream="stderr")
     assert not [pid for pid in orphans if alive(pid)]
+    assert not first_dir.exists()
+    assert len(project_state_files(project)) == 1  # the second one's own
     assert httpx.get(f"{second.url}/info").json()["grip_sig"] == "valid"
 
 

@@ -1,9 +1,20 @@
-"""Pushpin's processes by PID: pid files, the orphan state file, and stopping them safely.
+"""Pushpin's processes by PID: pid files, per-instance state files, and stopping them safely.
 
 Pushpin's runner starts four children in their own process groups; if the runner is
-SIGKILLed they live on (holding the ports). We find them by the pid files in the instance's
-run directory and by a state file per project, and only ever signal a PID whose command line
-still names our instance directory (so a reused PID is never hit).
+SIGKILLed they live on (holding the ports). So every Pushpin instance has a state file in a
+directory private to the user, one per instance (several `compute-emu serve` of one project
+can run side by side on different ports). It names the instance directory, the PIDs, and the
+*owner*: the compute-emu process that started it, by PID and start time.
+
+A later start stops an instance only when its owner is dead, and then only signals a PID
+whose command line still names that instance's directory (so a reused PID is never hit).
+A live owner's instance is never touched.
+
+Owner liveness: on Linux the start time (field 22 of ``/proc/PID/stat``, clock ticks since
+boot) is recorded, so an owner PID reused by another process counts as dead. Where there is
+no ``/proc`` only ``os.kill(pid, 0)`` is checked: a reused owner PID keeps its orphans until a
+start after that PID is free again (and without ``/proc`` the command-line check finds no PID
+to signal at all, so orphans are only reported by the port checks).
 """
 
 from __future__ import annotations
@@ -12,10 +23,14 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import signal
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+STATE_FORMAT = 2  # files of other formats (older compute-emu versions) are left alone
 
 
 def state_dir() -> Path:
@@ -25,10 +40,70 @@ def state_dir() -> Path:
     return path
 
 
-def state_file(project_dir: Path) -> Path:
-    """The state file for one project."""
+def _project_prefix(project_dir: Path) -> str:
     digest = hashlib.sha1(str(project_dir.resolve()).encode()).hexdigest()[:16]
-    return state_dir() / f"pushpin-{digest}.json"
+    return f"pushpin-{digest}-"
+
+
+def state_file(project_dir: Path, instance_dir: str) -> Path:
+    """The state file of one instance of one project."""
+    return state_dir() / f"{_project_prefix(project_dir)}{Path(instance_dir).name}.json"
+
+
+def project_state_files(project_dir: Path) -> list[Path]:
+    """The state files of every recorded instance of a project."""
+    return sorted(state_dir().glob(f"{_project_prefix(project_dir)}*.json"))
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """``/proc/PID/stat`` from field 3 (state) on; None if there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def start_time(pid: int) -> str | None:
+    """When ``pid`` started (``/proc/PID/stat`` field 22); None without ``/proc``."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields is not None and len(fields) > 19 else None
+
+
+def _have_proc() -> bool:
+    return Path("/proc/self/stat").exists()
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The compute-emu process that started an instance."""
+
+    pid: int
+    started: str | None  # None where there is no /proc: liveness by PID only
+
+    @classmethod
+    def current(cls) -> Owner:
+        """This process."""
+        pid = os.getpid()
+        return cls(pid, start_time(pid))
+
+    def is_alive(self) -> bool:
+        """Still running (not a zombie), and not a new process that got the same PID."""
+        if self.pid <= 0:
+            return False
+        fields = _stat_fields(self.pid)
+        if fields is not None:
+            if fields[0] in ("Z", "X"):
+                return False
+            return self.started is None or (len(fields) > 19 and fields[19] == self.started)
+        if _have_proc():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # someone's process has the PID: it may be the owner
+        return True
 
 
 def cmdline(pid: int) -> str:
@@ -44,11 +119,10 @@ def is_ours(pid: int, instance_dir: str) -> bool:
     """True if ``pid`` is alive and its command line names ``instance_dir``."""
     if pid <= 1:
         return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+    fields = _stat_fields(pid)
+    if fields is None or fields[0] in ("Z", "X"):
         return False
-    return state != "Z" and instance_dir in cmdline(pid)
+    return instance_dir in cmdline(pid)
 
 
 def pid_file_pids(rundir: Path) -> list[int]:
@@ -62,7 +136,7 @@ def pid_file_pids(rundir: Path) -> list[int]:
 
 def kill_instance(pids: list[int], instance_dir: str, grace: float = 3.0) -> list[int]:
     """SIGTERM then SIGKILL each PID that still belongs to the instance. Returns those hit."""
-    targets = [pid for pid in pids if is_ours(pid, instance_dir)]
+    targets = sorted({pid for pid in pids if is_ours(pid, instance_dir)})
     for pid in targets:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -76,39 +150,60 @@ def kill_instance(pids: list[int], instance_dir: str, grace: float = 3.0) -> lis
     return targets
 
 
-def write_state(project_dir: Path, instance_dir: str, pids: list[int]) -> None:
-    """Record a running instance, so a later start can clean up after a SIGKILL."""
-    path = state_file(project_dir)
+def write_state(
+    project_dir: Path, instance_dir: str, pids: list[int], owner: Owner | None = None
+) -> None:
+    """Record a running instance, owned by this process unless ``owner`` says otherwise (so
+    a later start can clean up after a SIGKILL of the owner, and leaves it alone till then)."""
+    owner = owner or Owner.current()
+    path = state_file(project_dir, instance_dir)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"instance_dir": instance_dir, "pids": sorted(set(pids))}))
+    state = {
+        "format": STATE_FORMAT,
+        "instance_dir": instance_dir,
+        "owner_pid": owner.pid,
+        "owner_started": owner.started,
+        "pids": sorted(set(pids)),
+    }
+    tmp.write_text(json.dumps(state))
     tmp.replace(path)
 
 
-def clear_state(project_dir: Path) -> None:
-    """Forget the recorded instance (it was stopped properly)."""
+def clear_state(project_dir: Path, instance_dir: str) -> None:
+    """Forget one recorded instance (it was stopped properly)."""
     with contextlib.suppress(FileNotFoundError):
-        state_file(project_dir).unlink()
+        state_file(project_dir, instance_dir).unlink()
+
+
+def _read_state(path: Path) -> tuple[str, Owner, list[int]] | None:
+    try:
+        state = json.loads(path.read_text())
+        if state["format"] != STATE_FORMAT:
+            return None
+        started = state["owner_started"]
+        owner = Owner(int(state["owner_pid"]), None if started is None else str(started))
+        return str(state["instance_dir"]), owner, [int(p) for p in state["pids"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def reap_orphans(project_dir: Path) -> list[int]:
-    """Stop what an earlier, killed compute-emu left running for this project."""
-    path = state_file(project_dir)
-    try:
-        state = json.loads(path.read_text())
-        instance_dir = str(state["instance_dir"])
-        pids = [int(p) for p in state["pids"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-    instance = Path(instance_dir)
-    pids += pid_file_pids(instance / "run")
-    killed = kill_instance(pids, instance_dir)
-    if instance.is_dir() and instance.name.startswith("ce-pp-"):
-        _remove_tree(instance)
-    clear_state(project_dir)
-    return killed
+    """Stop what earlier compute-emu runs of this project, now dead, left running.
 
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
+    Instances whose owner is alive are left alone. Returns the PIDs stopped.
+    """
+    killed: set[int] = set()
+    for path in project_state_files(project_dir):
+        state = _read_state(path)
+        if state is None:
+            continue
+        instance_dir, owner, pids = state
+        if owner.is_alive():
+            continue
+        instance = Path(instance_dir)
+        killed.update(kill_instance([*pids, *pid_file_pids(instance / "run")], instance_dir))
+        if instance.is_dir() and instance.name.startswith("ce-pp-"):
+            shutil.rmtree(instance, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return sorted(killed)

@@ -81,6 +81,17 @@ def check_port_free(what: str, port: int) -> None:
             raise UserError(port_in_use_message(what, "127.0.0.1", port)) from None
 
 
+def _check_ports(settings: PushpinSettings) -> None:
+    check_port_free("Pushpin proxy", settings.proxy_port)
+    check_port_free("Pushpin publish", settings.publish_port)
+
+
+def _report_reaped(log: RequestLog, pids: list[int]) -> None:
+    log.warning(
+        f"stopped Pushpin processes left by an earlier run (its compute-emu is gone): pids {pids}"
+    )
+
+
 def _instance_dir(version: PushpinVersion) -> Path:
     """A private directory for one Pushpin instance, short enough for unix sockets."""
     for base in (tempfile.gettempdir(), "/tmp"):
@@ -130,6 +141,8 @@ class Pushpin:
         self.process: anyio.abc.Process | None = None
         self.recent: deque[str] = deque(maxlen=40)
         self._stopping = False
+        self._output_done = anyio.Event()
+        write_state(project_dir, str(self.dir), [])  # known from now on, should we be killed
 
     @classmethod
     def prepare(
@@ -140,41 +153,69 @@ class Pushpin:
         backends: Mapping[str, BackendConfig],
         log: RequestLog,
     ) -> Pushpin:
-        """Everything that can fail before anything starts: binary, orphans, ports."""
+        """Everything that can fail before anything starts: binary, ports, orphans.
+
+        Orphans are Pushpin processes whose compute-emu is dead (see ``processes``); those of
+        a live compute-emu serving the same project are never touched. They are stopped after
+        the port checks: at once if a port is taken (and the ports checked again), else as
+        a cleanup once the ports are known to be free.
+        """
         binary = find_binary(path)
         version = read_version(binary)
-        if killed := reap_orphans(project_dir):
-            log.warning(f"stopped Pushpin processes left by an earlier run: pids {killed}")
         if settings.proxy_port == settings.publish_port:
             raise UserError(f"the Pushpin proxy and publish ports are both {settings.proxy_port}")
-        check_port_free("Pushpin proxy", settings.proxy_port)
-        check_port_free("Pushpin publish", settings.publish_port)
+        try:
+            _check_ports(settings)
+        except UserError:
+            if not (killed := reap_orphans(project_dir)):
+                raise
+            _report_reaped(log, killed)
+            _check_ports(settings)
+        else:
+            if killed := reap_orphans(project_dir):
+                _report_reaped(log, killed)
         return cls(binary, version, settings, project_dir, backends, log)
 
     # -- running ----------------------------------------------------------------------
+    def _check_dir(self) -> None:
+        if not self.conf.is_file():
+            raise UserError(
+                f"Pushpin's private directory {self.dir} was removed while compute-emu ran "
+                "(by another program?); cannot run Pushpin without it: start compute-emu again"
+            )
+
     async def _spawn(self) -> anyio.abc.Process:
-        process = await anyio.open_process(
-            [self.binary, f"--config={self.conf}", "--merge-output"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=str(self.dir),
-            start_new_session=True,  # Ctrl-C in the terminal is ours to handle, not Pushpin's
-        )
+        self._check_dir()
+        try:
+            process = await anyio.open_process(
+                [self.binary, f"--config={self.conf}", "--merge-output"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=str(self.dir),
+                start_new_session=True,  # Ctrl-C in the terminal is ours to handle, not Pushpin's
+            )
+        except OSError as exc:
+            raise UserError(f"cannot start Pushpin ({self.binary}): {exc.strerror}") from None
         self.process = process
+        self._output_done = anyio.Event()
+        write_state(self.project_dir, str(self.dir), [process.pid])
         return process
 
     async def _relay_logs(self, process: anyio.abc.Process) -> None:
         assert process.stdout is not None
         pending = b""
-        async for data in process.stdout:
-            pending += data
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                line = raw.decode(errors="replace").rstrip()
-                if line:
-                    self.recent.append(line)
-                    relay_line(self.log, line)
+        try:
+            async for data in process.stdout:
+                pending += data
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    line = raw.decode(errors="replace").rstrip()
+                    if line:
+                        self.recent.append(line)
+                        relay_line(self.log, line)
+        finally:
+            self._output_done.set()
 
     async def _wait_ready(self, process: anyio.abc.Process) -> None:
         """Both ports answer and the publish port is really Pushpin's API."""
@@ -182,7 +223,7 @@ class Pushpin:
             for port in (self.settings.proxy_port, self.settings.publish_port):
                 while True:
                     if process.returncode is not None:
-                        raise UserError(self._died_message("while starting"))
+                        raise UserError(await self._exited_message(process))
                     try:
                         stream = await anyio.connect_tcp("127.0.0.1", port)
                     except OSError:
@@ -203,7 +244,7 @@ class Pushpin:
                     break
             await self._probe(process)
         if scope.cancelled_caught:
-            raise UserError(self._died_message(f"was not ready within {READY_TIMEOUT:.0f}s"))
+            raise UserError(self._failure(f"was not ready within {READY_TIMEOUT:.0f}s"))
         pids = [process.pid, *pid_file_pids(self.rundir)]
         write_state(self.project_dir, str(self.dir), pids)
 
@@ -225,7 +266,7 @@ class Pushpin:
             ).encode()
             while not await self._probe_once(request, expect):
                 if process.returncode is not None:
-                    raise UserError(self._died_message("while starting"))
+                    raise UserError(await self._exited_message(process))
                 await anyio.sleep(0.05)
 
     async def _probe_once(self, request: bytes, expect: bytes) -> bool:
@@ -237,9 +278,16 @@ class Pushpin:
                     answer += await stream.receive()
         return expect in answer
 
-    def _died_message(self, when: str) -> str:
-        tail = "\n".join(f"  {line}" for line in list(self.recent)[-8:])
-        return f"Pushpin ({self.binary} {self.version}) failed {when}; its last lines:\n{tail}"
+    async def _exited_message(self, process: anyio.abc.Process) -> str:
+        with anyio.move_on_after(1.0):  # its last lines, unless orphans hold the pipe open
+            await self._output_done.wait()
+        return self._failure(f"exited while starting (status {process.returncode})")
+
+    def _failure(self, what: str) -> str:
+        """``Pushpin (BINARY VERSION) WHAT``, then its last few output lines, indented."""
+        lines = list(self.recent)[-8:]
+        tail = "; its last lines:\n" + "\n".join(f"  {line}" for line in lines)
+        return f"Pushpin ({self.binary} {self.version}) {what}" + (tail if lines else "")
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -249,15 +297,19 @@ class Pushpin:
         started = False
         while True:
             process = await self._spawn()
+            failed: UserError | None = None
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._relay_logs, process)
                 try:
                     await self._wait_ready(process)
-                except UserError:
-                    if not started:
+                except UserError as exc:
+                    if not started:  # raised below, outside this group (no ExceptionGroup)
+                        failed = exc
+                        await self._terminate(process)
                         await self._cleanup_children()
-                        raise
-                    self.log.error(self._died_message("to restart"))
+                        tg.cancel_scope.cancel()
+                    else:
+                        self.log.error(str(exc))
                 else:
                     if not started:
                         started = True
@@ -268,8 +320,11 @@ class Pushpin:
                 await process.wait()
                 # orphaned children could keep the log pipe open: stop reading it
                 tg.cancel_scope.cancel()
+            if failed is not None:
+                raise failed
             if self._stopping:
                 return
+            self._check_dir()
             self.log.error(
                 f"Pushpin exited unexpectedly (status {process.returncode}); "
                 f"restarting in {backoff:.1f}s; the app keeps serving"
@@ -289,23 +344,38 @@ class Pushpin:
         """One SIGTERM, a wait, SIGKILL if needed, then any child by its pid file; remove files."""
         self._stopping = True
         process = self.process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            with anyio.move_on_after(STOP_TIMEOUT):
-                await process.wait()
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+        if process is not None:
+            await self._terminate(process)
         await self._cleanup_children()
         if process is not None:
             await process.aclose()
         shutil.rmtree(self.dir, ignore_errors=True)
-        clear_state(self.project_dir)
+        clear_state(self.project_dir, str(self.dir))
+
+    @staticmethod
+    async def _terminate(process: anyio.abc.Process) -> None:
+        """One SIGTERM, a wait, then SIGKILL if needed.
+
+        Sent to its process group (it leads one, and is not reaped yet, so the group ID is
+        its own): a wrapper script's child dies with it. Pushpin's own children are in
+        groups of their own, stopped by the runner and found again by their pid files.
+        """
+        if process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with anyio.move_on_after(STOP_TIMEOUT):
+            await process.wait()
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
 
     def update_routes(self, backends: Mapping[str, BackendConfig]) -> None:
         """Rewrite the routes file (Pushpin notices and reloads it by itself)."""
         tmp = self.dir / "routes.new"
-        _write_private(tmp, routes_file(backends, self.settings.publish_port))
-        tmp.replace(self.routes)
+        try:
+            _write_private(tmp, routes_file(backends, self.settings.publish_port))
+            tmp.replace(self.routes)
+        except OSError as exc:
+            self.log.error(f"cannot update Pushpin's routes in {self.dir}: {exc.strerror}")
