@@ -32,6 +32,24 @@ def _short_traceback(exc: BaseException, app_file: Path) -> str:
     return "".join(lines).rstrip()
 
 
+def _stop_message(exc: BaseException, app_file: Path) -> str:
+    """One line for a ``BaseException`` that is not an ``Exception`` (``sys.exit()``,
+    ``KeyboardInterrupt``, ...) raised by the app's top level, naming file and line."""
+    lines = [
+        f.lineno for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == app_file
+    ]
+    where = f"{app_file}:{lines[-1]}" if lines and lines[-1] is not None else str(app_file)
+    if isinstance(exc, SystemExit):
+        code = "" if exc.code is None else repr(exc.code)
+        what = f"called sys.exit({code})"
+    else:
+        what = f"raised {type(exc).__name__}" + (f"({str(exc)!r})" if str(exc) else "")
+    return (
+        f"{where}: the app's top level {what} while loading; it must not exit or raise "
+        "BaseException (compute-emu runs it for every request: raise an Exception instead)"
+    )
+
+
 class App:
     """An app entry file, compiled once and instantiated per request.
 
@@ -47,7 +65,7 @@ class App:
         self.dir = self.path.parent
         self._lock = threading.Lock()
         self._next_check = 0.0
-        self._broken: AppLoadError | None = None
+        self._broken: str | None = None  # why the last edit does not load
         self._code = self._compile()
         self._stamps = self._current_stamps()
         app_dir = str(self.dir)
@@ -115,23 +133,36 @@ class App:
                 self._code = self._compile()
                 self._broken = None
             except AppLoadError as exc:
-                self._broken = exc
+                self._broken = str(exc)
             self._stamps = stamps
             return [os.path.relpath(f, self.dir) for f in changed]
 
     def instantiate(self) -> types.ModuleType:
-        """A fresh module object with the entry file's top level run in it."""
+        """A fresh module object with the entry file's top level run in it.
+
+        An ``Exception`` raised by the top level passes through; anything else it raises
+        (``sys.exit()``, ``KeyboardInterrupt``) becomes an ``AppLoadError``, so it stops
+        neither the request's thread nor the server. So does a broken edit, each time a new
+        exception with the same message (no traceback piling up on one cached exception).
+        """
         if self._broken is not None:
-            raise self._broken
+            raise AppLoadError(self._broken)
         module = types.ModuleType(self.name)
         module.__file__ = str(self.path)
-        exec(self._code, module.__dict__)
+        try:
+            exec(self._code, module.__dict__)
+        except Exception:
+            raise
+        except BaseException as exc:
+            raise AppLoadError(_stop_message(exc, self.path)) from None
         return module
 
     def check(self) -> None:
         """Instantiate once at start-up, so import errors and a missing main() show now."""
         try:
             module = self.instantiate()
+        except AppLoadError:
+            raise
         except Exception as exc:
             detail = _short_traceback(exc, self.path)
             raise AppLoadError(
@@ -150,5 +181,8 @@ class App:
         return main
 
     def format_error(self, exc: BaseException) -> str:
-        """A traceback of an error raised by the app, from its own frames on."""
+        """A traceback of an error raised by the app, from its own frames on; for an app
+        that cannot load, just the message (which names file and line)."""
+        if isinstance(exc, AppLoadError):
+            return str(exc)
         return _short_traceback(exc, self.path)

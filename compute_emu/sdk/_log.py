@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 
 from ._host import current_host
 
@@ -70,14 +71,85 @@ class Endpoint:
 
 
 class EndpointHandler(logging.Handler):
-    """A ``logging`` handler that writes each record to a log endpoint."""
+    """A ``logging`` handler that writes each record to a log endpoint.
+
+    One per endpoint per logger: if a logger has several ``EndpointHandler`` for the same
+    endpoint, the one added last replaces the others (they are taken off that logger the
+    first time a record reaches them, and never write again). This is what makes the usual
+    ``logging.getLogger("app").addHandler(EndpointHandler("my_log"))`` at the top of the
+    entry file log each record once: compute-emu runs the top level again for every request
+    (a fresh instance, as on Compute) while ``logging``'s loggers live on. The newest
+    handler wins, so an edit of its level, formatter or filters takes effect.
+
+    Handlers for different endpoints, and handlers on different loggers, are independent: a
+    record propagating from ``app`` to the root logger is written by a handler on each, as
+    usual with ``logging``.
+    """
 
     def __init__(self, endpoint: Endpoint | str, level: int = logging.NOTSET) -> None:
         super().__init__(level)
         self.endpoint = endpoint if isinstance(endpoint, Endpoint) else Endpoint(endpoint)
+        self._replaced = False
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Write the record, unless a newer handler for this endpoint replaced this one."""
+        if self._superseded(record):
+            return False
+        return super().handle(record)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.endpoint.write(self.format(record))
         except Exception:
             self.handleError(record)
+
+    def _same_endpoint(self, handler: logging.Handler) -> bool:
+        return (
+            isinstance(handler, EndpointHandler) and handler.endpoint.name() == self.endpoint.name()
+        )
+
+    def _superseded(self, record: logging.LogRecord) -> bool:
+        live = stale = False
+        for logger in _chain(record.name):
+            if not any(h is self for h in logger.handlers):
+                continue
+            if [h for h in logger.handlers if self._same_endpoint(h)][-1] is self:
+                live = True
+            else:
+                stale = True
+                self._drop_replaced(logger)
+        if live:
+            self._replaced = False
+            return False
+        return stale or self._replaced
+
+    def _drop_replaced(self, logger: logging.Logger) -> None:
+        """Keep only the last handler for this endpoint on ``logger``.
+
+        The list is replaced, not changed in place: ``Logger.callHandlers`` may be iterating
+        over it right now (in this thread or another), and would skip a handler otherwise.
+        """
+        with _LOGGING_LOCK:
+            same = [h for h in logger.handlers if self._same_endpoint(h)]
+            dropped = same[:-1]
+            logger.handlers = [h for h in logger.handlers if not any(h is d for d in dropped)]
+        for handler in dropped:
+            assert isinstance(handler, EndpointHandler)
+            handler._replaced = True
+
+
+# the lock logging's own addHandler/removeHandler hold (private, but there since Python 2)
+_LOGGING_LOCK = getattr(logging, "_lock", None) or threading.RLock()
+
+
+def _chain(name: str) -> list[logging.Logger]:
+    """The loggers a record from logger ``name`` passes, in order (as ``callHandlers``)."""
+    root = logging.getLogger()
+    logger = root if name == root.name else logging.Logger.manager.loggerDict.get(name)
+    chain: list[logging.Logger] = []
+    while isinstance(logger, logging.Logger):
+        chain.append(logger)
+        if not logger.propagate:
+            break
+        logger = logger.parent
+    return chain
