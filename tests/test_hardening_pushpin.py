@@ -110,17 +110,21 @@ def test_a_second_serve_on_the_same_ports_is_refused_and_the_first_keeps_serving
 
 
 def test_vanished_instance_directory_is_one_clean_error(make_project, serve, origin):
-    """Something else removes Pushpin's directory and kills it: no traceback, exit 1."""
+    """Something else removes Pushpin's directory and kills its runner: no traceback, exit 1,
+    and the runner's children (whose pid files went with the directory) are stopped too."""
     project = make_project(
         FORWARD_APP, backends={"origin": f"http://127.0.0.1:{origin}/"}, extra=FANOUT
     )
     fanout = start_fanout(serve, project)
     instance = instance_dir_of(fanout.served)
     fanout.served.child.snapshot_descendants()
-    pushpins = descendants(fanout.served.child.pid)
+    runner = next(
+        pid
+        for pid in descendants(fanout.served.child.pid)
+        if "pushpin --config" in Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    )
     subprocess.run(["rm", "-rf", str(instance)], check=True)
-    for pid in pushpins:
-        os.kill(pid, signal.SIGKILL)
+    os.kill(runner, signal.SIGKILL)
     fanout.served.child.wait_for(r"^error: ", stream="stderr", timeout=20)
     assert fanout.served.child.proc.wait(20) == 1
     stderr = fanout.served.child.stderr

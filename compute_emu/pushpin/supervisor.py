@@ -142,6 +142,7 @@ class Pushpin:
         self.recent: deque[str] = deque(maxlen=40)
         self._stopping = False
         self._output_done = anyio.Event()
+        self._pids: list[int] = []  # the runner and its children, as of the last start
         write_state(project_dir, str(self.dir), [])  # known from now on, should we be killed
 
     @classmethod
@@ -245,8 +246,8 @@ class Pushpin:
             await self._probe(process)
         if scope.cancelled_caught:
             raise UserError(self._failure(f"was not ready within {READY_TIMEOUT:.0f}s"))
-        pids = [process.pid, *pid_file_pids(self.rundir)]
-        write_state(self.project_dir, str(self.dir), pids)
+        self._pids = [process.pid, *pid_file_pids(self.rundir)]
+        write_state(self.project_dir, str(self.dir), self._pids)
 
     async def _probe(self, process: anyio.abc.Process) -> None:
         """Round-trip requests through Pushpin until its internal links are up.
@@ -337,7 +338,7 @@ class Pushpin:
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _cleanup_children(self) -> None:
-        pids = pid_file_pids(self.rundir)
+        pids = [*self._pids, *pid_file_pids(self.rundir)]  # the pid files may be gone
         await anyio.to_thread.run_sync(kill_instance, pids, str(self.dir))
 
     async def stop(self) -> None:
