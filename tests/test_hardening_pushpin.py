@@ -101,6 +101,9 @@ def test_a_second_serve_on_the_same_ports_is_refused_and_the_first_keeps_serving
     assert f"Pushpin proxy port {first.proxy_port} on 127.0.0.1 is already in use" in (
         result.stderr
     )
+    assert f"another compute-emu serve of this project runs, pid {first.served.child.pid}" in (
+        result.stderr
+    )
     assert "stopped Pushpin processes" not in result.stderr
     time.sleep(0.5)
     assert first.served.child.proc.poll() is None, first.served.child.stderr

@@ -187,6 +187,12 @@ def _read_state(path: Path) -> tuple[str, Owner, list[int]] | None:
         return None
 
 
+def live_owners(project_dir: Path) -> list[int]:
+    """PIDs of the live compute-emu processes running a Pushpin for this project."""
+    states = (_read_state(path) for path in project_state_files(project_dir))
+    return sorted({s[1].pid for s in states if s is not None and s[1].is_alive()})
+
+
 def reap_orphans(project_dir: Path) -> list[int]:
     """Stop what earlier compute-emu runs of this project, now dead, left running.
 

@@ -35,6 +35,7 @@ from .logs import relay_line
 from .processes import (
     clear_state,
     kill_instance,
+    live_owners,
     pid_file_pids,
     reap_orphans,
     write_state,
@@ -167,8 +168,14 @@ class Pushpin:
             raise UserError(f"the Pushpin proxy and publish ports are both {settings.proxy_port}")
         try:
             _check_ports(settings)
-        except UserError:
+        except UserError as exc:
             if not (killed := reap_orphans(project_dir)):
+                if owners := live_owners(project_dir):
+                    raise UserError(
+                        f"{exc} (another compute-emu serve of this project runs, pid "
+                        f"{', '.join(map(str, owners))}: give this one other Pushpin ports "
+                        "with --pushpin-proxy-port and --pushpin-publish-port)"
+                    ) from None
                 raise
             _report_reaped(log, killed)
             _check_ports(settings)
