@@ -134,19 +134,31 @@ def pid_file_pids(rundir: Path) -> list[int]:
     return pids
 
 
+def _running(pid: int) -> bool:
+    """Not gone and not a zombie (an exiting process may already show an empty cmdline)."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def _wait_gone(pids: list[int], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_running(pid) for pid in pids):
+        time.sleep(0.02)
+
+
 def kill_instance(pids: list[int], instance_dir: str, grace: float = 3.0) -> list[int]:
-    """SIGTERM then SIGKILL each PID that still belongs to the instance. Returns those hit."""
+    """SIGTERM then SIGKILL each PID that still belongs to the instance, and wait till they
+    are gone (their ports free again). Returns those hit."""
     targets = sorted({pid for pid in pids if is_ours(pid, instance_dir)})
     for pid in targets:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(is_ours(pid, instance_dir) for pid in targets):
-        time.sleep(0.02)
+    _wait_gone(targets, grace)
     for pid in targets:
         if is_ours(pid, instance_dir):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+    _wait_gone(targets, 1.0)
     return targets
 
 
