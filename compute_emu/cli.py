@@ -81,6 +81,14 @@ def main() -> None:
     envvar="COMPUTE_EMU_KV_PERSIST",
     help="Keep KV store writes in DIR across restarts (default: in memory, like Viceroy).",
 )
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up a request body that sends nothing for this long (408).",
+)
 def serve(
     addr: str,
     project_dir: Path,
@@ -94,6 +102,7 @@ def serve(
     pushpin_publish_port: int | None,
     client_ip: str | None,
     kv_persist: Path | None,
+    body_timeout: float,
 ) -> None:
     """Serve the app on --addr (default 127.0.0.1:7676) until Ctrl-C."""
     import anyio
@@ -119,6 +128,7 @@ def serve(
             pushpin_publish_port=pushpin_publish_port,
             client_ip=parse_client_ip(client_ip),
             kv_persist=kv_persist.resolve() if kv_persist else None,
+            body_timeout=body_timeout,
         )
         server = Server(settings, log)
         anyio.run(server.run)

@@ -64,8 +64,8 @@ class RequestLog:
         verbose: bool = False,
         quiet: bool = False,
     ) -> None:
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
+        self.out = _real_stream(out or sys.stdout)
+        self.err = _real_stream(err or sys.stderr)
         self.colour = self.out.isatty() if colour is None else colour
         self.verbose = verbose
         self.quiet = quiet
@@ -122,33 +122,45 @@ class RequestLog:
         self._write(self.err, self._paint(_STATUS_COLOURS[5], "error: ") + message)
 
 
+def _real_stream(stream: TextIO) -> TextIO:
+    """The stream under an :class:`AppOutput` (the log must never write into itself)."""
+    return stream._passthrough if isinstance(stream, AppOutput) else stream
+
+
+_binding = threading.local()  # per thread: (RequestLog, request id) while main() runs
+
+
 class AppOutput(io.TextIOBase):
-    """Stands in for ``sys.stdout``/``sys.stderr``: lines written by an app thread that is
-    handling a request go to the request log, tagged with its id; anything else passes through.
+    """Stands in for ``sys.stdout``/``sys.stderr``: lines written by a thread that is running a
+    request's ``main()`` go to that request's log, tagged with its id; anything else passes
+    through to the real stream.
+
+    The binding is per thread (:meth:`bind`), not per server, so the two streams are replaced
+    once per process (:func:`capture_app_output`) and any number of servers can share them.
     """
 
-    def __init__(self, passthrough: TextIO, log: RequestLog) -> None:
+    def __init__(self, passthrough: TextIO) -> None:
         self._passthrough = passthrough
-        self._log = log
-        self._local = threading.local()
 
-    def bind(self, request_id: int | None) -> None:
-        """Tag this thread's output with ``request_id`` (None: stop tagging, flush the rest)."""
-        pending = getattr(self._local, "pending", "")
-        current = getattr(self._local, "request_id", None)
+    @staticmethod
+    def bind(log: RequestLog | None, request_id: int | None = None) -> None:
+        """Tag this thread's output with ``request_id`` in ``log`` (None: stop, flush the rest)."""
+        current = getattr(_binding, "target", None)
+        pending = getattr(_binding, "pending", "")
         if pending and current is not None:
-            self._log.app_output(current, pending)
-        self._local.pending = ""
-        self._local.request_id = request_id
+            current[0].app_output(current[1], pending)
+        _binding.pending = ""
+        _binding.target = None if log is None or request_id is None else (log, request_id)
 
     def write(self, text: str) -> int:  # type: ignore[override]
-        request_id = getattr(self._local, "request_id", None)
-        if request_id is None:
+        target = getattr(_binding, "target", None)
+        if target is None:
             return self._passthrough.write(text)
-        pending = self._local.pending + text
-        *lines, self._local.pending = pending.split("\n")
+        log, request_id = target
+        pending = _binding.pending + text
+        *lines, _binding.pending = pending.split("\n")
         for line in lines:
-            self._log.app_output(request_id, line)
+            log.app_output(request_id, line)
         return len(text)
 
     def flush(self) -> None:
@@ -157,6 +169,24 @@ class AppOutput(io.TextIOBase):
     def isatty(self) -> bool:
         return self._passthrough.isatty()
 
+    def fileno(self) -> int:
+        return self._passthrough.fileno()
+
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self._passthrough, "encoding", "utf-8")
+
+
+_capture_lock = threading.Lock()
+
+
+def capture_app_output() -> None:
+    """Route ``sys.stdout``/``sys.stderr`` through :class:`AppOutput` (once per process).
+
+    Until a thread binds a request nothing changes: writes reach the real streams as before.
+    """
+    with _capture_lock:
+        if not isinstance(sys.stdout, AppOutput):
+            sys.stdout = AppOutput(sys.stdout)
+        if not isinstance(sys.stderr, AppOutput):
+            sys.stderr = AppOutput(sys.stderr)

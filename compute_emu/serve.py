@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import os
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +13,7 @@ import anyio
 import anyio.abc
 
 from .errors import UserError
-from .log import AppOutput, RequestLog
+from .log import RequestLog, capture_app_output
 from .manifest import Manifest, load_manifest
 from .platform import Platform
 from .ports import port_in_use_message
@@ -27,12 +25,14 @@ from .pushpin.config import (
     PushpinSettings,
 )
 from .pushpin.supervisor import Pushpin
+from .runtime import environ
 from .runtime.app import App
 from .runtime.bridge import Loop
 from .runtime.handler import AppHandler
-from .runtime.services import Services, build_ssl_contexts
-from .server.connection import Addresses, Connection
-from .streams import pause_reading
+from .runtime.services import Backends, Services
+from .runtime.workers import WorkerPool
+from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
+from .transport import Listener, ProtocolStream
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MANIFEST_POLL = 1.0  # seconds between fastly.toml checks
@@ -69,6 +69,7 @@ class ServeSettings:
     pushpin_publish_port: int | None = None
     client_ip: IpAddress | None = None  # what the app sees instead of the TCP peer
     kv_persist: Path | None = None  # where KV store writes are kept across restarts
+    body_timeout: float = BODY_TIMEOUT  # seconds a request body may stall (--body-timeout)
 
 
 def parse_client_ip(value: str | None) -> IpAddress | None:
@@ -121,11 +122,13 @@ class Server:
         self.manifest = load_manifest(settings.project_dir, settings.env)
         for warning in self.manifest.warnings:
             log.warning(warning)
-        os.environ.update(VICEROY_ENV)
-        os.environ.update(self.manifest.env())
+        # What the app sees in os.environ on top of the process environment (a layer per
+        # main() call, never written to the process: see runtime/environ.py).
+        self.app_env = {**VICEROY_ENV, **self.manifest.env()}
         self.app = App(entry_path(settings, self.manifest))
-        self.app.check()
-        self.ssl_contexts = build_ssl_contexts(self.manifest.backends, str(self.manifest.path))
+        with environ.bound(self.app_env):
+            self.app.check()
+        self.backends = Backends.load(self.manifest.backends, str(self.manifest.path))
         self.platform = Platform.from_manifest(self.manifest, settings.kv_persist)
         for warning in self.platform.warnings:
             log.warning(warning)
@@ -142,21 +145,25 @@ class Server:
                 path, self.pushpin_settings, self.manifest.project_dir, self.manifest.backends, log
             )
 
-    async def run(self, on_ready: Callable[[tuple[str, int]], None] | None = None) -> None:
-        """Serve until cancelled or until SIGINT/SIGTERM arrives; then stop Pushpin too."""
+    async def run(
+        self,
+        on_ready: Callable[[tuple[str, int]], None] | None = None,
+        *,
+        handle_signals: bool = True,
+    ) -> None:
+        """Serve until cancelled (or, with ``handle_signals``, until SIGINT/SIGTERM arrives);
+        then stop Pushpin too."""
         try:
-            await self._run(on_ready)
+            await self._run(on_ready, handle_signals)
         finally:
             if self.pushpin is not None:
                 with anyio.CancelScope(shield=True):
                     await self.pushpin.stop()
 
-    async def _listen(self) -> anyio.abc.Listener[anyio.abc.SocketStream]:
+    async def _listen(self) -> Listener:
         settings = self.settings
         try:
-            return await anyio.create_tcp_listener(
-                local_host=settings.host, local_port=settings.port, reuse_port=False
-            )
+            return await Listener.open(settings.host, settings.port)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise UserError(port_in_use_message("app", settings.host, settings.port)) from None
@@ -164,45 +171,47 @@ class Server:
                 f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
             ) from None
 
-    async def _run(self, on_ready: Callable[[tuple[str, int]], None] | None) -> None:
+    async def _run(
+        self, on_ready: Callable[[tuple[str, int]], None] | None, handle_signals: bool
+    ) -> None:
         listener = await self._listen()
-        output = AppOutput(sys.stdout, self.log)
+        capture_app_output()
+        loop = Loop()
         services = Services(
-            loop=Loop(),
+            loop=loop,
+            workers=WorkerPool(loop.asyncio_loop),
             app=self.app,
-            backends=self.manifest.backends,
+            backends=self.backends,
             log=self.log,
-            output=output,
             manifest_name=str(self.manifest.path),
-            ssl_contexts=self.ssl_contexts,
-            client_ip=self.settings.client_ip,
             platform=self.platform,
+            env=self.app_env,
+            fanout_proxy_port=None if self.pushpin is None else self.pushpin_settings.proxy_port,
+            client_ip=self.settings.client_ip,
         )
         handler = AppHandler(services)
-        sockname = listener.extra(anyio.abc.SocketAttribute.local_address)
-        self.address = (str(sockname[0]), int(sockname[1]))
-        saved = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = output, AppOutput(sys.stderr, self.log)  # type: ignore[assignment]
+        self.address = listener.address
+        limits = Limits(body_timeout=self.settings.body_timeout)
         try:
-            async with listener, anyio.create_task_group() as tg:
-                tg.start_soon(_stop_on_signal, tg.cancel_scope)
+            async with anyio.create_task_group() as tg:
+                if handle_signals:
+                    tg.start_soon(_stop_on_signal, tg.cancel_scope)
                 if self.pushpin is not None:
                     await tg.start(self.pushpin.run)
-                    services.fanout_proxy_port = self.pushpin_settings.proxy_port
                 tg.start_soon(self._watch_manifest, services)
 
-                async def serve_connection(stream: anyio.abc.SocketStream) -> None:
-                    pause_reading(stream)
+                async def serve_connection(stream: ProtocolStream) -> None:
                     client = stream.extra(anyio.abc.SocketAttribute.remote_address)
                     addresses = Addresses(client=client[:2], server=self.address)  # type: ignore[arg-type]
-                    await Connection(stream, addresses, handler, services.date).serve()
+                    await Connection(stream, addresses, handler, services.date, limits).serve()
 
                 self._announce()
                 if on_ready is not None:
                     on_ready(self.address)
                 await listener.serve(serve_connection, task_group=tg)
         finally:
-            sys.stdout, sys.stderr = saved
+            await listener.aclose()
+            services.workers.close()
             with anyio.CancelScope(shield=True):
                 await services.pool.aclose()
 
@@ -218,14 +227,13 @@ class Server:
             seen = mtime
             try:
                 manifest = load_manifest(self.settings.project_dir, self.settings.env)
-                contexts = build_ssl_contexts(manifest.backends, str(manifest.path))
+                if dict(manifest.backends) == dict(services.backends):
+                    continue
+                backends = Backends.load(manifest.backends, str(manifest.path))
             except UserError as exc:
                 self.log.error(f"{exc} (fastly.toml changed; keeping the previous backends)")
                 continue
-            if dict(manifest.backends) == dict(services.backends):
-                continue
-            services.backends = manifest.backends
-            services.ssl_contexts = contexts
+            services.backends = backends  # swapped whole: requests under way keep theirs
             if self.pushpin is not None:
                 self.pushpin.update_routes(manifest.backends)
             names = ", ".join(manifest.backends) or "none"

@@ -9,8 +9,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from compute_emu.server import connection as connection_module
-from compute_emu.server.connection import Addresses, Connection, Exchange
+from compute_emu.server.connection import Addresses, Connection, Exchange, Handler, Limits
 from compute_emu.server.framing import HttpDate
 
 
@@ -25,14 +24,19 @@ async def hello(exchange: Exchange) -> None:
     await exchange.send_response(200, [("content-length", b"2")], b"ok")
 
 
-async def serve_in_background(tg: anyio.abc.TaskGroup) -> int:
+DEFAULT_LIMITS = Limits()
+
+
+async def serve_in_background(
+    tg: anyio.abc.TaskGroup, limits: Limits = DEFAULT_LIMITS, handler: Handler = hello
+) -> int:
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     date = HttpDate()
 
     async def handle(stream: anyio.abc.SocketStream) -> None:
         await Connection(
-            stream, Addresses(("127.0.0.1", 1), ("127.0.0.1", port)), hello, date
+            stream, Addresses(("127.0.0.1", 1), ("127.0.0.1", port)), handler, date, limits
         ).serve()
 
     async def run() -> None:
@@ -51,10 +55,9 @@ def read_all(sock: socket.socket) -> bytes:
 
 
 @pytest.mark.anyio
-async def test_a_slowly_dripped_head_gets_408(monkeypatch):
-    monkeypatch.setattr(connection_module, "HEADER_TIMEOUT", 1.0)
+async def test_a_slowly_dripped_head_gets_408():
     async with anyio.create_task_group() as tg:
-        port = await serve_in_background(tg)
+        port = await serve_in_background(tg, Limits(header_timeout=1.0))
 
         def client() -> tuple[bytes, float]:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -75,10 +78,9 @@ async def test_a_slowly_dripped_head_gets_408(monkeypatch):
 
 
 @pytest.mark.anyio
-async def test_an_idle_keep_alive_connection_is_closed_quietly(monkeypatch):
-    monkeypatch.setattr(connection_module, "IDLE_TIMEOUT", 0.5)
+async def test_an_idle_keep_alive_connection_is_closed_quietly():
     async with anyio.create_task_group() as tg:
-        port = await serve_in_background(tg)
+        port = await serve_in_background(tg, Limits(idle_timeout=0.5))
 
         def client() -> bytes:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as s:

@@ -55,10 +55,11 @@ def test_errors_and_warnings_go_to_stderr():
 
 def test_app_output_is_tagged_per_thread_and_line():
     out, passthrough = io.StringIO(), io.StringIO()
-    output = AppOutput(passthrough, RequestLog(out, io.StringIO()))
+    output = AppOutput(passthrough)
+    log = RequestLog(out, io.StringIO())
 
     def app(request_id: int) -> None:
-        output.bind(request_id)
+        output.bind(log, request_id)
         output.write(f"hello from {request_id}\npartial ")
         output.write("line")
         output.bind(None)  # flushes the unfinished line

@@ -9,37 +9,114 @@ which blocks its thread while the loop does the read.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
-import anyio.from_thread
-import anyio.lowlevel
 import anyio.to_thread
 
 from ..sdk._body import BodyStream
 
 T = TypeVar("T")
 
+# How much of a client body the app has read is kept, so that a later handoff can still send
+# the original body. Past this, the kept bytes are dropped and a handoff is refused.
+HANDOFF_REPLAY_LIMIT = 1024 * 1024
 
-class Loop:
-    """A handle on the running event loop, usable from any thread."""
+
+class ClientLeft(BrokenPipeError):
+    """The client closed its connection: the request's pending I/O was cancelled."""
 
     def __init__(self) -> None:
-        self.token = anyio.lowlevel.current_token()
-        self._asyncio_loop = asyncio.get_running_loop()  # compute-emu runs anyio on asyncio
+        super().__init__("the client closed the connection")
+
+
+class Loop:
+    """A handle on the running event loop, usable from any thread.
+
+    Calls from the app's thread are plain ``run_coroutine_threadsafe``/``call_soon_threadsafe``
+    (no anyio portal per call). A :class:`Calls` scope can collect them so that they can all be
+    cancelled when the request's client goes away.
+    """
+
+    def __init__(self) -> None:
+        self.asyncio_loop = asyncio.get_running_loop()  # compute-emu runs anyio on asyncio
+        self.thread_id = threading.get_ident()
 
     def run(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``func(*args)`` on the loop and wait for it (call from a non-loop thread)."""
-        return anyio.from_thread.run(func, *args, token=self.token)  # type: ignore[arg-type]
+        return asyncio.run_coroutine_threadsafe(_call(func, args), self.asyncio_loop).result()
 
     def call(self, func: Callable[..., T], *args: Any) -> T:
         """Call a plain function on the loop thread and wait for it."""
-        return anyio.from_thread.run_sync(func, *args, token=self.token)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(func(*args))
+            except Exception as exc:
+                future.set_exception(exc)
+
+        self.asyncio_loop.call_soon_threadsafe(run)
+        return future.result()
 
     def notify(self, func: Callable[..., object], *args: Any) -> None:
         """Have the loop call ``func(*args)`` soon, without waiting (thread-safe)."""
-        self._asyncio_loop.call_soon_threadsafe(func, *args)
+        self.asyncio_loop.call_soon_threadsafe(func, *args)
+
+
+async def _call(func: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
+    return await func(*args)
+
+
+class Calls:
+    """The loop calls one request's app thread is waiting for, cancelled together on demand.
+
+    ``run`` is :meth:`Loop.run` plus bookkeeping; after :meth:`cancel_all` (the client left)
+    every pending and later call raises :class:`ClientLeft` in the app's thread.
+    """
+
+    def __init__(self, loop: Loop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self.cancelled = False
+
+    def run(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``func(*args)`` on the loop and wait; raises ClientLeft once cancelled."""
+        future = asyncio.run_coroutine_threadsafe(_call(func, args), self._loop.asyncio_loop)
+        with self._lock:
+            if self.cancelled:
+                future.cancel()
+                raise ClientLeft
+            self._pending.add(future)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise ClientLeft from None
+        finally:
+            with self._lock:
+                self._pending.discard(future)
+
+    def call(self, func: Callable[..., T], *args: Any) -> T:
+        """Call a plain function on the loop thread and wait for it."""
+        if self.cancelled:
+            raise ClientLeft
+        return self._loop.call(func, *args)
+
+    def notify(self, func: Callable[..., object], *args: Any) -> None:
+        """Have the loop call ``func(*args)`` soon, without waiting."""
+        self._loop.notify(func, *args)
+
+    def cancel_all(self) -> None:
+        """Cancel what the app's thread waits for, and everything it asks for later."""
+        with self._lock:
+            self.cancelled = True
+            pending, self._pending = self._pending, set()
+        for future in pending:
+            future.cancel()
 
 
 class LoopBodyStream:
@@ -47,7 +124,7 @@ class LoopBodyStream:
 
     def __init__(
         self,
-        loop: Loop,
+        loop: Loop | Calls,
         read: Callable[[], Awaitable[bytes]],
         length: int | None,
         *,
@@ -58,10 +135,13 @@ class LoopBodyStream:
         self.length = length  # declared total length, if the sender declared one
         self.received = 0
         self._done = False
-        # With record=True every chunk the *app* reads is kept, so the body can be replayed
-        # (a handoff sends the client's original body even if the app consumed it). Bodies
-        # passed on by the loop (to a backend) are not kept: they are never held in memory.
-        self.recorded: bytearray | None = bytearray() if record else None
+        # With record=True the chunks the *app* reads are kept (the same bytes objects, no
+        # copy), so the body can be replayed: a handoff sends the client's original body even
+        # if the app consumed it. Only while a handoff is still possible, and only up to
+        # HANDOFF_REPLAY_LIMIT; bodies passed on by the loop (to a backend) are never kept.
+        self.recorded: list[bytes] | None = [] if record else None
+        self._recorded_bytes = 0
+        self.replay_lost = False  # the app read more than could be kept
 
     @property
     def remaining(self) -> int | None:
@@ -83,9 +163,24 @@ class LoopBodyStream:
         if self._done:
             return b""
         chunk = self._loop.run(self.aread)
-        if self.recorded is not None:
-            self.recorded += chunk
+        if self.recorded is not None and chunk:
+            self._recorded_bytes += len(chunk)
+            if self._recorded_bytes > HANDOFF_REPLAY_LIMIT:
+                self.stop_recording(lost=True)
+            else:
+                self.recorded.append(chunk)
         return chunk
+
+    def stop_recording(self, *, lost: bool = False) -> None:
+        """Keep nothing more (a handoff is no longer possible, or too much was read)."""
+        self.recorded = None
+        self.replay_lost = self.replay_lost or lost
+
+    def take_recorded(self) -> bytes:
+        """What the app already read (for a handoff), and stop recording."""
+        data = b"".join(self.recorded or ())
+        self.recorded = None
+        return data
 
 
 async def iterate_body(prefix: bytes, stream: BodyStream | None) -> AsyncIterator[bytes]:

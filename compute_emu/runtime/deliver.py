@@ -72,7 +72,9 @@ async def deliver_response(
         headers.append(("content-length", str(length).encode()))
     if header_value(headers, "date") is None:
         headers.append(("date", date))
-    if stream is None:
+    if stream is None and body is None:  # all in memory: head and body in one write
+        await exchange.send_response(status, headers, prefix)
+    elif stream is None:
         await exchange.send_response(status, headers, iterate_body(prefix, body))
     else:
         await exchange.send_response(status, headers, _then(iterate_body(prefix, body), stream))

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import itertools
 from typing import TYPE_CHECKING
 
 import anyio
-import anyio.to_thread
 import h11
 
-from ..log import RequestRecord
+from ..log import AppOutput, RequestRecord
 from ..sdk._errors import SendError
 from ..sdk._host import bind_host
-from ..server.connection import ClientGone, Exchange
+from ..server.connection import BadRequestBody, ClientGone, Exchange
+from . import environ
+from .bridge import ClientLeft
 from .deliver import deliver_response, error_status, send_text
 from .handoff import relay_handoff
 from .host import RequestHost
 
 if TYPE_CHECKING:
     from .services import Services
+
+# A main() that has not decided after this long gets its client watched: if the client hangs
+# up meanwhile, the app's pending I/O is cancelled (its thread and sockets are freed).
+WATCH_AFTER = 0.05
+WATCH_INTERVAL = 0.1
 
 
 class AppHandler:
@@ -31,14 +38,18 @@ class AppHandler:
         self._ids = itertools.count()
 
     async def __call__(self, exchange: Exchange) -> None:
+        services = self.services
         request_id = next(self._ids)
         record = RequestRecord(request_id, exchange.method, exchange.target)
-        client_ip = self.services.client_ip or ipaddress.ip_address(exchange.addresses.client[0])
-        host = RequestHost(self.services, exchange, request_id, client_ip)
-        app_done = anyio.Event()
+        client_ip = services.client_ip or ipaddress.ip_address(exchange.addresses.client[0])
+        host = RequestHost(services, exchange, request_id, client_ip)
+        watch = asyncio.get_running_loop().call_later(
+            WATCH_AFTER, exchange.start_soon, self._watch_client, host
+        )
         try:
-            exchange.start_soon(self._run_app, host, app_done)
+            services.workers.submit(self._main_in_thread, (host,), host.main_returned)
             await host.decided.wait()
+            watch.cancel()
             try:
                 await self._carry_out(host, record)
             except SendError as exc:  # a backend failed while its body streamed out
@@ -47,54 +58,83 @@ class AppHandler:
             except h11.LocalProtocolError as exc:  # e.g. a body shorter than its length
                 record.error = str(exc)
                 raise ClientGone from None
-            await app_done.wait()
+            if not host.main_done.is_set():
+                await self._wait_main(host)
+        except ClientGone:
+            host.client_left()  # what main() still waits for fails at once
+            raise
         finally:
+            watch.cancel()
             with anyio.CancelScope(shield=True):
-                if host.outcome is not None and host.outcome.stream is not None:
-                    await host.outcome.stream.abort()  # a writer still going gets an error
+                outcome = host.outcome
+                if outcome is not None and outcome.stream is not None:
+                    outcome.stream.abort()  # a writer still going gets an error
                 await host.close_backend_calls()
+            self._log_main_error(host, record)
             record.status = exchange.response_status
             record.bytes_sent = exchange.response_bytes
             record.notes = host.notes
-            self.services.log.request(record)
+            services.log.request(record)
+
+    async def _wait_main(self, host: RequestHost) -> None:
+        """Wait for main() to return after it answered, unless the client leaves first."""
+        while not host.main_done.is_set():
+            with anyio.move_on_after(WATCH_INTERVAL):
+                await host.main_done.wait()
+            if not host.main_done.is_set() and host.exchange.client_left():
+                raise ClientGone
+
+    async def _watch_client(self, host: RequestHost) -> None:
+        """Until the app decides, check now and then whether its client hung up."""
+        while not host.decided.is_set():
+            if host.exchange.client_left():
+                host.client_left()
+                return
+            with anyio.move_on_after(WATCH_INTERVAL):
+                await host.decided.wait()
+
+    def _log_main_error(self, host: RequestHost, record: RequestRecord) -> None:
+        """An error main() raised after it had answered (or after its client left)."""
+        error = host.main_error
+        outcome = host.outcome
+        if error is None or outcome is None or outcome.error is not None:
+            return
+        if isinstance(error, ClientLeft) or outcome.client_left:
+            record.error = record.error or "client went away"
+            return
+        self.services.log.error(
+            f"#{host.request_id} main() raised after it answered the client:\n"
+            + self.services.app.format_error(error)
+        )
 
     # -- the app's thread ------------------------------------------------------------------
-    async def _run_app(self, host: RequestHost, done: anyio.Event) -> None:
-        error: BaseException | None = None
-        try:
-            await anyio.to_thread.run_sync(
-                self._main_in_thread, host, limiter=self.services.limiter, abandon_on_cancel=True
-            )
-        except Exception as exc:
-            error = exc
-        if error is not None and host.outcome is not None:
-            self.services.log.error(
-                f"#{host.request_id} main() raised after it answered the client:\n"
-                + self.services.app.format_error(error)
-            )
-        await host.finish(error)
-        done.set()
-
     def _main_in_thread(self, host: RequestHost) -> None:
-        app, output = self.services.app, self.services.output
+        services = self.services
+        app = services.app
         if changed := app.refresh():
-            self.services.log.info(f"app reloaded ({', '.join(changed)} changed)")
-        output.bind(host.request_id)
+            services.log.info(f"app reloaded ({', '.join(changed)} changed)")
+        AppOutput.bind(services.log, host.request_id)
         try:
-            with bind_host(host):
+            with bind_host(host), environ.bound({"FASTLY_TRACE_ID": host.trace_id}, services.env):
                 app.main_of(app.instantiate())()
         finally:
-            output.bind(None)
+            AppOutput.bind(None)
 
     # -- the connection task ---------------------------------------------------------------
     async def _carry_out(self, host: RequestHost, record: RequestRecord) -> None:
         outcome = host.outcome
         assert outcome is not None
         exchange = host.exchange
+        if outcome.client_left:
+            record.error = "client went away"
+            raise ClientGone
         if outcome.response is not None:
             await deliver_response(exchange, outcome.response, self.date(), outcome.stream)
         elif outcome.handoff is not None:
             await relay_handoff(host, *outcome.handoff)
+        elif isinstance(outcome.error, BadRequestBody):  # the app read a broken body
+            record.error = str(outcome.error)
+            raise outcome.error
         elif outcome.error is not None:
             error = outcome.error
             text = self.services.app.format_error(error)

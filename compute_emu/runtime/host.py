@@ -24,7 +24,7 @@ from ..sdk._request import Request
 from ..sdk._response import Response
 from ..server.framing import header_value
 from ..upstream.client import make_ssl_context
-from .bridge import LoopBodyStream
+from .bridge import HANDOFF_REPLAY_LIMIT, Calls, LoopBodyStream
 from .pending import PendingCall, first_done
 from .send import BackendCall, open_backend_call
 from .streaming import StreamingSink
@@ -32,7 +32,7 @@ from .streaming import StreamingSink
 if TYPE_CHECKING:
     from ..platform import Platform
     from ..server.connection import Exchange
-    from .services import Services
+    from .services import Backends, Services
 
 
 @dataclass
@@ -44,6 +44,7 @@ class Outcome:
     handoff: tuple[Request, str, HandoffKind] | None = None
     error: BaseException | None = None  # main() raised before deciding
     nothing: bool = False  # main() returned without deciding
+    client_left: bool = False  # the client went away before the app decided
 
 
 @dataclass
@@ -56,14 +57,27 @@ class RequestHost:
     client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     outcome: Outcome | None = None
     decided: anyio.Event = field(default_factory=anyio.Event)  # created on the loop
+    main_done: anyio.Event = field(default_factory=anyio.Event)  # main() returned
+    calls: Calls = field(init=False)  # the loop calls the app's thread waits for
+    backends: Backends = field(init=False)  # fastly.toml's backends when the request came
     backend_calls: list[BackendCall] = field(default_factory=list)
     pending_calls: list[PendingCall] = field(default_factory=list)
     dynamic_backends: dict[str, BackendConfig] = field(default_factory=dict)
     _dynamic_ssl: dict[str, ssl.SSLContext] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    main_error: BaseException | None = None  # what main() raised, once it returned
     _client_taken: bool = False
     _client_body: LoopBodyStream | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.calls = Calls(self.services.loop)
+        self.backends = self.services.backends  # this request's view, even across a reload
+
+    @property
+    def trace_id(self) -> str:
+        """``FASTLY_TRACE_ID`` of this request: 32 hex digits, different for each request."""
+        return f"{self.request_id:032x}"
 
     # -- the SDK's Host protocol (called from the app's thread) ----------------------------
     def take_client_request(self) -> ClientRequestParts:
@@ -81,14 +95,14 @@ class RequestHost:
             headers=list(exchange.headers),
             body=self.client_body(),
             client_ip=self.client_ip,
-            request_id=f"{self.request_id:032x}",
+            request_id=self.trace_id,
         )
 
     def client_body(self) -> LoopBodyStream | None:
         """The client's request body (one stream per request, recorded for handoffs)."""
         if self._client_body is None and self.exchange.has_body():
             self._client_body = LoopBodyStream(
-                self.services.loop,
+                self.calls,
                 self.exchange.receive_body,
                 self.exchange.declared_length(),
                 record=True,
@@ -100,9 +114,7 @@ class RequestHost:
         stream = self.client_body()
         if stream is None:
             return b"", None
-        already_read = bytes(stream.recorded or b"")
-        stream.recorded = None  # what follows is relayed, not kept
-        return already_read, stream
+        return stream.take_recorded(), stream  # what follows is relayed, not kept
 
     # -- backends ------------------------------------------------------------------------
     @property
@@ -111,7 +123,7 @@ class RequestHost:
 
     def backend_config(self, name: str) -> BackendConfig | None:
         """A backend from fastly.toml, or one this request registered (dynamic backends)."""
-        return self.services.backends.get(name) or self.dynamic_backends.get(name)
+        return self.backends.get(name) or self.dynamic_backends.get(name)
 
     def register_backend(self, config: BackendConfig) -> bool:
         """Add a dynamic backend for this request; False if the name is taken."""
@@ -135,14 +147,14 @@ class RequestHost:
     def _ssl(self, config: BackendConfig) -> ssl.SSLContext | None:
         if config.name in self.dynamic_backends:
             return self._dynamic_ssl.get(config.name)
-        return self.services.ssl_context(config.name)
+        return self.backends.ssl_context(config.name)
 
     def _response(self, call: BackendCall, request: Request) -> Response:
         body = Body.from_stream(call.body_stream())
         return Response._from_backend(call.status, call.headers, body, call.backend.name, request)
 
     def send(self, request: Request, backend: str) -> Response:
-        call = self.services.loop.run(self._send, request, backend)
+        call = self.calls.run(self._send, request, backend)
         return self._response(call, request)
 
     async def _send(self, request: Request, backend_name: str) -> BackendCall:
@@ -154,7 +166,7 @@ class RequestHost:
 
     def send_async(self, request: Request, backend: str) -> PendingCall:
         """Start sending; the result is collected with ``wait_pending``/``select``."""
-        return self.services.loop.run(self._start_pending, request, backend)
+        return self.calls.run(self._start_pending, request, backend)
 
     async def _start_pending(self, request: Request, backend_name: str) -> PendingCall:
         config = self._config(backend_name)
@@ -166,7 +178,7 @@ class RequestHost:
 
     def wait_pending(self, pending: PendingCall) -> Response:
         """The response of a pending request (waits for its head); raises SendError."""
-        call = self.services.loop.run(self._collect, pending)
+        call = self.calls.run(self._collect, pending)
         return self._response(call, pending.request)
 
     async def _collect(self, pending: PendingCall) -> BackendCall:
@@ -176,20 +188,28 @@ class RequestHost:
 
     def select(self, pending: list[PendingCall]) -> int:
         """Index of the first pending request that is done (waits for one)."""
-        return self.services.loop.run(first_done, pending)
+        return self.calls.run(first_done, pending)
 
     # -- the client ------------------------------------------------------------------------
     def send_to_client(self, response: Response) -> None:
         self._decide(Outcome(response=response), "send a response")
 
     def stream_to_client(self, response: Response) -> StreamingSink:
-        sink = self.services.loop.call(StreamingSink, self.services.loop)
+        sink = self.calls.call(StreamingSink, self.calls)
         self._decide(Outcome(response=response, stream=sink), "stream a response")
         return sink
 
     def handoff(self, request: Request, backend: str, kind: HandoffKind) -> None:
-        if backend not in self.services.backends:
+        if backend not in self.backends:
             raise self._unknown_backend(backend)
+        body = self._client_body
+        if body is not None and body.replay_lost:
+            raise SendError(
+                backend,
+                SendErrorCause.InternalError,
+                f"cannot hand off: main() already read more than {HANDOFF_REPLAY_LIMIT} bytes "
+                "of the request body (hand off before reading a large body)",
+            )
         if kind == "fanout" and self.services.fanout_proxy_port is None:
             raise SendError(
                 backend,
@@ -205,7 +225,7 @@ class RequestHost:
         self.services.log.app_output(self.request_id, f"{endpoint} :: {line}")
 
     def _unknown_backend(self, name: str) -> SendError:
-        known = ", ".join([*self.services.backends, *self.dynamic_backends]) or "none"
+        known = ", ".join([*self.backends, *self.dynamic_backends]) or "none"
         return SendError(
             name,
             SendErrorCause.UnknownBackend,
@@ -215,6 +235,8 @@ class RequestHost:
     # -- decisions -------------------------------------------------------------------------
     def _decide(self, outcome: Outcome, what: str) -> None:
         with self._lock:
+            if self.outcome is not None and self.outcome.client_left:
+                return  # nobody to answer any more; the app's I/O calls fail instead
             if self.outcome is not None:
                 previous = (
                     "a response was already sent"
@@ -223,15 +245,28 @@ class RequestHost:
                 )
                 raise RuntimeError(f"cannot {what}: {previous} for this request")
             self.outcome = outcome
-        self.services.loop.notify(self.decided.set)
+            if outcome.handoff is None and self._client_body is not None:
+                self._client_body.stop_recording()  # no handoff can follow an answer
+        self.calls.notify(self.decided.set)
 
-    async def finish(self, error: BaseException | None) -> None:
+    def main_returned(self, error: BaseException | None) -> None:
         """Called on the loop when main() has returned (or raised)."""
-        if self.outcome is None:
-            self.outcome = Outcome(error=error) if error else Outcome(nothing=True)
-            self.decided.set()
-        elif self.outcome.stream is not None and not self.outcome.stream.finished:
-            await self.outcome.stream.close()  # an unfinished streaming body ends cleanly
+        self.main_error = error
+        with self._lock:
+            if self.outcome is None:
+                self.outcome = Outcome(error=error) if error else Outcome(nothing=True)
+                self.decided.set()
+            elif self.outcome.stream is not None and not self.outcome.stream.finished:
+                self.outcome.stream.close()  # an unfinished streaming body ends cleanly
+        self.main_done.set()
+
+    def client_left(self) -> None:
+        """The client went away before the app decided: cancel the app's pending I/O."""
+        with self._lock:
+            if self.outcome is None:
+                self.outcome = Outcome(client_left=True)
+        self.calls.cancel_all()
+        self.decided.set()
 
     async def close_backend_calls(self) -> None:
         """Close backend connections the request left open (bodies never read to the end)."""

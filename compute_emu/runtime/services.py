@@ -1,4 +1,10 @@
-"""Shared, long-lived things every request uses: the loop handle, backends, pool, logs."""
+"""What every request of one server reads: settings built once, and backends swapped whole.
+
+Nothing here is process-wide: two servers in one process each have their own
+:class:`Services`. The one thing that changes while serving, the backends of fastly.toml with
+their TLS contexts, is one immutable :class:`Backends` value replaced as a whole on a change,
+so a request that started with one set of backends never sees half of another.
+"""
 
 from __future__ import annotations
 
@@ -6,49 +12,69 @@ import ipaddress
 import os
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import anyio
-
 from ..errors import UserError
-from ..log import AppOutput, RequestLog
+from ..log import RequestLog
 from ..manifest import BackendConfig
 from ..server.framing import HttpDate
-from ..upstream.client import ConnectionPool, make_ssl_context
+from ..upstream.client import UpstreamClient, make_ssl_context
 from .app import App
 from .bridge import Loop
+from .workers import WorkerPool
 
 if TYPE_CHECKING:
     from ..platform import Platform
 
-APP_THREADS = 256  # how many main() calls may run at once
+
+@dataclass(frozen=True)
+class Backends(Mapping[str, BackendConfig]):
+    """The backends of fastly.toml by name, with the TLS context of each https one."""
+
+    configs: Mapping[str, BackendConfig] = field(default_factory=dict)
+    ssl_contexts: Mapping[str, ssl.SSLContext] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, configs: Mapping[str, BackendConfig], manifest_name: str) -> Backends:
+        """Build the TLS contexts now, so a bad certificate is an error at load time."""
+        return cls(dict(configs), build_ssl_contexts(configs, manifest_name))
+
+    def ssl_context(self, name: str) -> ssl.SSLContext | None:
+        """The TLS context of an https backend (None for http)."""
+        return self.ssl_contexts.get(name)
+
+    def __getitem__(self, name: str) -> BackendConfig:
+        return self.configs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.configs)
+
+    def __len__(self) -> int:
+        return len(self.configs)
 
 
 @dataclass
 class Services:
-    """Built once per server; read by every request."""
+    """Built once per server; read by every request. Only ``backends`` is ever replaced."""
 
     loop: Loop
+    workers: WorkerPool  # the threads main() runs on
     app: App
-    backends: Mapping[str, BackendConfig]
+    backends: Backends
     log: RequestLog
-    output: AppOutput
     manifest_name: str
-    date: HttpDate = field(default_factory=HttpDate)
-    fanout_proxy_port: int | None = None  # set when Pushpin runs
+    platform: Platform
+    env: Mapping[str, str] = field(default_factory=dict)  # what the app adds to os.environ
+    fanout_proxy_port: int | None = None  # Pushpin's proxy port when Fanout is on
     client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None  # --client-ip
-    pool: ConnectionPool = field(default_factory=ConnectionPool)
-    limiter: anyio.CapacityLimiter = field(
-        default_factory=lambda: anyio.CapacityLimiter(APP_THREADS)
-    )
-    ssl_contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
-    platform: Platform = field(default=None)  # type: ignore[assignment]  # set by serve
+    date: HttpDate = field(default_factory=HttpDate)
+    pool: UpstreamClient = field(default_factory=UpstreamClient)
 
     def ssl_context(self, backend: str) -> ssl.SSLContext | None:
         """The TLS context of an https backend (None for http)."""
-        return self.ssl_contexts.get(backend)
+        return self.backends.ssl_context(backend)
 
 
 def build_ssl_contexts(

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .bridge import Loop
+from .bridge import Calls, ClientLeft, Loop
 
 BUFFERED_WRITES = 8
 
@@ -19,7 +19,7 @@ BUFFERED_WRITES = 8
 class StreamingSink:
     """The host side of a ``StreamingBody`` (create it on the loop)."""
 
-    def __init__(self, loop: Loop) -> None:
+    def __init__(self, loop: Loop | Calls) -> None:
         self._loop = loop
         send, receive = anyio.create_memory_object_stream[bytes](BUFFERED_WRITES)
         self._send: MemoryObjectSendStream[bytes] = send
@@ -36,23 +36,23 @@ class StreamingSink:
         try:
             self._loop.run(self._send.send, data)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            raise BrokenPipeError("the client closed the connection") from None
+            raise ClientLeft from None
 
     def finish(self) -> None:
         """End the body cleanly (idempotent)."""
         if not self.finished:
             self.finished = True
-            self._loop.run(self._send.aclose)
+            self._loop.call(self._send.close)
 
     # -- the loop ------------------------------------------------------------------------
-    async def close(self) -> None:
+    def close(self) -> None:
         """End the body from the loop (main() returned without finishing it)."""
         self.finished = True
-        await self._send.aclose()
+        self._send.close()
 
-    async def abort(self) -> None:
+    def abort(self) -> None:
         """The client is gone: make further writes fail at once (``BrokenPipeError``)."""
-        await self._receive.aclose()
+        self._receive.close()
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The chunks as the app writes them, until it finishes."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
+import socket
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -18,14 +20,17 @@ import anyio
 import anyio.abc
 import h11
 
+from ..transport import ProtocolStream
 from .framing import HttpDate, error_response_headers, raw_headers, reason_phrase
 
 log = logging.getLogger("compute_emu.server")
+_GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 READ_SIZE = 64 * 1024
 MAX_HEADER_BYTES = 64 * 1024
 HEADER_TIMEOUT = 10.0  # a request head must arrive within this once started (slowloris)
 IDLE_TIMEOUT = 75.0  # keep-alive: close an idle connection after this
+BODY_TIMEOUT = 30.0  # a request body that stalls this long is given up (408, closed)
 DRAIN_LIMIT = 1024 * 1024  # unread request body we discard to keep a connection alive
 LINGER = 2.0  # seconds we keep reading (and discarding) after deciding to close
 LINGER_LIMIT = 64 * 1024 * 1024
@@ -39,6 +44,26 @@ class ClientGone(Exception):
 
 class IdleTimeout(Exception):
     """No new request arrived on a kept-alive connection in time."""
+
+
+class BadRequestBody(ClientGone):
+    """The request body is malformed (bad chunked framing) or stalled past the timeout.
+
+    The client is still there: it gets ``status`` (400 or 408) if no response started.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Timeouts of the front door, in seconds (see the README's "Security and limits")."""
+
+    header_timeout: float = HEADER_TIMEOUT
+    idle_timeout: float = IDLE_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -109,9 +134,12 @@ class Exchange:
     ) -> None:
         """Write a complete response. ``headers`` must already carry the framing we want."""
         self.response_status = status
-        head = h11.Response(
-            status_code=status, headers=raw_headers(headers), reason=reason_phrase(status)
-        )
+        raw = raw_headers(headers)
+        if self._conn.client_waits_for_100_continue():
+            # The body was never asked for: say that the connection closes after this
+            # response, rather than keep the client waiting to send it or drain it ourselves.
+            raw.append((b"connection", b"close"))
+        head = h11.Response(status_code=status, headers=raw, reason=reason_phrase(status))
         skip_body = self.method == "HEAD" or status in (204, 304)
         if isinstance(body, bytes | bytearray):
             # small in-memory responses go out in one write
@@ -136,6 +164,10 @@ class Exchange:
         """Return when the client hangs up (used while relaying a long-held response)."""
         await self._conn.wait_closed()
 
+    def client_left(self) -> bool:
+        """True if the client has closed or reset its connection (checked without reading)."""
+        return self._conn.peer_closed()
+
     def start_soon(self, func: Callable[..., Coroutine[Any, Any, object]], *args: object) -> None:
         """Run ``func(*args)`` in the connection's task group (it must not raise)."""
         self._conn.task_group.start_soon(func, *args)
@@ -159,22 +191,27 @@ class Connection:
         addresses: Addresses,
         handler: Handler,
         date: HttpDate,
+        limits: Limits = Limits(),
     ) -> None:
         self._stream = stream
         self.addresses = addresses
         self._handler = handler
         self._date = date
+        self._limits = limits
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self._upgraded = False
         self.task_group: anyio.abc.TaskGroup  # set while serving
 
     # -- reading -------------------------------------------------------------------------
-    async def _next_event(self, idle: float | None = None) -> h11.Event | type[h11.PAUSED]:
+    async def _next_event(
+        self, idle: float | None = None, body_timeout: float | None = None
+    ) -> h11.Event | type[h11.PAUSED]:
         """The next h11 event, reading as needed.
 
         With ``idle`` (waiting for a request head): nothing may arrive for ``idle`` seconds
         (``IdleTimeout``), and once the first bytes are in, the whole head is due within
         ``HEADER_TIMEOUT`` (``TimeoutError``; slow-loris clients cannot hold a connection).
+        With ``body_timeout`` (reading a body): TimeoutError when a read waits that long.
         """
         deadline: float | None = None
         while True:
@@ -182,17 +219,13 @@ class Connection:
             if event is not h11.NEED_DATA:
                 return event  # type: ignore[return-value]
             if idle is None:
-                timeout = None
+                timeout = body_timeout
             elif deadline is None:
                 timeout = idle
             else:
                 timeout = max(deadline - anyio.current_time(), 0)
             try:
-                if timeout is None:
-                    data = await self._stream.receive(READ_SIZE)
-                else:
-                    with anyio.fail_after(timeout):
-                        data = await self._stream.receive(READ_SIZE)
+                data = await _receive(self._stream, timeout)
             except TimeoutError:
                 raise (IdleTimeout() if deadline is None else TimeoutError()) from None
             except (anyio.EndOfStream, anyio.ClosedResourceError):
@@ -201,7 +234,7 @@ class Connection:
                 raise ClientGone from exc
             self._h11.receive_data(data)
             if idle is not None and data and deadline is None:
-                deadline = anyio.current_time() + HEADER_TIMEOUT
+                deadline = anyio.current_time() + self._limits.header_timeout
 
     async def receive_body_chunk(self) -> bytes:
         """Next request body chunk for the current exchange (``b""`` at the end)."""
@@ -209,7 +242,14 @@ class Connection:
             return b""
         if self._h11.they_are_waiting_for_100_continue:
             await self.send_event(h11.InformationalResponse(status_code=100, headers=[]))
-        event = await self._next_event()
+        try:
+            event = await self._next_event(body_timeout=self._limits.body_timeout)
+        except TimeoutError:
+            raise BadRequestBody(
+                408, f"the request body stalled for {self._limits.body_timeout:g} s"
+            ) from None
+        except h11.RemoteProtocolError as exc:
+            raise BadRequestBody(400, f"malformed request body: {exc}") from None
         if isinstance(event, h11.Data):
             return bytes(event.data)
         if isinstance(event, h11.EndOfMessage):
@@ -237,6 +277,32 @@ class Connection:
                 self._h11.send_failed()
                 raise ClientGone from exc
 
+    def client_waits_for_100_continue(self) -> bool:
+        """True while the client holds its body back until it gets a ``100 Continue``."""
+        return bool(self._h11.they_are_waiting_for_100_continue)
+
+    def peer_closed(self) -> bool:
+        """True if the client closed or reset the connection (reads nothing).
+
+        A half-close counts as leaving: HTTP/1.1 clients do not half-close while they wait.
+        """
+        if isinstance(self._stream, ProtocolStream):
+            return self._stream.at_eof  # its transport keeps reading (up to a bound)
+        sock = self._stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if not readable:
+                return False
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except (OSError, ValueError):
+            return True
+        except AttributeError:  # asyncio's TransportSocket: no recv()
+            return False
+
     async def switch_protocols(
         self, headers: list[tuple[str, bytes]]
     ) -> tuple[anyio.abc.ByteStream, bytes]:
@@ -260,11 +326,18 @@ class Connection:
         while self._h11.their_state is h11.SEND_BODY:  # e.g. a GET's EndOfMessage
             if not await self.receive_body_chunk():
                 break
+        if self._h11.their_state is h11.MUST_CLOSE:
+            # Connection: close or HTTP/1.0: nothing more may come but the close itself;
+            # anything else is dropped (h11 would refuse it).
+            with contextlib.suppress(*_GONE):
+                while await self._stream.receive(READ_SIZE):
+                    pass
+            return
         if self._h11.their_state is not h11.DONE:
             await anyio.sleep_forever()
         try:
             data = await self._stream.receive(READ_SIZE)
-        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        except _GONE:
             return
         self._h11.receive_data(data)
         await anyio.sleep_forever()
@@ -291,6 +364,8 @@ class Connection:
             async with anyio.create_task_group() as self.task_group:
                 try:
                     await self._serve()
+                except BadRequestBody as exc:
+                    await self._send_error(exc.status, f"{exc}\n")
                 except ClientGone:
                     log.debug("client %s:%d went away", *self.addresses.client)
         except Exception:
@@ -319,7 +394,7 @@ class Connection:
     async def _serve(self) -> None:
         while True:
             try:
-                event = await self._next_event(idle=IDLE_TIMEOUT)
+                event = await self._next_event(idle=self._limits.idle_timeout)
             except IdleTimeout:
                 return  # an idle keep-alive connection: close it quietly
             except TimeoutError:
@@ -355,7 +430,7 @@ class Connection:
             if self._h11.they_are_waiting_for_100_continue:
                 return False  # they never sent it; closing is cheaper than asking for it
             try:
-                with anyio.fail_after(HEADER_TIMEOUT):
+                with anyio.fail_after(self._limits.header_timeout):
                     event = await self._next_event()
             except (TimeoutError, h11.RemoteProtocolError):
                 return False
@@ -367,12 +442,27 @@ class Connection:
         return False
 
 
+async def _receive(stream: anyio.abc.ByteStream, timeout: float | None) -> bytes:
+    """One read, within ``timeout`` seconds if given (TimeoutError)."""
+    if isinstance(stream, ProtocolStream):
+        return await stream.receive(READ_SIZE, timeout)
+    if timeout is None:
+        return await stream.receive(READ_SIZE)
+    with anyio.fail_after(timeout):
+        return await stream.receive(READ_SIZE)
+
+
 def _reject_target(request: h11.Request) -> tuple[int, str] | None:
-    """Refuse oversized heads (h11 only bounds *incomplete* ones) and what would make us an
-    open proxy: CONNECT and absolute-form targets."""
+    """Refuse oversized heads (h11 only bounds *incomplete* ones), ambiguous framing, and what
+    would make us an open proxy: CONNECT and absolute-form targets."""
     size = len(request.target) + sum(len(n) + len(v) + 4 for n, v in request.headers.raw_items())
     if size > MAX_HEADER_BYTES:
         return 431, f"request head larger than {MAX_HEADER_BYTES // 1024} KiB\n"
+    names = {name for name, _ in request.headers}  # h11 lower-cases names
+    if b"transfer-encoding" in names and b"content-length" in names:
+        # RFC 9112 §6.1/§6.3: a request smuggling attempt, or a broken client. Forwarding
+        # either reading of it would let the next hop disagree with us; refuse and close.
+        return 400, "a request may not carry both Content-Length and Transfer-Encoding\n"
     if request.method == b"CONNECT":
         return 405, "CONNECT is not supported by compute-emu\n"
     if not request.target.startswith(b"/") and request.target != b"*":

@@ -1,0 +1,289 @@
+"""A byte stream straight on an asyncio transport: the socket layer of compute-emu.
+
+anyio's asyncio ``SocketStream`` resumes reading before every ``receive()`` that waits and
+pauses it again afterwards: two ``epoll_ctl`` calls per read, a fifth of the event loop's time
+on a hello-world request. :class:`ProtocolStream` reads the way asyncio's own streams do: the
+transport keeps reading until ``HIGH_WATER`` bytes are buffered unread, is paused there and
+resumed when the reader has caught up, so memory stays bounded (a fast upload is not read into
+memory ahead of its consumer) without a system call per read. Writes wait only while the
+transport's buffer is above its high-water mark.
+
+It implements ``anyio.abc.ByteStream`` (``receive``, ``send``, ``send_eof``, ``aclose``,
+``extra``), so the rest of compute-emu, and its tests, see an ordinary anyio stream. The
+transport and the unread bytes can be taken over (:meth:`detach`) by a relay that works at the
+protocol level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+HIGH_WATER = 64 * 1024  # unread bytes buffered before the transport stops reading
+WRITE_HIGH_WATER = 64 * 1024  # unsent bytes before send() waits
+
+
+class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
+    """An asyncio protocol that is also an anyio byte stream (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._eof = False
+        self._error: BaseException | None = None
+        self._closed = False
+        self._reading_paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
+        self._lost = False
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer.append(data)
+        self._buffered += len(data)
+        if self._buffered >= HIGH_WATER and not self._reading_paused and self.transport:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return True  # keep our write side open (half-close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._eof = True
+        if exc is not None:
+            self._error = exc
+        self._wake()
+        drain, self._drain = self._drain, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self._drain is None:
+            self._drain = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        drain, self._drain = self._drain, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- anyio.abc.ByteStream --------------------------------------------------------------
+    async def receive(self, max_bytes: int = 65536, timeout: float | None = None) -> bytes:
+        """The next bytes (at most ``max_bytes``); EndOfStream at EOF.
+
+        With ``timeout``, TimeoutError if nothing arrives in time (one timer, armed only when
+        the read has to wait: cheaper than a cancel scope around every read).
+        """
+        while not self._buffer:
+            if self._closed:
+                raise anyio.ClosedResourceError
+            if self._error is not None:
+                raise anyio.BrokenResourceError from self._error
+            if self._eof:
+                raise anyio.EndOfStream
+            if self._waiter is not None:
+                raise anyio.BusyResourceError("reading from")
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        chunk = self._buffer.popleft()
+        if len(chunk) > max_bytes:
+            chunk, rest = chunk[:max_bytes], chunk[max_bytes:]
+            self._buffer.appendleft(rest)
+        self._buffered -= len(chunk)
+        if self._reading_paused and self._buffered < HIGH_WATER // 2 and not self._lost:
+            self._reading_paused = False
+            assert self.transport is not None
+            self.transport.resume_reading()
+        return chunk
+
+    async def send(self, item: bytes) -> None:
+        """Write ``item``; waits while the peer is slow to take what was written."""
+        if self._closed:
+            raise anyio.ClosedResourceError
+        transport = self.transport
+        if transport is None or self._lost or transport.is_closing():
+            raise anyio.BrokenResourceError from self._error
+        transport.write(item)
+        if self._drain is not None:
+            await self._drain
+            if self._lost:
+                raise anyio.BrokenResourceError from self._error
+
+    async def send_eof(self) -> None:
+        """Half-close: no more writes; reading goes on."""
+        if self.transport is not None and not self._lost and self.transport.can_write_eof():
+            self.transport.write_eof()
+
+    async def aclose(self) -> None:
+        """Close the connection (pending writes are flushed by the transport)."""
+        self._closed = True
+        if self.transport is not None:
+            self.transport.close()
+        self._wake()
+        await anyio.lowlevel.checkpoint()
+
+    def abort(self) -> None:
+        """Close at once, dropping unsent data (a reset)."""
+        self._closed = True
+        if self.transport is not None:
+            self.transport.abort()
+        self._wake()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        transport = self.transport
+        if transport is None:
+            return {}
+        sock: socket.socket | None = transport.get_extra_info("socket")
+        if sock is None:
+            return {}
+        attributes: dict[Any, Callable[[], Any]] = {
+            anyio.abc.SocketAttribute.family: lambda: sock.family,
+            anyio.abc.SocketAttribute.local_address: lambda: sock.getsockname(),
+            anyio.abc.SocketAttribute.raw_socket: lambda: sock,
+        }
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            peer = transport.get_extra_info("peername")
+            attributes[anyio.abc.SocketAttribute.remote_address] = lambda: peer
+            attributes[anyio.abc.SocketAttribute.local_port] = lambda: sock.getsockname()[1]
+            attributes[anyio.abc.SocketAttribute.remote_port] = lambda: peer[1]
+        return attributes
+
+    # -- taking over -----------------------------------------------------------------------
+    @property
+    def at_eof(self) -> bool:
+        """The peer sent EOF (or the connection is gone)."""
+        return self._eof
+
+    def detach(self) -> tuple[asyncio.Transport, bytes, bool]:
+        """Give up the transport: returns it, the bytes received but not read, and whether the
+        peer already sent EOF. The caller installs its own protocol (``set_protocol``) and
+        resumes reading; this stream is unusable afterwards."""
+        if self.transport is None or self._closed:
+            raise anyio.ClosedResourceError
+        transport, self.transport = self.transport, None
+        pending = b"".join(self._buffer)
+        self._buffer.clear()
+        self._buffered = 0
+        self._closed = True
+        return transport, pending, self._eof
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+async def connect(host: str, port: int, sock: socket.socket | None = None) -> ProtocolStream:
+    """A :class:`ProtocolStream` connected to ``host:port`` (or over a connected ``sock``)."""
+    loop = asyncio.get_running_loop()
+    if sock is not None:
+        _, stream = await loop.create_connection(ProtocolStream, sock=sock)
+    else:
+        _, stream = await loop.create_connection(ProtocolStream, host, port)
+    return stream
+
+
+class Listener:
+    """A listening TCP socket whose connections arrive as :class:`ProtocolStream` objects.
+
+    ``handle(stream)`` runs as a task in ``task_group`` for each connection (so stopping the
+    group stops every connection); the streams come from asyncio's ``create_server``, which
+    accepts in batches without a task or an ``accept()`` call per connection.
+    """
+
+    def __init__(self) -> None:
+        self._server: asyncio.Server | None = None
+        self._handle: Callable[[ProtocolStream], Any] | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._early: list[ProtocolStream] = []  # accepted before serve() began
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> Listener:
+        """Listen on ``host:port`` (port 0: any free one). Raises OSError as bind() does."""
+        listener = cls()
+        listener._server = await asyncio.get_running_loop().create_server(
+            lambda: _Accepted(listener), host, port, reuse_address=True
+        )
+        return listener
+
+    @property
+    def server(self) -> asyncio.Server:
+        assert self._server is not None, "Listener.open() makes listeners"
+        return self._server
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) actually bound."""
+        name = self.server.sockets[0].getsockname()
+        return str(name[0]), int(name[1])
+
+    def _accepted(self, stream: ProtocolStream) -> None:
+        if self._task_group is None or self._handle is None:
+            self._early.append(stream)  # served as soon as serve() starts
+            return
+        self._task_group.start_soon(self._handle, stream)
+
+    async def serve(
+        self, handle: Callable[[ProtocolStream], Any], task_group: anyio.abc.TaskGroup
+    ) -> None:
+        """Accept connections until cancelled, then stop listening."""
+        self._handle, self._task_group = handle, task_group
+        early, self._early = self._early, []
+        for stream in early:
+            task_group.start_soon(handle, stream)
+        try:
+            await anyio.sleep_forever()
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop listening (connections not yet handed on are closed)."""
+        self.server.close()
+        self._task_group = self._handle = None
+        early, self._early = self._early, []
+        for stream in early:
+            stream.abort()
+
+
+class _Accepted(ProtocolStream):
+    """A stream accepted by a :class:`Listener`: it is handed on once it is made."""
+
+    def __init__(self, listener: Listener) -> None:
+        super().__init__()
+        self._listener = listener
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._listener._accepted(self)
