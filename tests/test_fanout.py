@@ -447,8 +447,19 @@ def _connections_to(pid: int, port: int) -> int:
     return count
 
 
-@pytest.mark.parametrize("path", ["/stream", "/poll"])
-def test_client_leaving_a_held_request_closes_the_upstream_side(fanout, path):
+@pytest.mark.parametrize(
+    ("path", "version", "extra"),
+    [
+        ("/stream", "1.1", ""),
+        ("/poll", "1.1", ""),
+        # a client that will close (Connection: close, HTTP/1.0 as urllib sends) used to be
+        # watched in h11's MUST_CLOSE state, where nothing was read: never released
+        ("/stream", "1.1", "Connection: close\r\n"),
+        ("/stream", "1.0", ""),
+        ("/poll", "1.0", ""),
+    ],
+)
+def test_client_leaving_a_held_request_closes_the_upstream_side(fanout, path, version, extra):
     """Held streams (response under way) and long-polls (no response yet) alike."""
     import socket
 
@@ -457,7 +468,7 @@ def test_client_leaving_a_held_request_closes_the_upstream_side(fanout, path):
     clients = []
     for _ in range(5):
         client = socket.create_connection(("127.0.0.1", port), timeout=10)
-        client.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        client.sendall(f"GET {path} HTTP/{version}\r\nHost: x\r\n{extra}\r\n".encode())
         if path == "/stream":
             data = b""
             while b"stream open" not in data:

@@ -227,7 +227,9 @@ class Connection:
             try:
                 data = await _receive(self._stream, timeout)
             except TimeoutError:
-                raise (IdleTimeout() if deadline is None else TimeoutError()) from None
+                if idle is not None and deadline is None:
+                    raise IdleTimeout() from None
+                raise
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 data = b""
             except (anyio.BrokenResourceError, OSError) as exc:
