@@ -78,33 +78,37 @@ def test_two_serves_of_one_project_on_different_ports_run_side_by_side(make_proj
 
 
 def test_a_second_serve_on_the_same_ports_is_refused_and_the_first_keeps_serving(
-    make_project, serve, origin
+    make_project, serve, spawn, origin
 ):
     project = make_project(
         FORWARD_APP, backends={"origin": f"http://127.0.0.1:{origin}/"}, extra=FANOUT
     )
     first = start_fanout(serve, project)
     first_dir = instance_dir_of(first.served)
-    result = run_compute_emu(
-        "serve",
-        "-C",
-        str(project),
-        "--addr",
-        "127.0.0.1:0",
-        "--pushpin-proxy-port",
-        str(first.proxy_port),
-        "--pushpin-publish-port",
-        str(first.publish_port),
+    second = spawn(  # by the fixture, so that a second that does start is stopped again
+        python_module(
+            "compute_emu",
+            "serve",
+            "-C",
+            str(project),
+            "--addr",
+            "127.0.0.1:0",
+            "--pushpin-proxy-port",
+            str(first.proxy_port),
+            "--pushpin-publish-port",
+            str(first.publish_port),
+        )
     )
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr
+    second.wait_for(r"^error: ", stream="stderr", timeout=30)
+    assert second.proc.wait(10) == 1, second.stderr
+    assert "Traceback" not in second.stderr
     assert f"Pushpin proxy port {first.proxy_port} on 127.0.0.1 is already in use" in (
-        result.stderr
+        second.stderr
     )
     assert f"another compute-emu serve of this project runs, pid {first.served.child.pid}" in (
-        result.stderr
+        second.stderr
     )
-    assert "stopped Pushpin processes" not in result.stderr
+    assert "stopped Pushpin processes" not in second.stderr
     time.sleep(0.5)
     assert first.served.child.proc.poll() is None, first.served.child.stderr
     assert_serves_a_handoff(first.served)
