@@ -3,28 +3,31 @@ backend), relay the response as it arrives, and splice both sockets after a ``10
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import h11
 
-from ..sdk._errors import SendErrorCause
+from ..rules.backend import OutgoingRequest
+from ..rules.framing import end_to_end, header_value
+from ..rules.handoff import fanout_request, websocket_request
 from ..sdk._host import HandoffKind
 from ..sdk._request import Request
 from ..server.connection import ClientGone, Exchange
-from ..server.framing import end_to_end, header_value
-from ..upstream.client import ConnectionPool, UpstreamConnection, UpstreamError
-from ..upstream.handoff import HandoffTarget, fanout_target, websocket_target
+from ..upstream.client import (
+    FailureKind,
+    Origin,
+    UpstreamClient,
+    UpstreamError,
+    UpstreamRequest,
+    UpstreamResponse,
+)
 from ..upstream.splice import splice
-from ..upstream.target import UpstreamTarget
-from .bridge import LoopBodyStream, iterate_body
+from .bridge import iterate_body
 from .deliver import send_text
 
 T = TypeVar("T")
 QUICK_ANSWER = 0.05  # seconds: a response head later than this is watched for a client leaving
-_STALE = (SendErrorCause.ConnectionTerminated, SendErrorCause.HttpIncompleteResponse)
 
 if TYPE_CHECKING:
     from .host import RequestHost
@@ -32,8 +35,8 @@ if TYPE_CHECKING:
 
 def handoff_target(
     host: RequestHost, request: Request, backend: str, kind: HandoffKind
-) -> HandoffTarget:
-    """Where the handoff of ``request`` goes, by Viceroy's rules."""
+) -> OutgoingRequest:
+    """Where the handoff of ``request`` goes and what it says, by Viceroy's rules."""
     exchange = host.exchange
     app_headers = request._headers.items()
     url = request.get_url_str()
@@ -41,9 +44,9 @@ def handoff_target(
     if kind == "fanout":
         port = host.services.fanout_proxy_port
         assert port is not None, "checked when the app asked for the handoff"
-        return fanout_target(port, backend, method, url, exchange.headers, app_headers)
+        return fanout_request(port, backend, method, url, exchange.headers, app_headers)
     config = host.services.backends[backend]
-    return websocket_target(config, method, url, exchange.headers, app_headers)
+    return websocket_request(config, method, url, exchange.headers, app_headers)
 
 
 async def relay_handoff(
@@ -52,40 +55,52 @@ async def relay_handoff(
     """Send the handed-off request on and relay what comes back, until either side closes."""
     services, exchange = host.services, host.exchange
     target = handoff_target(host, request, backend, kind)
-    label = f"Pushpin [{backend}]" if kind == "fanout" else f"backend {backend} ({target.label})"
+    destination = target.destination
+    label = (
+        f"Pushpin [{backend}]" if kind == "fanout" else f"backend {backend} ({destination.label})"
+    )
     host.notes.append(f"{kind}→{backend}")
     services.log.debug(
-        f"#{host.request_id} {kind} handoff to {label}: {target.method} {target.request_target}"
+        f"#{host.request_id} {kind} handoff to {label}: {target.method} {target.target}"
     )
     date = services.date()
     # The client's original body, framed by its own (protected) Content-Length or
     # Transfer-Encoding, which the handoff request carries.
     prefix, stream = host.original_body()
-    ssl_context = services.ssl_context(backend) if target.tls else None
+    ssl_context = services.ssl_context(backend) if destination.tls else None
+    upstream = UpstreamRequest(
+        target.method,
+        target.target,
+        target.headers,
+        prefix if stream is None else iterate_body(prefix, stream),
+    )
     try:
-        conn, head = await _send(
-            exchange, services.pool, target.connection, ssl_context, target, prefix, stream
+        response = await _send(
+            exchange, services.pool, Origin.of(destination, ssl_context), upstream
         )
     except _Refused as refused:
         await send_text(exchange, refused.status, refused.text, date)
         return
     try:
         services.log.debug(
-            f"#{host.request_id} handoff target '{label}' responded with {head.status_code}"
+            f"#{host.request_id} handoff target '{label}' responded with {response.status}"
         )
-        response_headers = [(n.decode("latin-1"), v) for n, v in head.headers.raw_items()]
-        if head.status_code == 101:
-            client_stream, client_pending = await exchange.switch_protocols(response_headers)
+        if response.status == 101:
+            upstream_stream, upstream_pending = response.upgrade()
+            try:
+                client_stream, client_pending = await exchange.switch_protocols(response.headers)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await upstream_stream.aclose()
+                raise
             _to_upstream, to_client = await splice(
-                client_stream, conn.stream, client_pending, conn.trailing_data
+                client_stream, upstream_stream, client_pending, upstream_pending
             )
             exchange.response_bytes = to_client
             return
-        await _relay_response(exchange, conn, head.status_code, response_headers)
-    except BaseException:
-        await conn.aclose()
-        raise
-    await services.pool.release(conn)  # kept alive only if both sides finished cleanly
+        await _relay_response(exchange, response, response.status, response.headers)
+    finally:
+        await response.aclose()  # pooled already if both sides finished cleanly
 
 
 class _Refused(Exception):
@@ -96,44 +111,31 @@ class _Refused(Exception):
 
 
 async def _send(
-    exchange: Exchange,
-    pool: ConnectionPool,
-    target: UpstreamTarget,
-    ssl_context: ssl.SSLContext | None,
-    handoff: HandoffTarget,
-    prefix: bytes,
-    stream: LoopBodyStream | None,
-) -> tuple[UpstreamConnection, h11.Response | h11.InformationalResponse]:
-    """Open (or reuse) a connection, send the request, wait for the response head (a
-    long-poll can wait a long time: a client that hangs up meanwhile ends the wait)."""
-    for attempt in (1, 2):
-        try:
-            conn = await pool.connect(target, ssl_context)
-        except UpstreamError as exc:
+    exchange: Exchange, client: UpstreamClient, origin: Origin, request: UpstreamRequest
+) -> UpstreamResponse:
+    """Send the request and wait for the response head (a long-poll can wait a long time:
+    a client that hangs up meanwhile ends the wait)."""
+
+    async def wait_head(receive_head: Callable[[], Awaitable[T]]) -> T:
+        with anyio.move_on_after(QUICK_ANSWER):  # most answers come at once...
+            return await receive_head()
+        # ...a held one (long-poll) may take minutes: watch the client meanwhile
+        return await _unless_client_leaves(exchange, receive_head)
+
+    try:
+        return await client.request(origin, request, wait_head=wait_head)
+    except UpstreamError as exc:
+        if exc.kind is FailureKind.REQUEST:
+            raise ClientGone from None  # the client's body broke off: the client left
+        if exc.kind.connecting:
             text = f"Error: Could not connect to handoff target: {exc.detail}.\n"
             raise _Refused(500, text) from None
-        body = iterate_body(prefix, stream) if stream is not None else None
-        try:
-            await conn.send_request(handoff.method, handoff.request_target, handoff.headers, body)
-            with anyio.move_on_after(QUICK_ANSWER):  # most answers come at once...
-                return conn, await conn.receive_response(None)
-            # ...a held one (long-poll) may take minutes: watch the client meanwhile
-            return conn, await _unless_client_leaves(exchange, conn.receive_response, None)
-        except ClientGone:
-            await conn.aclose()
-            raise
-        except UpstreamError as exc:
-            await conn.aclose()
-            if attempt == 1 and conn.reused and stream is None and exc.cause in _STALE:
-                continue  # a kept-alive connection closed meanwhile: once more on a new one
-            text = f"Error: Handoff request failed: {exc.detail or exc}\n"
-            raise _Refused(502, text) from None
-    raise AssertionError("unreachable")
+        raise _Refused(502, f"Error: Handoff request failed: {exc.detail or exc}\n") from None
 
 
 async def _relay_response(
     exchange: Exchange,
-    conn: UpstreamConnection,
+    response: UpstreamResponse,
     status: int,
     headers: list[tuple[str, bytes]],
 ) -> None:
@@ -144,7 +146,7 @@ async def _relay_response(
         out.append(("content-length", length))
 
     async def chunks() -> AsyncIterator[bytes]:
-        while chunk := await conn.receive_chunk(None):
+        while chunk := await response.receive():
             yield chunk
 
     try:

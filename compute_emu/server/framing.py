@@ -1,4 +1,8 @@
-"""Pure helpers for HTTP/1.1 message framing and header hygiene (no I/O)."""
+"""Pure helpers for the server's HTTP/1.1 messages (no I/O).
+
+The header and framing rules live in :mod:`compute_emu.rules.framing`; they are re-exported
+here under the names the server has always used.
+"""
 
 from __future__ import annotations
 
@@ -7,57 +11,28 @@ from email.utils import formatdate
 from functools import cache
 from http import HTTPStatus
 
-# RFC 9110 §7.6.1 hop-by-hop fields, plus framing we always rebuild ourselves.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
+from ..rules.framing import (
+    FRAMING,
+    HOP_BY_HOP,
+    connection_tokens,
+    end_to_end,
+    header_value,
+    raw_headers,
+    strip_headers,
 )
-FRAMING = frozenset({"content-length", "transfer-encoding"})
 
-
-def connection_tokens(headers: list[tuple[str, bytes]]) -> frozenset[str]:
-    """Header names listed in ``Connection`` (they are hop-by-hop too)."""
-    tokens: set[str] = set()
-    for name, value in headers:
-        if name.lower() == "connection":
-            tokens.update(t.strip().lower() for t in value.decode("latin-1").split(","))
-    tokens.discard("")
-    return frozenset(tokens)
-
-
-def strip_headers(
-    headers: list[tuple[str, bytes]], drop: frozenset[str]
-) -> list[tuple[str, bytes]]:
-    """``headers`` without the (lower-case) names in ``drop``."""
-    return [(n, v) for n, v in headers if n.lower() not in drop]
-
-
-def end_to_end(
-    headers: list[tuple[str, bytes]], *, keep_upgrade: bool = False
-) -> list[tuple[str, bytes]]:
-    """Drop hop-by-hop and framing headers, including those named by ``Connection``."""
-    drop = HOP_BY_HOP | FRAMING | connection_tokens(headers)
-    if keep_upgrade:
-        drop = drop - {"upgrade", "connection"}
-    return strip_headers(headers, drop)
-
-
-def header_value(headers: list[tuple[str, bytes]], name: str) -> bytes | None:
-    """First value of ``name`` (case-insensitive), or None."""
-    name = name.lower()
-    for n, v in headers:
-        if n.lower() == name:
-            return v
-    return None
+__all__ = [
+    "FRAMING",
+    "HOP_BY_HOP",
+    "HttpDate",
+    "connection_tokens",
+    "end_to_end",
+    "error_response_headers",
+    "header_value",
+    "raw_headers",
+    "reason_phrase",
+    "strip_headers",
+]
 
 
 class HttpDate:
@@ -94,8 +69,3 @@ def reason_phrase(status: int) -> bytes:
         return HTTPStatus(status).phrase.encode()
     except ValueError:
         return b""
-
-
-def raw_headers(headers: list[tuple[str, bytes]]) -> list[tuple[bytes, bytes]]:
-    """Header pairs as h11 wants them."""
-    return [(name.encode("latin-1"), value) for name, value in headers]

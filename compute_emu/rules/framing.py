@@ -1,0 +1,157 @@
+"""HTTP/1.1 message framing and header hygiene (RFC 9110 §7.6.1, RFC 9112 §6).
+
+Headers are ``(name, value)`` pairs with ``str`` names (any case) and ``bytes`` values, in
+wire order. A message whose body length cannot be told safely is refused with
+:class:`FramingError`: both ``Content-Length`` and ``Transfer-Encoding``, Content-Length
+values that are not digits or disagree, or a transfer coding other than ``chunked``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Headers = list[tuple[str, bytes]]
+
+# RFC 9110 §7.6.1 hop-by-hop fields, plus framing we always rebuild ourselves.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+FRAMING = frozenset({"content-length", "transfer-encoding"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # always say how long the body is
+MAX_LENGTH_DIGITS = 18  # longer Content-Length values are refused (no int overflow anywhere)
+
+
+class FramingError(ValueError):
+    """A message whose body length cannot be told safely; it must be refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Framing:
+    """How a message body is delimited on the wire.
+
+    ``none``: no body; ``length``: ``length`` bytes; ``chunked``: chunked coding;
+    ``close``: until the connection closes (responses only).
+    """
+
+    kind: Literal["none", "length", "chunked", "close"]
+    length: int = 0
+
+
+NO_BODY = Framing("none")
+CHUNKED = Framing("chunked")
+
+
+def connection_tokens(headers: Headers) -> frozenset[str]:
+    """Header names listed in ``Connection`` (they are hop-by-hop too)."""
+    tokens: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            tokens.update(t.strip().lower() for t in value.decode("latin-1").split(","))
+    tokens.discard("")
+    return frozenset(tokens)
+
+
+def strip_headers(headers: Headers, drop: frozenset[str]) -> Headers:
+    """``headers`` without the (lower-case) names in ``drop``."""
+    return [(n, v) for n, v in headers if n.lower() not in drop]
+
+
+def end_to_end(headers: Headers, *, keep_upgrade: bool = False) -> Headers:
+    """Drop hop-by-hop and framing headers, including those named by ``Connection``."""
+    drop = HOP_BY_HOP | FRAMING | connection_tokens(headers)
+    if keep_upgrade:
+        drop = drop - {"upgrade", "connection"}
+    return strip_headers(headers, drop)
+
+
+def header_value(headers: Headers, name: str) -> bytes | None:
+    """First value of ``name`` (case-insensitive), or None."""
+    name = name.lower()
+    for n, v in headers:
+        if n.lower() == name:
+            return v
+    return None
+
+
+def raw_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
+    """Header pairs as h11 wants them."""
+    return [(name.encode("latin-1"), value) for name, value in headers]
+
+
+def content_length(headers: Headers) -> int | None:
+    """The declared Content-Length, or None. Repeated identical values (``5, 5``) are one
+    value; values that disagree or are not all digits raise :class:`FramingError`."""
+    seen: set[bytes] = set()
+    for name, value in headers:
+        if name.lower() == "content-length":
+            seen.update(part.strip() for part in value.split(b","))
+    if not seen:
+        return None
+    if len(seen) > 1:
+        raise FramingError("conflicting Content-Length values")
+    value = seen.pop()
+    if not value.isdigit() or len(value) > MAX_LENGTH_DIGITS:
+        raise FramingError(f"invalid Content-Length {value[:40]!r}")
+    return int(value)
+
+
+def transfer_codings(headers: Headers) -> list[bytes]:
+    """The transfer codings applied, in order, lower-cased (empty without the header)."""
+    codings: list[bytes] = []
+    for name, value in headers:
+        if name.lower() == "transfer-encoding":
+            codings += [part.strip().lower() for part in value.split(b",") if part.strip()]
+    return codings
+
+
+def _declared(headers: Headers) -> Framing | None:
+    """The framing the headers declare (None: neither header), refusing what is unsafe."""
+    has_coding = any(n.lower() == "transfer-encoding" for n, _ in headers)
+    length = content_length(headers)
+    if has_coding and length is not None:
+        raise FramingError("both Content-Length and Transfer-Encoding")
+    if has_coding:
+        if transfer_codings(headers) != [b"chunked"]:
+            raise FramingError("a Transfer-Encoding other than chunked")
+        return CHUNKED
+    if length is not None:
+        return Framing("length", length)
+    return None
+
+
+def request_framing(headers: Headers) -> Framing:
+    """How a request's body is delimited (RFC 9112 §6.3); raises FramingError."""
+    return _declared(headers) or NO_BODY
+
+
+def response_framing(status: int, request_method: str, headers: Headers) -> Framing:
+    """How a response's body is delimited (RFC 9112 §6.3); raises FramingError.
+
+    The headers are checked even where no body follows (1xx, 204, 304, HEAD): a message
+    with both framings is refused whatever it answers.
+    """
+    declared = _declared(headers)
+    if status < 200 or status in (204, 304) or request_method == "HEAD":
+        return NO_BODY
+    return declared or Framing("close")
+
+
+def body_headers(method: str, length: int | None) -> Headers:
+    """The framing headers for a request body we send: ``Content-Length`` when the length is
+    known (and either non-zero or a method that carries a body), else chunked."""
+    if length is None:
+        return [("transfer-encoding", b"chunked")]
+    if length > 0 or method in BODY_METHODS:
+        return [("content-length", str(length).encode())]
+    return []

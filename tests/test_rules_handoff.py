@@ -1,0 +1,95 @@
+"""compute_emu.rules.handoff: what a Fanout or WebSocket handoff sends (no I/O)."""
+
+from __future__ import annotations
+
+from compute_emu.manifest.model import BackendConfig
+from compute_emu.rules.backend import Destination
+from compute_emu.rules.framing import request_framing
+from compute_emu.rules.handoff import (
+    PROTECTED,
+    fanout_request,
+    merge_headers,
+    websocket_request,
+)
+
+CLIENT = [
+    ("Host", b"client.test"),
+    ("Pushpin-Route", b"compute-emu-probe-client"),
+    ("Connection", b"Upgrade"),
+    ("Upgrade", b"websocket"),
+    ("Sec-WebSocket-Key", b"k"),
+    ("Content-Length", b"4"),
+    ("X-Client", b"c"),
+]
+APP = [
+    ("Host", b"app.test"),
+    ("Pushpin-Route", b"app-set"),
+    ("Upgrade", b"h2c"),
+    ("X-App", b"a"),
+]
+
+
+def names(headers: list[tuple[str, bytes]]) -> list[str]:
+    return [n.lower() for n, _ in headers]
+
+
+def test_protected_headers_keep_the_clients_values_but_host_and_route():
+    merged = merge_headers(CLIENT, APP)
+    assert merged == [
+        ("Connection", b"Upgrade"),
+        ("Upgrade", b"websocket"),
+        ("Sec-WebSocket-Key", b"k"),
+        ("Content-Length", b"4"),
+        ("X-App", b"a"),
+    ]
+    assert "x-client" not in names(merged)  # unprotected headers are the app's
+
+
+def test_a_chunked_client_request_goes_on_without_its_content_length():
+    client = [("Content-Length", b"4"), ("Transfer-Encoding", b"chunked"), ("X", b"1")]
+    merged = merge_headers(client, [])
+    assert merged == [("Transfer-Encoding", b"chunked")]
+    assert request_framing(merged).kind == "chunked"
+
+
+def test_fanout_request_has_exactly_one_route_the_apps_backend():
+    client = [*CLIENT, ("pushpin-route", b"second"), ("PUSHPIN-ROUTE", b"third")]
+    out = fanout_request(7677, "origin", "GET", "http://client.test/s?x=1", client, APP)
+    assert out.destination == Destination("127.0.0.1", 7677)
+    assert out.target == "/s?x=1"  # no prefix: Pushpin applies it
+    assert out.headers[0] == ("Host", b"127.0.0.1:7677")
+    routes = [v for n, v in out.headers if n.lower() == "pushpin-route"]
+    assert routes == [b"origin"]
+    assert names(out.headers).count("host") == 1
+
+
+def test_websocket_request_goes_to_the_backend_with_its_prefix_and_host():
+    backend = BackendConfig(
+        name="ws",
+        url="https://ws.test:8443/prefix",
+        scheme="https",
+        host="ws.test",
+        port=8443,
+        path_prefix="/prefix",
+    )
+    out = websocket_request(backend, "GET", "http://client.test/chat?r=1", CLIENT, APP)
+    assert out.destination == Destination("ws.test", 8443, tls=True, server_hostname="ws.test")
+    assert out.target == "/prefix/chat?r=1"
+    assert out.headers[0] == ("Host", b"ws.test:8443")
+    assert "pushpin-route" not in names(out.headers)
+    overridden = BackendConfig(
+        name="ws",
+        url="http://10.0.0.1:80/",
+        scheme="http",
+        host="10.0.0.1",
+        port=80,
+        path_prefix="/",
+        override_host="named.test",
+    )
+    out = websocket_request(overridden, "GET", "http://c/x", [], [])
+    assert out.headers == [("Host", b"named.test")] and out.target == "/x"
+
+
+def test_the_protected_list_is_viceroys():
+    assert {"host", "pushpin-route", "content-length", "transfer-encoding"} <= PROTECTED
+    assert len(PROTECTED) == 16
