@@ -89,6 +89,15 @@ def main() -> None:
     metavar="SECONDS",
     help="Give up a request body that sends nothing for this long (408).",
 )
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests for this Host (repeatable; '.example.com' for subdomains, "
+    "'*' for any). By default only loopback names, the bound address and fastly.toml's hosts "
+    "are answered (DNS-rebinding guard).",
+)
 def serve(
     addr: str,
     project_dir: Path,
@@ -103,6 +112,7 @@ def serve(
     client_ip: str | None,
     kv_persist: Path | None,
     body_timeout: float,
+    allow_hosts: tuple[str, ...],
 ) -> None:
     """Serve the app on --addr (default 127.0.0.1:7676) until Ctrl-C."""
     import anyio
@@ -129,6 +139,7 @@ def serve(
             client_ip=parse_client_ip(client_ip),
             kv_persist=kv_persist.resolve() if kv_persist else None,
             body_timeout=body_timeout,
+            allow_hosts=allow_hosts,
         )
         server = Server(settings, log)
         anyio.run(server.run)

@@ -31,6 +31,7 @@ from .runtime.bridge import Loop
 from .runtime.handler import AppHandler
 from .runtime.services import Backends, Services
 from .runtime.workers import WorkerPool
+from .server.admission import HostPolicy, parse_authority
 from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
 from .transport import Listener, ProtocolStream
 
@@ -70,6 +71,7 @@ class ServeSettings:
     client_ip: IpAddress | None = None  # what the app sees instead of the TCP peer
     kv_persist: Path | None = None  # where KV store writes are kept across restarts
     body_timeout: float = BODY_TIMEOUT  # seconds a request body may stall (--body-timeout)
+    allow_hosts: tuple[str, ...] = ()  # --allow-host: Host names served besides loopback
 
 
 def parse_client_ip(value: str | None) -> IpAddress | None:
@@ -133,6 +135,7 @@ class Server:
         for warning in self.platform.warnings:
             log.warning(warning)
         self.address: tuple[str, int] | None = None
+        self.host_policy = self._host_policy(self.manifest)
         self.pushpin: Pushpin | None = None
         enabled, self.pushpin_settings = pushpin_settings(settings, self.manifest)
         if enabled:
@@ -203,7 +206,9 @@ class Server:
                 async def serve_connection(stream: ProtocolStream) -> None:
                     client = stream.extra(anyio.abc.SocketAttribute.remote_address)
                     addresses = Addresses(client=client[:2], server=self.address)  # type: ignore[arg-type]
-                    await Connection(stream, addresses, handler, services.date, limits).serve()
+                    await Connection(
+                        stream, addresses, handler, services.date, limits, self.host_policy
+                    ).serve()
 
                 self._announce()
                 if on_ready is not None:
@@ -234,10 +239,21 @@ class Server:
                 self.log.error(f"{exc} (fastly.toml changed; keeping the previous backends)")
                 continue
             services.backends = backends  # swapped whole: requests under way keep theirs
+            self.host_policy = self._host_policy(manifest)
             if self.pushpin is not None:
                 self.pushpin.update_routes(manifest.backends)
             names = ", ".join(manifest.backends) or "none"
             self.log.info(f"{path.name} changed: backends are now {names}")
+
+    def _host_policy(self, manifest: Manifest) -> HostPolicy:
+        """The Host names served: --allow-host, the bound address, fastly.toml's hosts."""
+        names = [*self.settings.allow_hosts, self.settings.host]
+        for backend in manifest.backends.values():
+            names.append(backend.host)  # the app may be its own origin (through Pushpin)
+            if backend.override_host:
+                parsed = parse_authority(backend.override_host)
+                names.append(parsed[0] if parsed else backend.override_host)
+        return HostPolicy.build(names)
 
     def _announce(self) -> None:
         assert self.address is not None

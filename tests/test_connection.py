@@ -84,7 +84,7 @@ async def test_an_idle_keep_alive_connection_is_closed_quietly():
 
         def client() -> bytes:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 time.sleep(0.1)
                 first = s.recv(65536)
                 assert first.endswith(b"ok")
@@ -101,12 +101,12 @@ async def test_one_connection_failing_does_not_touch_another():
 
         def client() -> tuple[bytes, bytes]:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as good:
-                good.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                good.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 assert good.recv(65536).endswith(b"ok")
                 with socket.create_connection(("127.0.0.1", port), timeout=10) as bad:
-                    bad.sendall(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+                    bad.sendall(b"GET /boom HTTP/1.1\r\nHost: localhost\r\n\r\n")
                     broken = read_all(bad)
-                good.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                good.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 return broken, good.recv(65536)
 
         broken, still_fine = await anyio.to_thread.run_sync(client)

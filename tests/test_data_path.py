@@ -60,11 +60,11 @@ def test_a_request_with_both_content_length_and_chunked_is_refused(
 ):
     """RFC 9112 §6.1: never both onward (Pushpin 1.36 would de-chunk and keep the length)."""
     served = serve(make_project(ECHO_APP, backends={"origin": backend.url}))
-    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n"
     body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(smuggled), smuggled)
     answer = raw(
         served.url,
-        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n"
         "Transfer-Encoding: chunked\r\n\r\n".encode()
         + body,
     )
@@ -78,7 +78,7 @@ def test_a_malformed_chunked_body_read_by_the_app_is_a_400(make_project, serve):
     served = serve(make_project(ECHO_APP))
     answer = raw(
         served.url,
-        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n",
     )
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
     assert b"Traceback" not in answer and b"compute_emu" not in answer
@@ -94,7 +94,7 @@ def test_an_unread_expect_100_continue_body_closes_the_connection_at_once(make_p
     started = time.monotonic()
     answer = raw(
         served.url,
-        b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n",
     )
     assert answer.startswith(b"HTTP/1.1 403 ")
     assert b"connection: close" in answer.lower()  # the client knows not to send the body
@@ -122,12 +122,14 @@ def test_a_blocking_main_never_delays_another_client(make_project, serve):
     slow = []
     for _ in range(20):
         sock = socket.create_connection((host, int(port)), timeout=30)
-        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         slow.append(sock)
     try:
         wait_until(lambda: served.child.stdout.count("sleeping") == 20, what="20 sleeping apps")
         started = time.monotonic()
-        fast = raw(served.url, b"GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        fast = raw(
+            served.url, b"GET /fast HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
         waited = time.monotonic() - started
         assert fast.endswith(b"done")
         # not a speed target: the point is that it did not wait for the 2 s sleeps
@@ -181,7 +183,7 @@ def test_stalled_uploads_time_out_and_never_starve_other_requests(make_project, 
     stalled = []
     for _ in range(300):
         sock = socket.create_connection((host, int(port)), timeout=30)
-        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx")
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nx")
         stalled.append(sock)
     try:
         r = httpx.get(f"{served.url}/", timeout=20)
@@ -239,7 +241,7 @@ def test_a_client_leaving_while_main_waits_on_a_stalled_backend_frees_everything
         clients = []
         for _ in range(10):
             sock = socket.create_connection((host, int(port)), timeout=10)
-            sock.sendall(b"GET /send HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"GET /send HTTP/1.1\r\nHost: localhost\r\n\r\n")
             clients.append(sock)
         wait_until(lambda: backend.accepted == 10, what="the backend calls")
         for sock in clients:

@@ -397,7 +397,7 @@ def test_bytes_pipelined_after_the_upgrade_reach_the_backend(make_project, serve
         + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
     )
     head = (
-        f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     ).encode()
     with socket.create_connection(("127.0.0.1", app_port), timeout=10) as s:
@@ -468,7 +468,7 @@ def test_client_leaving_a_held_request_closes_the_upstream_side(fanout, path, ve
     clients = []
     for _ in range(5):
         client = socket.create_connection(("127.0.0.1", port), timeout=10)
-        client.sendall(f"GET {path} HTTP/{version}\r\nHost: x\r\n{extra}\r\n".encode())
+        client.sendall(f"GET {path} HTTP/{version}\r\nHost: localhost\r\n{extra}\r\n".encode())
         if path == "/stream":
             data = b""
             while b"stream open" not in data:

@@ -174,6 +174,6 @@ def test_streaming_client_gone_raises_broken_pipe_in_the_app(make_project, serve
     served = serve(make_project(app))
     port = int(served.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port)) as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         s.recv(1000)
     served.child.wait_for("writer stopped: the client closed the connection", timeout=20)

@@ -223,12 +223,13 @@ def test_constructors_and_method() -> None:
         assert req.get_method() == name.upper()
         assert req.get_method_str() == name.upper()
     req = Request("purge", "https://example.com")
-    assert req.get_method() == "PURGE"
+    assert req.get_method() == "purge"  # as in Rust's http: methods are case-sensitive
     assert req.get_url_str() == "https://example.com/"
     assert req.get_version() == "HTTP/1.1"
     assert not req.has_body()
     assert req.get_headers() == []
-    assert req.with_method("delete").get_method() == "DELETE"
+    assert req.with_method("DELETE").get_method() == "DELETE"
+    assert req.with_method("delete").get_method() == "delete"
     with pytest.raises(ValueError, match="invalid HTTP method"):
         req.set_method("BAD METHOD")
 

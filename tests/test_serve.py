@@ -121,7 +121,7 @@ def test_expect_100_continue(make_project, serve):
     port = int(served.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(
-            b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+            b"POST /e HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
         )
         assert s.recv(1024).startswith(b"HTTP/1.1 100 ")
         s.sendall(b"hello")
@@ -136,8 +136,8 @@ def test_pipelined_requests_are_answered_in_order(make_project, serve):
     port = int(served.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(
-            b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
-            b"GET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            b"GET /one HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            b"GET /two HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
         )
         data = b""
         while chunk := s.recv(65536):
@@ -227,7 +227,7 @@ def test_handoff_fanout_without_pushpin_says_how_to_enable(make_project, serve):
     [
         (b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n", 400),
         (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405),
-        (b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 70000 + b"\r\n\r\n", 431),
+        (b"GET / HTTP/1.1\r\nHost: localhost\r\nX: " + b"a" * 70000 + b"\r\n\r\n", 431),
         (b"NOT HTTP\r\n\r\n", 400),
     ],
 )
@@ -256,7 +256,7 @@ def test_stops_even_with_an_app_still_running(make_project, serve):
     served = serve(make_project(app))
     port = int(served.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         time.sleep(0.3)
         assert served.child.stop(signal.SIGINT) == 0
 
@@ -285,7 +285,7 @@ def test_unread_request_bodies_are_drained_or_the_connection_closed(make_project
     port = int(served.url.rsplit(":", 1)[1])
 
     def post(s: socket.socket, size: int) -> bytes:
-        s.sendall(f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n".encode())
+        s.sendall(f"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: {size}\r\n\r\n".encode())
         s.sendall(b"z" * size)
         data = b""
         while not data.endswith(b"ignored your body"):
@@ -299,7 +299,7 @@ def test_unread_request_bodies_are_drained_or_the_connection_closed(make_project
         assert post(s, 100_000).endswith(b"ignored your body")
         assert post(s, 10).endswith(b"ignored your body")  # same connection, still in sync
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n")
+        s.sendall(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 50000000\r\n\r\n")
         s.sendall(b"z" * 3_000_000)  # far more than is worth draining
         data = b""
         while chunk := s.recv(65536):
@@ -311,7 +311,7 @@ def test_http_1_0_client_gets_a_closed_connection(make_project, serve):
     served = serve(make_project(ECHO_APP))
     port = int(served.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"GET /old HTTP/1.0\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET /old HTTP/1.0\r\nHost: localhost\r\n\r\n")
         data = b""
         while chunk := s.recv(65536):
             data += chunk

@@ -34,7 +34,7 @@ _STRIP = "".join(map(chr, range(0x21)))  # C0 controls and space, trimmed like W
 def _check_method(method: str) -> str:
     if not isinstance(method, str) or not method or not _TCHARS.issuperset(method):
         raise ValueError(f"invalid HTTP method {method!r}: must be a non-empty token")
-    return method.upper()
+    return method  # case-sensitive (RFC 9110 §9.1): "get" is not GET, as in Rust's http
 
 
 def _idna_netloc(netloc: str) -> str:
@@ -78,7 +78,7 @@ def parse_url(url: str | SplitResult) -> SplitResult:
 class Request(Message):
     """An HTTP request: the client's (``from_client()``) or one the app builds to send.
 
-    Internal state the runtime uses: ``_method`` (uppercase ``str``), ``_url`` (a normalised
+    Internal state the runtime uses: ``_method`` (``str``, as given: methods are case-sensitive), ``_url`` (a normalised
     ``urllib.parse.SplitResult``; ``get_url_str()`` gives the text), ``_version``, ``_headers``
     (:class:`HeaderMap`), ``_body`` (:class:`Body`), ``_cache_override`` (recorded knobs, no
     effect) and ``_auto_decompress_gzip``.

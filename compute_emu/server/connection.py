@@ -21,13 +21,13 @@ import anyio.abc
 import h11
 
 from ..transport import ProtocolStream
+from .admission import MAX_HEADER_BYTES, HostPolicy, check_request
 from .framing import HttpDate, error_response_headers, raw_headers, reason_phrase
 
 log = logging.getLogger("compute_emu.server")
 _GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 READ_SIZE = 64 * 1024
-MAX_HEADER_BYTES = 64 * 1024
 HEADER_TIMEOUT = 10.0  # a request head must arrive within this once started (slowloris)
 IDLE_TIMEOUT = 75.0  # keep-alive: close an idle connection after this
 BODY_TIMEOUT = 30.0  # a request body that stalls this long is given up (408, closed)
@@ -192,12 +192,14 @@ class Connection:
         handler: Handler,
         date: HttpDate,
         limits: Limits = Limits(),
+        hosts: HostPolicy | None = None,
     ) -> None:
         self._stream = stream
         self.addresses = addresses
         self._handler = handler
         self._date = date
         self._limits = limits
+        self._hosts = hosts or HostPolicy()
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self._upgraded = False
         self.task_group: anyio.abc.TaskGroup  # set while serving
@@ -380,6 +382,21 @@ class Connection:
                     with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                         await self._stream.aclose()
 
+    async def _answer_options(self) -> None:
+        await self.send_events(
+            [
+                h11.Response(
+                    status_code=200,
+                    headers=[
+                        (b"allow", b"GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"),
+                        (b"content-length", b"0"),
+                        (b"date", self._date()),
+                    ],
+                ),
+                h11.EndOfMessage(),
+            ]
+        )
+
     async def _linger(self) -> None:
         """Half-close, then read (and drop) what the client still sends for a moment.
 
@@ -409,9 +426,17 @@ class Connection:
                 return
             if not isinstance(event, h11.Request):
                 return
-            if rejection := _reject_target(event):
-                await self._send_error(*rejection)
+            refusal = check_request(
+                event.method, event.target, event.http_version, list(event.headers), self._hosts
+            )
+            if refusal is not None:
+                await self._send_error(refusal.status, refusal.message)
                 return
+            if event.target == b"*":  # OPTIONS *: about the server, not a resource
+                await self._answer_options()
+                if not await self._finish_cycle():
+                    return
+                continue
             exchange = Exchange(self, event)
             await self._handler(exchange)
             if exchange.upgraded:
@@ -452,21 +477,3 @@ async def _receive(stream: anyio.abc.ByteStream, timeout: float | None) -> bytes
         return await stream.receive(READ_SIZE)
     with anyio.fail_after(timeout):
         return await stream.receive(READ_SIZE)
-
-
-def _reject_target(request: h11.Request) -> tuple[int, str] | None:
-    """Refuse oversized heads (h11 only bounds *incomplete* ones), ambiguous framing, and what
-    would make us an open proxy: CONNECT and absolute-form targets."""
-    size = len(request.target) + sum(len(n) + len(v) + 4 for n, v in request.headers.raw_items())
-    if size > MAX_HEADER_BYTES:
-        return 431, f"request head larger than {MAX_HEADER_BYTES // 1024} KiB\n"
-    names = {name for name, _ in request.headers}  # h11 lower-cases names
-    if b"transfer-encoding" in names and b"content-length" in names:
-        # RFC 9112 §6.1/§6.3: a request smuggling attempt, or a broken client. Forwarding
-        # either reading of it would let the next hop disagree with us; refuse and close.
-        return 400, "a request may not carry both Content-Length and Transfer-Encoding\n"
-    if request.method == b"CONNECT":
-        return 405, "CONNECT is not supported by compute-emu\n"
-    if not request.target.startswith(b"/") and request.target != b"*":
-        return 400, "absolute-form request targets are not accepted: compute-emu is not a proxy\n"
-    return None
