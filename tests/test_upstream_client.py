@@ -484,7 +484,7 @@ async def test_a_failing_request_body_closes_the_connection():
     request = UpstreamRequest("POST", "/", [("Host", b"h"), ("Content-Length", b"100")], body())
     with pytest.raises(UpstreamError) as failed:
         await client.request(ORIGIN, request)
-    assert failed.value.kind is FailureKind.REQUEST
+    assert failed.value.kind is FailureKind.BODY
     assert isinstance(failed.value.__cause__, ClientLeft)
     assert stream.closed and client.pool.idle_count() == 0
 
@@ -546,3 +546,52 @@ async def test_a_head_waiter_can_give_up_for_a_while_and_wait_again():
     response = await client.request(ORIGIN, get(), wait_head=waiter)
     assert tries == ["slow"] and response.status == 200
     assert await response.receive() == b"ok"
+
+
+@pytest.mark.anyio
+async def test_detach_hands_over_the_stream_and_the_body_bytes_already_read():
+    stream = ScriptedStream(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")
+    client = UpstreamClient(ScriptedNetwork(stream))
+    response = await client.request(ORIGIN, get())
+    raw, pending = response.detach()
+    assert raw is stream and pending == b"5\r\nhel"
+    await response.aclose()
+    assert not stream.closed and client.pool.idle_count() == 0
+    with pytest.raises(RuntimeError):
+        response.upgrade()  # not a 101
+    other = ScriptedStream(OK)
+    client = UpstreamClient(ScriptedNetwork(other))
+    response = await client.request(ORIGIN, get())
+    assert await response.receive() == b"ok"
+    with pytest.raises(RuntimeError):
+        response.detach()  # the body is being read already
+
+
+@pytest.mark.anyio
+async def test_past_the_total_limit_the_oldest_idle_connection_goes():
+    a, b, c = (ScriptedStream(OK) for _ in range(3))
+    client = UpstreamClient(ScriptedNetwork(a, b, c), max_idle=2)
+    for port in (1, 2, 3):
+        response = await client.request(Origin("127.0.0.1", port), get())
+        while await response.receive():
+            pass
+    assert a.closed and not b.closed and not c.closed
+    assert client.pool.idle_count() == 2
+    assert client.pool.idle_count(Origin("127.0.0.1", 1)) == 0
+
+
+@pytest.mark.anyio
+async def test_expired_idle_connections_are_swept():
+    import compute_emu.upstream.pool as pool_module
+
+    a, b = ScriptedStream(OK), ScriptedStream(OK)
+    client = UpstreamClient(ScriptedNetwork(a, b))
+    response = await client.request(Origin("127.0.0.1", 1), get())
+    while await response.receive():
+        pass
+    client.pool.idle_expiry = 0.0
+    client.pool._swept -= pool_module.SWEEP_EVERY + 1
+    response = await client.request(Origin("127.0.0.1", 2), get())
+    while await response.receive():
+        pass
+    assert a.closed and client.pool.idle_count() == 1

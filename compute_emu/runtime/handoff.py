@@ -21,6 +21,7 @@ from ..upstream.client import (
     UpstreamError,
     UpstreamRequest,
     UpstreamResponse,
+    anyio_stream,
 )
 from ..upstream.splice import splice
 from .bridge import iterate_body
@@ -45,7 +46,7 @@ def handoff_target(
         port = host.services.fanout_proxy_port
         assert port is not None, "checked when the app asked for the handoff"
         return fanout_request(port, backend, method, url, exchange.headers, app_headers)
-    config = host.services.backends[backend]
+    config = host.backends[backend]
     return websocket_request(config, method, url, exchange.headers, app_headers)
 
 
@@ -67,7 +68,7 @@ async def relay_handoff(
     # The client's original body, framed by its own (protected) Content-Length or
     # Transfer-Encoding, which the handoff request carries.
     prefix, stream = host.original_body()
-    ssl_context = services.ssl_context(backend) if destination.tls else None
+    ssl_context = host.backends.ssl_context(backend) if destination.tls else None
     upstream = UpstreamRequest(
         target.method,
         target.target,
@@ -94,7 +95,7 @@ async def relay_handoff(
                     await upstream_stream.aclose()
                 raise
             _to_upstream, to_client = await splice(
-                client_stream, upstream_stream, client_pending, upstream_pending
+                client_stream, anyio_stream(upstream_stream), client_pending, upstream_pending
             )
             exchange.response_bytes = to_client
             return
@@ -125,7 +126,7 @@ async def _send(
     try:
         return await client.request(origin, request, wait_head=wait_head)
     except UpstreamError as exc:
-        if exc.kind is FailureKind.REQUEST:
+        if exc.kind is FailureKind.BODY:
             raise ClientGone from None  # the client's body broke off: the client left
         if exc.kind.connecting:
             text = f"Error: Could not connect to handoff target: {exc.detail}.\n"

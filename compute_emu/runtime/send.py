@@ -42,12 +42,16 @@ _CAUSES = {
     FailureKind.HEAD_TOO_LARGE: SendErrorCause.HttpResponseHeaderSectionTooLarge,
     FailureKind.RESPONSE_TIMEOUT: SendErrorCause.HttpResponseTimeout,
     FailureKind.REQUEST: SendErrorCause.InternalError,
+    FailureKind.BODY: SendErrorCause.InternalError,
     FailureKind.INTERNAL: SendErrorCause.InternalError,
 }
 
 
 def send_error(backend: str, error: UpstreamError, origin: Origin | None = None) -> SendError:
-    """The SDK's SendError for an upstream failure (connect failures name the origin)."""
+    """The SDK's SendError for an upstream failure (connect failures name the origin; a
+    request body that failed with a SendError of its own, another backend's, gives that)."""
+    if error.kind is FailureKind.BODY and isinstance(error.__cause__, SendError):
+        return error.__cause__
     detail = error.detail
     if origin is not None and error.kind.connecting:
         detail = f"{origin.label}: {detail}"

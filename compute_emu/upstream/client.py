@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar
 from .connection import Head, HTTP11Connection
 from .errors import STALE, FailureKind, UpstreamError
 from .models import Origin, UpstreamRequest
-from .network import NetworkBackend, NetworkStream, SocketNetwork
+from .network import NetworkBackend, NetworkStream, SocketNetwork, anyio_stream
 from .pool import MAX_IDLE, MAX_IDLE_PER_ORIGIN, ConnectionPool
 from .tls import make_ssl_context
 
@@ -27,6 +27,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamRequest",
     "UpstreamResponse",
+    "anyio_stream",
     "make_ssl_context",
 ]
 
@@ -69,7 +70,7 @@ class UpstreamClient:
         """Send ``request`` to ``origin`` and return once the response head is in.
 
         A 1xx other than 101 is skipped. Raises UpstreamError; a request body iterator that
-        fails surfaces as ``UpstreamError(REQUEST)`` with the original as ``__cause__``.
+        fails surfaces as ``UpstreamError(BODY)`` with the original as ``__cause__``.
         """
         conn = await self.pool.acquire(origin)
         while True:
@@ -107,12 +108,13 @@ class UpstreamResponse:
 
     Read the body with :meth:`receive`; at its end the connection goes back to the pool.
     :meth:`aclose` drops a response not read to its end (closing its connection). After a
-    ``101``, :meth:`upgrade` hands the raw stream over.
+    ``101``, :meth:`upgrade` hands the raw stream over (:meth:`detach` does for any response).
     """
 
     __slots__ = (
         "_conn",
         "_pool",
+        "_receiving",
         "headers",
         "http_version",
         "origin",
@@ -130,6 +132,7 @@ class UpstreamResponse:
     ) -> None:
         self._pool = pool
         self._conn: HTTP11Connection | None = conn
+        self._receiving = False
         self.origin = conn.origin
         self.reused = conn.reused  # whether the request went out on a pooled connection
         self.status: int = head.status_code
@@ -150,6 +153,7 @@ class UpstreamResponse:
         conn = self._conn
         if conn is None:
             return b""
+        self._receiving = True
         try:
             chunk = await conn.receive_data(timeout)
         except BaseException:
@@ -161,14 +165,22 @@ class UpstreamResponse:
             await self._pool.release(conn)
         return chunk
 
-    def upgrade(self) -> tuple[NetworkStream, bytes]:
-        """After a 101: the raw stream and the bytes already read past the head. The caller
-        owns the stream from now on (and must close it)."""
+    def detach(self) -> tuple[NetworkStream, bytes]:
+        """Take the connection over, before the first :meth:`receive`: the raw stream and the
+        bytes already received past the head (after a 101 they belong to the new protocol;
+        otherwise they are the start of the body, still in its wire framing). The caller
+        owns the stream from now on and must close it; it is never pooled."""
         conn = self._conn
-        if self.status != 101 or conn is None:
-            raise RuntimeError("upgrade() is only for a 101 response, once")
+        if conn is None or self._receiving:
+            raise RuntimeError("detach() only before the body is read, once")
         self._conn = None
         return conn.stream, conn.trailing_data
+
+    def upgrade(self) -> tuple[NetworkStream, bytes]:
+        """After a 101: :meth:`detach`."""
+        if self.status != 101:
+            raise RuntimeError("upgrade() is only for a 101 response")
+        return self.detach()
 
     async def aclose(self) -> None:
         """Drop the response: its connection is closed unless the body was read to its end

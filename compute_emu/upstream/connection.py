@@ -67,7 +67,8 @@ class HTTP11Connection:
 
         If the connection breaks while writing, sending stops quietly: the origin may have
         answered early (a 413, say), and :meth:`receive_head` reads that answer or raises
-        the write's error. A body iterator that fails raises ``UpstreamError(REQUEST)``.
+        the write's error. A body iterator that fails raises ``UpstreamError(BODY)``; a body
+        that does not match the head's framing ``UpstreamError(REQUEST)``.
         """
         self._method = request.method
         self.response_started = False
@@ -105,7 +106,7 @@ class HTTP11Connection:
                 break
             except Exception as exc:
                 raise UpstreamError(
-                    FailureKind.REQUEST, f"the request body could not be read: {exc}"
+                    FailureKind.BODY, f"the request body could not be read: {exc}"
                 ) from exc
             if chunk and not await self._write(self._serialize(h11.Data(data=chunk))):
                 return

@@ -21,7 +21,8 @@ class FailureKind(Enum):
     PROTOCOL = "protocol error"  # what came back is not valid HTTP/1.1 (or is unsafe)
     HEAD_TOO_LARGE = "response head too large"
     RESPONSE_TIMEOUT = "response timeout"
-    REQUEST = "request could not be sent"  # its body failed or did not match its length
+    REQUEST = "request could not be sent"  # invalid as given (a body longer than declared)
+    BODY = "request body failed"  # the caller's body iterator raised (``__cause__``)
     INTERNAL = "internal error"
 
     @property

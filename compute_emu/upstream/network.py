@@ -85,6 +85,12 @@ class SocketStream(NetworkStream):
         return bool(readable)
 
 
+def anyio_stream(stream: NetworkStream) -> anyio.abc.ByteStream:
+    """The anyio stream under a :class:`SocketStream` (a relay can take its transport over);
+    any other NetworkStream as it is."""
+    return stream.stream if isinstance(stream, SocketStream) else stream
+
+
 class SocketNetwork:
     """Real TCP (and TLS). An IP literal is connected to directly, without anyio's resolver
     thread and happy-eyeballs task group (about 0.5 ms per connection here; every Fanout

@@ -13,7 +13,7 @@ from .network import NetworkBackend
 
 CONNECT_TIMEOUT = 10.0  # seconds, when the Origin does not say
 MAX_IDLE_PER_ORIGIN = 32
-MAX_IDLE = 256
+MAX_IDLE = 256  # in all; past it the oldest idle connection is closed
 IDLE_EXPIRY = 60.0  # an idle connection older than this is closed, not reused
 SWEEP_EVERY = 5.0
 
@@ -23,7 +23,8 @@ class ConnectionPool:
 
     A connection is only taken back when its exchange ended cleanly with nothing unread
     (:meth:`HTTP11Connection.start_next_cycle`), and only reused while it is not readable:
-    an idle connection with data or an EOF waiting went stale and is closed.
+    an idle connection with data or an EOF waiting went stale and is closed. The most
+    recently used connection of an origin is reused first.
     """
 
     def __init__(
@@ -40,13 +41,13 @@ class ConnectionPool:
         self.idle_expiry = idle_expiry
         self.closed = False
         self._idle: dict[Origin, list[HTTP11Connection]] = {}
-        self._count = 0
+        self._oldest_first: dict[HTTP11Connection, None] = {}  # every idle one, by age
         self._swept = time.monotonic()
 
     def idle_count(self, origin: Origin | None = None) -> int:
         """How many idle connections are kept (for ``origin``, or in all)."""
         if origin is None:
-            return self._count
+            return len(self._oldest_first)
         return len(self._idle.get(origin, ()))
 
     async def acquire(self, origin: Origin) -> HTTP11Connection:
@@ -56,7 +57,7 @@ class ConnectionPool:
             now = time.monotonic()
             while idle:
                 conn = idle.pop()
-                self._count -= 1
+                del self._oldest_first[conn]
                 if now - conn.idle_since < self.idle_expiry and not conn.stream.is_readable():
                     conn.reused = True
                     return conn
@@ -77,38 +78,46 @@ class ConnectionPool:
         now = time.monotonic()
         if now - self._swept > SWEEP_EVERY:
             await self._sweep(now)
-        if self.closed or self._count >= self.max_idle or not conn.start_next_cycle():
+        if self.closed or not conn.start_next_cycle():
             await conn.aclose()
             return
         bucket = self._idle.setdefault(conn.origin, [])
         if len(bucket) >= self.max_idle_per_origin:
             await conn.aclose()
             return
+        evicted = None
+        if len(self._oldest_first) >= self.max_idle:
+            evicted = next(iter(self._oldest_first))
+            self._forget(evicted)
         conn.idle_since = now
         bucket.append(conn)
-        self._count += 1
+        self._oldest_first[conn] = None
+        if evicted is not None:
+            await evicted.aclose()
+
+    def _forget(self, conn: HTTP11Connection) -> None:
+        del self._oldest_first[conn]
+        bucket = self._idle[conn.origin]
+        bucket.remove(conn)
+        if not bucket:
+            del self._idle[conn.origin]
 
     async def _sweep(self, now: float) -> None:
-        """Close idle connections past their expiry, and forget empty origins."""
+        """Close idle connections past their expiry (the oldest come first)."""
         self._swept = now
         expired: list[HTTP11Connection] = []
-        for origin, bucket in list(self._idle.items()):
-            keep = [c for c in bucket if now - c.idle_since < self.idle_expiry]
-            if bucket and len(keep) == len(bucket):
-                continue
-            expired += [c for c in bucket if now - c.idle_since >= self.idle_expiry]
-            self._count -= len(bucket) - len(keep)
-            if keep:
-                self._idle[origin] = keep
-            else:
-                del self._idle[origin]
+        for conn in self._oldest_first:
+            if now - conn.idle_since < self.idle_expiry:
+                break
+            expired.append(conn)
+        for conn in expired:
+            self._forget(conn)
         for conn in expired:  # closed once the pool is consistent again
             await conn.aclose()
 
     async def aclose(self) -> None:
         """Close every idle connection; nothing is kept from now on."""
         self.closed = True
-        idle, self._idle, self._count = self._idle, {}, 0
-        for bucket in idle.values():
-            for conn in bucket:
-                await conn.aclose()
+        idle, self._oldest_first, self._idle = list(self._oldest_first), {}, {}
+        for conn in idle:
+            await conn.aclose()
