@@ -91,8 +91,10 @@ def install() -> LayeredEnviron:
 @contextlib.contextmanager
 def bound(*layers: Mapping[str, str]) -> Iterator[None]:
     """Within the block this thread sees ``layers`` (first wins) over the real environment."""
-    install()
-    base = os.environ.base  # type: ignore[attr-defined]
+    environ: MutableMapping[str, str] = os.environ
+    if not isinstance(environ, LayeredEnviron):
+        environ = install()
+    base = environ.base  # type: ignore[attr-defined]
     previous = getattr(_local, "layer", None)
     _local.layer = ChainMap({}, *layers, base)  # type: ignore[arg-type]
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import itertools
 from typing import TYPE_CHECKING
@@ -29,6 +30,11 @@ WATCH_AFTER = 0.05
 WATCH_INTERVAL = 0.1
 
 
+@functools.lru_cache(maxsize=256)
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(address)
+
+
 class AppHandler:
     """Handles every exchange of the server with the app."""
 
@@ -41,7 +47,7 @@ class AppHandler:
         services = self.services
         request_id = next(self._ids)
         record = RequestRecord(request_id, exchange.method, exchange.target)
-        client_ip = services.client_ip or ipaddress.ip_address(exchange.addresses.client[0])
+        client_ip = services.client_ip or _ip(exchange.addresses.client[0])
         host = RequestHost(services, exchange, request_id, client_ip)
         watch = asyncio.get_running_loop().call_later(
             WATCH_AFTER, exchange.start_soon, self._watch_client, host
@@ -65,11 +71,12 @@ class AppHandler:
             raise
         finally:
             watch.cancel()
-            with anyio.CancelScope(shield=True):
-                outcome = host.outcome
-                if outcome is not None and outcome.stream is not None:
-                    outcome.stream.abort()  # a writer still going gets an error
-                await host.close_backend_calls()
+            outcome = host.outcome
+            if outcome is not None and outcome.stream is not None:
+                outcome.stream.abort()  # a writer still going gets an error
+            if host.backend_calls or host.pending_calls:
+                with anyio.CancelScope(shield=True):
+                    await host.close_backend_calls()
             self._log_main_error(host, record)
             record.status = exchange.response_status
             record.bytes_sent = exchange.response_bytes

@@ -8,13 +8,12 @@ the app's thread goes on (as a Compute instance does after ``send_downstream``).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import ssl
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-import anyio
 
 from ..manifest import BackendConfig
 from ..sdk._body import Body
@@ -56,8 +55,9 @@ class RequestHost:
     request_id: int
     client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     outcome: Outcome | None = None
-    decided: anyio.Event = field(default_factory=anyio.Event)  # created on the loop
-    main_done: anyio.Event = field(default_factory=anyio.Event)  # main() returned
+    # created on the loop; plain asyncio events (anyio's wrapper costs a backend lookup each)
+    decided: asyncio.Event = field(default_factory=asyncio.Event)
+    main_done: asyncio.Event = field(default_factory=asyncio.Event)  # main() returned
     calls: Calls = field(init=False)  # the loop calls the app's thread waits for
     backends: Backends = field(init=False)  # fastly.toml's backends when the request came
     backend_calls: list[BackendCall] = field(default_factory=list)
