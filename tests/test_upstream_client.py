@@ -595,3 +595,11 @@ async def test_expired_idle_connections_are_swept():
     while await response.receive():
         pass
     assert a.closed and client.pool.idle_count() == 1
+
+
+@pytest.mark.anyio
+async def test_a_handshake_broken_off_is_a_tls_error():
+    client = UpstreamClient(ScriptedNetwork(anyio.BrokenResourceError()))
+    with pytest.raises(UpstreamError) as failed:
+        await client.request(Origin("h", 443, tls=True), get())
+    assert failed.value.kind is FailureKind.TLS_PROTOCOL and failed.value.kind.connecting

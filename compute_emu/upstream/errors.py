@@ -6,6 +6,8 @@ import socket
 import ssl
 from enum import Enum
 
+import anyio
+
 
 class FailureKind(Enum):
     """How an upstream request failed. Values describe the failure."""
@@ -65,6 +67,8 @@ def connect_failure(exc: BaseException) -> UpstreamError:
         return UpstreamError(FailureKind.TLS_CERTIFICATE, str(exc.verify_message or exc))
     if isinstance(exc, ssl.SSLError):
         return UpstreamError(FailureKind.TLS_PROTOCOL, str(exc))
+    if isinstance(exc, anyio.BrokenResourceError | anyio.EndOfStream):
+        return UpstreamError(FailureKind.TLS_PROTOCOL, "the TLS handshake was broken off")
     if isinstance(exc, socket.gaierror):
         return UpstreamError(FailureKind.DNS, str(exc))
     if isinstance(exc, TimeoutError):

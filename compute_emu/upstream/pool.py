@@ -69,7 +69,9 @@ class ConnectionPool:
         try:
             with anyio.fail_after(origin.connect_timeout or CONNECT_TIMEOUT):
                 stream = await self.network.connect(origin)
-        except OSError as exc:  # TimeoutError, ssl.SSLError and socket.gaierror included
+        except (OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
+            # OSError includes TimeoutError, ssl.SSLError and socket.gaierror; anyio's own
+            # errors come from a TLS handshake the peer broke off
             raise connect_failure(exc) from exc
         return HTTP11Connection(stream, origin)
 
