@@ -31,11 +31,23 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-## Benchmarks (needs wrk: apt-get install wrk)
-bench: setup
+## Benchmarks: every scenario next to its baseline, in one run (bench/results/latest.md)
+## (installs wrk and nginx when root; BENCH_PROFILE=1 adds py-spy flame graphs of missed rows)
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: setup $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || \
 		{ echo "make bench needs wrk: sudo apt-get install wrk (or brew install wrk)"; exit 1; }
-	$(PY) bench/run.py
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || \
+		{ [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; } || \
+		echo "no nginx (sudo apt-get install nginx): the send() rows use bench/fast_backend.py"
+	@if [ -n "$(BENCH_PROFILE)" ] && [ "$(BENCH_PROFILE)" != 0 ]; then \
+		$(PY) -m pip install --quiet py-spy; fi
+	$(PY) -m bench.run
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

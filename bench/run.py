@@ -1,163 +1,171 @@
-"""`make bench`: compute-emu measured side by side with its baselines, in one run.
+"""`make bench`: every compute-emu scenario next to its baseline, in one run.
 
-Figures are ratios on a shared machine: compare rows of one run, not runs of different days.
-- hello world: an app that answers by itself, requests/s and latency (wrk, keep-alive);
-- send(): an app that forwards to a fast local backend, against calling that backend directly;
-- the cost of a fresh app instance per request (module top level re-run), in-process;
-- a 1 GiB download through send(): throughput and compute-emu's peak memory.
-The servers are pinned to CPU 0 and the load generator to CPU 1 where taskset exists.
+compute-emu is measured only through its command line (``python -m compute_emu serve``) and
+its ports. Servers (compute-emu and the Pushpin it starts, origins, baselines) are pinned to
+CPU 0, wrk and this process's own clients to CPU 1. Results: bench/results/latest.md,
+latest.json and publish-latency.png. Compare rows of one run, not runs of different days.
+
+Environment: BENCH_SECONDS (per wrk run, default 5), BENCH_ROUNDS (wrk runs per side,
+default 2), BENCH_MESSAGES (publishes per latency row and side, default 20), BENCH_HELD
+(connections of the at-scale rows, default 9000), BENCH_PROFILE=1 (py-spy on compute-emu
+wherever a target is missed, flame graphs in bench/results/).
 """
 
 from __future__ import annotations
 
-import http.client
-import re
+import asyncio
+import os
+import resource
 import shutil
+import signal
 import sys
 import tempfile
-import textwrap
 import time
-import timeit
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if __package__ in (None, ""):  # `python bench/run.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "bench"
 
-from tests.support.processes import Child, python_module  # noqa: E402
-
-HELLO_APP = """
-from compute_emu.sdk import Response
-def main():
-    Response.from_body("Hello, world!").send_to_client()
-"""
-FORWARD_APP = """
-from compute_emu.sdk import Request
-def main():
-    Request.from_client().send("origin").send_to_client()
-"""
-SECONDS = 5
+from .procs import CLIENT_CPU, stop_all
+from .report import RESULTS, Row, machine, plot_latency, write
+from .scenarios_fanout import at_scale, latency
+from .scenarios_http import Settings, handoff, hello, ready, send
+from .servers import FANOUT_APP, ComputeEmu, project, python_server, start_origin
 
 
-def pinned(cpu: int, argv: list[str]) -> list[str]:
-    return ["taskset", "-c", str(cpu), *argv] if shutil.which("taskset") else argv
+def raise_fd_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (children inherit it); returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def wrk(url: str, connections: int, headers: tuple[str, ...] = ()) -> dict[str, float]:
-    """requests/s, p50 and p99 latency in ms (wrk, one thread, keep-alive)."""
-    extra = [arg for header in headers for arg in ("-H", header)]
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{SECONDS}s", "--latency", *extra, url]
-    child = Child(pinned(1, argv))
-    child.proc.wait(SECONDS + 30)
-    child.stop()
-    out = child.stdout
-
-    def latency(pct: str) -> float:
-        value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    if errors:
-        print(f"  ! {url} c={connections}: {errors.group(0)}")
-    return {"rps": rps, "p50": latency("50"), "p99": latency("99")}
-
-
-def project(tmp: Path, name: str, app: str, backend_port: int | None = None) -> Path:
-    path = tmp / name
-    (path / "src").mkdir(parents=True)
-    toml = f'manifest_version = 3\nname = "{name}"\n'
-    if backend_port is not None:
-        toml += f'[local_server.backends.origin]\nurl = "http://127.0.0.1:{backend_port}/"\n'
-    (path / "fastly.toml").write_text(toml)
-    (path / "src" / "main.py").write_text(textwrap.dedent(app))
-    return path
-
-
-def serve(path: Path) -> tuple[Child, str]:
-    argv = python_module("compute_emu", "serve", "-C", str(path), "--addr", "127.0.0.1:0", "-q")
-    child = Child(pinned(0, argv))
-    return child, child.wait_for(r"Listening on (http://\S+)").group(1)
-
-
-def row(name: str, r: dict[str, float]) -> str:
-    return f"| {name} | {r['rps']:,.0f} | {r['p50']:.3f} | {r['p99']:.3f} |"
-
-
-def fresh_instance_cost(path: Path) -> float:
-    """Microseconds to build a fresh module instance of the app (what each request pays)."""
-    from compute_emu.runtime.app import App
-
-    app = App(path / "src" / "main.py")
-    n = 20000
-    return timeit.timeit(app.instantiate, number=n) / n * 1e6
-
-
-def download(url: str, child: Child) -> tuple[float, int]:
-    """(MB/s, peak RSS KiB of the server) for a 1 GiB download through send()."""
-    size = 1 << 30
-    host, port = url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=60)
-    started = time.perf_counter()
-    conn.request("GET", f"/bytes?n={size}")
-    response = conn.getresponse()
-    got = 0
-    while chunk := response.read(1 << 20):
-        got += len(chunk)
-    elapsed = time.perf_counter() - started
-    conn.close()
-    assert got == size, got
-    status = Path(f"/proc/{child.pid}/status").read_text()
-    peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-    return size / elapsed / 1e6, peak
-
-
-def main() -> None:
-    if not shutil.which("wrk"):
-        sys.exit("make bench needs wrk (apt-get install wrk)")
-    children: list[Child] = []
+def env_number(name: str, default: float) -> float:
     try:
-        with tempfile.TemporaryDirectory() as tmp_name:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        sys.exit(f"{name} must be a number")
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+class Bench:
+    """Runs the scenarios in order; a failing one becomes a failed row, the others go on."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self.notes: list[str] = []
+        self.failed = 0
+
+    def run(self, key: str, scenario: str, body: Callable[[], list[Row]]) -> None:
+        print(f"- {scenario}", flush=True)
+        started = time.perf_counter()
+        try:
+            self.rows += body()
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            traceback.print_exc()
+            self.failed += 1
+            error = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else repr(exc)
+            self.rows.append(Row(key, scenario, None, "", met=False, note=f"failed: {error}"))
+        print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
+
+
+def main() -> int:
+    for tool in ("wrk", "pushpin"):
+        if not shutil.which(tool):
+            sys.exit(f"make bench needs {tool} (apt-get install {tool})")
+    signal.signal(signal.SIGTERM, _terminate)
+    limit = raise_fd_limit()
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > CLIENT_CPU:
+        os.sched_setaffinity(0, {CLIENT_CPU})
+    settings = Settings(env_number("BENCH_SECONDS", 5), int(env_number("BENCH_ROUNDS", 2)))
+    messages = int(env_number("BENCH_MESSAGES", 20))
+    held = int(env_number("BENCH_HELD", 9000))
+    # compute-emu: 2 fds per held connection; this client: 1 per connection and path
+    together = 2 * held + 200 <= limit
+    if not together:
+        print(f"  fd limit {limit}: the {held:,} held connections of each path in turns")
+    info = machine()
+    info["fd_limit"] = limit
+    bench = Bench()
+    plot: dict[str, dict[int, float]] = {}
+    started = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp_name:
             tmp = Path(tmp_name)
-            backend = Child(pinned(1, [sys.executable, str(ROOT / "bench" / "fast_backend.py")]))
-            children.append(backend)
-            backend_port = int(backend.wait_for(r"PORT (\d+)").group(1))
-            hello, hello_url = serve(project(tmp, "hello", HELLO_APP))
-            forward, forward_url = serve(project(tmp, "forward", FORWARD_APP, backend_port))
-            children += [hello, forward]
-            for url in (hello_url, forward_url, f"http://127.0.0.1:{backend_port}/"):
-                wrk(url, 1)  # warm-up (also fills the keep-alive pool)
+            origin, origin_port, origin_name = start_origin(tmp)
+            info["origin"] = origin_name
+            grip, grip_port = python_server("grip_origin.py")
+            bench.run("hello", "hello (vs bare anyio+h11)", lambda: hello(tmp, settings))
+            bench.run("send", f"send() (vs {origin_name})",
+                      lambda: send(tmp, origin_port, origin_name, settings))  # fmt: skip
+            origin.stop()
 
-            results = {}
-            for c in (1, 50):
-                results[("direct", c)] = wrk(f"http://127.0.0.1:{backend_port}/", c)
-                results[("hello", c)] = wrk(hello_url + "/", c)
-                results[("send", c)] = wrk(forward_url + "/", c)
+            ready_samples: list[float] = []
 
-            print(f"\n## compute-emu benchmark ({SECONDS}s per row, wrk -t1, keep-alive)\n")
-            print("| scenario | req/s | p50 ms | p99 ms |\n|---|---|---|---|")
-            names = {
-                "direct": "backend alone (asyncio, baseline)",
-                "hello": "compute-emu, app answers itself",
-                "send": "compute-emu, app send()s to the backend",
-            }
-            for c in (1, 50):
-                for key in ("direct", "hello", "send"):
-                    print(row(f"{names[key]}, c={c}", results[(key, c)]))
-            added = results[("send", 1)]["p50"] - results[("direct", 1)]["p50"]
-            print(f"\nadded p50 latency of send() vs the backend directly (c=1): {added:.3f} ms")
-            print(f"fresh app instance per request: {fresh_instance_cost(tmp / 'hello'):.1f} µs")
+            def fanout_path(name: str) -> Path:
+                path = tmp / name
+                return path if path.exists() else project(tmp, name, FANOUT_APP, grip_port, True)
 
-            stream_backend = Child(python_module("tests.support.backend"), cwd=ROOT)
-            children.append(stream_backend)
-            stream_port = int(stream_backend.wait_for(r"PORT (\d+)").group(1))
-            streamer, streamer_url = serve(project(tmp, "stream", FORWARD_APP, stream_port))
-            children.append(streamer)
-            rate, peak = download(streamer_url, streamer)
-            print(f"1 GiB through send(): {rate:,.0f} MB/s, peak RSS {peak / 1024:.0f} MiB")
+            fanout = ComputeEmu(fanout_path("fanout"), pushpin=True)
+            ready_samples.append(fanout.ready_seconds)
+            bench.run("handoff", "Fanout handoff (vs Pushpin's port)",
+                      lambda: handoff(fanout, settings))  # fmt: skip
+
+            def latency_rows() -> list[Row]:
+                cases = [(False, 1), (False, 100), (False, 1000), (True, 100)]
+                rows, points = asyncio.run(latency(fanout, cases, messages))
+                plot.update(points)
+                return rows
+
+            bench.run("publish", "publish-to-delivery (vs Pushpin direct)", latency_rows)
+            fanout.stop()
+
+            def scale_rows(websocket: bool) -> list[Row]:
+                fanout = ComputeEmu(fanout_path("held"), pushpin=True)
+                ready_samples.append(fanout.ready_seconds)
+                try:
+                    rows, points, notes = asyncio.run(at_scale(fanout, websocket, held, together))
+                finally:
+                    took = fanout.stop()
+                    if took > 5:
+                        kind = "WebSockets" if websocket else "streams"
+                        bench.notes.append(f"compute-emu took {took:.0f} s to stop after {kind}")
+                bench.notes += notes
+                if not websocket:
+                    for name, value in points.items():
+                        plot.setdefault(name, {})[held] = value
+                return rows
+
+            bench.run("held_streams", f"{held:,} held HTTP streams", lambda: scale_rows(False))
+            bench.run("held_ws", f"{held:,} held WebSockets", lambda: scale_rows(True))
+            bench.run("ready", "ready time", lambda: ready(tmp, grip_port, ready_samples))
+            grip.stop()
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping every process the bench started", file=sys.stderr)
+        stop_all()
+        return 130
     finally:
-        for child in children:
-            child.stop()
+        stop_all()
+
+    info["wall_seconds"] = time.perf_counter() - started
+    info["notes"] = bench.notes
+    RESULTS.mkdir(exist_ok=True)
+    drawn = plot_latency(plot, RESULTS / "publish-latency.png") if plot else "no data"
+    info["plot"] = f"bench/results/publish-latency.png ({drawn})"
+    print("\n" + write(bench.rows, info, {k: dict(v) for k, v in plot.items()}))
+    print(f"written: {RESULTS}/latest.md, latest.json, publish-latency.png")
+    return 1 if bench.failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
