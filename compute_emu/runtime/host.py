@@ -22,7 +22,6 @@ from ..sdk._host import ClientRequestParts, HandoffKind
 from ..sdk._request import Request
 from ..sdk._response import Response
 from ..server.framing import header_value
-from ..upstream.client import make_ssl_context
 from .bridge import HANDOFF_REPLAY_LIMIT, Calls, LoopBodyStream
 from .pending import PendingCall, first_done
 from .send import BackendCall, open_backend_call
@@ -129,7 +128,7 @@ class RequestHost:
         """Add a dynamic backend for this request; False if the name is taken."""
         context = None
         if config.scheme == "https":
-            context = make_ssl_context(config.ca_certificates, config.use_sni, None)
+            context = self.services.dynamic_ssl_context(config.ca_certificates, config.use_sni)
         with self._lock:
             if self.backend_config(config.name) is not None:
                 return False

@@ -72,9 +72,22 @@ class Services:
     date: HttpDate = field(default_factory=HttpDate)
     pool: UpstreamClient = field(default_factory=UpstreamClient)
 
+    _dynamic_ssl: dict[tuple[tuple[str, ...], bool], ssl.SSLContext] = field(default_factory=dict)
+
     def ssl_context(self, backend: str) -> ssl.SSLContext | None:
         """The TLS context of an https backend (None for http)."""
         return self.backends.ssl_context(backend)
+
+    def dynamic_ssl_context(
+        self, ca_certificates: tuple[str, ...], use_sni: bool
+    ) -> ssl.SSLContext:
+        """One TLS context per (CA certificates, SNI) of dynamic backends, shared by requests,
+        so their connections are pooled across requests as the static backends' are."""
+        key = (ca_certificates, use_sni)
+        context = self._dynamic_ssl.get(key)
+        if context is None:
+            context = self._dynamic_ssl[key] = make_ssl_context(ca_certificates, use_sni, None)
+        return context
 
 
 def build_ssl_contexts(
