@@ -1,0 +1,357 @@
+"""Relay bytes between a client socket and an upstream socket at asyncio's transport level.
+
+When both streams are anyio's plain asyncio sockets, the relay takes their transports over
+(``transport.set_protocol``): each ``data_received`` writes the bytes the kernel handed over
+straight to the other transport, with no task per direction, no queue and no copy. Back-
+pressure runs both ways: a transport's write buffer above :data:`HIGH_WATER` pauses reading
+from the side that fills it, until it drains below :data:`LOW_WATER`. One future says when
+the relay is over. Any other stream (TLS, test doubles) goes through a stream-level pump
+(:mod:`._relay_streams`) with the same results.
+
+- :func:`splice`: both ways, after a ``101 Switching Protocols``.
+- :func:`relay_chunked`: a held HTTP response's chunked body, one way, with the client's
+  read side watched so that a client leaving is noticed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import anyio
+import anyio.abc
+
+from ..rules.chunked import ChunkedError, ChunkedScanner
+from ._relay_streams import BodyEnd, RelayResult, relay_chunked_streams, splice_streams
+from ._takeover import HIGH_WATER, LOW_WATER, READ_SIZE, PlainStream, Side, plain
+
+__all__ = [
+    "HIGH_WATER",
+    "LOW_WATER",
+    "READ_SIZE",
+    "BodyEnd",
+    "RelayResult",
+    "relay_chunked",
+    "splice",
+]
+
+CLOSE_TIMEOUT = 10.0  # seconds a finished splice waits for both sockets to flush and close
+
+
+# -- splice --------------------------------------------------------------------------------
+class _SpliceSide(Side):
+    def __init__(self, relay: _Splice, stream: PlainStream) -> None:
+        super().__init__(stream)
+        self.relay = relay
+        self.sent = 0  # bytes written to the peer
+
+    def data_received(self, data: bytes) -> None:
+        self.peer.transport.write(data)
+        self.sent += len(data)
+
+    def eof_received(self) -> bool:
+        self.relay.read_ended(self)
+        return True  # keep the transport open: the other direction may go on
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.relay.side_lost()
+
+
+class _Splice:
+    """Both directions between two taken-over transports."""
+
+    def __init__(self, client: PlainStream, upstream: PlainStream) -> None:
+        loop = asyncio.get_running_loop()
+        self.client = _SpliceSide(self, client)
+        self.upstream = _SpliceSide(self, upstream)
+        self.client.peer, self.upstream.peer = self.upstream, self.client
+        self.sides = (self.client, self.upstream)
+        self.ended = loop.create_future()  # both directions ended, or one failed
+        self.closed = loop.create_future()  # both transports closed
+        self.finished = False
+
+    def start(self, client_pending: bytes, upstream_pending: bytes) -> None:
+        for side in self.sides:
+            side.take()
+        for side, pending in ((self.client, client_pending), (self.upstream, upstream_pending)):
+            data = pending + side.queued if side.queued else pending
+            side.queued = b""
+            if data and not side.peer.lost:
+                side.data_received(data)
+        if any(side.lost for side in self.sides):
+            self.finish(failed=True)
+            return
+        for side in self.sides:
+            if side.eof:
+                self.read_ended(side)
+        for side in self.sides:
+            if not self.finished:
+                side.resume()
+
+    def read_ended(self, side: _SpliceSide) -> None:
+        """``side`` sent EOF: half-close the peer's write direction (after its buffer)."""
+        side.eof = True
+        if self.finished:
+            return
+        peer = side.peer.transport
+        if not peer.can_write_eof():
+            self.finish(failed=True)
+        else:
+            peer.write_eof()
+            if side.peer.eof:
+                self.finish(failed=False)
+
+    def side_lost(self) -> None:
+        if not self.finished:
+            self.finish(failed=True)  # a reset, or closed under us: end both
+        if all(side.lost for side in self.sides) and not self.closed.done():
+            self.closed.set_result(None)
+
+    def finish(self, failed: bool) -> None:
+        """End the relay: flush and close both (clean end), or abort both (a failure)."""
+        if self.finished:
+            return
+        self.finished = True
+        for side in self.sides:
+            if failed:
+                side.transport.abort()
+            else:
+                side.transport.close()
+        if not self.ended.done():
+            self.ended.set_result(None)
+        if all(side.lost for side in self.sides) and not self.closed.done():
+            self.closed.set_result(None)  # both were gone before we started
+
+    async def wait_closed(self) -> None:
+        """Wait (shielded) until both sockets are closed; abort them if flushing stalls."""
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(CLOSE_TIMEOUT):
+                await asyncio.shield(self.closed)
+            if not self.closed.done():
+                for side in self.sides:
+                    side.transport.abort()
+                await asyncio.shield(self.closed)
+            for side in self.sides:
+                side.restore()
+                with contextlib.suppress(Exception):
+                    await side.stream.aclose()
+
+
+async def splice(
+    client: anyio.abc.ByteStream,
+    upstream: anyio.abc.ByteStream,
+    client_pending: bytes = b"",
+    upstream_pending: bytes = b"",
+) -> tuple[int, int]:
+    """Relay both ways until both directions end; return (bytes to upstream, to client).
+
+    ``client_pending`` and ``upstream_pending`` (bytes each side sent past the 101 head, read
+    into an HTTP parser) are delivered first. An EOF from one side half-closes the other's
+    write direction and the other direction goes on; a failure or reset of either side
+    closes both. Both streams are closed when this returns, also when it is cancelled.
+    """
+    if not (plain(client) and plain(upstream)):
+        return await splice_streams(client, upstream, client_pending, upstream_pending)
+    assert isinstance(client, PlainStream) and isinstance(upstream, PlainStream)
+    relay = _Splice(client, upstream)
+    try:
+        relay.start(client_pending, upstream_pending)
+        await asyncio.shield(relay.ended)
+    except BaseException:
+        relay.finish(failed=True)
+        raise
+    finally:
+        await relay.wait_closed()
+    return relay.client.sent, relay.upstream.sent
+
+
+# -- a held response's chunked body ----------------------------------------------------------
+class _BodyUpstream(Side):
+    def __init__(self, relay: _BodyRelay, stream: PlainStream) -> None:
+        super().__init__(stream)
+        self.relay = relay
+
+    def data_received(self, data: bytes) -> None:
+        self.relay.upstream_data(data)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self.relay.upstream_ended("Pushpin closed the connection before the end of the body")
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.relay.upstream_ended(f"the connection to Pushpin failed: {exc or 'closed'}")
+
+    def pause_writing(self) -> None:
+        self.write_paused = True  # we never write to Pushpin: nothing to pause
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+
+
+class _BodyClient(Side):
+    def __init__(self, relay: _BodyRelay, stream: PlainStream) -> None:
+        super().__init__(stream)
+        self.relay = relay
+
+    def data_received(self, data: bytes) -> None:
+        self.relay.client_data += data
+        self.relay.stop(BodyEnd.CLIENT_GONE, "the client sent data during the response")
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self.relay.stop(BodyEnd.CLIENT_GONE, "the client closed the connection")
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.relay.stop(BodyEnd.CLIENT_GONE, f"the client connection failed: {exc or 'closed'}")
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.relay.outcome is not None:
+            return
+        if self.relay.draining:
+            self.relay.stop(BodyEnd.COMPLETE, "")
+        else:
+            self.peer.resume()
+
+
+class _BodyRelay:
+    """Pushpin's chunked body to the client, bytes unchanged (or de-chunked)."""
+
+    def __init__(self, upstream: PlainStream, client: PlainStream, dechunk: bool) -> None:
+        self.upstream = _BodyUpstream(self, upstream)
+        self.client = _BodyClient(self, client)
+        self.upstream.peer, self.client.peer = self.client, self.upstream
+        self.scanner = ChunkedScanner()
+        self.spans: list[tuple[int, int]] | None = [] if dechunk else None
+        self.sent = 0
+        self.trailing = b""
+        self.client_data = b""
+        self.draining = False
+        self.outcome: tuple[BodyEnd, str] | None = None
+        self.done = asyncio.get_running_loop().create_future()
+
+    def start(self, pending: bytes) -> None:
+        upstream, client = self.upstream, self.client
+        upstream.take()
+        client.take()
+        if client.lost or client.eof or client.queued:
+            self.client_data = client.queued
+            self.stop(BodyEnd.CLIENT_GONE, "the client left before the body")
+            return
+        data = pending + upstream.queued if upstream.queued else pending
+        upstream.queued = b""
+        if data:
+            self.upstream_data(data)
+        if self.outcome is None and (upstream.lost or upstream.eof):
+            self.upstream_ended("the connection to Pushpin ended before the body")
+        if self.outcome is None:
+            client.transport.resume_reading()  # watch the client from now on
+            if not self.draining:
+                upstream.resume()
+
+    def upstream_data(self, data: bytes) -> None:
+        if self.outcome is not None or self.draining:
+            return
+        spans, sink = self.spans, self.client.transport
+        try:
+            if spans is None:
+                n = self.scanner.feed(data)
+            else:
+                spans.clear()
+                n = self.scanner.feed(data, spans)
+        except ChunkedError as exc:
+            self.stop(BodyEnd.UPSTREAM_FAILED, f"invalid chunked body from Pushpin: {exc}")
+            return
+        if spans is None:
+            if n:
+                sink.write(data if n == len(data) else memoryview(data)[:n])
+                self.sent += n
+        else:
+            view = memoryview(data)
+            for start, end in spans:
+                sink.write(view[start:end])
+                self.sent += end - start
+        if self.scanner.done:
+            self.trailing = data[n:]
+            self.body_ended()
+
+    def body_ended(self) -> None:
+        """The last chunk is written: stop reading Pushpin, finish once the client has it."""
+        self.upstream.pause()
+        sink = self.client.transport
+        if sink.get_write_buffer_size() == 0:
+            self.stop(BodyEnd.COMPLETE, "")
+            return
+        self.draining = True
+        # with a zero high-water mark, the transport calls resume_writing() when empty
+        sink.set_write_buffer_limits(high=0, low=0)
+
+    def upstream_ended(self, detail: str) -> None:
+        if self.draining or self.scanner.done:
+            return  # the body is complete: Pushpin's side no longer matters
+        end = BodyEnd.UPSTREAM_FAILED if self.upstream.lost else BodyEnd.UPSTREAM_CLOSED
+        self.stop(end, detail)
+
+    def stop(self, end: BodyEnd, detail: str) -> None:
+        if self.outcome is not None:
+            return
+        self.outcome = (end, detail)
+        self.draining = False
+        self.upstream.pause()
+        self.client.pause()
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def abort(self) -> None:
+        self.stop(BodyEnd.CLIENT_GONE, "cancelled")
+        for side in (self.upstream, self.client):
+            side.transport.abort()
+
+    def result(self) -> RelayResult:
+        end, detail = self.outcome or (BodyEnd.CLIENT_GONE, "cancelled")
+        return RelayResult(
+            end=end,
+            body_bytes=self.sent,
+            payload_bytes=self.scanner.payload_bytes,
+            trailing=self.trailing,
+            client_data=self.client_data,
+            detail=detail,
+        )
+
+
+async def relay_chunked(
+    upstream: anyio.abc.ByteStream,
+    client: anyio.abc.ByteStream,
+    pending: bytes = b"",
+    *,
+    dechunk: bool = False,
+) -> RelayResult:
+    """Copy a chunked response body from ``upstream`` to ``client`` until it ends.
+
+    Both response heads are dealt with already: ``pending`` is the body's first bytes (what
+    the parser of ``upstream``'s head read past it). The raw chunked bytes go to the client
+    unchanged (only chunk data with ``dechunk``, for an HTTP/1.0 client); the relay stops at
+    the body's end (after the client's socket took all of it), when ``upstream`` closes or
+    fails, or when the client sends EOF, resets, or sends anything. Nothing either side sent
+    beyond that is relayed (see ``RelayResult.trailing``/``client_data``). The streams stay
+    open (the caller closes or reuses them); on cancellation both are aborted.
+    """
+    if not (plain(upstream) and plain(client)):
+        return await relay_chunked_streams(upstream, client, pending, dechunk=dechunk)
+    assert isinstance(upstream, PlainStream) and isinstance(client, PlainStream)
+    relay = _BodyRelay(upstream, client, dechunk)
+    try:
+        relay.start(pending)
+        await asyncio.shield(relay.done)
+    except BaseException:
+        relay.abort()
+        raise
+    finally:
+        relay.upstream.restore()
+        relay.client.restore()
+    return relay.result()

@@ -1,0 +1,255 @@
+"""relay.splice (both ways after a 101) on real loopback sockets, at the transport level and
+through the stream-level fallback."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import anyio
+import pytest
+
+from compute_emu.upstream import relay
+from compute_emu.upstream.relay import splice
+from tests.support.relay_rig import (
+    BUFFER_BOUND,
+    MODES,
+    Loopback,
+    blob,
+    fd_count,
+    make_rig,
+    queue_into_anyio,
+    read_all,
+    read_exactly,
+    reset,
+    taken_over,
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def net() -> Iterator[Loopback]:
+    loopback = Loopback()
+    yield loopback
+    loopback.listener.close()
+
+
+@MODES
+@pytest.mark.anyio
+async def test_splice_is_byte_exact_both_ways(net: Loopback, mode: str) -> None:
+    rig = await make_rig(net, mode)
+    up, down = blob(3_000_001, 1), blob(2_000_003, 2)
+    got: dict[str, bytes] = {}
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+
+            async def run() -> None:
+                got["counts"] = await splice(rig.client, rig.upstream)  # type: ignore[assignment]
+
+            async def browser() -> None:
+                await rig.browser.send(up)
+                await rig.browser.send_eof()
+                got["browser"] = await read_all(rig.browser)
+
+            async def pushpin() -> None:
+                await rig.pushpin.send(down)
+                await rig.pushpin.send_eof()
+                got["pushpin"] = await read_all(rig.pushpin)
+
+            tg.start_soon(run)
+            tg.start_soon(browser)
+            tg.start_soon(pushpin)
+            if mode == "transport":
+                await anyio.sleep(0.01)
+                assert taken_over(rig.client) and taken_over(rig.upstream)
+    assert got["pushpin"] == up
+    assert got["browser"] == down
+    assert got["counts"] == (len(up), len(down))  # type: ignore[comparison-overlap]
+    await rig.aclose()
+
+
+@MODES
+@pytest.mark.anyio
+async def test_splice_delivers_pending_bytes_first_and_in_order(net: Loopback, mode: str) -> None:
+    rig = await make_rig(net, mode)
+    await rig.browser.send(b"B2")  # arrived after the 101, not read by the HTTP parser yet
+    await rig.pushpin.send(b"P2")
+    if mode == "transport":
+        await anyio.sleep(0.05)
+        queue_into_anyio(rig.client)  # ...or already in anyio's read queue
+        queue_into_anyio(rig.upstream)
+        await anyio.sleep(0.05)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(splice, rig.client, rig.upstream, b"B1", b"P1")
+            assert await read_exactly(rig.pushpin, 4) == b"B1B2"
+            assert await read_exactly(rig.browser, 4) == b"P1P2"
+            await rig.browser.send(b"B3")
+            await rig.pushpin.send(b"P3")
+            assert await read_exactly(rig.pushpin, 2) == b"B3"
+            assert await read_exactly(rig.browser, 2) == b"P3"
+            await rig.browser.send_eof()
+            await rig.pushpin.send_eof()
+    await rig.aclose()
+
+
+@MODES
+@pytest.mark.anyio
+async def test_splice_keeps_an_eof_that_came_before_it(net: Loopback, mode: str) -> None:
+    """The browser's last bytes and EOF arrived right after the 101, before the splice."""
+    rig = await make_rig(net, mode)
+    await rig.browser.send(b"bye")
+    await rig.browser.send_eof()
+    if mode == "transport":
+        await anyio.sleep(0.05)
+        queue_into_anyio(rig.client)  # anyio's protocol saw the data and the EOF
+        await anyio.sleep(0.05)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(splice, rig.client, rig.upstream)
+            assert await read_all(rig.pushpin) == b"bye"  # data, then EOF
+            await rig.pushpin.send(b"still here")  # the other direction goes on
+            await rig.pushpin.send_eof()
+            assert await read_all(rig.browser) == b"still here"
+    await rig.aclose()
+
+
+@MODES
+@pytest.mark.parametrize("first", ["browser", "pushpin"])
+@pytest.mark.anyio
+async def test_splice_half_close_keeps_the_other_direction(
+    net: Loopback, mode: str, first: str
+) -> None:
+    rig = await make_rig(net, mode)
+    closer, other = (rig.browser, rig.pushpin) if first == "browser" else (rig.pushpin, rig.browser)
+    result: list[tuple[int, int]] = []
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+
+            async def run() -> None:
+                result.append(await splice(rig.client, rig.upstream))
+
+            tg.start_soon(run)
+            await closer.send(b"last words")
+            await closer.send_eof()
+            assert await read_all(other) == b"last words"  # EOF reached the other side
+            for i in range(3):  # ...which can still talk back
+                await other.send(b"reply %d;" % i)
+            assert await read_exactly(closer, 24) == b"reply 0;reply 1;reply 2;"
+            assert not result  # still relaying one way
+            await other.send_eof()
+        assert await read_all(closer) == b""
+    to_upstream, to_client = result[0]
+    assert (to_upstream, to_client) == ((10, 24) if first == "browser" else (24, 10))
+    await rig.aclose()
+
+
+@MODES
+@pytest.mark.parametrize("side", ["browser", "pushpin"])
+@pytest.mark.anyio
+async def test_splice_reset_closes_both(net: Loopback, mode: str, side: str) -> None:
+    rig = await make_rig(net, mode)
+    victim, other = (rig.browser, rig.pushpin) if side == "browser" else (rig.pushpin, rig.browser)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(splice, rig.client, rig.upstream)
+            await victim.send(b"hi")
+            assert await read_exactly(other, 2) == b"hi"
+            await reset(victim)
+            assert await read_all(other) == b""  # closed (EOF or reset), not left open
+    await rig.aclose()
+
+
+@pytest.mark.anyio
+async def test_splice_slow_reader_pauses_the_writer_and_bounds_the_buffer(net: Loopback) -> None:
+    rig = await make_rig(net, "transport")
+    total, piece = 96 << 20, blob(64 * 1024, 3)
+    written = [0]
+    largest = [0]
+    transport = rig.client._transport  # type: ignore[attr-defined]
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(splice, rig.client, rig.upstream)
+
+            async def pushpin_writes() -> None:
+                while written[0] < total:
+                    await rig.pushpin.send(piece)
+                    written[0] += len(piece)
+                await rig.pushpin.send_eof()
+
+            tg.start_soon(pushpin_writes)
+            # the browser reads nothing for a while: the writer must stall, the relay's
+            # buffer for the browser must stay bounded
+            for _ in range(100):
+                await anyio.sleep(0.01)
+                largest[0] = max(largest[0], transport.get_write_buffer_size())
+            stalled_at = written[0]
+            await anyio.sleep(0.2)
+            assert written[0] == stalled_at < total  # the writer is held back
+            assert largest[0] <= BUFFER_BOUND
+            received = 0
+            digest = hashlib.sha256()
+            while received < total:  # now read: everything arrives, in order
+                data = await rig.browser.receive(1 << 20)
+                largest[0] = max(largest[0], transport.get_write_buffer_size())
+                digest.update(data)
+                received += len(data)
+            await rig.browser.send_eof()
+    assert largest[0] <= BUFFER_BOUND
+    expected = hashlib.sha256()
+    for _ in range(total // len(piece)):
+        expected.update(piece)
+    assert digest.digest() == expected.digest()
+    await rig.aclose()
+
+
+@MODES
+@pytest.mark.anyio
+async def test_splice_cancelled_closes_both(net: Loopback, mode: str) -> None:
+    rig = await make_rig(net, mode)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(splice, rig.client, rig.upstream)
+            await rig.browser.send(b"x")
+            assert await read_exactly(rig.pushpin, 1) == b"x"
+            tg.cancel_scope.cancel()  # server shutdown
+        assert await read_all(rig.browser) == b""
+        assert await read_all(rig.pushpin) == b""
+    await rig.aclose()
+
+
+@MODES
+@pytest.mark.anyio
+async def test_splice_leaves_no_fds_after_1000_relays(net: Loopback, mode: str) -> None:
+    async def one(i: int) -> None:
+        rig = await make_rig(net, mode)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(splice, rig.client, rig.upstream, b"", b"")
+            await rig.browser.send(b"ping %d" % i)
+            await read_exactly(rig.pushpin, len(b"ping %d" % i))
+            if i % 3 == 0:
+                await reset(rig.browser)
+            elif i % 3 == 1:
+                await rig.pushpin.send_eof()
+                await rig.browser.send_eof()
+            else:
+                tg.cancel_scope.cancel()
+        await rig.browser.aclose()
+        await rig.pushpin.aclose()
+
+    before = fd_count()
+    with anyio.fail_after(120):
+        for batch in range(10):
+            async with anyio.create_task_group() as tg:
+                for i in range(100):
+                    tg.start_soon(one, batch * 100 + i)
+    await anyio.sleep(0.05)
+    assert fd_count() == before
+
+
+def test_public_api() -> None:
+    assert set(relay.__all__) >= {"splice", "relay_chunked", "RelayResult", "BodyEnd"}
