@@ -172,3 +172,105 @@ def test_pushpin_lines_problems_always_the_rest_on_verbose():
         )
         shown = out.getvalue()
         assert ("pushpin info: [proxy] routes loaded with 3 entries" in shown) is verbose
+
+
+# --- values from fastly.toml cannot rewrite Pushpin's files ----------------------------------
+
+
+def test_route_lines_parse_back_to_the_backend_as_pushpin_reads_them():
+    from tests.support.pushpin_routes import parse_route_line
+
+    parsed = backends(
+        """
+[local_server.backends.'my "origin", #1 \\ = x']
+url = "http://127.0.0.1:3000/a,b%22c/"
+override_host = 'x.example,"y"#z'
+"""
+    )
+    (backend,) = parsed.values()
+    line = route_line(backend)
+    condition, target = parse_route_line(line)
+    assert condition == ("", {"id": 'my "origin", #1 \\ = x', "replace_beg": "/a,b%22c"})
+    assert target == ("127.0.0.1:3000", {"over_http": "", "host": 'x.example,"y"#z'})
+    # plain values stay unquoted, as the Fastly CLI writes them
+    assert route_line(backends('[local_server.backends.a]\nurl = "http://h:1/"\n')["a"]) == (
+        "id=a h:1,over_http,host=h:1"
+    )
+
+
+def test_routes_file_gets_no_extra_route_from_a_value():
+    from tests.support.pushpin_routes import parse_route_line
+
+    name = "b id=evil 127.0.0.1:22"
+    toml = f'[local_server.backends."{name}"]\nurl = "http://127.0.0.1:1/"\n'
+    lines = routes_file(backends(toml), 7001).splitlines()
+    probes = routes_file({}, 7001).splitlines()
+    assert lines[1:] == probes  # one line for the backend, nothing else added
+    assert parse_route_line(lines[0]) == [
+        ("", {"id": name}),
+        ("127.0.0.1:1", {"over_http": ""}),
+    ]
+
+
+@pytest.mark.parametrize("value", ["a\nb", "a\rb", "a\x00b", "a\x7fb"])
+def test_a_control_character_never_reaches_the_routes_file(value):
+    from compute_emu.manifest import BackendConfig
+    from compute_emu.pushpin.config import route_value
+
+    with pytest.raises(UserError, match="control character"):
+        route_value(value)
+    backend = BackendConfig(value, "http://h/", "http", "h", 80, "")
+    with pytest.raises(UserError):
+        routes_file({value: backend}, 7001)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "viceroy\n[runner]\nhttp_port=0.0.0.0:27691",
+        "a\rb",
+        "a;b",
+        "a,b",
+        "{rundir}",
+        'a"b',
+        "a\\b",
+        " a",
+        "é",
+        "@x",
+    ],
+)
+def test_pushpin_conf_refuses_values_that_change_its_meaning(value):
+    for settings in (PushpinSettings(sig_iss=value), PushpinSettings(sig_key=value)):
+        with pytest.raises(UserError, match="cannot write sig_"):
+            pushpin_conf(settings, PushpinVersion(1, 36), "/tmp/r", "/tmp/routes")
+
+
+def test_pushpin_conf_keeps_values_pushpin_reads_as_written():
+    # each of these was checked against Pushpin 1.36: the Grip-Sig still verifies
+    value = "a b#c=d:e/f@g!$%&'()*+<>?[]^`|~"
+    text = pushpin_conf(
+        PushpinSettings(sig_iss=value, sig_key=value), PushpinVersion(1, 36), "/r", "/routes"
+    )
+    assert f"sig_iss={value}\n" in text and f"sig_key={value}\n" in text
+
+
+def test_condure_host_unreachable_is_not_an_error_line():
+    """Seen while Pushpin starts (its internal links still connecting): shown on -v only."""
+    import io
+
+    from compute_emu.log import RequestLog
+    from compute_emu.pushpin.logs import relay_line
+
+    benign = (
+        "[ERR] 2026-11-26 15:38:43.991 [condure] [condure::zhttpsocket] "
+        "stream zmq send to: Host unreachable"
+    )
+    other = "[ERR] 2026-11-26 15:38:43.991 [condure] [condure::zhttpsocket] zmq send: Bad"
+    for verbose in (False, True):
+        out, err = io.StringIO(), io.StringIO()
+        log = RequestLog(out, err, verbose=verbose)
+        relay_line(log, benign)
+        relay_line(log, benign.replace("[ERR]", "[ERROR]").replace("condure]", "connmgr]", 1))
+        relay_line(log, other)
+        assert err.getvalue() == "error: pushpin: [condure] [condure::zhttpsocket] zmq send: Bad\n"
+        assert ("stream zmq send to: Host unreachable" in out.getvalue()) is verbose

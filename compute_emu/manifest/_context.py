@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
 from compute_emu.errors import ManifestError
 
+from .files import DATA_FILE_MAX_BYTES, read_file
 from .locate import KeyPath, locate, render_key
+
+# C0 controls, DEL and C1 controls: never printed raw (a manifest could move the cursor or
+# start a new line in the terminal with them)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\n``, ``\\x1b``): one line."""
+    return _CONTROL.sub(lambda m: json.dumps(m.group())[1:-1].replace("\\u00", "\\x"), text)
+
+
+def quoted(name: str) -> str:
+    """A key or name for a message: in double quotes, with escapes where needed."""
+    return json.dumps(name, ensure_ascii=False)
 
 
 def describe(value: object) -> str:
@@ -33,7 +50,7 @@ def describe(value: object) -> str:
 def unknown_key_problem(name: str, accepted: Iterable[str]) -> str:
     """``unknown key "x"; did you mean "y"? (accepted keys: ...)``."""
     accepted = list(accepted)
-    problem = f'unknown key "{name}"'
+    problem = f"unknown key {quoted(name)}"
     close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
     if not close and len(name) >= 3:  # abbreviations: "cert" -> "certificate"
         close = [key for key in accepted if key.startswith(name)]
@@ -58,7 +75,9 @@ class Context:
     def error(self, key: KeyPath, problem: str) -> ManifestError:
         """A ``ManifestError`` for ``key`` (raise it)."""
         line, column = self.position(key)
-        return ManifestError(str(self.path), render_key(key), problem, line=line, column=column)
+        return ManifestError(
+            str(self.path), render_key(key), printable(problem), line=line, column=column
+        )
 
     def fail(self, key: KeyPath, problem: str) -> NoReturn:
         raise self.error(key, problem)
@@ -116,7 +135,7 @@ class Context:
             self.fail(key, "file name must not be empty")
         resolved = self.resolve(relative)
         try:
-            return resolved.read_text(encoding="utf-8")
+            return read_file(resolved, DATA_FILE_MAX_BYTES).decode("utf-8")
         except UnicodeDecodeError:
             self.fail(key, f'cannot read "{resolved}": not UTF-8 text')
         except OSError as exc:

@@ -8,6 +8,12 @@ from urllib.parse import urlsplit
 from ._context import Context, describe
 from .locate import KeyPath, render_key
 from .model import HEALTH_VALUES, BackendConfig, ClientCertificate
+from .values import (
+    backend_name_problem,
+    host_header_problem,
+    url_characters_problem,
+    url_host_problem,
+)
 
 BACKEND_KEYS = (
     "url",
@@ -37,6 +43,9 @@ def parse_backends(ctx: Context, value: Any) -> dict[str, BackendConfig]:
 def parse_backend(ctx: Context, name: str, value: Any) -> BackendConfig:
     """Validate one backend table."""
     key: KeyPath = ("local_server", "backends", name)
+    problem = backend_name_problem(name)
+    if problem:
+        ctx.fail(key, problem)
     if not isinstance(value, dict):
         ctx.fail(
             key,
@@ -70,6 +79,9 @@ def parse_backend(ctx: Context, name: str, value: Any) -> BackendConfig:
     if "ca_certificate" in value:
         ca_certificates = _ca_certificates(ctx, (*key, "ca_certificate"), value["ca_certificate"])
 
+    override_host = ctx.string(value, (*key, "override_host"), nonempty=True)
+    if override_host is not None and (problem := host_header_problem(override_host)):
+        ctx.fail((*key, "override_host"), problem)
     return BackendConfig(
         name=name,
         url=url,
@@ -77,7 +89,7 @@ def parse_backend(ctx: Context, name: str, value: Any) -> BackendConfig:
         host=host,
         port=port,
         path_prefix=path_prefix,
-        override_host=ctx.string(value, (*key, "override_host"), nonempty=True),
+        override_host=override_host,
         cert_host=ctx.string(value, (*key, "cert_host"), nonempty=True),
         use_sni=ctx.boolean(value, (*key, "use_sni"), True),
         grpc=ctx.boolean(value, (*key, "grpc"), False),
@@ -95,6 +107,8 @@ def _parse_url(ctx: Context, key: KeyPath, url: str) -> tuple[str, str, int, str
         ctx.fail(key, "must not be empty")
     if any(c.isspace() for c in url):
         ctx.fail(key, f"{url!r} contains whitespace")
+    if problem := url_characters_problem(url):
+        ctx.fail(key, problem)
     if "://" not in url:
         ctx.fail(key, f'{url!r} has no scheme; write "http://{url}" or "https://{url}"')
     try:
@@ -107,6 +121,8 @@ def _parse_url(ctx: Context, key: KeyPath, url: str) -> tuple[str, str, int, str
     host = parts.hostname
     if not host:
         ctx.fail(key, f"{url!r} has no host")
+    if problem := url_host_problem(host):
+        ctx.fail(key, f"{url!r} has an {problem}")
     try:
         port = parts.port
     except ValueError:

@@ -13,8 +13,10 @@ from compute_emu.errors import ManifestError
 
 from ._context import Context, describe, unknown_key_problem
 from .backends import parse_backends
-from .locate import KeyPath
+from .files import DATA_FILE_MAX_BYTES, MAX_NESTING, nesting_problem, read_file
+from .locate import KeyPath, nesting_position, render_key
 from .model import LATEST_MANIFEST_VERSION, Manifest, PushpinConfig, Scripts
+from .values import conf_value_problem
 
 #: ``[local_server]`` keys known to Viceroy or the Fastly CLI; kept raw for later validation.
 LOCAL_SERVER_KEYS = (
@@ -50,7 +52,7 @@ def load_manifest(project_dir: Path, env: str | None = None) -> Manifest:
     """Read and validate the project's manifest; its relative paths resolve from ``project_dir``."""
     path = manifest_path(project_dir, env)
     try:
-        data = path.read_bytes()
+        data = read_file(path, DATA_FILE_MAX_BYTES, "fastly.toml")
     except FileNotFoundError:
         if env:
             problem = (
@@ -74,11 +76,25 @@ def load_manifest(project_dir: Path, env: str | None = None) -> Manifest:
 
 def parse_manifest(text: str, path: Path, project_dir: Path) -> Manifest:
     """Validate ``text``; ``path`` is named in messages, files resolve from ``project_dir``."""
+    too_deep = f"arrays and tables nested more than {MAX_NESTING} levels deep"
+    position = nesting_position(text, MAX_NESTING)
+    if position is not None:  # tomllib recurses: refuse before it runs out of stack
+        raise ManifestError(
+            str(path), "", f"invalid TOML: {too_deep}", line=position[0], column=position[1]
+        )
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _syntax_error(exc, text, path) from None
+    except RecursionError:  # not expected after the scan; never a traceback, though
+        raise ManifestError(str(path), "", f"invalid TOML: {too_deep}") from None
     ctx = Context(text, path, project_dir)
+    deep = nesting_problem(doc)
+    if deep is not None:  # dotted keys nest without brackets: a.a.a.a... = 1
+        line, column = ctx.position(deep)
+        raise ManifestError(
+            str(path), render_key(deep[:3]) + "...", too_deep, line=line, column=column
+        )
     manifest_version = _manifest_version(ctx, doc)
     name = ctx.string(doc, ("name",)) or ""
     description = ctx.string(doc, ("description",)) or ""
@@ -200,11 +216,20 @@ def _pushpin(ctx: Context, value: Any) -> PushpinConfig:
                 (*key, name), f"expected a port number 1-65535 (0 means the default), got {port}"
             )
         ports.append(port or None)
+    signing = []
+    for name in ("sig_iss", "sig_key"):
+        value = ctx.string(table, (*key, name))
+        problem = conf_value_problem(value) if value else None
+        if problem:  # names the character, never the value (sig_key is a secret)
+            if name == "sig_key":
+                problem += "; write such a key as base64:<the key in base64>"
+            ctx.fail((*key, name), problem)
+        signing.append(value)
     return PushpinConfig(
         enable=ctx.boolean(table, (*key, "enable"), False),
         pushpin_path=pushpin_path,
         proxy_port=ports[0],
         publish_port=ports[1],
-        sig_iss=ctx.string(table, (*key, "sig_iss")),
-        sig_key=ctx.string(table, (*key, "sig_key")),
+        sig_iss=signing[0],
+        sig_key=signing[1],
     )

@@ -24,9 +24,15 @@ def render_key(key: KeyPath) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
             continue
-        text = part if _BARE.fullmatch(part) else json.dumps(part, ensure_ascii=False)
+        text = part if _BARE.fullmatch(part) else _quote_key(part)
         out += f".{text}" if out else text
     return out
+
+
+def _quote_key(part: str) -> str:
+    """A JSON-quoted key, with DEL and C1 controls escaped too (``json`` leaves them)."""
+    quoted = json.dumps(part, ensure_ascii=False)
+    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", quoted)
 
 
 def locate(text: str, key: KeyPath) -> tuple[int, int] | None:
@@ -74,10 +80,28 @@ def _statements(text: str) -> Iterator[tuple[int, str]]:
     for lineno, line in enumerate(text.splitlines(), 1):
         if mode is None and depth == 0:
             yield lineno, line
-        mode, depth = _advance(line, mode, depth)
+        mode, depth, _ = _advance(line, mode, depth)
 
 
-def _advance(line: str, mode: str | None, depth: int) -> tuple[str | None, int]:
+def nesting_position(text: str, limit: int) -> tuple[int, int] | None:
+    """1-based ``(line, column)`` of the first bracket nested more than ``limit`` deep.
+
+    A scan of the text (strings and comments skipped), for refusing documents that Python's
+    recursive TOML parser could not read; ``None`` if the nesting stays within ``limit``.
+    """
+    mode: str | None = None
+    depth = 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        mode, depth, over = _advance(line, mode, depth, limit)
+        if over >= 0:
+            return lineno, over + 1
+    return None
+
+
+def _advance(
+    line: str, mode: str | None, depth: int, limit: int | None = None
+) -> tuple[str | None, int, int]:
+    """State after ``line``: string mode, bracket depth, and where ``limit`` was passed (-1)."""
     i = 0
     n = len(line)
     while i < n:
@@ -100,10 +124,12 @@ def _advance(line: str, mode: str | None, depth: int) -> tuple[str | None, int]:
         else:
             if c in "[{":
                 depth += 1
+                if limit is not None and depth > limit:
+                    return mode, depth, i
             elif c in "]}":
                 depth = max(0, depth - 1)
             i += 1
-    return mode, depth
+    return mode, depth, -1
 
 
 def string_end(line: str, i: int) -> int:

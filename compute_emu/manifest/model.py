@@ -12,6 +12,8 @@ from typing import Any
 
 from compute_emu.errors import ManifestError
 
+from .files import ENV_FILE_MAX_BYTES, read_file
+
 #: Latest ``manifest_version`` understood (same as the Fastly CLI and Viceroy).
 LATEST_MANIFEST_VERSION = 3
 
@@ -117,7 +119,7 @@ class Manifest:
 
     def _read_env_file(self, env_file: Path) -> dict[str, str]:
         try:
-            text = env_file.read_text(encoding="utf-8")
+            text = read_file(env_file, ENV_FILE_MAX_BYTES, "env files").decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             line, column = self._env_file_pos

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from compute_emu.errors import ManifestError
-from compute_emu.manifest._context import Context
+from compute_emu.manifest._context import Context, printable
+from compute_emu.manifest.files import DATA_FILE_MAX_BYTES, MAX_NESTING, nesting_problem, read_file
 from compute_emu.manifest.locate import KeyPath, string_end
 from compute_emu.manifest.model import Manifest
 
@@ -35,7 +36,7 @@ def kind_of(value: object) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return printable(" ".join(str(text).split()))
 
 
 class Section:
@@ -47,7 +48,8 @@ class Section:
 
     def __init__(self, manifest: Manifest) -> None:
         try:
-            text = manifest.path.read_text(encoding="utf-8").removeprefix("\ufeff")
+            data = read_file(manifest.path, DATA_FILE_MAX_BYTES, "fastly.toml")
+            text = data.decode("utf-8").removeprefix("\ufeff")
         except (OSError, UnicodeDecodeError):
             text = ""  # positions are best effort
         self.ctx = Context(text, manifest.path, manifest.project_dir)
@@ -123,7 +125,7 @@ class Section:
         """Read a file named at ``key``; errors name the key and the resolved path."""
         resolved = self.resolve(relative)
         try:
-            return resolved.read_bytes()
+            return read_file(resolved, DATA_FILE_MAX_BYTES)
         except OSError as exc:
             self.fail(key, f'cannot read "{resolved}": {exc.strerror or exc}')
 
@@ -158,17 +160,28 @@ class Section:
 def json_object(path: Path, fail: Any) -> dict[str, Any]:
     """Read ``path`` as a JSON object, calling ``fail(problem)`` (which raises) otherwise."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_file(path, DATA_FILE_MAX_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         fail(f'cannot read "{path}": not UTF-8 text')
     except OSError as exc:
         fail(f'cannot read "{path}": {exc.strerror or exc}')
+    data = load_json(text, path, fail)
+    if not isinstance(data, dict):
+        fail(f'"{path}" must hold a JSON object ({{...}}), not {_json_kind(data)}')
+    return data
+
+
+def load_json(text: str, path: Path, fail: Any) -> Any:
+    """``json.loads``, refusing documents nested more than ``MAX_NESTING`` deep."""
+    too_deep = f'"{path}" is not usable JSON: nested more than {MAX_NESTING} levels deep'
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         fail(f'"{path}" is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})')
-    if not isinstance(data, dict):
-        fail(f'"{path}" must hold a JSON object ({{...}}), not {_json_kind(data)}')
+    except RecursionError:  # json recurses on nested arrays and objects
+        fail(too_deep)
+    if nesting_problem(data) is not None:
+        fail(too_deep)
     return data
 
 

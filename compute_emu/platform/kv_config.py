@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from compute_emu.manifest.files import DATA_FILE_MAX_BYTES, read_file
+
 from ._common import KeyPath, Section, json_kind, kind_of
 from .kv_store import key_problem
 
@@ -82,7 +84,7 @@ def _parse_store(section: Section, key: KeyPath, value: Any) -> Seed:
         else:
             path = section.resolve(item["file"])
             try:
-                body = path.read_bytes()
+                body = read_file(path, DATA_FILE_MAX_BYTES)
             except OSError as exc:
                 section.in_file(
                     file_key,

@@ -32,9 +32,13 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
+from compute_emu.manifest.files import read_file
+
 InsertMode = Literal["overwrite", "add", "append", "prepend"]
 INSERT_MODES: tuple[InsertMode, ...] = ("overwrite", "add", "append", "prepend")
 DEFAULT_LIST_LIMIT = 1000
+# what reading back a damaged or foreign persisted record can raise
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError, RecursionError, binascii.Error)
 _FORBIDDEN = ("\r", "\n", "#", ";", "?", "^", "|")
 
 
@@ -257,7 +261,8 @@ class KVStore:
             if path.suffix != ".json":
                 continue
             try:
-                record = json.loads(path.read_text(encoding="utf-8"))
+                # our own records, values of any size: no cap, but never a FIFO or device
+                record = json.loads(read_file(path, None).decode("utf-8"))
                 key = record["key"]
                 generation = int(record["generation"])
                 self._last_generation = max(self._last_generation, generation)
@@ -272,7 +277,7 @@ class KVStore:
                     generation,
                     None if expires_at is None else float(expires_at),
                 )
-            except (OSError, ValueError, KeyError, TypeError, binascii.Error) as exc:
+            except _UNREADABLE as exc:
                 self.warnings.append(
                     f'KV store "{self.name}": ignoring unreadable record "{path}": {exc}'
                 )

@@ -93,7 +93,7 @@ def _parse_store(
     raw = section.read_bytes(file_key, relative)
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         # the decoder's message may quote the file's text: keep it out
         section.fail(file_key, f'"{section.resolve(relative)}" is not valid UTF-8 JSON')
     if not isinstance(data, dict):
