@@ -4,10 +4,13 @@ through the stream-level fallback."""
 from __future__ import annotations
 
 import hashlib
+import ssl
+import subprocess
 from collections.abc import Iterator
 
 import anyio
 import pytest
+from anyio.streams.tls import TLSStream
 
 from compute_emu.upstream import relay
 from compute_emu.upstream.relay import splice
@@ -253,3 +256,69 @@ async def test_splice_leaves_no_fds_after_1000_relays(net: Loopback, mode: str) 
 
 def test_public_api() -> None:
     assert set(relay.__all__) >= {"splice", "relay_chunked", "RelayResult", "BodyEnd"}
+
+
+@pytest.fixture(scope="module")
+def tls_contexts(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) contexts for a throwaway self-signed localhost certificate."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(cafile=str(cert))
+    return server, client
+
+
+@pytest.mark.anyio
+async def test_splice_to_a_tls_upstream_uses_the_stream_pump(
+    net: Loopback, tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext]
+) -> None:
+    """A wss:// backend: TLS cannot be half-closed, so one side's EOF ends both."""
+    rig = await make_rig(net, "transport")
+    server_context, client_context = tls_contexts
+    ends: dict[str, TLSStream] = {}
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+
+            async def pushpin_side() -> None:
+                ends["pushpin"] = await TLSStream.wrap(
+                    rig.pushpin,
+                    server_side=True,
+                    ssl_context=server_context,
+                    standard_compatible=False,
+                )
+
+            tg.start_soon(pushpin_side)
+            ends["upstream"] = await TLSStream.wrap(  # as compute-emu connects to backends
+                rig.upstream,
+                hostname="localhost",
+                ssl_context=client_context,
+                standard_compatible=False,
+            )
+        pushpin = ends["pushpin"]
+        result: list[tuple[int, int]] = []
+        async with anyio.create_task_group() as tg:
+
+            async def run() -> None:
+                result.append(await splice(rig.client, ends["upstream"], b"pending"))
+
+            tg.start_soon(run)
+            data = blob(300_000, 5)
+            await rig.browser.send(data)
+            assert await read_exactly(pushpin, 7 + len(data)) == b"pending" + data
+            await pushpin.send(b"back")
+            assert await read_exactly(rig.browser, 4) == b"back"
+            await rig.browser.send_eof()
+            assert await read_all(rig.browser) == b""  # both ended
+        assert result == [(7 + len(data), 4)]
+        await pushpin.aclose()
+    await rig.aclose()

@@ -13,6 +13,7 @@ import anyio.abc
 from ..rules.chunked import ChunkedError, ChunkedScanner
 
 READ_SIZE = 64 * 1024
+CLOSE_TIMEOUT = 5.0  # seconds for a TLS close_notify exchange before closing forcefully
 _GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
@@ -82,10 +83,7 @@ async def splice_streams(
             tg.start_soon(direction, client, upstream, client_pending, 0)
             tg.start_soon(direction, upstream, client, upstream_pending, 1)
     finally:
-        with anyio.CancelScope(shield=True):
-            for stream in (client, upstream):
-                with contextlib.suppress(Exception):
-                    await stream.aclose()
+        await _close(client, upstream)
     return sent[0], sent[1]
 
 
@@ -156,10 +154,15 @@ async def relay_chunked_streams(
             await pump()
             tg.cancel_scope.cancel()
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            for stream in (upstream, client):
-                with contextlib.suppress(Exception):
-                    await stream.aclose()
+        await _close(upstream, client)
         raise
     end, detail = outcome[0]
     return RelayResult(end, sent, scanner.payload_bytes, trailing, client_data, detail)
+
+
+async def _close(*streams: anyio.abc.ByteStream) -> None:
+    """Close each stream, shielded; a TLS peer that never answers close_notify does not
+    hold us for more than CLOSE_TIMEOUT (a cancelled TLS close closes forcefully)."""
+    for stream in streams:
+        with anyio.move_on_after(CLOSE_TIMEOUT, shield=True), contextlib.suppress(Exception):
+            await stream.aclose()
