@@ -62,7 +62,7 @@ class Side(asyncio.Protocol):
         # asyncio's selector transport reads with recv(256 KiB): every read then allocates
         # 256 KiB, which glibc serves with mmap, mremap and munmap (~20 us a read here);
         # 64 KiB comes from the heap (~3 us)
-        self.max_size = vars(transport).get("max_size")
+        self.max_size = getattr(transport, "__dict__", {}).get("max_size")
         if isinstance(getattr(transport, "max_size", None), int):
             transport.max_size = READ_SIZE  # type: ignore[attr-defined]
         self.taken = True
@@ -73,7 +73,7 @@ class Side(asyncio.Protocol):
             return
         self.taken = False
         saved, transport = self.saved, self.transport
-        if "max_size" in vars(transport):
+        if "max_size" in getattr(transport, "__dict__", {}):
             if self.max_size is None:
                 del transport.max_size  # type: ignore[attr-defined]
             else:
