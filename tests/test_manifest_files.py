@@ -16,15 +16,11 @@ import pytest
 
 from compute_emu.errors import ManifestError
 from compute_emu.manifest import load_manifest
-from compute_emu.manifest.files import (
-    DATA_FILE_MAX_BYTES,
-    ENV_FILE_MAX_BYTES,
-    FileRefused,
-    read_file,
-)
 from compute_emu.platform import KVStore, Platform
 
 DEADLINE = 5.0  # seconds: far more than any of these takes; only "it did not hang"
+DATA_FILE_MAX_BYTES = 16 * 1024 * 1024  # the documented caps
+ENV_FILE_MAX_BYTES = 1024 * 1024
 
 
 def finishes(call: Callable[[], Any]) -> Any:
@@ -78,7 +74,18 @@ def manifest_error(call: Callable[[], Any]) -> str:
 # --- read_file ---------------------------------------------------------------------------
 
 
+def test_the_caps_are_the_documented_ones():
+    from compute_emu.manifest import files
+
+    assert files.DATA_FILE_MAX_BYTES == DATA_FILE_MAX_BYTES
+    assert files.ENV_FILE_MAX_BYTES == ENV_FILE_MAX_BYTES
+    assert files.MAX_NESTING == 100
+    assert issubclass(files.FileRefused, OSError)  # callers report it like any read error
+
+
 def test_read_file_refuses_special_files_and_reads_regular_ones(tmp_path: Path, fifo: Path):
+    from compute_emu.manifest.files import FileRefused, read_file
+
     (tmp_path / "ok").write_bytes(b"data")
     assert read_file(tmp_path / "ok", 4) == b"data"
     for path, kind in (
@@ -93,6 +100,8 @@ def test_read_file_refuses_special_files_and_reads_regular_ones(tmp_path: Path, 
 
 
 def test_read_file_caps_the_size_before_reading(tmp_path: Path):
+    from compute_emu.manifest.files import FileRefused, read_file
+
     at_cap = sparse(tmp_path / "at", 1000)
     assert len(read_file(at_cap, 1000)) == 1000
     with pytest.raises(FileRefused, match="1,001 bytes is over the "):
