@@ -33,6 +33,8 @@ from .runtime.services import Backends, Services
 from .runtime.workers import WorkerPool
 from .server.admission import HostPolicy, parse_authority
 from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
+from .server.publish_admission import AppOrigins
+from .server.publish_port import PublishForwarder, serve_publish_port
 from .transport import Listener, ProtocolStream
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -163,16 +165,29 @@ class Server:
                 with anyio.CancelScope(shield=True):
                     await self.pushpin.stop()
 
-    async def _listen(self) -> Listener:
-        settings = self.settings
+    async def _listen(
+        self, what: str = "app", host: str | None = None, port: int | None = None
+    ) -> Listener:
+        host = self.settings.host if host is None else host
+        port = self.settings.port if port is None else port
         try:
-            return await Listener.open(settings.host, settings.port)
+            return await Listener.open(host, port)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise UserError(port_in_use_message("app", settings.host, settings.port)) from None
-            raise UserError(
-                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
-            ) from None
+                raise UserError(port_in_use_message(what, host, port)) from None
+            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+    async def _serve_publish(
+        self, listener: Listener, services: Services, limits: Limits, tg: anyio.abc.TaskGroup
+    ) -> None:
+        """compute-emu's publish port, forwarding to Pushpin's private one (after checks)."""
+        pushpin, address = self.pushpin, self.address
+        assert pushpin is not None and address is not None
+        app = AppOrigins.build(address[1], [*self.settings.allow_hosts, self.settings.host])
+        forwarder = PublishForwarder(
+            services.pool, lambda: pushpin.api_port, services.date, self.log, app
+        )
+        await serve_publish_port(listener, forwarder, lambda: self.host_policy, limits, tg)
 
     async def _run(
         self, on_ready: Callable[[tuple[str, int]], None] | None, handle_signals: bool
@@ -182,7 +197,7 @@ class Server:
         loop = Loop()
         services = Services(
             loop=loop,
-            workers=WorkerPool(loop.asyncio_loop),
+            workers=WorkerPool(loop.asyncio_loop, mailbox=loop.mailbox),
             app=self.app,
             backends=self.backends,
             log=self.log,
@@ -195,12 +210,17 @@ class Server:
         handler = AppHandler(services)
         self.address = listener.address
         limits = Limits(body_timeout=self.settings.body_timeout)
+        publish: Listener | None = None
         try:
+            if self.pushpin is not None:
+                port = self.pushpin_settings.publish_port
+                publish = await self._listen("Pushpin publish", "127.0.0.1", port)
             async with anyio.create_task_group() as tg:
                 if handle_signals:
                     tg.start_soon(_stop_on_signal, tg.cancel_scope)
-                if self.pushpin is not None:
+                if self.pushpin is not None and publish is not None:
                     await tg.start(self.pushpin.run)
+                    tg.start_soon(self._serve_publish, publish, services, limits, tg)
                 tg.start_soon(self._watch_manifest, services)
 
                 async def serve_connection(stream: ProtocolStream) -> None:
@@ -216,12 +236,15 @@ class Server:
                 await listener.serve(serve_connection, task_group=tg)
         finally:
             await listener.aclose()
+            if publish is not None:
+                await publish.aclose()
             services.workers.close()
             with anyio.CancelScope(shield=True):
                 await services.pool.aclose()
 
     async def _watch_manifest(self, services: Services) -> None:
-        """Pick up backend changes in fastly.toml (Pushpin's routes are rewritten to match)."""
+        """Pick up backend changes in fastly.toml: Pushpin's routes are rewritten to match, and
+        the new backends are swapped in (and announced) once Pushpin routes to them."""
         path = self.manifest.path
         seen = _mtime(path)
         while True:
@@ -238,10 +261,13 @@ class Server:
             except UserError as exc:
                 self.log.error(f"{exc} (fastly.toml changed; keeping the previous backends)")
                 continue
+            if self.pushpin is not None and not await self.pushpin.update_routes(manifest.backends):
+                self.log.warning(
+                    f"{path.name} changed, but Pushpin has not loaded its new routes yet: "
+                    "handoffs to new backends may fail until it does"
+                )
             services.backends = backends  # swapped whole: requests under way keep theirs
             self.host_policy = self._host_policy(manifest)
-            if self.pushpin is not None:
-                self.pushpin.update_routes(manifest.backends)
             names = ", ".join(manifest.backends) or "none"
             self.log.info(f"{path.name} changed: backends are now {names}")
 

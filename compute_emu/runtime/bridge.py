@@ -18,6 +18,7 @@ import anyio
 import anyio.to_thread
 
 from ..sdk._body import BodyStream
+from .workers import Mailbox
 
 T = TypeVar("T")
 
@@ -44,6 +45,7 @@ class Loop:
     def __init__(self) -> None:
         self.asyncio_loop = asyncio.get_running_loop()  # compute-emu runs anyio on asyncio
         self.thread_id = threading.get_ident()
+        self.mailbox = Mailbox(self.asyncio_loop)
 
     def run(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``func(*args)`` on the loop and wait for it (call from a non-loop thread)."""
@@ -64,7 +66,7 @@ class Loop:
 
     def notify(self, func: Callable[..., object], *args: Any) -> None:
         """Have the loop call ``func(*args)`` soon, without waiting (thread-safe)."""
-        self.asyncio_loop.call_soon_threadsafe(func, *args)
+        self.mailbox.post(func, *args)
 
 
 async def _call(func: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:

@@ -4,7 +4,8 @@
 has a thread of its own and never holds up the loop or another request. The hand-over is the
 cheapest the standard library offers: the loop puts a job on a ``SimpleQueue``; an idle worker
 takes it (a new thread is started only when none is idle, up to ``max_threads``); the worker
-reports back with one ``call_soon_threadsafe``. Idle workers exit after ``idle_timeout``.
+reports back through a :class:`Mailbox` (one loop wake-up per batch of reports). Idle
+workers exit after ``idle_timeout``.
 
 Measured against anyio's ``to_thread.run_sync`` (a capacity limiter, a portal and a condition
 per call) this halves the cost of a hello-world request (see the README's Performance part).
@@ -13,7 +14,6 @@ per call) this halves the cost of a hello-world request (see the README's Perfor
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -21,6 +21,42 @@ from typing import Any
 
 MAX_THREADS = 256  # main() calls that may run at once; more wait for a free thread
 IDLE_TIMEOUT = 30.0  # seconds an idle worker waits for work before it exits
+
+
+class Mailbox:
+    """Calls for the event loop from other threads, with one wake-up per batch.
+
+    ``call_soon_threadsafe`` writes a byte to the loop's self-pipe for every call. Under load
+    many workers report in the same loop iteration, so the mailbox queues calls and wakes the
+    loop only when it is not already due to drain them.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._calls: list[tuple[Callable[..., object], tuple[Any, ...]]] = []
+        self._armed = False
+
+    def post(self, func: Callable[..., object], *args: Any) -> None:
+        """Have the loop call ``func(*args)`` soon (from any thread; never blocks)."""
+        with self._lock:
+            self._calls.append((func, args))
+            if self._armed:
+                return
+            self._armed = True
+        try:
+            self._loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # the loop is closed: nobody to tell
+            with self._lock:
+                self._armed = False
+
+    def _drain(self) -> None:
+        with self._lock:
+            calls, self._calls = self._calls, []
+            self._armed = False
+        for func, args in calls:
+            func(*args)
+
 
 Job = tuple[Callable[..., object], tuple[Any, ...], Callable[[BaseException | None], None]]
 
@@ -35,8 +71,9 @@ class WorkerPool:
         max_threads: int = MAX_THREADS,
         idle_timeout: float = IDLE_TIMEOUT,
         name: str = "compute-emu-app",
+        mailbox: Mailbox | None = None,
     ) -> None:
-        self._loop = loop
+        self._mailbox = mailbox or Mailbox(loop)
         self._max = max_threads
         self._idle_timeout = idle_timeout
         self._name = name
@@ -99,8 +136,7 @@ class WorkerPool:
             del func, args, job
             with self._lock:  # idle before the loop hears of it: the next job can come here
                 self._idle += 1
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
-                self._loop.call_soon_threadsafe(on_done, error)
+            self._mailbox.post(on_done, error)
             del on_done, error
 
     def close(self) -> None:

@@ -181,6 +181,23 @@ class Exchange:
         self.upgraded = True
         return await self._conn.switch_protocols(headers)
 
+    async def start_relayed_body(
+        self, status: int, headers: list[tuple[str, bytes]]
+    ) -> tuple[anyio.abc.ByteStream, bytes] | None:
+        """Send a chunked response head and give up the connection, so that a relay can copy
+        an upstream's chunked body to the socket as it is (no parsing, no re-framing).
+
+        Returns the raw stream and bytes the client sent past its request, or None when the
+        body cannot be relayed raw (an HTTP/1.0 client cannot take chunked; a HEAD has no
+        body): then answer through :meth:`send_response`. The connection is not kept alive
+        after a relayed body (``Connection: close`` is said in the head).
+        """
+        if self.http_version != "1.1" or self.method == "HEAD" or status in (204, 304):
+            return None
+        self.response_status = status
+        self.upgraded = True
+        return await self._conn.give_away(status, headers)
+
 
 class Connection:
     """Serve one client connection until it closes."""
@@ -316,6 +333,25 @@ class Connection:
             h11.InformationalResponse(
                 status_code=101, headers=raw_headers(headers), reason=b"Switching Protocols"
             )
+        )
+        self._upgraded = True
+        trailing, _closed = self._h11.trailing_data
+        return self._stream, bytes(trailing)
+
+    async def give_away(
+        self, status: int, headers: list[tuple[str, bytes]]
+    ) -> tuple[anyio.abc.ByteStream, bytes]:
+        """Write a chunked response head, then stop speaking HTTP on this connection."""
+        while self._h11.their_state is h11.SEND_BODY:  # a GET's EndOfMessage
+            if not await self.receive_body_chunk():
+                break
+        raw = [
+            *raw_headers(headers),
+            (b"transfer-encoding", b"chunked"),
+            (b"connection", b"close"),
+        ]
+        await self.send_event(
+            h11.Response(status_code=status, headers=raw, reason=reason_phrase(status))
         )
         self._upgraded = True
         trailing, _closed = self._h11.trailing_data
