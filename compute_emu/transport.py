@@ -28,6 +28,7 @@ import anyio.lowlevel
 
 HIGH_WATER = 64 * 1024  # unread bytes buffered before the transport stops reading
 WRITE_HIGH_WATER = 64 * 1024  # unsent bytes before send() waits
+READ_SIZE = 64 * 1024  # the most one read takes from the kernel
 
 
 class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
@@ -50,6 +51,10 @@ class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.set_write_buffer_limits(WRITE_HIGH_WATER)
+        if isinstance(getattr(transport, "max_size", None), int):
+            # asyncio's selector transport reads with recv(256 KiB): glibc serves each such
+            # buffer with mmap/munmap (~20 us a read); 64 KiB comes from the heap (~3 us)
+            transport.max_size = READ_SIZE  # type: ignore[attr-defined]
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -179,6 +184,39 @@ class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
             attributes[anyio.abc.SocketAttribute.local_port] = lambda: sock.getsockname()[1]
             attributes[anyio.abc.SocketAttribute.remote_port] = lambda: peer[1]
         return attributes
+
+    # -- taking over (compute_emu.upstream.relay) -----------------------------------------
+    @property
+    def closed(self) -> bool:
+        """aclose()/abort() was called, or the connection is gone."""
+        return self._closed or self._lost
+
+    def relay_state(self) -> tuple[bool, BaseException | None, bool]:
+        """(peer sent EOF, the error the connection was lost with, writes paused)."""
+        return self._eof, self._error, self._drain is not None
+
+    def take_buffered(self) -> bytes:
+        """The bytes received but not read, removed from the stream (a relay sends them)."""
+        data = b"".join(self._buffer)
+        self._buffer.clear()
+        self._buffered = 0
+        return data
+
+    def resume_after_relay(
+        self, *, eof: bool, lost: bool, exc: BaseException | None, write_paused: bool
+    ) -> None:
+        """A relay gave the transport back: take on the state it leaves (reading paused)."""
+        self._reading_paused = False
+        if lost:
+            self.connection_lost(exc if isinstance(exc, Exception) else None)
+            return
+        if eof:
+            self._eof = True
+            self._wake()
+        elif self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+        if write_paused:
+            self.pause_writing()
 
     # -- taking over -----------------------------------------------------------------------
     @property

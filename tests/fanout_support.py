@@ -100,9 +100,9 @@ class LineReader:
     def _run(self, headers: dict[str, str]) -> None:
         try:
             self._conn.request("GET", self._target, headers=headers)
+            self._conn.sock.settimeout(None)  # held streams may stay quiet for long
             response = self._conn.getresponse()
             self.status, self.headers = response.status, httpx.Headers(response.getheaders())
-            self._conn.sock.settimeout(None)  # held streams may stay quiet for long
             while line := response.readline():
                 self.lines.put(line.decode().rstrip("\r\n"))
         except (OSError, http.client.HTTPException) as exc:

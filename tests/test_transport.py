@@ -125,3 +125,34 @@ async def test_listener_hands_each_connection_to_the_task_group() -> None:
     assert seen == [b"hello 0", b"hello 1", b"hello 2"]
     with socket.socket() as probe:  # the port is closed again
         assert probe.connect_ex((host, port)) != 0
+
+
+@pytest.mark.anyio
+async def test_the_relay_takes_over_protocol_streams_and_gives_them_back() -> None:
+    """A ProtocolStream's transport is taken over by the transport-level relay (fast path),
+    bytes it had buffered go first, and it works as a stream again afterwards."""
+    from compute_emu.upstream._takeover import plain
+    from compute_emu.upstream.relay import relay_chunked
+
+    client_end, client = await pair()
+    upstream, upstream_end = await pair()
+    assert plain(client) and plain(upstream)
+    await upstream_end.send(b"5\r\nhello\r\n")
+    await anyio.sleep(0.05)  # buffered in the ProtocolStream before the relay starts
+
+    async def rest() -> None:
+        await anyio.sleep(0.05)
+        await upstream_end.send(b"0\r\n\r\nNEXT")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(rest)
+        result = await relay_chunked(upstream, client)
+    assert result.complete and result.trailing == b"NEXT"
+    received = b""
+    while len(received) < len(b"5\r\nhello\r\n0\r\n\r\n"):
+        received += await client_end.receive()
+    assert received == b"5\r\nhello\r\n0\r\n\r\n"
+    await client.send(b"still a stream")  # handed back
+    assert await client_end.receive() == b"still a stream"
+    for stream in (client_end, client, upstream, upstream_end):
+        await stream.aclose()

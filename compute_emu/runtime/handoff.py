@@ -23,7 +23,7 @@ from ..upstream.client import (
     UpstreamResponse,
     anyio_stream,
 )
-from ..upstream.splice import splice
+from ..upstream.relay import relay_chunked, splice
 from .bridge import iterate_body
 from .deliver import send_text
 
@@ -99,7 +99,10 @@ async def relay_handoff(
             )
             exchange.response_bytes = to_client
             return
-        await _relay_response(exchange, response, response.status, response.headers)
+        if _held_chunked(response.headers):
+            await _relay_held_body(exchange, response)
+        else:
+            await _relay_response(exchange, response, response.status, response.headers)
     finally:
         await response.aclose()  # pooled already if both sides finished cleanly
 
@@ -132,6 +135,31 @@ async def _send(
             text = f"Error: Could not connect to handoff target: {exc.detail}.\n"
             raise _Refused(500, text) from None
         raise _Refused(502, f"Error: Handoff request failed: {exc.detail or exc}\n") from None
+
+
+def _held_chunked(headers: list[tuple[str, bytes]]) -> bool:
+    """A chunked body of unknown length: a held stream, relayed raw at transport level."""
+    coding = header_value(headers, "transfer-encoding")
+    return coding is not None and coding.strip().lower() == b"chunked"
+
+
+async def _relay_held_body(exchange: Exchange, response: UpstreamResponse) -> None:
+    """Pushpin's chunked bytes go to the client as they are (both speak HTTP/1.1 chunked):
+    no parsing beyond chunk sizes, no task, no copy (compute_emu/upstream/relay.py). A client
+    that cannot take chunked (HTTP/1.0) or a HEAD goes through :func:`_relay_response`."""
+    given = await exchange.start_relayed_body(response.status, end_to_end(response.headers))
+    if given is None:
+        await _relay_response(exchange, response, response.status, response.headers)
+        return
+    client_stream, _pipelined = given  # anything pipelined behind a held stream is dropped
+    upstream_stream, pending = response.detach()
+    try:
+        result = await relay_chunked(anyio_stream(upstream_stream), client_stream, pending)
+        exchange.response_bytes = result.body_bytes
+    finally:
+        with anyio.CancelScope(shield=True):
+            await upstream_stream.aclose()  # never pooled: its parser is mid-body
+            await client_stream.aclose()
 
 
 async def _relay_response(

@@ -1,9 +1,11 @@
-"""Taking an anyio asyncio socket stream's transport over, and handing it back.
+"""Taking a socket stream's transport over, and handing it back.
 
-anyio's asyncio ``SocketStream`` wraps an ``asyncio.Transport`` and a ``StreamProtocol``
-with a read queue. :class:`Side` replaces that protocol with itself (``set_protocol``),
-moves the bytes already queued out, keeps the EOF/closed/write-paused state, and later gives
-the transport back to anyio's protocol in the state the relay leaves it in.
+Two kinds of stream sit on an asyncio transport: compute-emu's own
+:class:`~compute_emu.transport.ProtocolStream` (the front door's connections) and anyio's
+asyncio ``SocketStream`` (a ``StreamProtocol`` with a read queue). :class:`Side` replaces the
+stream's protocol with itself (``set_protocol``), moves the bytes already received out, keeps
+the EOF/closed/write-paused state, and later gives the transport back to the stream in the
+state the relay leaves it in.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import asyncio
 
 import anyio.abc
+
+from ..transport import WRITE_HIGH_WATER, ProtocolStream
 
 try:
     from anyio._backends._asyncio import SocketStream as PlainStream
@@ -24,7 +28,9 @@ LOW_WATER = 16 * 1024  # ...until it drains below this
 
 
 def plain(stream: anyio.abc.ByteStream) -> bool:
-    """True for an open anyio asyncio socket stream whose transport we can take over."""
+    """True for an open socket stream whose transport we can take over."""
+    if isinstance(stream, ProtocolStream):
+        return stream.transport is not None and hasattr(stream.transport, "set_protocol")
     if PlainStream is None or type(stream) is not PlainStream:
         return False
     transport = stream._transport
@@ -32,30 +38,43 @@ def plain(stream: anyio.abc.ByteStream) -> bool:
 
 
 class Side(asyncio.Protocol):
-    """One taken-over transport; remembers anyio's protocol and hands the transport back."""
+    """One taken-over transport; remembers its stream and hands the transport back."""
 
-    def __init__(self, stream: PlainStream) -> None:
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self.stream = stream
-        self.transport: asyncio.Transport = stream._transport
-        self.saved = saved = stream._protocol
         self.peer: Side = self
-        self.eof = saved.is_at_eof  # the read side ended
-        self.lost = stream._closed or self.transport.is_closing()
-        self.lost_exc: Exception | None = saved.exception
-        self.lost_here = False  # connection_lost came to us, not to anyio's protocol
-        self.write_paused = not saved.write_event.is_set()
+        self.lost_here = False  # connection_lost came to us, not to the stream's protocol
         self.taken = False
         self.queued = b""
         self.max_size: int | None = None  # the transport's own read size, if it had one
+        if isinstance(stream, ProtocolStream):
+            assert stream.transport is not None
+            self.transport: asyncio.Transport = stream.transport
+            self.eof, self.lost_exc, self.write_paused = stream.relay_state()
+            self.lost = stream.closed or self.transport.is_closing()
+            return
+        assert isinstance(stream, PlainStream)
+        self.transport = stream._transport
+        saved = stream._protocol
+        self.eof = saved.is_at_eof  # the read side ended
+        self.lost = stream._closed or self.transport.is_closing()
+        self.lost_exc = saved.exception
+        self.write_paused = not saved.write_event.is_set()
 
     def take(self) -> None:
-        """Take the transport over (reading paused); anyio's queued bytes go to ``queued``."""
-        saved, transport = self.saved, self.transport
-        self.queued = b"".join(saved.read_queue)  # received before the relay: relayed first
-        saved.read_queue.clear()
+        """Take the transport over (reading paused); the bytes already received go to
+        ``queued``."""
+        stream, transport = self.stream, self.transport
+        if isinstance(stream, ProtocolStream):
+            self.queued = stream.take_buffered()
+        else:
+            saved = stream._protocol  # type: ignore[attr-defined]
+            self.queued = b"".join(saved.read_queue)  # received before the relay: first
+            saved.read_queue.clear()
         if self.lost:
-            return  # closing or closed: the transport stays anyio's
-        saved.read_event.clear()
+            return  # closing or closed: the transport stays the stream's
+        if not isinstance(stream, ProtocolStream):
+            stream._protocol.read_event.clear()  # type: ignore[attr-defined]
         transport.pause_reading()
         transport.set_protocol(self)
         transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
@@ -68,16 +87,26 @@ class Side(asyncio.Protocol):
         self.taken = True
 
     def restore(self) -> None:
-        """Give the transport back to anyio's protocol, in the state we leave it in."""
+        """Give the transport back to its stream, in the state we leave it in."""
         if not self.taken:
             return
         self.taken = False
-        saved, transport = self.saved, self.transport
+        transport = self.transport
         if "max_size" in getattr(transport, "__dict__", {}):
             if self.max_size is None:
                 del transport.max_size  # type: ignore[attr-defined]
             else:
                 transport.max_size = self.max_size  # type: ignore[attr-defined]
+        if isinstance(self.stream, ProtocolStream):
+            if transport.get_protocol() is self:
+                transport.set_protocol(self.stream)
+            if not self.lost_here and not transport.is_closing():
+                transport.set_write_buffer_limits(WRITE_HIGH_WATER)
+            self.stream.resume_after_relay(
+                eof=self.eof, lost=self.lost_here, exc=self.lost_exc, write_paused=self.write_paused
+            )
+            return
+        saved = self.stream._protocol  # type: ignore[attr-defined]
         if transport.get_protocol() is self:
             transport.set_protocol(saved)
         if self.lost_here:

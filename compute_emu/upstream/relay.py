@@ -23,7 +23,7 @@ import anyio.abc
 
 from ..rules.chunked import ChunkedError, ChunkedScanner
 from ._relay_streams import BodyEnd, RelayResult, relay_chunked_streams, splice_streams
-from ._takeover import HIGH_WATER, LOW_WATER, READ_SIZE, PlainStream, Side, plain
+from ._takeover import HIGH_WATER, LOW_WATER, READ_SIZE, Side, plain
 
 __all__ = [
     "HIGH_WATER",
@@ -40,7 +40,7 @@ CLOSE_TIMEOUT = 10.0  # seconds a finished splice waits for both sockets to flus
 
 # -- splice --------------------------------------------------------------------------------
 class _SpliceSide(Side):
-    def __init__(self, relay: _Splice, stream: PlainStream) -> None:
+    def __init__(self, relay: _Splice, stream: anyio.abc.ByteStream) -> None:
         super().__init__(stream)
         self.relay = relay
         self.sent = 0  # bytes written to the peer
@@ -61,7 +61,7 @@ class _SpliceSide(Side):
 class _Splice:
     """Both directions between two taken-over transports."""
 
-    def __init__(self, client: PlainStream, upstream: PlainStream) -> None:
+    def __init__(self, client: anyio.abc.ByteStream, upstream: anyio.abc.ByteStream) -> None:
         loop = asyncio.get_running_loop()
         self.client = _SpliceSide(self, client)
         self.upstream = _SpliceSide(self, upstream)
@@ -153,7 +153,6 @@ async def splice(
     """
     if not (plain(client) and plain(upstream)):
         return await splice_streams(client, upstream, client_pending, upstream_pending)
-    assert isinstance(client, PlainStream) and isinstance(upstream, PlainStream)
     relay = _Splice(client, upstream)
     try:
         relay.start(client_pending, upstream_pending)
@@ -168,7 +167,7 @@ async def splice(
 
 # -- a held response's chunked body ----------------------------------------------------------
 class _BodyUpstream(Side):
-    def __init__(self, relay: _BodyRelay, stream: PlainStream) -> None:
+    def __init__(self, relay: _BodyRelay, stream: anyio.abc.ByteStream) -> None:
         super().__init__(stream)
         self.relay = relay
 
@@ -192,7 +191,7 @@ class _BodyUpstream(Side):
 
 
 class _BodyClient(Side):
-    def __init__(self, relay: _BodyRelay, stream: PlainStream) -> None:
+    def __init__(self, relay: _BodyRelay, stream: anyio.abc.ByteStream) -> None:
         super().__init__(stream)
         self.relay = relay
 
@@ -222,7 +221,9 @@ class _BodyClient(Side):
 class _BodyRelay:
     """Pushpin's chunked body to the client, bytes unchanged (or de-chunked)."""
 
-    def __init__(self, upstream: PlainStream, client: PlainStream, dechunk: bool) -> None:
+    def __init__(
+        self, upstream: anyio.abc.ByteStream, client: anyio.abc.ByteStream, dechunk: bool
+    ) -> None:
         self.upstream = _BodyUpstream(self, upstream)
         self.client = _BodyClient(self, client)
         self.upstream.peer, self.client.peer = self.client, self.upstream
@@ -343,7 +344,6 @@ async def relay_chunked(
     """
     if not (plain(upstream) and plain(client)):
         return await relay_chunked_streams(upstream, client, pending, dechunk=dechunk)
-    assert isinstance(upstream, PlainStream) and isinstance(client, PlainStream)
     relay = _BodyRelay(upstream, client, dechunk)
     try:
         relay.start(pending)
