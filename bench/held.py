@@ -168,19 +168,23 @@ class Group:
             sub.close()
             return None
 
+        size, pause = batch, 0.2
         while len(self.subscribers) < count:
-            if time.monotonic() > deadline or self.failures > max(count // 10, 20):
+            if time.monotonic() > deadline or self.failures > max(count // 4, 20):
                 raise RuntimeError(
                     f"{self.name}: only {len(self.subscribers)} of {count} subscribers opened "
                     f"in {time.perf_counter() - started:.0f} s; refused: {self.refusals}"
                 )
-            size = min(batch, count - len(self.subscribers))
+            size = min(size, count - len(self.subscribers))
             results = await asyncio.gather(*(one() for _ in range(size)))
             opened = [sub for sub in results if sub is not None]
             self.failures += size - len(opened)
             self.subscribers += opened
-            if len(opened) < size:
-                await asyncio.sleep(0.2)  # refused: back off a little
+            if len(opened) < size:  # refused: smaller batches, and a longer pause each time
+                size, pause = max(10, size // 2), min(pause * 2, 5.0)
+                await asyncio.sleep(pause)
+            else:
+                size, pause = min(batch, size * 2), 0.2
         self.open_seconds = time.perf_counter() - started
         if count >= 1000:
             kind = "WebSockets" if self.websocket else "streams"

@@ -132,6 +132,10 @@ def write(rows: list[Row], info: dict[str, Any], plot: dict[str, Any]) -> str:
         + ("" if not missed else ": " + "; ".join(missed)),
         "",
     ]
+    profiles = [f"{row.key}: {row.extra['profile']}" for row in rows if row.extra.get("profile")]
+    if profiles:
+        lines += ["py-spy flame graphs of compute-emu (BENCH_PROFILE=1): " + ", ".join(profiles)]
+        lines += [""]
     if info.get("notes"):
         lines += [*(f"- {note}" for note in info["notes"]), ""]
     text = "\n".join(lines)

@@ -33,7 +33,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
 from .procs import CLIENT_CPU, stop_all
 from .report import RESULTS, Row, machine, plot_latency, write
 from .scenarios_fanout import at_scale, latency
-from .scenarios_http import Settings, handoff, hello, ready, send
+from .scenarios_http import Settings, handoff, hello, launch, ready_row, send
 from .servers import FANOUT_APP, ComputeEmu, project, python_server, start_origin
 
 
@@ -111,24 +111,37 @@ def main() -> int:
             origin.stop()
 
             ready_samples: list[float] = []
+            ready_failures: list[str] = []
+
+            def launches() -> list[Row]:
+                launch(tmp, grip_port, ready_samples, ready_failures, 3)
+                return []
+
+            bench.run("ready", "ready time (compute-emu serve with Pushpin, 3 launches)", launches)
 
             def fanout_path(name: str) -> Path:
                 path = tmp / name
                 return path if path.exists() else project(tmp, name, FANOUT_APP, grip_port, True)
 
-            fanout = ComputeEmu(fanout_path("fanout"), pushpin=True)
-            ready_samples.append(fanout.ready_seconds)
-            bench.run("handoff", "Fanout handoff (vs Pushpin's port)",
-                      lambda: handoff(fanout, settings))  # fmt: skip
+            fanouts: list[ComputeEmu] = []  # the one shared by the handoff and latency rows
+
+            def handoff_rows() -> list[Row]:
+                fanouts.append(ComputeEmu(fanout_path("fanout"), pushpin=True))
+                ready_samples.append(fanouts[0].ready_seconds)
+                return handoff(fanouts[0], settings)
 
             def latency_rows() -> list[Row]:
+                if not fanouts:
+                    raise RuntimeError("compute-emu with Pushpin did not start")
                 cases = [(False, 1), (False, 100), (False, 1000), (True, 100)]
-                rows, points = asyncio.run(latency(fanout, cases, messages))
+                rows, points = asyncio.run(latency(fanouts[0], cases, messages))
                 plot.update(points)
                 return rows
 
+            bench.run("handoff", "Fanout handoff (vs Pushpin's port)", handoff_rows)
             bench.run("publish", "publish-to-delivery (vs Pushpin direct)", latency_rows)
-            fanout.stop()
+            for fanout in fanouts:
+                fanout.stop()
 
             def scale_rows(websocket: bool) -> list[Row]:
                 fanout = ComputeEmu(fanout_path("held"), pushpin=True)
@@ -148,7 +161,7 @@ def main() -> int:
 
             bench.run("held_streams", f"{held:,} held HTTP streams", lambda: scale_rows(False))
             bench.run("held_ws", f"{held:,} held WebSockets", lambda: scale_rows(True))
-            bench.run("ready", "ready time", lambda: ready(tmp, grip_port, ready_samples))
+            bench.run("ready", "ready time", lambda: [ready_row(ready_samples, ready_failures)])
             grip.stop()
     except KeyboardInterrupt:
         print("\ninterrupted: stopping every process the bench started", file=sys.stderr)

@@ -181,6 +181,10 @@ async def at_scale(
     if fds_after > fds_before + 10:
         notes.append(f"compute-emu: {fds_after - fds_before} fds still open 30 s after the "
                      f"{count:,} {kind} closed")  # fmt: skip
+    for group in (ce, direct):
+        if group.refusals:
+            refused = ", ".join(f"{n} x {why}" for why, n in group.refusals.items())
+            notes.append(f"{group.name}: opening {count:,} {kind}, refused {refused} (retried)")
     for name, dropped in ((CE, ce_dropped), (DIRECT, direct_dropped)):
         if dropped:
             notes.append(f"{name}: {dropped} of {count:,} held {kind} closed by the server side")

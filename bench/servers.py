@@ -8,6 +8,7 @@ internals change.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -67,6 +68,9 @@ class ComputeEmu:
         self.url = self.proc.wait_for(r"Listening on (http://\S+)", timeout=60).group(1)
         self.ready_seconds = time.perf_counter() - started
         self.port = int(self.url.rsplit(":", 1)[1])
+        if pushpin:  # the publish API as compute-emu announces it
+            announced = re.search(r"publish at http://127\.0\.0\.1:(\d+)/", self.proc.output)
+            self.publish_port = int(announced.group(1)) if announced else self.publish_port
 
     @property
     def pid(self) -> int:
