@@ -17,7 +17,8 @@ Variants: ``direct`` (browser connected to Pushpin, no relay: the floor), ``hold
 ``old-h11`` (the relay before compute_emu.upstream.relay: Pushpin's chunked body parsed
 with h11 and every chunk re-serialised with the client's h11, a watcher task in a task
 group), ``new-chunked`` (``relay_chunked``), ``hold-ws``, ``old-splice``
-(compute_emu/upstream/splice.py) and ``new-splice`` (``relay.splice``). ``old-h11+64k`` and
+(bench/old_splice.py, the splice before the relay) and ``new-splice`` (``relay.splice``).
+``old-h11+64k`` and
 ``old-splice+64k`` are the old relays with the transports' read size cut to 64 KiB (the new
 relay does that; asyncio's 256 KiB reads cost an mmap/mremap/munmap each), to tell that
 gain apart from the rest.
@@ -67,8 +68,8 @@ def serve(variant: str, pushpin_port: int) -> None:
     import anyio.abc
     import h11
 
+    from bench import old_splice as old_splice_module
     from compute_emu.streams import pause_reading
-    from compute_emu.upstream import splice as old_splice_module
     from compute_emu.upstream.relay import relay_chunked, splice
 
     read_size = 64 * 1024

@@ -1,4 +1,7 @@
-"""Join two byte streams both ways after a ``101 Switching Protocols``.
+"""The splice compute-emu had before compute_emu.upstream.relay (bench/relay_micro.py's
+baseline).
+
+Join two byte streams both ways after a ``101 Switching Protocols``.
 
 Bytes either side sent past the 101 head (already read into an HTTP parser) are delivered
 first. When one side finishes sending, the other is half-closed where the stream allows it;
