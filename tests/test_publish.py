@@ -310,7 +310,7 @@ def pushpin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with start_blocking_portal() as portal:
         future, _ = portal.start_task(pushpin.run)
         try:
-            yield f"http://127.0.0.1:{settings.publish_port}"
+            yield pushpin.api_url  # Pushpin itself (serve puts its publish port in front)
         finally:
             portal.call(pushpin.stop)
             future.cancel()

@@ -96,9 +96,18 @@ def _conf_value(name: str, value: str) -> str:
 
 
 def pushpin_conf(
-    settings: PushpinSettings, version: PushpinVersion, rundir: str, routes_file: str
+    settings: PushpinSettings,
+    version: PushpinVersion,
+    rundir: str,
+    routes_file: str,
+    *,
+    api_port: int | None = None,
 ) -> str:
-    """The text of pushpin.conf (values on their own lines: Pushpin has no trailing comments)."""
+    """The text of pushpin.conf (values on their own lines: Pushpin has no trailing comments).
+
+    ``api_port`` is where Pushpin's own publish API listens: compute-emu listens on
+    ``settings.publish_port`` itself and forwards there (default: ``settings.publish_port``).
+    """
     sig_iss = _conf_value("sig_iss", settings.sig_iss)
     sig_key = _conf_value("sig_key", settings.sig_key)
     lines = [
@@ -138,7 +147,7 @@ def pushpin_conf(
         "",
         "[handler]",
         "push_in_http_addr=127.0.0.1",
-        f"push_in_http_port={settings.publish_port}",
+        f"push_in_http_port={settings.publish_port if api_port is None else api_port}",
         "stats_spec=ipc://{rundir}/{ipc_prefix}stats",
         # 1.36-1.40 read the first spelling, 1.41+ the second; each ignores the other
         f"push_in_max_body_size={MAX_PUBLISH_BODY}",
@@ -190,13 +199,27 @@ def route_line(backend: BackendConfig) -> str:
 #   apart from the app's channels.
 PROBE_CLIENT_ROUTE = "compute-emu-probe-client"
 PROBE_ACCEPT_ROUTE = "compute-emu-probe-accept"
+# - one more, named after the file's generation, to Pushpin's test handler: once it answers,
+#   Pushpin has loaded that version of the file (it swaps all routes at once).
+PROBE_ROUTES_PREFIX = "compute-emu-probe-routes-"
 
 
-def routes_file(backends: Mapping[str, BackendConfig], publish_port: int) -> str:
-    """The routes file: one line per backend, in manifest order, plus the readiness probes."""
+def routes_probe_route(generation: int) -> str:
+    """The id of the probe route that only the routes file of ``generation`` has."""
+    return f"{PROBE_ROUTES_PREFIX}{generation}"
+
+
+def routes_file(
+    backends: Mapping[str, BackendConfig], publish_port: int, generation: int = 0
+) -> str:
+    """The routes file: one line per backend, in manifest order, plus the readiness probes.
+
+    ``publish_port`` is the port of Pushpin's own publish API (the client probe's target).
+    """
     lines = [route_line(backend) for backend in backends.values()]
     lines.append(f"id={PROBE_CLIENT_ROUTE} 127.0.0.1:{publish_port}")
     lines.append(f"id={PROBE_ACCEPT_ROUTE},prefix=compute-emu-probe- test")
+    lines.append(f"id={routes_probe_route(generation)} test")
     return "".join(line + "\n" for line in lines)
 
 

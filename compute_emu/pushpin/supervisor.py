@@ -21,9 +21,9 @@ from ..errors import UserError
 from ..log import RequestLog
 from ..manifest import BackendConfig
 from ..ports import port_in_use_message
+from ..upstream.client import UpstreamClient
+from . import probes
 from .config import (
-    PROBE_ACCEPT_ROUTE,
-    PROBE_CLIENT_ROUTE,
     PushpinSettings,
     PushpinVersion,
     check_rundir,
@@ -47,6 +47,7 @@ INSTALL_HELP = (
     "[local_server.pushpin] pushpin_path at the binary"
 )
 READY_TIMEOUT = 10.0
+ROUTES_TIMEOUT = 5.0  # how long update_routes() waits for Pushpin to route by the new file
 STOP_TIMEOUT = 10.0
 MAX_BACKOFF = 30.0
 
@@ -72,14 +73,27 @@ def read_version(binary: str) -> PushpinVersion:
     return parse_version(result.stdout + result.stderr)
 
 
-def check_port_free(what: str, port: int) -> None:
-    """Fail with a message naming the port (and its owner) if it is taken on 127.0.0.1."""
+def _port_free(port: int) -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
-            raise UserError(port_in_use_message(what, "127.0.0.1", port)) from None
+            return False
+    return True
+
+
+def check_port_free(what: str, port: int) -> None:
+    """Fail with a message naming the port (and its owner) if it is taken on 127.0.0.1."""
+    if not _port_free(port):
+        raise UserError(port_in_use_message(what, "127.0.0.1", port))
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (for Pushpin's private publish API)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _check_ports(settings: PushpinSettings) -> None:
@@ -115,7 +129,12 @@ def _write_private(path: Path, text: str) -> None:
 
 
 class Pushpin:
-    """One Pushpin instance for one `compute-emu serve`."""
+    """One Pushpin instance for one `compute-emu serve`.
+
+    Its publish API listens on a private port (``api_port``, chosen free at start); the
+    publish port of the settings is compute-emu's own, which checks each request and
+    forwards it there (see ``server/publish_port.py``).
+    """
 
     def __init__(
         self,
@@ -135,10 +154,11 @@ class Pushpin:
         self.conf = self.dir / "pushpin.conf"
         self.routes = self.dir / "routes"
         self.rundir = self.dir / "run"
-        _write_private(self.routes, routes_file(backends, settings.publish_port))
-        _write_private(
-            self.conf, pushpin_conf(settings, version, str(self.rundir), str(self.routes))
-        )
+        self.api_port = free_port()
+        self.generation = 0  # of the routes file: its probe route is named after it
+        self._backends = dict(backends)
+        self._write_config()
+        self.client = UpstreamClient()  # for the probes
         self.process: anyio.abc.Process | None = None
         self.recent: deque[str] = deque(maxlen=40)
         self._stopping = False
@@ -184,6 +204,21 @@ class Pushpin:
                 _report_reaped(log, killed)
         return cls(binary, version, settings, project_dir, backends, log)
 
+    def _write_config(self) -> None:
+        conf = pushpin_conf(
+            self.settings, self.version, str(self.rundir), str(self.routes), api_port=self.api_port
+        )
+        _write_private(self.conf, conf)
+        _write_private(self.routes, self._routes_text())
+
+    def _routes_text(self) -> str:
+        return routes_file(self._backends, self.api_port, self.generation)
+
+    @property
+    def api_url(self) -> str:
+        """Pushpin's own publish API (private: requests go through compute-emu's port)."""
+        return f"http://127.0.0.1:{self.api_port}"
+
     # -- running ----------------------------------------------------------------------
     def _check_dir(self) -> None:
         if not self.conf.is_file():
@@ -194,6 +229,10 @@ class Pushpin:
 
     async def _spawn(self) -> anyio.abc.Process:
         self._check_dir()
+        if self.process is not None and not _port_free(self.api_port):
+            # taken by someone else while Pushpin was down: move to another one
+            self.api_port = free_port()
+            self._write_config()
         try:
             process = await anyio.open_process(
                 [self.binary, f"--config={self.conf}", "--merge-output"],
@@ -226,30 +265,15 @@ class Pushpin:
             self._output_done.set()
 
     async def _wait_ready(self, process: anyio.abc.Process) -> None:
-        """Both ports answer and the publish port is really Pushpin's API."""
+        """The private publish port is really Pushpin's API, and requests go through."""
         with anyio.move_on_after(READY_TIMEOUT) as scope:
-            for port in (self.settings.proxy_port, self.settings.publish_port):
-                while True:
-                    if process.returncode is not None:
-                        raise UserError(await self._exited_message(process))
-                    try:
-                        stream = await anyio.connect_tcp("127.0.0.1", port)
-                    except OSError:
-                        await anyio.sleep(0.01)
-                        continue
-                    if port == self.settings.publish_port:
-                        await stream.send(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-                        answer = b""
-                        with contextlib.suppress(anyio.EndOfStream, OSError):
-                            while len(answer) < 4096:
-                                answer += await stream.receive()
-                        if b"Pushpin API" not in answer:
-                            await stream.aclose()
-                            raise UserError(
-                                f"something other than Pushpin answers on 127.0.0.1:{port}"
-                            )
-                    await stream.aclose()
-                    break
+            hello = probes.PUBLISH_API_HELLO
+            while (answer := await probes.get(self.client, self.api_port, "/", hello)) is None:
+                if process.returncode is not None:
+                    raise UserError(await self._exited_message(process))
+                await anyio.sleep(0.01)
+            if hello not in answer:
+                raise UserError(f"something other than Pushpin answers on {self.api_url}")
             await self._probe(process)
         if scope.cancelled_caught:
             raise UserError(self._failure(f"was not ready within {READY_TIMEOUT:.0f}s"))
@@ -260,31 +284,15 @@ class Pushpin:
         """Round-trip requests through Pushpin until its internal links are up.
 
         Open ports alone do not mean that: a request sent too early can hang (seen with
-        WebSockets on 1.36) or get ``500 Accept service unavailable``. So one probe goes
-        through the outgoing client to Pushpin's publish API, one opens a GRIP stream on
-        Pushpin's built-in test handler.
+        WebSockets on 1.36) or get ``500 Accept service unavailable`` (see ``probes``).
         """
-        for route, path, expect in (
-            (PROBE_CLIENT_ROUTE, "/", b"Pushpin API"),
-            (PROBE_ACCEPT_ROUTE, "/stream", b"[stream opened]"),
-        ):
-            request = (
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nPushpin-Route: {route}\r\n"
-                "Connection: close\r\n\r\n"
-            ).encode()
-            while not await self._probe_once(request, expect):
+        for route, path, expect in probes.READINESS:
+            while not await probes.answers(
+                self.client, self.settings.proxy_port, route, path, expect
+            ):
                 if process.returncode is not None:
                     raise UserError(await self._exited_message(process))
                 await anyio.sleep(0.05)
-
-    async def _probe_once(self, request: bytes, expect: bytes) -> bool:
-        answer = b""
-        with anyio.move_on_after(0.5), contextlib.suppress(OSError, anyio.EndOfStream):
-            async with await anyio.connect_tcp("127.0.0.1", self.settings.proxy_port) as stream:
-                await stream.send(request)
-                while expect not in answer:
-                    answer += await stream.receive()
-        return expect in answer
 
     async def _exited_message(self, process: anyio.abc.Process) -> str:
         with anyio.move_on_after(1.0):  # its last lines, unless orphans hold the pipe open
@@ -357,6 +365,7 @@ class Pushpin:
         await self._cleanup_children()
         if process is not None:
             await process.aclose()
+        await self.client.aclose()
         shutil.rmtree(self.dir, ignore_errors=True)
         clear_state(self.project_dir, str(self.dir))
 
@@ -379,11 +388,20 @@ class Pushpin:
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
 
-    def update_routes(self, backends: Mapping[str, BackendConfig]) -> None:
-        """Rewrite the routes file (Pushpin notices and reloads it by itself)."""
+    async def update_routes(self, backends: Mapping[str, BackendConfig]) -> bool:
+        """Rewrite the routes file and wait until Pushpin routes by it (it notices the change
+        by itself, and reloads a second later): True once the new file's probe route answers,
+        False if that did not happen within ``ROUTES_TIMEOUT`` (or the file was not written).
+        """
+        self._backends = dict(backends)
+        self.generation += 1
         tmp = self.dir / "routes.new"
         try:
-            _write_private(tmp, routes_file(backends, self.settings.publish_port))
+            _write_private(tmp, self._routes_text())
             tmp.replace(self.routes)
         except OSError as exc:
             self.log.error(f"cannot update Pushpin's routes in {self.dir}: {exc.strerror}")
+            return False
+        return await probes.routes_loaded(
+            self.client, self.settings.proxy_port, self.generation, ROUTES_TIMEOUT
+        )

@@ -1,0 +1,195 @@
+"""compute-emu's publish port: each request admitted by :mod:`.publish_admission` is passed on
+to Pushpin's publish API on its private loopback port, through the upstream client.
+
+Pushpin's own publish API listens on a port only compute-emu knows (chosen free at start);
+compute-emu listens on the publish port developers use (5561 by default). Requests go on as
+they came (method, target, headers without the hop-by-hop ones, body streamed), answers come
+back as Pushpin gave them, and both sides keep their connections alive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import anyio
+import anyio.abc
+
+from ..log import RequestLog
+from ..rules.framing import body_headers
+from ..transport import Listener, ProtocolStream
+from ..upstream.client import FailureKind, Origin, UpstreamClient, UpstreamError, UpstreamRequest
+from .admission import HostPolicy, Refusal
+from .connection import Addresses, ClientGone, Connection, Exchange, Limits
+from .framing import (
+    FRAMING,
+    HOP_BY_HOP,
+    HttpDate,
+    connection_tokens,
+    end_to_end,
+    error_response_headers,
+    header_value,
+    strip_headers,
+)
+from .publish_admission import (
+    AppOrigins,
+    check_publish,
+    cors_headers,
+    is_preflight,
+    preflight_headers,
+)
+
+HEAD_TIMEOUT = 30.0  # seconds Pushpin may take to answer a publish (then 504)
+CONNECT_TIMEOUT = 5.0
+ONE_WRITE = 64 * 1024  # a body this small that is in at once goes on with its head, in one write
+_NOT_FORWARDED = HOP_BY_HOP | FRAMING | {"expect"}  # 100-continue is ours to answer
+
+
+class PublishForwarder:
+    """The request handler of the publish port (one per server).
+
+    ``api_port()`` is Pushpin's private publish port (it may change when Pushpin restarts);
+    ``app`` the app's own origins, whose pages may publish (None until the app port is bound).
+    """
+
+    def __init__(
+        self,
+        client: UpstreamClient,
+        api_port: Callable[[], int],
+        date: HttpDate,
+        log: RequestLog,
+        app: AppOrigins | None = None,
+    ) -> None:
+        self.client = client
+        self.api_port = api_port
+        self.date = date
+        self.log = log
+        self.app = app
+        self._warned: set[str] = set()
+
+    async def __call__(self, exchange: Exchange) -> None:
+        verdict = check_publish(exchange.headers, self.app)
+        if isinstance(verdict, Refusal):
+            self._log_refusal(exchange, verdict)
+            await self._send_error(exchange, verdict.status, verdict.message)
+            return
+        if verdict.origin is not None and is_preflight(exchange.method, exchange.headers):
+            headers = [*preflight_headers(verdict.origin, exchange.headers), ("date", self.date())]
+            await exchange.send_response(204, headers)
+            return
+        port = self.api_port()
+        length = exchange.declared_length()
+        request = UpstreamRequest(
+            exchange.method,
+            exchange.target,
+            forward_headers(exchange.headers, exchange.method, port, length),
+            await _request_body(exchange, length),
+            head_timeout=HEAD_TIMEOUT,
+        )
+        origin = Origin("127.0.0.1", port, connect_timeout=CONNECT_TIMEOUT)
+        try:
+            response = await self.client.request(origin, request)
+        except UpstreamError as exc:
+            if exc.kind is FailureKind.BODY and isinstance(exc.__cause__, ClientGone):
+                raise exc.__cause__ from None  # the client's body broke off (or stalled)
+            status, text = _failure(exc, port)
+            self.log.error(f"publish port: {text.strip()}")
+            await self._send_error(exchange, status, text)
+            return
+        async with response:
+            out = end_to_end(response.headers)
+            answer_length = header_value(response.headers, "content-length")
+            if answer_length is not None:
+                out.append(("content-length", answer_length))
+            if verdict.origin is not None:
+                out += cors_headers(verdict.origin)
+
+            async def chunks() -> AsyncIterator[bytes]:
+                while chunk := await response.receive(HEAD_TIMEOUT):
+                    yield chunk
+
+            try:
+                await exchange.send_response(response.status, out, chunks())
+            except UpstreamError:
+                raise ClientGone from None  # Pushpin broke off its answer: so do we
+
+    async def _send_error(self, exchange: Exchange, status: int, text: str) -> None:
+        body = text.encode()
+        await exchange.send_response(status, error_response_headers(len(body), self.date()), body)
+
+    def _log_refusal(self, exchange: Exchange, refusal: Refusal) -> None:
+        """A warning the first time a page (an origin) is refused, then debug lines."""
+        origin = header_value(exchange.headers, "origin")
+        key = (origin or b"").decode("latin-1") or refusal.message
+        line = (
+            f"publish port: refused {exchange.method} {exchange.target} "
+            f"({refusal.message.splitlines()[0]})"
+        )
+        if key in self._warned:
+            self.log.debug(line)
+        else:
+            self._warned.add(key)
+            self.log.warning(line)
+
+
+def forward_headers(
+    headers: list[tuple[str, bytes]], method: str, api_port: int, length: int | None
+) -> list[tuple[str, bytes]]:
+    """The request's headers as they go to Pushpin: hop-by-hop ones and ``Expect`` dropped,
+    the framing rebuilt (``length``, the declared Content-Length, or chunked as it came), a
+    Host added if it had none."""
+    out = strip_headers(headers, _NOT_FORWARDED | connection_tokens(headers))
+    chunked = length is None and header_value(headers, "transfer-encoding") is not None
+    out += body_headers(method, None if chunked else (length or 0))
+    if header_value(headers, "host") is None:  # HTTP/1.0 may omit it; HTTP/1.1 may not
+        out.append(("host", f"127.0.0.1:{api_port}".encode()))
+    return out
+
+
+async def _request_body(exchange: Exchange, length: int | None) -> bytes | AsyncIterator[bytes]:
+    """The body to pass on: in memory if it is small and arrived whole with the head (one
+    write, and retryable on a stale pooled connection), else streamed as it arrives."""
+    if not exchange.has_body():
+        return b""
+    first = b""
+    if length is not None and length <= ONE_WRITE:
+        first = await exchange.receive_body()
+        if len(first) >= length:
+            return first
+    return _stream(exchange, first)
+
+
+async def _stream(exchange: Exchange, first: bytes) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    while chunk := await exchange.receive_body():
+        yield chunk
+
+
+def _failure(exc: UpstreamError, port: int) -> tuple[int, str]:
+    where = f"Pushpin's publish API (127.0.0.1:{port})"
+    if exc.kind.connecting:
+        return 503, (
+            f"{where} is not answering ({exc}): Pushpin may be restarting "
+            "(compute-emu restarts it by itself); try again in a moment\n"
+        )
+    if exc.kind is FailureKind.RESPONSE_TIMEOUT:
+        return 504, f"{where} did not answer within {HEAD_TIMEOUT:g} s\n"
+    return 502, f"{where} failed: {exc}\n"
+
+
+async def serve_publish_port(
+    listener: Listener,
+    forwarder: PublishForwarder,
+    hosts: Callable[[], HostPolicy],
+    limits: Limits,
+    task_group: anyio.abc.TaskGroup,
+) -> None:
+    """Serve the publish port until cancelled (``hosts()``: the Host names served, as on the
+    app port, read per connection so that fastly.toml changes apply)."""
+
+    async def serve_connection(stream: ProtocolStream) -> None:
+        client = stream.extra(anyio.abc.SocketAttribute.remote_address)
+        addresses = Addresses(client=client[:2], server=listener.address)  # type: ignore[arg-type]
+        await Connection(stream, addresses, forwarder, forwarder.date, limits, hosts()).serve()
+
+    await listener.serve(serve_connection, task_group=task_group)
