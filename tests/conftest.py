@@ -67,6 +67,13 @@ def backend(start_backend: Callable[[], Backend]) -> Backend:
     return start_backend()
 
 
+@pytest.fixture
+def origin(spawn: Spawner) -> int:
+    """The GRIP origin of the Fanout tests (tests/support/grip_origin.py): its port."""
+    child = spawn(python_module("tests.support.grip_origin"))
+    return int(child.wait_for(r"^PORT (\d+)").group(1))
+
+
 @dataclass
 class Served:
     url: str

@@ -78,7 +78,8 @@ def test_a_malformed_chunked_body_read_by_the_app_is_a_400(make_project, serve):
     served = serve(make_project(ECHO_APP))
     answer = raw(
         served.url,
-        b"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"zz\r\nxx\r\n0\r\n\r\n",
     )
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
     assert b"Traceback" not in answer and b"compute_emu" not in answer
@@ -94,7 +95,8 @@ def test_an_unread_expect_100_continue_body_closes_the_connection_at_once(make_p
     started = time.monotonic()
     answer = raw(
         served.url,
-        b"POST / HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
+        b"Content-Length: 100000\r\n\r\n",
     )
     assert answer.startswith(b"HTTP/1.1 403 ")
     assert b"connection: close" in answer.lower()  # the client knows not to send the body

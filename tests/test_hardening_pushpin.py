@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from compute_emu.pushpin.processes import project_state_files
 from tests.conftest import Served
@@ -19,12 +18,6 @@ from tests.fanout_support import FORWARD_APP, free_port, start_fanout
 from tests.support.processes import alive, descendants, python_module, run_compute_emu
 
 FANOUT = "[local_server.pushpin]\nenable = true"
-
-
-@pytest.fixture
-def origin(spawn) -> int:
-    child = spawn(python_module("tests.support.grip_origin"))
-    return int(child.wait_for(r"^PORT (\d+)").group(1))
 
 
 def instance_dir_of(served: Served) -> Path:

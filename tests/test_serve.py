@@ -121,7 +121,8 @@ def test_expect_100_continue(make_project, serve):
     port = int(served.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(
-            b"POST /e HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+            b"POST /e HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+            b"Expect: 100-continue\r\n\r\n"
         )
         assert s.recv(1024).startswith(b"HTTP/1.1 100 ")
         s.sendall(b"hello")

@@ -11,14 +11,7 @@ import pytest
 
 from compute_emu.pushpin.config import PROBE_CLIENT_ROUTE
 from tests.fanout_support import FORWARD_APP, start_fanout
-from tests.support.processes import python_module
 from tests.test_upstream_e2e import abort_upload, fd_count, settle, sockets_to
-
-
-@pytest.fixture
-def origin(spawn):
-    child = spawn(python_module("tests.support.grip_origin"))
-    return int(child.wait_for(r"^PORT (\d+)").group(1))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import h11
 from ..log import AppOutput, RequestRecord
 from ..sdk._errors import SendError
 from ..sdk._host import bind_host
-from ..server.connection import BadRequestBody, ClientGone, Exchange
+from ..server.connection import ClientGone, Exchange
 from . import environ
 from .bridge import ClientLeft
 from .deliver import deliver_response, error_status, send_text
@@ -33,6 +33,17 @@ WATCH_INTERVAL = 0.1
 @functools.lru_cache(maxsize=256)
 def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(address)
+
+
+def _client_cause(error: BaseException | None) -> ClientGone | None:
+    """The ClientGone (or BadRequestBody) behind an error main() raised, if any."""
+    seen = 0
+    while error is not None and seen < 16:
+        if isinstance(error, ClientGone):
+            return error
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return None
 
 
 class AppHandler:
@@ -139,9 +150,11 @@ class AppHandler:
             await deliver_response(exchange, outcome.response, self.date(), outcome.stream)
         elif outcome.handoff is not None:
             await relay_handoff(host, *outcome.handoff)
-        elif isinstance(outcome.error, BadRequestBody):  # the app read a broken body
-            record.error = str(outcome.error)
-            raise outcome.error
+        elif (gone := _client_cause(outcome.error)) is not None:
+            # the app failed because its client broke off (or sent a broken body): answer
+            # that (a 400/408 if it is still there), not with a traceback of the app
+            record.error = str(gone)
+            raise gone
         elif outcome.error is not None:
             error = outcome.error
             text = self.services.app.format_error(error)

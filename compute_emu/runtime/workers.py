@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 MAX_THREADS = 256  # main() calls that may run at once; more wait for a free thread
-IDLE_TIMEOUT = 30.0  # seconds an idle worker waits for work before it exits
+IDLE_TIMEOUT = 5.0  # seconds an idle worker waits for work before it exits
 
 
 class Mailbox:

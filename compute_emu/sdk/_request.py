@@ -78,10 +78,11 @@ def parse_url(url: str | SplitResult) -> SplitResult:
 class Request(Message):
     """An HTTP request: the client's (``from_client()``) or one the app builds to send.
 
-    Internal state the runtime uses: ``_method`` (``str``, as given: methods are case-sensitive), ``_url`` (a normalised
-    ``urllib.parse.SplitResult``; ``get_url_str()`` gives the text), ``_version``, ``_headers``
-    (:class:`HeaderMap`), ``_body`` (:class:`Body`), ``_cache_override`` (recorded knobs, no
-    effect) and ``_auto_decompress_gzip``.
+    Internal state the runtime uses: ``_method`` (``str``, as given: methods are
+    case-sensitive), ``_url`` (a normalised ``urllib.parse.SplitResult``; ``get_url_str()``
+    gives the text), ``_version``, ``_headers`` (:class:`HeaderMap`), ``_body``
+    (:class:`Body`), ``_cache_override`` (recorded knobs, no effect) and
+    ``_auto_decompress_gzip``.
     """
 
     def __init__(self, method: str, url: str | SplitResult) -> None:

@@ -216,6 +216,7 @@ class Connection:
         self._handler = handler
         self._date = date
         self._limits = limits
+        self._peer_eof = False  # the client closed its sending side
         self._hosts = hosts or HostPolicy()
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self._upgraded = False
@@ -251,6 +252,7 @@ class Connection:
                 raise
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 data = b""
+                self._peer_eof = True
             except (anyio.BrokenResourceError, OSError) as exc:
                 raise ClientGone from exc
             self._h11.receive_data(data)
@@ -270,6 +272,8 @@ class Connection:
                 408, f"the request body stalled for {self._limits.body_timeout:g} s"
             ) from None
         except h11.RemoteProtocolError as exc:
+            if self._h11.their_state is h11.ERROR and self._peer_eof:
+                raise ClientGone("the client left before its body was complete") from None
             raise BadRequestBody(400, f"malformed request body: {exc}") from None
         if isinstance(event, h11.Data):
             return bytes(event.data)
