@@ -4,7 +4,11 @@ to Pushpin's publish API on its private loopback port, through the upstream clie
 Pushpin's own publish API listens on a port only compute-emu knows (chosen free at start);
 compute-emu listens on the publish port developers use (5561 by default). Requests go on as
 they came (method, target, headers without the hop-by-hop ones, body streamed), answers come
-back as Pushpin gave them, and both sides keep their connections alive.
+back as Pushpin gave them, and both sides keep their connections alive. Two things Pushpin's
+API cannot take are dealt with here: a chunked body is collected and sent with its length
+(Pushpin answers 411), and a body over Pushpin's limit (64 KiB) is answered with Pushpin's
+own 400 (Pushpin's answer would be lost: it closes with the upload unread, and the reset
+discards its response).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import anyio
 import anyio.abc
 
 from ..log import RequestLog
+from ..pushpin.config import MAX_PUBLISH_BODY
 from ..rules.framing import body_headers
 from ..transport import Listener, ProtocolStream
 from ..upstream.client import FailureKind, Origin, UpstreamClient, UpstreamError, UpstreamRequest
@@ -40,7 +45,7 @@ from .publish_admission import (
 
 HEAD_TIMEOUT = 30.0  # seconds Pushpin may take to answer a publish (then 504)
 CONNECT_TIMEOUT = 5.0
-ONE_WRITE = 64 * 1024  # a body this small that is in at once goes on with its head, in one write
+TOO_LARGE = "Request body too large.\n"  # Pushpin's words for a body over its limit
 _NOT_FORWARDED = HOP_BY_HOP | FRAMING | {"expect"}  # 100-continue is ours to answer
 
 
@@ -48,7 +53,8 @@ class PublishForwarder:
     """The request handler of the publish port (one per server).
 
     ``api_port()`` is Pushpin's private publish port (it may change when Pushpin restarts);
-    ``app`` the app's own origins, whose pages may publish (None until the app port is bound).
+    ``app`` the app's own origins, whose pages may publish (None until the app port is bound);
+    ``max_body`` Pushpin's limit on a publish body (a longer one is answered here).
     """
 
     def __init__(
@@ -58,8 +64,10 @@ class PublishForwarder:
         date: HttpDate,
         log: RequestLog,
         app: AppOrigins | None = None,
+        max_body: int = MAX_PUBLISH_BODY,
     ) -> None:
         self.client = client
+        self.max_body = max_body
         self.api_port = api_port
         self.date = date
         self.log = log
@@ -76,13 +84,20 @@ class PublishForwarder:
             headers = [*preflight_headers(verdict.origin, exchange.headers), ("date", self.date())]
             await exchange.send_response(204, headers)
             return
+        declared = exchange.declared_length()
+        body = None if (declared or 0) > self.max_body else await self._body(exchange, declared)
+        if body is None:
+            # Pushpin would answer this itself, but closes with the upload unread, and the
+            # reset loses its answer: say what it says
+            await self._send_error(exchange, 400, TOO_LARGE)
+            return
+        length = len(body) if isinstance(body, bytes) else declared
         port = self.api_port()
-        length = exchange.declared_length()
         request = UpstreamRequest(
             exchange.method,
             exchange.target,
             forward_headers(exchange.headers, exchange.method, port, length),
-            await _request_body(exchange, length),
+            body,
             head_timeout=HEAD_TIMEOUT,
         )
         origin = Origin("127.0.0.1", port, connect_timeout=CONNECT_TIMEOUT)
@@ -112,6 +127,29 @@ class PublishForwarder:
             except UpstreamError:
                 raise ClientGone from None  # Pushpin broke off its answer: so do we
 
+    async def _body(
+        self, exchange: Exchange, length: int | None
+    ) -> bytes | AsyncIterator[bytes] | None:
+        """The body to pass on (None: a chunked one over ``max_body``).
+
+        With a Content-Length it is streamed as it arrives, unless it arrived whole with the
+        head (then it goes on in one write, and is retryable on a stale pooled connection).
+        A chunked one is collected: Pushpin's publish API requires a Content-Length.
+        """
+        if not exchange.has_body():
+            return b""
+        if length is None:
+            collected = b""
+            while chunk := await exchange.receive_body():
+                collected += chunk
+                if len(collected) > self.max_body:
+                    return None
+            return collected
+        first = await exchange.receive_body()
+        if len(first) >= length:
+            return first
+        return _stream(exchange, first)
+
     async def _send_error(self, exchange: Exchange, status: int, text: str) -> None:
         body = text.encode()
         await exchange.send_response(status, error_response_headers(len(body), self.date()), body)
@@ -135,27 +173,12 @@ def forward_headers(
     headers: list[tuple[str, bytes]], method: str, api_port: int, length: int | None
 ) -> list[tuple[str, bytes]]:
     """The request's headers as they go to Pushpin: hop-by-hop ones and ``Expect`` dropped,
-    the framing rebuilt (``length``, the declared Content-Length, or chunked as it came), a
-    Host added if it had none."""
+    the framing rebuilt (a Content-Length of ``length``), a Host added if it had none."""
     out = strip_headers(headers, _NOT_FORWARDED | connection_tokens(headers))
-    chunked = length is None and header_value(headers, "transfer-encoding") is not None
-    out += body_headers(method, None if chunked else (length or 0))
+    out += body_headers(method, length or 0)
     if header_value(headers, "host") is None:  # HTTP/1.0 may omit it; HTTP/1.1 may not
         out.append(("host", f"127.0.0.1:{api_port}".encode()))
     return out
-
-
-async def _request_body(exchange: Exchange, length: int | None) -> bytes | AsyncIterator[bytes]:
-    """The body to pass on: in memory if it is small and arrived whole with the head (one
-    write, and retryable on a stale pooled connection), else streamed as it arrives."""
-    if not exchange.has_body():
-        return b""
-    first = b""
-    if length is not None and length <= ONE_WRITE:
-        first = await exchange.receive_body()
-        if len(first) >= length:
-            return first
-    return _stream(exchange, first)
 
 
 async def _stream(exchange: Exchange, first: bytes) -> AsyncIterator[bytes]:
