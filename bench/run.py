@@ -84,6 +84,7 @@ def main() -> int:
         if not shutil.which(tool):
             sys.exit(f"make bench needs {tool} (apt-get install {tool})")
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
     limit = raise_fd_limit()
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > CLIENT_CPU:
         os.sched_setaffinity(0, {CLIENT_CPU})

@@ -69,6 +69,7 @@ async def latency(
         for websocket, count in cases:
             kind = ("WebSocket" if websocket else "HTTP stream") + ("s" if count != 1 else "")
             tag = f"{'ws' if websocket else 'stream'}-{count}"
+            fanout.check_alive()
             ce, direct = groups(fanout, websocket, tag, tracker)
             try:
                 for group in (ce, direct):

@@ -162,6 +162,7 @@ def send(tmp: Path, origin_port: int, origin_name: str, settings: Settings) -> l
 
 def handoff(fanout: ComputeEmu, settings: Settings) -> list[Row]:
     """handoff_fanout of a short GET against Pushpin's proxy port with Pushpin-Route."""
+    fanout.check_alive()
     urls = {"ce": fanout.url + "/info", "base": f"http://127.0.0.1:{fanout.proxy_port}/info"}
     headers: dict[str, tuple[str, ...]] = {"base": ("Pushpin-Route: origin",)}
     for name, url in urls.items():

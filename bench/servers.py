@@ -76,6 +76,12 @@ class ComputeEmu:
     def pid(self) -> int:
         return self.proc.pid
 
+    def check_alive(self) -> None:
+        """RuntimeError with its last lines if compute-emu has exited."""
+        if self.proc.proc.poll() is not None:
+            last = "\n".join(self.proc.lines[-5:])
+            raise RuntimeError(f"compute-emu exited ({self.proc.proc.returncode}): {last}")
+
     def stop(self) -> float:
         """Stop compute-emu (SIGTERM, as Ctrl-C would); the seconds it took."""
         started = time.perf_counter()
