@@ -22,7 +22,14 @@ from ..log import RequestLog
 from ..pushpin.config import MAX_PUBLISH_BODY
 from ..rules.framing import body_headers
 from ..transport import Listener, ProtocolStream
-from ..upstream.client import FailureKind, Origin, UpstreamClient, UpstreamError, UpstreamRequest
+from ..upstream.client import (
+    FailureKind,
+    Origin,
+    UpstreamClient,
+    UpstreamError,
+    UpstreamRequest,
+    UpstreamResponse,
+)
 from .admission import HostPolicy, Refusal
 from .connection import Addresses, ClientGone, Connection, Exchange, Limits
 from .framing import (
@@ -117,13 +124,9 @@ class PublishForwarder:
                 out.append(("content-length", answer_length))
             if verdict.origin is not None:
                 out += cors_headers(verdict.origin)
-
-            async def chunks() -> AsyncIterator[bytes]:
-                while chunk := await response.receive(HEAD_TIMEOUT):
-                    yield chunk
-
             try:
-                await exchange.send_response(response.status, out, chunks())
+                answer = await _answer_body(response, answer_length)
+                await exchange.send_response(response.status, out, answer)
             except UpstreamError:
                 raise ClientGone from None  # Pushpin broke off its answer: so do we
 
@@ -179,6 +182,25 @@ def forward_headers(
     if header_value(headers, "host") is None:  # HTTP/1.0 may omit it; HTTP/1.1 may not
         out.append(("host", f"127.0.0.1:{api_port}".encode()))
     return out
+
+
+async def _answer_body(
+    response: UpstreamResponse, length: bytes | None
+) -> bytes | AsyncIterator[bytes]:
+    """Pushpin's answer body: in one piece if it came whole in its first read (then the
+    client gets head and body in one write), else streamed as it arrives."""
+    first = await response.receive(HEAD_TIMEOUT)
+    if length is not None and length.isdigit() and len(first) == int(length):
+        await response.receive()  # its end, already in (no wait): the connection is released
+        return first
+    return _relay(response, first)
+
+
+async def _relay(response: UpstreamResponse, first: bytes) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    while chunk := await response.receive(HEAD_TIMEOUT):
+        yield chunk
 
 
 async def _stream(exchange: Exchange, first: bytes) -> AsyncIterator[bytes]:
