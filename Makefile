@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 serve: setup
 	@bash scripts/serve-default
 
-## Run the test suite (real sockets, real processes)
+## Run the test suite (real sockets, a real Pushpin, Chromium; installs them when root)
 test: setup
-	$(PY) -m pytest
+	@bash scripts/test-deps
+	COMPUTE_EMU_NO_SKIP=1 $(PY) -m pytest
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -120,6 +121,7 @@ def serve(
     from .serve import Server, ServeSettings, parse_addr, parse_client_ip
 
     log = RequestLog(verbose=verbose, quiet=quiet)
+    _raise_fd_limit()
     try:
         host, port = parse_addr(addr)
         if not project_dir.is_dir():
@@ -153,6 +155,21 @@ def serve(
         pass
     log.info("compute-emu stopped")
     _exit_despite_running_apps()
+
+
+def _raise_fd_limit() -> None:
+    """Held streams cost two file descriptors each (client and Pushpin): a default soft
+    limit of 1,024 would stop a load test at ~500. Raise it to the hard limit."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _as_path(value: str | None) -> str | None:
