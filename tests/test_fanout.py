@@ -320,7 +320,12 @@ def test_ctrl_c_with_open_streams_and_websockets_leaves_nothing(fanout):
         Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         for pid in descendants(fanout.served.child.pid)
     ]
-    conf = next(arg for args in cmdlines for arg in args if arg.startswith(b"--config="))
+    conf = next(  # the runner's pushpin.conf, not zurl's run/zurl.conf
+        arg
+        for args in cmdlines
+        for arg in args
+        if arg.startswith(b"--config=") and arg.endswith(b"pushpin.conf")
+    )
     instance_dir = Path(conf.decode().removeprefix("--config=")).parent
     assert (instance_dir / "routes").exists()
     assert oct(instance_dir.stat().st_mode & 0o777) == "0o700"

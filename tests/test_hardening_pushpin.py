@@ -28,7 +28,7 @@ def instance_dir_of(served: Served) -> Path:
         except OSError:
             continue
         for arg in args:
-            if arg.startswith(b"--config="):
+            if arg.startswith(b"--config=") and arg.endswith(b"pushpin.conf"):  # not zurl's
                 return Path(arg.decode().removeprefix("--config=")).parent
     raise AssertionError("no Pushpin runner found")
 
