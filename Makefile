@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup serve test lint format bench clean
+.PHONY: setup serve test lint format bench soak clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,11 @@ bench: setup $(BENCH_STAMP)
 	@if [ -n "$(BENCH_PROFILE)" ] && [ "$(BENCH_PROFILE)" != 0 ]; then \
 		$(PY) -m pip install --quiet py-spy; fi
 	$(PY) -m bench.run
+
+## Soak: 1,000 held streams, continuous publishing and pass-through requests for 10 minutes
+## (SOAK_SECONDS, SOAK_STREAMS); fails if a message is lost or fds/threads/RSS grow
+soak: setup $(BENCH_STAMP)
+	$(PY) -m bench.soak
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

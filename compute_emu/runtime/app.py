@@ -63,6 +63,7 @@ class App:
         self.path = path.resolve()
         self.name = self.path.stem
         self.dir = self.path.parent
+        self._dir_prefix = os.path.join(str(self.dir), "")
         self._lock = threading.Lock()
         self._next_check = 0.0
         self._broken: str | None = None  # why the last edit does not load
@@ -99,7 +100,7 @@ class App:
                 file
                 and not name.startswith("compute_emu")
                 and "-packages" not in file
-                and Path(file).is_relative_to(self.dir)
+                and file.startswith(self._dir_prefix)  # a str test: this runs every 0.25 s
             ):
                 found[name] = file
         return found

@@ -2,10 +2,10 @@
 
 ``main()`` is synchronous and may block (``time.sleep``, a slow library), so each running call
 has a thread of its own and never holds up the loop or another request. The hand-over is the
-cheapest the standard library offers: the loop puts a job on a ``SimpleQueue``; an idle worker
-takes it (a new thread is started only when none is idle, up to ``max_threads``); the worker
-reports back through a :class:`Mailbox` (one loop wake-up per batch of reports). Idle
-workers exit after ``idle_timeout``.
+cheapest the standard library offers: the loop hands a job to the most recently idle worker
+through that worker's own ``SimpleQueue`` (a new thread starts only when none is idle, up to
+``max_threads``); the worker reports back through a :class:`Mailbox` (one loop wake-up per
+batch of reports). Idle workers exit after ``idle_timeout``.
 
 Measured against anyio's ``to_thread.run_sync`` (a capacity limiter, a portal and a condition
 per call) this halves the cost of a hello-world request (see the README's Performance part).
@@ -14,6 +14,7 @@ per call) this halves the cost of a hello-world request (see the README's Perfor
 from __future__ import annotations
 
 import asyncio
+import collections
 import queue
 import threading
 from collections.abc import Callable
@@ -61,8 +62,22 @@ class Mailbox:
 Job = tuple[Callable[..., object], tuple[Any, ...], Callable[[BaseException | None], None]]
 
 
+class _Worker:
+    """One thread's mailbox: at most one job is handed to it at a time."""
+
+    __slots__ = ("jobs",)
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+
+
 class WorkerPool:
-    """Runs blocking calls on worker threads; results come back on the event loop."""
+    """Runs blocking calls on worker threads; results come back on the event loop.
+
+    Idle workers wait on a stack: a job goes to the one that became idle last, so under a
+    steady load the same few threads do the work (warm caches, one malloc arena) and the
+    others time out and exit, instead of a shared queue waking each thread in turn.
+    """
 
     def __init__(
         self,
@@ -77,10 +92,10 @@ class WorkerPool:
         self._max = max_threads
         self._idle_timeout = idle_timeout
         self._name = name
-        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._idle: list[_Worker] = []  # a stack: the last to become idle works first
+        self._backlog: collections.deque[Job] = collections.deque()  # all threads busy
         self._threads = 0
-        self._idle = 0
         self._closed = False
 
     @property
@@ -99,34 +114,22 @@ class WorkerPool:
         ``error`` is whatever ``func`` raised, ``BaseException`` included (``SystemExit``,
         ``KeyboardInterrupt``): a worker never dies of its job, and neither does the server.
         """
+        job: Job = (func, args, on_done)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the worker pool is closed")
-            start = self._idle == 0 and self._threads < self._max
-            if start:
-                self._threads += 1
-            else:
-                self._idle -= 1  # that idle worker (or the next to finish) takes this job
-        self._jobs.put((func, args, on_done))
-        if start:
-            thread = threading.Thread(target=self._work, name=self._name, daemon=True)
-            thread.start()
-
-    def _work(self) -> None:
-        while True:
-            try:
-                job = self._jobs.get(timeout=self._idle_timeout)
-            except queue.Empty:
-                with self._lock:
-                    if self._idle > 0:  # nobody counted on this worker: it may go
-                        self._idle -= 1
-                        self._threads -= 1
-                        return
-                continue  # a job was promised to an idle worker: wait for it
-            if job is None:  # shutdown
-                with self._lock:
-                    self._threads -= 1
+            if self._idle:
+                self._idle.pop().jobs.put(job)
                 return
+            if self._threads >= self._max:
+                self._backlog.append(job)
+                return
+            self._threads += 1
+        threading.Thread(target=self._work, args=(job,), name=self._name, daemon=True).start()
+
+    def _work(self, job: Job | None) -> None:
+        me = _Worker()
+        while job is not None:
             func, args, on_done = job
             error: BaseException | None = None
             try:
@@ -134,10 +137,37 @@ class WorkerPool:
             except BaseException as exc:  # reported to the loop, never fatal
                 error = exc
             del func, args, job
-            with self._lock:  # idle before the loop hears of it: the next job can come here
-                self._idle += 1
+            # idle (or given the next backlog job) before the loop hears of this one, so a job
+            # the loop submits in answer comes to this warm thread
+            job, waiting = self._claim(me)
             self._mailbox.post(on_done, error)
             del on_done, error
+            if waiting:
+                job = self._wait(me)
+        with self._lock:
+            self._threads -= 1
+
+    def _claim(self, me: _Worker) -> tuple[Job | None, bool]:
+        """A backlog job; else (None, True) with ``me`` on the idle stack; (None, False) once
+        the pool is closed."""
+        with self._lock:
+            if self._backlog:
+                return self._backlog.popleft(), False
+            if self._closed:
+                return None, False
+            self._idle.append(me)
+            return None, True
+
+    def _wait(self, me: _Worker) -> Job | None:
+        """The job handed to this idle worker, or None when it should exit."""
+        try:
+            return me.jobs.get(timeout=self._idle_timeout)
+        except queue.Empty:
+            with self._lock:
+                if me in self._idle:  # nobody handed it a job meanwhile: it may go
+                    self._idle.remove(me)
+                    return None
+            return me.jobs.get()  # a job (or the shutdown) was handed over just now
 
     def close(self) -> None:
         """Let the workers exit once they are idle (running calls are not interrupted)."""
@@ -145,9 +175,9 @@ class WorkerPool:
             if self._closed:
                 return
             self._closed = True
-            count = self._threads
-        for _ in range(count):
-            self._jobs.put(None)
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.jobs.put(None)
 
 
 async def run_in_worker(
