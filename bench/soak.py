@@ -5,8 +5,8 @@ HTTP streams through it, then for SOAK_SECONDS (600) publishes one message after
 must reach every held stream: none may be lost) while a second task sends short handed-off
 requests (SOAK_PUBLISH=0 or SOAK_PASS_THROUGH=0 leave one of them out, to tell which one
 a growth comes from). Every 10 s it samples compute-emu's fds, threads and RSS. It fails
-(exit 1) if a message was lost, if a pass-through request failed, or if the last samples are not within a
-small bound of the first ones (fds +-16, threads <= first + 16, RSS <= first + 16 MiB).
+(exit 1) if a message was lost, if a pass-through request failed, or if the last samples are
+not within a small bound of the first ones (fds +-16, threads <= first + 16, RSS <= first + 16 MiB).
 Results go to bench/results/soak.json. Everything on 127.0.0.1, stopped by PID.
 """
 
