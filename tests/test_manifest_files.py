@@ -120,6 +120,13 @@ def test_a_fifo_env_file_does_not_hang_start_up(tmp_path: Path, fifo: Path):
     )
 
 
+def test_a_path_with_a_nul_byte_is_a_one_line_error(tmp_path: Path):
+    """Found by the fuzzer: os.stat raises ValueError (not OSError) for such a path."""
+    manifest = load_manifest(project(tmp_path, '[scripts]\nenv_file = "a\\u0000b"\n'))
+    message = manifest_error(manifest.env)
+    assert "scripts.env_file" in message and "NUL" in message and "\n" not in message
+
+
 def test_env_files_are_capped_at_1_mib(tmp_path: Path):
     (tmp_path / "ok.env").write_text("A=1\n" * (ENV_FILE_MAX_BYTES // 4))  # exactly the cap
     assert load_manifest(project(tmp_path, '[scripts]\nenv_file = "ok.env"\n')).env() == {"A": "1"}

@@ -69,6 +69,8 @@ def read_file(
     Raises ``FileRefused`` (an ``OSError``) for a special file or one over the cap, and the
     usual ``OSError`` for a missing or unreadable one. Never blocks on a FIFO.
     """
+    if "\0" in str(path):  # os.stat would raise ValueError, not an OSError
+        raise FileRefused(errno.EINVAL, "the path contains a NUL character")
     _check_regular(os.stat(path).st_mode)
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
