@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import os
 import re
 import socket
 from collections.abc import Iterator
@@ -218,6 +219,7 @@ FUZZ = settings(
     max_examples=2000,
     deadline=datetime.timedelta(seconds=DEADLINE * 2),  # the socket deadline fails first
     database=None,  # nothing written into the tree
+    derandomize=bool(os.environ.get("CI")),  # CI replays the same inputs; a local run explores
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -243,7 +245,7 @@ def test_every_request_head_gets_a_status_line_or_a_close(server, data: bytes):
 REFUSALS = {400, 403, 405, 431, 505}
 
 
-@settings(max_examples=3000, deadline=None, database=None)
+@settings(FUZZ, max_examples=3000, deadline=None)
 @given(
     method=methods,
     target=targets,
