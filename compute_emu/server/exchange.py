@@ -1,0 +1,170 @@
+"""One request on a client connection, as the request handler sees it.
+
+An :class:`Exchange` carries the request head and the means to answer it: read the body,
+send a response, switch protocols after a relayed ``101``, or give the connection up to a
+relay. The :class:`~.connection.Connection` that made it keeps h11's state honest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+import h11
+
+from .framing import raw_headers, reason_phrase
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+
+class ClientGone(Exception):
+    """The client closed or broke the connection."""
+
+
+class BadRequestBody(ClientGone):
+    """The request body is malformed (bad chunked framing) or stalled past the timeout.
+
+    The client is still there: it gets ``status`` (400 or 408) if no response started.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """Both ends of a client connection as (host, port)."""
+
+    client: tuple[str, int]
+    server: tuple[str, int]
+
+
+class Exchange:
+    """One request on a connection, and the means to answer it."""
+
+    def __init__(self, conn: Connection, request: h11.Request) -> None:
+        self._conn = conn
+        self.method: str = request.method.decode("ascii")
+        self.target: str = request.target.decode("ascii", errors="replace")
+        self.http_version: str = request.http_version.decode("ascii")
+        self.headers: list[tuple[str, bytes]] = [
+            (name.decode("latin-1"), value) for name, value in request.headers.raw_items()
+        ]
+        self.addresses = conn.addresses
+        self.response_status: int | None = None
+        self.response_bytes = 0
+        self.upgraded = False
+        self._body_done = False
+
+    # -- request body --------------------------------------------------------------------
+    def declared_length(self) -> int | None:
+        """The request's Content-Length, if it declared one."""
+        for name, value in self.headers:
+            if name.lower() == "content-length":
+                with contextlib.suppress(ValueError):
+                    return int(value)
+        return None
+
+    def has_body(self) -> bool:
+        """Whether the request carries a body (declared length > 0 or chunked)."""
+        if self._body_done:
+            return False
+        length = self.declared_length()
+        if length is not None:
+            return length > 0
+        return any(
+            n.lower() == "transfer-encoding" and b"chunked" in v.lower() for n, v in self.headers
+        )
+
+    async def receive_body(self) -> bytes:
+        """The next chunk of the request body, ``b""`` at its end."""
+        if self._body_done:
+            return b""
+        chunk = await self._conn.receive_body_chunk()
+        if not chunk:
+            self._body_done = True
+        return chunk
+
+    # -- response ------------------------------------------------------------------------
+    @property
+    def response_started(self) -> bool:
+        """True once a response head went out."""
+        return self.response_status is not None
+
+    async def send_response(
+        self,
+        status: int,
+        headers: list[tuple[str, bytes]],
+        body: bytes | AsyncIterable[bytes] = b"",
+    ) -> None:
+        """Write a complete response. ``headers`` must already carry the framing we want."""
+        self.response_status = status
+        raw = raw_headers(headers)
+        if self._conn.client_waits_for_100_continue():
+            # The body was never asked for: say that the connection closes after this
+            # response, rather than keep the client waiting to send it or drain it ourselves.
+            raw.append((b"connection", b"close"))
+        head = h11.Response(status_code=status, headers=raw, reason=reason_phrase(status))
+        skip_body = self.method == "HEAD" or status in (204, 304)
+        if isinstance(body, bytes | bytearray):
+            # small in-memory responses go out in one write
+            events: list[h11.Event] = [head]
+            if body and not skip_body:
+                events.append(h11.Data(data=body))
+                self.response_bytes += len(body)
+            events.append(h11.EndOfMessage())
+            await self._conn.send_events(events)
+            return
+        await self._conn.send_events([head])
+        async for chunk in body:
+            if chunk and not skip_body:
+                await self._send_data(chunk)
+        await self._conn.send_event(h11.EndOfMessage())
+
+    async def _send_data(self, chunk: bytes) -> None:
+        self.response_bytes += len(chunk)
+        await self._conn.send_event(h11.Data(data=chunk))
+
+    async def wait_client_closed(self) -> None:
+        """Return when the client hangs up (used while relaying a long-held response)."""
+        await self._conn.wait_closed()
+
+    def client_left(self) -> bool:
+        """True if the client has closed or reset its connection (checked without reading)."""
+        return self._conn.peer_closed()
+
+    def start_soon(self, func: Callable[..., Coroutine[Any, Any, object]], *args: object) -> None:
+        """Run ``func(*args)`` in the connection's task group (it must not raise)."""
+        self._conn.task_group.start_soon(func, *args)
+
+    async def switch_protocols(
+        self, headers: list[tuple[str, bytes]]
+    ) -> tuple[anyio.abc.ByteStream, bytes]:
+        """Send ``101`` and give up the connection: returns the raw stream and any bytes the
+        client already sent past the upgrade request."""
+        self.response_status = 101
+        self.upgraded = True
+        return await self._conn.switch_protocols(headers)
+
+    async def start_relayed_body(
+        self, status: int, headers: list[tuple[str, bytes]]
+    ) -> tuple[anyio.abc.ByteStream, bytes] | None:
+        """Send a chunked response head and give up the connection, so that a relay can copy
+        an upstream's chunked body to the socket as it is (no parsing, no re-framing).
+
+        Returns the raw stream and bytes the client sent past its request, or None when the
+        body cannot be relayed raw (an HTTP/1.0 client cannot take chunked; a HEAD has no
+        body): then answer through :meth:`send_response`. The connection is not kept alive
+        after a relayed body (``Connection: close`` is said in the head).
+        """
+        if self.http_version != "1.1" or self.method == "HEAD" or status in (204, 304):
+            return None
+        self.response_status = status
+        self.upgraded = True
+        return await self._conn.give_away(status, headers)
