@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import Served
+from tests.support.ports import free_port
 
 FORWARD_APP = """
 from compute_emu.sdk import Request
@@ -40,12 +41,6 @@ def require_pushpin() -> None:
         if os.environ.get("CI") or os.environ.get("COMPUTE_EMU_NO_SKIP"):
             pytest.fail("pushpin is not installed (.ci/run installs it with apt-get)")
         pytest.skip("pushpin is not installed (apt-get install pushpin)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

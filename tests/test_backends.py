@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.ports import free_port
 from tests.support.processes import python_module
 
 FORWARD_APP = """
@@ -35,12 +35,6 @@ def main():
 def headers_of(data: dict) -> dict[str, str]:
     """The backend's view of the request headers, names lower-cased."""
     return {name.lower(): value for name, value in data["headers"]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_host_header_and_path_prefix_rules(make_project, serve, backend):
