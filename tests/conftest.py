@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import Child, python_module
+from tests.support.relay_rig import Loopback
 
 
 class Spawner:
@@ -22,6 +23,20 @@ class Spawner:
         child = Child(args, **kwargs)  # type: ignore[arg-type]
         self.children.append(child)
         return child
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The in-process tests run on asyncio, as compute-emu does."""
+    return "asyncio"
+
+
+@pytest.fixture
+def net() -> Iterator[Loopback]:
+    """A loopback listener for the relay tests (tests/support/relay_rig.py)."""
+    loopback = Loopback()
+    yield loopback
+    loopback.listener.close()
 
 
 @pytest.fixture
@@ -129,3 +144,20 @@ def serve(spawn: Spawner) -> Callable[..., Served]:
         return Served(url, child)
 
     return start
+
+
+@pytest.fixture
+def fanout(make_project, serve, origin):  # type: ignore[no-untyped-def]
+    """compute-emu with Pushpin, the GRIP origin as ``origin`` and as ``prefixed``
+    (``/realtime`` prefix), serving tests.fanout_support.FORWARD_APP."""
+    from tests.fanout_support import FORWARD_APP, start_fanout
+
+    project = make_project(
+        FORWARD_APP,
+        backends={
+            "origin": f"http://127.0.0.1:{origin}/",
+            "prefixed": f"http://127.0.0.1:{origin}/realtime",
+        },
+        extra="[local_server.pushpin]\nenable = true",
+    )
+    return start_fanout(serve, project)

@@ -13,11 +13,6 @@ from compute_emu.server.connection import Addresses, Connection, Exchange, Handl
 from compute_emu.server.framing import HttpDate
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def hello(exchange: Exchange) -> None:
     if exchange.target == "/boom":
         raise RuntimeError("handler bug")

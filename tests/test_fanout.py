@@ -17,19 +17,6 @@ from tests.fanout_support import FORWARD_APP, LineReader, publish_until, start_f
 from tests.support.processes import python_module
 
 
-@pytest.fixture
-def fanout(make_project, serve, origin):
-    project = make_project(
-        FORWARD_APP,
-        backends={
-            "origin": f"http://127.0.0.1:{origin}/",
-            "prefixed": f"http://127.0.0.1:{origin}/realtime",
-        },
-        extra="[local_server.pushpin]\nenable = true",
-    )
-    return start_fanout(serve, project)
-
-
 def line_arrives(reader: LineReader, text: str, wait: float = 0.5):
     def check() -> bool:
         try:

@@ -28,9 +28,6 @@ APP = AppOrigins.build(7676, ["127.0.0.1"])
 
 
 # -- forwarding, in-process ------------------------------------------------------------------
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @dataclass

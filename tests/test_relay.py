@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import ssl
 import subprocess
-from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -27,18 +26,6 @@ from tests.support.relay_rig import (
     reset,
     taken_over,
 )
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def net() -> Iterator[Loopback]:
-    loopback = Loopback()
-    yield loopback
-    loopback.listener.close()
 
 
 @MODES

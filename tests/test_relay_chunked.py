@@ -4,7 +4,6 @@ at the transport level and through the stream-level fallback."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import anyio
 import h11
@@ -23,19 +22,6 @@ from tests.support.relay_rig import (
     read_exactly,
     reset,
 )
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def net() -> Iterator[Loopback]:
-    loopback = Loopback()
-    yield loopback
-    loopback.listener.close()
-
 
 BODY = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Done: yes\r\n\r\n"
 

@@ -12,11 +12,6 @@ from compute_emu import transport
 from compute_emu.transport import Listener, ProtocolStream
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def pair() -> tuple[ProtocolStream, ProtocolStream]:
     """Two connected ProtocolStreams over loopback TCP."""
     a, b = socket.socketpair(socket.AF_UNIX)

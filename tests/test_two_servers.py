@@ -26,11 +26,6 @@ def main():
 """
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def project(tmp_path: Path, name: str) -> Path:
     path = tmp_path / name
     (path / "src").mkdir(parents=True)

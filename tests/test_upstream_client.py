@@ -27,11 +27,6 @@ from tests.support.scripted_network import (
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # -- framing of what comes back: whole, byte by byte, with trailing data ---------------------
 @pytest.mark.anyio
 @pytest.mark.parametrize(

@@ -7,24 +7,9 @@ import socket
 import time
 
 import httpx
-import pytest
 
 from compute_emu.pushpin.config import PROBE_CLIENT_ROUTE
-from tests.fanout_support import FORWARD_APP, start_fanout
 from tests.test_upstream_e2e import abort_upload, fd_count, settle, sockets_to
-
-
-@pytest.fixture
-def fanout(make_project, serve, origin):
-    project = make_project(
-        FORWARD_APP,
-        backends={
-            "origin": f"http://127.0.0.1:{origin}/",
-            "prefixed": f"http://127.0.0.1:{origin}/realtime",
-        },
-        extra="[local_server.pushpin]\nenable = true",
-    )
-    return start_fanout(serve, project)
 
 
 def test_the_clients_pushpin_route_never_picks_the_backend(fanout):

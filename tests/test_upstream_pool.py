@@ -26,11 +26,6 @@ from tests.support.scripted_network import (
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # -- the stale-connection retry --------------------------------------------------------------
 @pytest.mark.anyio
 @pytest.mark.parametrize("failure", [(), (OSError("reset"),)])

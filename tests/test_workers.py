@@ -11,11 +11,6 @@ import pytest
 from compute_emu.runtime.workers import WorkerPool, run_in_worker
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_a_call_runs_on_a_worker_thread_and_reports_on_the_loop() -> None:
     pool = WorkerPool(asyncio.get_running_loop())
