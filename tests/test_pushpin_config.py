@@ -254,23 +254,38 @@ def test_pushpin_conf_keeps_values_pushpin_reads_as_written():
     assert f"sig_iss={value}\n" in text and f"sig_key={value}\n" in text
 
 
-def test_condure_host_unreachable_is_not_an_error_line():
+def test_condure_host_unreachable_is_not_an_error_line_while_pushpin_starts():
     """Seen while Pushpin starts (its internal links still connecting): shown on -v only."""
     import io
 
     from compute_emu.log import RequestLog
     from compute_emu.pushpin.logs import relay_line
 
-    benign = (
-        "[ERR] 2026-11-26 15:38:43.991 [condure] [condure::zhttpsocket] "
-        "stream zmq send to: Host unreachable"
-    )
     other = "[ERR] 2026-11-26 15:38:43.991 [condure] [condure::zhttpsocket] zmq send: Bad"
     for verbose in (False, True):
         out, err = io.StringIO(), io.StringIO()
         log = RequestLog(out, err, verbose=verbose)
-        relay_line(log, benign)
-        relay_line(log, benign.replace("[ERR]", "[ERROR]").replace("condure]", "connmgr]", 1))
-        relay_line(log, other)
+        relay_line(log, UNREACHABLE, starting=True)
+        connmgr = UNREACHABLE.replace("[ERR]", "[ERROR]").replace("condure]", "connmgr]", 1)
+        relay_line(log, connmgr, starting=True)
+        relay_line(log, other, starting=True)
         assert err.getvalue() == "error: pushpin: [condure] [condure::zhttpsocket] zmq send: Bad\n"
         assert ("stream zmq send to: Host unreachable" in out.getvalue()) is verbose
+
+
+def test_condure_host_unreachable_once_pushpin_is_ready_is_a_warning():
+    """After readiness it means held streams will stall or be cancelled: say so."""
+    import io
+
+    from compute_emu.log import RequestLog
+    from compute_emu.pushpin.logs import relay_line
+
+    out, err = io.StringIO(), io.StringIO()
+    relay_line(RequestLog(out, err, verbose=False), UNREACHABLE)
+    assert "Host unreachable" in err.getvalue() and "held streams may stall" in err.getvalue()
+
+
+UNREACHABLE = (
+    "[ERR] 2026-11-26 15:38:43.991 [condure] [condure::zhttpsocket] "
+    "stream zmq send to: Host unreachable"
+)

@@ -9,11 +9,14 @@ from ..log import RequestLog
 # "[INFO] 2026-11-26 15:38:43.991 [proxy] routes loaded with 1 entries"
 _LINE = re.compile(r"^\[(?P<level>[A-Z]+)\]\s+\S+\s+\S+\s+(?P<message>.*)$")
 
-# Logged as an error by Pushpin but not a problem: shown on --verbose only. condure (connmgr
-# from 1.40) sending on a stream before the peer's ZeroMQ socket has connected: seen while
-# Pushpin starts, when compute-emu's readiness probe races Pushpin's internal links (the probe
-# is retried). A peer that really went away is reported by Pushpin's runner on its own.
-_BENIGN = re.compile(r"^\[(?:condure|connmgr)\] \[[\w:]+\] stream zmq send to: Host unreachable$")
+# Logged as an error by Pushpin, and harmless while it starts: condure (connmgr from 1.40)
+# sending on a stream before the peer's ZeroMQ socket has connected, when compute-emu's
+# readiness probes race Pushpin's internal links (the probes are retried, and readiness waits
+# for this link: see ``probes.delivers``). Once Pushpin is ready it means held streams will
+# stall or be cancelled, and is shown as a warning.
+_UNREACHABLE = re.compile(
+    r"^\[(?:condure|connmgr)\] \[[\w:]+\] stream zmq send to: Host unreachable$"
+)
 
 
 def parse_line(line: str) -> tuple[str, str]:
@@ -25,11 +28,18 @@ def parse_line(line: str) -> tuple[str, str]:
     return ("ERROR" if level == "ERR" else level), match["message"]
 
 
-def relay_line(log: RequestLog, line: str) -> None:
-    """Show one Pushpin line the way compute-emu shows its own."""
+def relay_line(log: RequestLog, line: str, *, starting: bool = False) -> None:
+    """Show one Pushpin line the way compute-emu shows its own (``starting``: Pushpin is not
+    ready yet)."""
     level, message = parse_line(line)
-    if level == "ERROR" and _BENIGN.match(message):
-        log.debug(f"pushpin error (harmless while Pushpin starts): {message}")
+    if level == "ERROR" and _UNREACHABLE.match(message):
+        if starting:
+            log.debug(f"pushpin error (harmless while Pushpin starts): {message}")
+        else:
+            log.warning(
+                f"pushpin: {message} (a Pushpin-internal link is down: held streams may stall; "
+                "restart compute-emu if they do)"
+            )
     elif level == "ERROR":
         log.error(f"pushpin: {message}")
     elif level.startswith("WARN"):

@@ -50,6 +50,12 @@ READY_TIMEOUT = 10.0
 ROUTES_TIMEOUT = 5.0  # how long update_routes() waits for Pushpin to route by the new file
 STOP_TIMEOUT = 10.0
 MAX_BACKOFF = 30.0
+LINKS_TIMEOUT = 3.0  # for a held stream to get a published message; then Pushpin starts again
+LINKS_ATTEMPTS = 3
+
+
+class _LinksDown(Exception):
+    """Pushpin's condure -> handler link did not come up (see ``probes.delivers``)."""
 
 
 def find_binary(path: str | None) -> str:
@@ -163,6 +169,7 @@ class Pushpin:
         self.recent: deque[str] = deque(maxlen=40)
         self._stopping = False
         self._output_done = anyio.Event()
+        self._ready = False
         self._pids: list[int] = []  # the runner and its children, as of the last start
         write_state(project_dir, str(self.dir), [])  # known from now on, should we be killed
 
@@ -246,6 +253,7 @@ class Pushpin:
             raise UserError(f"cannot start Pushpin ({self.binary}): {exc.strerror}") from None
         self.process = process
         self._output_done = anyio.Event()
+        self._ready = False
         write_state(self.project_dir, str(self.dir), [process.pid])
         return process
 
@@ -260,7 +268,7 @@ class Pushpin:
                     line = raw.decode(errors="replace").rstrip()
                     if line:
                         self.recent.append(line)
-                        relay_line(self.log, line)
+                        relay_line(self.log, line, starting=not self._ready)
         finally:
             self._output_done.set()
 
@@ -277,6 +285,7 @@ class Pushpin:
             await self._probe(process)
         if scope.cancelled_caught:
             raise UserError(self._failure(f"was not ready within {READY_TIMEOUT:.0f}s"))
+        self._ready = True
         self._pids = [process.pid, *pid_file_pids(self.rundir)]
         write_state(self.project_dir, str(self.dir), self._pids)
 
@@ -293,6 +302,13 @@ class Pushpin:
                 if process.returncode is not None:
                     raise UserError(await self._exited_message(process))
                 await anyio.sleep(0.05)
+        deadline = anyio.current_time() + LINKS_TIMEOUT
+        while not await probes.delivers(self.client, self.settings.proxy_port, self.api_port):
+            if process.returncode is not None:
+                raise UserError(await self._exited_message(process))
+            if anyio.current_time() > deadline:
+                raise _LinksDown
+            await anyio.sleep(0.05)
 
     async def _exited_message(self, process: anyio.abc.Process) -> str:
         with anyio.move_on_after(1.0):  # its last lines, unless orphans hold the pipe open
@@ -311,13 +327,28 @@ class Pushpin:
         """Start Pushpin, signal readiness, then keep it running (restarting with backoff)."""
         backoff = 0.5
         started = False
+        attempts = 0
         while True:
             process = await self._spawn()
             failed: UserError | None = None
+            links_down = False
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._relay_logs, process)
                 try:
                     await self._wait_ready(process)
+                except _LinksDown:
+                    attempts += 1
+                    links_down = True
+                    what = "its internal links did not come up (held streams get no messages)"
+                    if attempts < LINKS_ATTEMPTS:
+                        self.log.warning(f"Pushpin: {what}; starting it again")
+                    elif not started:
+                        failed = UserError(self._failure(f"started {attempts} times; {what}"))
+                    else:
+                        self.log.error(self._failure(what))
+                    await self._terminate(process)
+                    await self._cleanup_children()
+                    tg.cancel_scope.cancel()
                 except UserError as exc:
                     if not started:  # raised below, outside this group (no ExceptionGroup)
                         failed = exc
@@ -340,6 +371,9 @@ class Pushpin:
                 raise failed
             if self._stopping:
                 return
+            if links_down and attempts < LINKS_ATTEMPTS:
+                continue
+            attempts = 0
             self._check_dir()
             self.log.error(
                 f"Pushpin exited unexpectedly (status {process.returncode}); "
