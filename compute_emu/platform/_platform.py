@@ -13,6 +13,7 @@ from compute_emu.manifest.model import Manifest
 from ._common import Section
 from .acl import Acl, parse_acls
 from .config_store import ConfigStoreConfig, parse_config_stores
+from .erl import RateLimits
 from .kv_config import parse_kv_stores
 from .kv_store import KVStore
 from .lookups import DeviceDetection, Geolocation, parse_device_detection, parse_geolocation
@@ -31,7 +32,8 @@ class Platform:
     - ``geolocation``: :class:`Geolocation`; ``device_detection``: :class:`DeviceDetection`;
     - ``acls``: name to :class:`Acl`;
     - ``warnings``: one-line notes for the user (a missing secret environment variable, ...);
-    - ``kv_persist_dir``: where KV writes are kept across restarts, or ``None``.
+    - ``kv_persist_dir``: where KV writes are kept across restarts, or ``None``;
+    - ``erl``: :class:`RateLimits`, the rate counters and penalty boxes (in memory).
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class Platform:
         acls: Mapping[str, Acl] | None = None,
         warnings: list[str] | None = None,
         kv_persist_dir: Path | None = None,
+        erl: RateLimits | None = None,
     ) -> None:
         self.config_stores: Mapping[str, ConfigStoreConfig] = MappingProxyType(
             dict(config_stores or {})
@@ -56,6 +59,7 @@ class Platform:
         self.acls: Mapping[str, Acl] = MappingProxyType(dict(acls or {}))
         self.warnings: list[str] = list(warnings or [])
         self.kv_persist_dir = kv_persist_dir
+        self.erl = erl or RateLimits()
 
     @classmethod
     def empty(cls) -> Platform:

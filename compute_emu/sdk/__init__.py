@@ -27,7 +27,9 @@ Method names follow Rust. Deliberate differences:
   (``except KVStoreError.ItemNotFound:``).
 """
 
+from . import compute_runtime as compute_runtime
 from . import device_detection as device_detection
+from . import erl as erl
 from ._backend import Backend as Backend
 from ._backend import BackendBuilder as BackendBuilder
 from ._backend import BackendCreationError as BackendCreationError
@@ -111,8 +113,10 @@ __all__ = [
     "SendError",
     "SendErrorCause",
     "StreamingBody",
+    "compute_runtime",
     "device_detection",
     "device_lookup",
+    "erl",
     "geo_lookup",
     "select",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ class Host(Protocol):
 
 
 _current: ContextVar[Host | None] = ContextVar("compute_emu_host", default=None)
+_cpu_start: ContextVar[float] = ContextVar("compute_emu_cpu_start", default=0.0)
 
 
 def current_host(what: str) -> Host:
@@ -106,9 +108,21 @@ def current_host(what: str) -> Host:
 
 @contextlib.contextmanager
 def bind_host(host: Host) -> Iterator[None]:
-    """Make ``host`` the current host for the duration of the block (in this thread/context)."""
+    """Make ``host`` the current host for the duration of the block (in this thread/context).
+
+    The thread's CPU time at the start is kept for ``compute_runtime.elapsed_vcpu_ms()``.
+    """
     token = _current.set(host)
+    cpu = _cpu_start.set(time.thread_time())
     try:
         yield
     finally:
+        _cpu_start.reset(cpu)
         _current.reset(token)
+
+
+def cpu_seconds() -> float:
+    """CPU time this thread has used since the current host was bound (0 outside one)."""
+    if _current.get() is None:
+        return 0.0
+    return max(0.0, time.thread_time() - _cpu_start.get())
