@@ -1,22 +1,49 @@
-"""Logs for people: one line per request, the app's own output tagged with its request.
+"""Logs for people (and, with ``--log-format json``, for tools).
 
-Lines are pre-formatted strings (ANSI colour only on a terminal) written straight to the
-stream: no rich rendering on the request path, where it would cost more than the request.
+One line per request when it completes; a long-lived one (handoff, stream) also gets a line
+when it opens. ``-v`` adds headers and each backend call, ``-vv`` bodies up to
+:data:`BODY_LIMIT`. Lines are pre-formatted strings written straight to the stream (ANSI
+colour decided per stream: a terminal, unless ``NO_COLOR``; ``FORCE_COLOR`` forces it), no
+rich rendering on the request path, where it would cost more than the request.
 """
 
 from __future__ import annotations
 
-import io
+import contextvars
+import json
+import os
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
+
+from .log_capture import AppInput, AppOutput, capture_app_output
+
+__all__ = [
+    "BODY_LIMIT",
+    "AppInput",
+    "AppOutput",
+    "RequestLog",
+    "RequestRecord",
+    "capture_app_output",
+    "current_request",
+    "human_bytes",
+    "human_duration",
+]
 
 _RESET = "\x1b[0m"
 _DIM = "\x1b[2m"
 _BOLD = "\x1b[1m"
-_STATUS_COLOURS = {1: "\x1b[36m", 2: "\x1b[32m", 3: "\x1b[36m", 4: "\x1b[33m", 5: "\x1b[31m"}
+_YELLOW = "\x1b[33m"
+_STATUS_COLOURS = {1: "\x1b[36m", 2: "\x1b[32m", 3: "\x1b[36m", 4: _YELLOW, 5: "\x1b[31m"}
+BODY_LIMIT = 1024  # -vv: bytes of a body shown
+
+# The request whose main() (or whose loop-side work for it) is running: set in the app's
+# thread, and inherited by the loop tasks its SDK calls start (asyncio copies the context).
+current_request: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "compute_emu_request", default=None
+)
 
 
 def human_bytes(n: int) -> str:
@@ -38,6 +65,26 @@ def human_duration(seconds: float) -> str:
     return f"{seconds:.1f}s"
 
 
+def use_colour(stream: TextIO, env: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+    """Colour on ``stream``? ``NO_COLOR`` (set, not empty) says no, ``FORCE_COLOR`` (set, not
+    ``0``/empty) says yes, else only on a terminal (see no-color.org, force-color.org)."""
+    if env.get("NO_COLOR"):
+        return False
+    force = env.get("FORCE_COLOR")
+    if force is not None and force not in ("", "0", "false"):
+        return True
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _preview(data: bytes, limit: int) -> str:
+    """The first ``limit`` bytes, as a Python bytes literal without the ``b``."""
+    text = repr(bytes(data[:limit]))[1:]
+    return text + ("…" if len(data) > limit else "")
+
+
 @dataclass
 class RequestRecord:
     """What the request log line reports."""
@@ -50,6 +97,9 @@ class RequestRecord:
     bytes_sent: int = 0
     notes: list[str] = field(default_factory=list)  # e.g. "send→origin", "fanout→origin"
     error: str | None = None  # one line: why it failed
+    bytes_received: int | None = None  # a long-lived connection: bytes from the client
+    messages: tuple[int, int] | None = None  # a WebSocket: messages (from client, to client)
+    opened: bool = False  # a line said it opened: this one says it closed
 
 
 class RequestLog:
@@ -61,29 +111,77 @@ class RequestLog:
         err: TextIO | None = None,
         *,
         colour: bool | None = None,
-        verbose: bool = False,
+        verbose: bool | int = False,
         quiet: bool = False,
+        json_lines: bool = False,
+        inspect_ws: bool = False,
     ) -> None:
         self.out = _real_stream(out or sys.stdout)
         self.err = _real_stream(err or sys.stderr)
-        self.colour = self.out.isatty() if colour is None else colour
-        self.verbose = verbose
+        self.colour = use_colour(self.out) if colour is None else colour
+        self.colour_err = use_colour(self.err) if colour is None else colour
+        self.verbose = int(verbose)  # 0, 1 (-v: headers, backend calls), 2 (-vv: bodies)
         self.quiet = quiet
+        self.json = json_lines
+        self.inspect_ws = inspect_ws
         self._lock = threading.Lock()
+        self._partial: int | None = None  # the thread whose unfinished line is on self.out
 
-    def _paint(self, code: str, text: str) -> str:
-        return f"{code}{text}{_RESET}" if self.colour else text
+    # -- writing -------------------------------------------------------------------------
+    def _paint(self, code: str, text: str, stream: TextIO | None = None) -> str:
+        on = self.colour_err if stream is self.err and stream is not self.out else self.colour
+        return f"{code}{text}{_RESET}" if on else text
 
-    def _write(self, stream: TextIO, line: str) -> None:
+    def _write(self, stream: TextIO, line: str, *, end: str = "\n", partial: bool = False) -> None:
         with self._lock:
-            stream.write(line + "\n")
+            me = threading.get_ident()
+            if self._partial is not None and not (partial and self._partial == me):
+                line = "\n" + line  # an unfinished line (a prompt) is open: end it first
+            self._partial = me if end == "" else None
+            stream.write(line + end)
             stream.flush()
 
+    def _emit(self, stream: TextIO, event: str, text: str, **fields: Any) -> None:
+        """A text line, or a JSON object with ``fields`` under --log-format json."""
+        if self.json:
+            record = {"time": round(time.time(), 3), "event": event, **fields}
+            self._write(stream, json.dumps(record, ensure_ascii=False, default=str))
+        else:
+            self._write(stream, text)
+
+    def partial_ended(self, *, newline: bool = False) -> None:
+        """This thread's open partial line ended: by the terminal (the user pressed Enter),
+        or, with ``newline``, by the request ending (a newline is written)."""
+        with self._lock:
+            if self._partial == threading.get_ident():
+                self._partial = None
+                if newline:
+                    self.out.write("\n")
+                    self.out.flush()
+
+    # -- requests ------------------------------------------------------------------------
     def request(self, record: RequestRecord) -> None:
-        """The one line for a completed request."""
+        """The one line for a completed request (for a long-lived one: when it closed)."""
         if self.quiet:
             return
         elapsed = time.perf_counter() - record.started
+        if self.json:
+            self._emit(
+                self.out,
+                "close" if record.opened else "request",
+                "",
+                id=record.request_id,
+                method=record.method,
+                target=record.target,
+                status=record.status,
+                duration_ms=round(elapsed * 1000, 3),
+                bytes_sent=record.bytes_sent,
+                bytes_received=record.bytes_received,
+                messages=None if record.messages is None else list(record.messages),
+                notes=record.notes,
+                error=record.error,
+            )
+            return
         status = "---" if record.status is None else str(record.status)
         colour = _STATUS_COLOURS.get((record.status or 500) // 100, "")
         parts = [
@@ -94,99 +192,165 @@ class RequestLog:
             human_duration(elapsed),
             human_bytes(record.bytes_sent),
         ]
+        if record.bytes_received is not None:
+            parts.append(
+                f"(↓{human_bytes(record.bytes_sent)} ↑{human_bytes(record.bytes_received)})"
+            )
+        if record.messages is not None:
+            up, down = record.messages
+            parts.append(f"{up + down} messages ({up}↑ {down}↓)")
+        if record.opened:
+            parts.append("closed")
         if record.notes:
             parts.append(self._paint(_DIM, "[" + ", ".join(record.notes) + "]"))
         if record.error:
             parts.append(self._paint(_STATUS_COLOURS[5], record.error))
         self._write(self.out, " ".join(parts))
 
-    def app_output(self, request_id: int, line: str) -> None:
-        """A line the app printed while handling request ``request_id``."""
-        self._write(self.out, self._paint(_DIM, f"#{request_id} |") + " " + line)
+    def opened(self, record: RequestRecord, what: str, status: int) -> None:
+        """A long-lived connection started (a handoff's 101 or held response): say so now."""
+        record.opened = True
+        if self.quiet:
+            return
+        self._emit(
+            self.out,
+            "open",
+            " ".join(
+                [
+                    self._paint(_DIM, time.strftime("%H:%M:%S")),
+                    self._paint(_DIM, f"#{record.request_id}"),
+                    f"{record.method} {record.target}",
+                    self._paint(_STATUS_COLOURS.get(status // 100, "") + _BOLD, str(status)),
+                    f"open: {what}",
+                ]
+            ),
+            id=record.request_id,
+            method=record.method,
+            target=record.target,
+            status=status,
+            what=what,
+        )
 
+    def headers(self, request_id: int, direction: str, headers: list[tuple[str, bytes]]) -> None:
+        """-v: a head's headers, one per line (``>`` from the client, ``<`` to it)."""
+        if self.verbose < 1:
+            return
+        if self.json:
+            pairs = [[n, v.decode("latin-1")] for n, v in headers]
+            self._emit(self.out, "headers", "", id=request_id, direction=direction, headers=pairs)
+            return
+        tag = self._paint(_DIM, f"#{request_id} {direction}")
+        for name, value in headers:
+            self._write(self.out, f"{tag} {name}: {value.decode('latin-1')}")
+
+    def body(self, request_id: int, direction: str, data: bytes, total: int | None) -> None:
+        """-vv: the first :data:`BODY_LIMIT` bytes of a body."""
+        if self.verbose < 2:
+            return
+        size = human_bytes(len(data) if total is None else total)
+        self._emit(
+            self.out,
+            "body",
+            self._paint(_DIM, f"#{request_id} {direction} body {size}: ")
+            + _preview(data, BODY_LIMIT),
+            id=request_id,
+            direction=direction,
+            size=total,
+            preview=data[:BODY_LIMIT].decode("utf-8", "replace"),
+        )
+
+    def backend(
+        self,
+        backend: str,
+        method: str,
+        url: str,
+        status: int | None,
+        started: float,
+        *,
+        error: str | None = None,
+        cache: str | None = None,
+    ) -> None:
+        """-v: one backend request the app made (``cache``: HIT/MISS/PASS once there is a
+        cache); the request it belongs to is :data:`current_request`."""
+        if self.verbose < 1:
+            return
+        request_id = current_request.get()
+        elapsed = time.perf_counter() - started
+        tag = "" if request_id is None else f"#{request_id} "
+        result = error if status is None else str(status)
+        text = f"{tag}→ backend {backend}: {method} {url} {result} {human_duration(elapsed)}"
+        self._emit(
+            self.out,
+            "backend",
+            self._paint(_DIM, text) + ("" if cache is None else f" [{cache}]"),
+            id=request_id,
+            backend=backend,
+            method=method,
+            url=url,
+            status=status,
+            duration_ms=round(elapsed * 1000, 3),
+            error=error,
+            cache=cache,
+        )
+
+    def ws_message(
+        self, request_id: int, direction: str, kind: str, size: int, head: bytes
+    ) -> None:
+        """--inspect-ws: one WebSocket message (``↑`` client to origin, ``↓`` back)."""
+        self._emit(
+            self.out,
+            "ws",
+            self._paint(_DIM, f"#{request_id} ws {direction}")
+            + f" {kind} {human_bytes(size)} {_preview(head, 60)}",
+            id=request_id,
+            direction=direction,
+            type=kind,
+            size=size,
+            head=head[:60].decode("utf-8", "replace"),
+        )
+
+    # -- the app's output ------------------------------------------------------------------
+    def app_output(self, request_id: int, line: str, *, continued: bool = False) -> None:
+        """A line the app printed while handling request ``request_id`` (``continued``: the
+        rest of a line whose start was already written)."""
+        if self.json:
+            self._emit(self.out, "app", "", id=request_id, line=line)
+        elif continued:
+            self._write(self.out, line, partial=True)
+        else:
+            self._write(self.out, self._paint(_DIM, f"#{request_id} |") + " " + line)
+
+    def app_partial(self, request_id: int, text: str, *, continued: bool = False) -> None:
+        """An unfinished line the app flushed (a prompt): written now, without a newline."""
+        if self.json:
+            self._emit(self.out, "app", "", id=request_id, line=text, partial=True)
+            return
+        prefix = "" if continued else self._paint(_DIM, f"#{request_id} |") + " "
+        self._write(self.out, prefix + text, end="", partial=True)
+
+    # -- status lines ----------------------------------------------------------------------
     def info(self, message: str) -> None:
         """A normal status line (start-up, shutdown)."""
-        self._write(self.out, message)
+        self._emit(self.out, "info", message, level="info", message=message)
 
     def debug(self, message: str) -> None:
         """Detail shown with --verbose."""
         if self.verbose:
-            self._write(self.out, self._paint(_DIM, message))
+            self._emit(
+                self.out, "debug", self._paint(_DIM, message), level="debug", message=message
+            )
 
     def warning(self, message: str) -> None:
         """Something the user should know about; stderr."""
-        self._write(self.err, self._paint("\x1b[33m", "warning: ") + message)
+        text = self._paint(_YELLOW, "warning: ", self.err) + message
+        self._emit(self.err, "warning", text, level="warning", message=message)
 
     def error(self, message: str) -> None:
         """Something failed; stderr."""
-        self._write(self.err, self._paint(_STATUS_COLOURS[5], "error: ") + message)
+        text = self._paint(_STATUS_COLOURS[5], "error: ", self.err) + message
+        self._emit(self.err, "error", text, level="error", message=message)
 
 
 def _real_stream(stream: TextIO) -> TextIO:
     """The stream under an :class:`AppOutput` (the log must never write into itself)."""
     return stream._passthrough if isinstance(stream, AppOutput) else stream
-
-
-_binding = threading.local()  # per thread: (RequestLog, request id) while main() runs
-
-
-class AppOutput(io.TextIOBase):
-    """Stands in for ``sys.stdout``/``sys.stderr``: lines written by a thread that is running a
-    request's ``main()`` go to that request's log, tagged with its id; anything else passes
-    through to the real stream.
-
-    The binding is per thread (:meth:`bind`), not per server, so the two streams are replaced
-    once per process (:func:`capture_app_output`) and any number of servers can share them.
-    """
-
-    def __init__(self, passthrough: TextIO) -> None:
-        self._passthrough = passthrough
-
-    @staticmethod
-    def bind(log: RequestLog | None, request_id: int | None = None) -> None:
-        """Tag this thread's output with ``request_id`` in ``log`` (None: stop, flush the rest)."""
-        current = getattr(_binding, "target", None)
-        pending = getattr(_binding, "pending", "")
-        if pending and current is not None:
-            current[0].app_output(current[1], pending)
-        _binding.pending = ""
-        _binding.target = None if log is None or request_id is None else (log, request_id)
-
-    def write(self, text: str) -> int:  # type: ignore[override]
-        target = getattr(_binding, "target", None)
-        if target is None:
-            return self._passthrough.write(text)
-        log, request_id = target
-        pending = _binding.pending + text
-        *lines, _binding.pending = pending.split("\n")
-        for line in lines:
-            log.app_output(request_id, line)
-        return len(text)
-
-    def flush(self) -> None:
-        self._passthrough.flush()
-
-    def isatty(self) -> bool:
-        return self._passthrough.isatty()
-
-    def fileno(self) -> int:
-        return self._passthrough.fileno()
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._passthrough, "encoding", "utf-8")
-
-
-_capture_lock = threading.Lock()
-
-
-def capture_app_output() -> None:
-    """Route ``sys.stdout``/``sys.stderr`` through :class:`AppOutput` (once per process).
-
-    Until a thread binds a request nothing changes: writes reach the real streams as before.
-    """
-    with _capture_lock:
-        if not isinstance(sys.stdout, AppOutput):
-            sys.stdout = AppOutput(sys.stdout)
-        if not isinstance(sys.stderr, AppOutput):
-            sys.stderr = AppOutput(sys.stderr)

@@ -78,3 +78,37 @@ def test_app_output_is_tagged_per_thread_and_line():
         "#2 | partial line",
     ]
     assert passthrough.getvalue() == "not in a request\n"
+
+
+def test_a_flushed_partial_line_shows_at_once_and_the_rest_continues_it():
+    out = io.StringIO()
+    output = AppOutput(io.StringIO())
+    log = RequestLog(out, io.StringIO(), colour=False)
+    output.bind(log, 3)
+    output.write("(Pdb) ")
+    assert out.getvalue() == ""  # unflushed: held
+    output.flush()  # input() and pdb flush their prompt before reading
+    assert out.getvalue() == "#3 | (Pdb) "
+    output.write("typed\nnext\n")
+    assert out.getvalue() == "#3 | (Pdb) typed\n#3 | next\n"
+    output.write("prompt> ")
+    output.flush()
+    log.info("another thread's line")  # ends the open line first
+    output.bind(None)
+    assert out.getvalue().endswith("#3 | prompt> \nanother thread's line\n")
+
+
+def test_reading_stdin_ends_the_open_line():
+    from compute_emu.log import AppInput
+
+    out = io.StringIO()
+    output = AppOutput(io.StringIO())
+    log = RequestLog(out, io.StringIO(), colour=False)
+    stdin = AppInput(io.StringIO("p x\n"))
+    output.bind(log, 1)
+    output.write("(Pdb) ")
+    output.flush()
+    assert stdin.readline() == "p x\n"  # the terminal echoed it, Enter ended the line
+    output.write("41\n")
+    output.bind(None)
+    assert out.getvalue() == "#1 | (Pdb) #1 | 41\n"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import anyio
 import h11
 
-from ..log import AppOutput, RequestRecord
+from ..log import AppOutput, RequestRecord, current_request
 from ..sdk._errors import SendError
 from ..sdk._host import bind_host
 from ..server.connection import ClientGone, Exchange
@@ -132,10 +132,12 @@ class AppHandler:
         if changed := app.refresh():
             services.log.info(f"app reloaded ({', '.join(changed)} changed)")
         AppOutput.bind(services.log, host.request_id)
+        token = current_request.set(host.request_id)  # the loop calls it makes inherit it
         try:
             with bind_host(host), environ.bound({"FASTLY_TRACE_ID": host.trace_id}, services.env):
                 app.main_of(app.instantiate())()
         finally:
+            current_request.reset(token)
             AppOutput.bind(None)
 
     # -- the connection task ---------------------------------------------------------------
