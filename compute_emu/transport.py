@@ -36,7 +36,9 @@ class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self._buffer: collections.deque[bytes] = collections.deque()
+        # unread chunks; None while there are none (an empty deque is 760 bytes, and a held
+        # stream keeps its streams for hours)
+        self._buffer: collections.deque[bytes] | None = None
         self._buffered = 0
         self._eof = False
         self._error: BaseException | None = None
@@ -60,6 +62,8 @@ class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
+        if self._buffer is None:
+            self._buffer = collections.deque()
         self._buffer.append(data)
         self._buffered += len(data)
         if self._buffered >= HIGH_WATER and not self._reading_paused and self.transport:
@@ -121,10 +125,13 @@ class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
                 self._waiter = None
                 if timer is not None:
                     timer.cancel()
-        chunk = self._buffer.popleft()
+        buffer = self._buffer
+        chunk = buffer.popleft()
         if len(chunk) > max_bytes:
             chunk, rest = chunk[:max_bytes], chunk[max_bytes:]
-            self._buffer.appendleft(rest)
+            buffer.appendleft(rest)
+        elif not buffer:
+            self._buffer = None
         self._buffered -= len(chunk)
         if self._reading_paused and self._buffered < HIGH_WATER // 2 and not self._lost:
             self._reading_paused = False
@@ -197,8 +204,8 @@ class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
 
     def take_buffered(self) -> bytes:
         """The bytes received but not read, removed from the stream (a relay sends them)."""
-        data = b"".join(self._buffer)
-        self._buffer.clear()
+        data = b"".join(self._buffer or ())
+        self._buffer = None
         self._buffered = 0
         return data
 
@@ -231,8 +238,8 @@ class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
         if self.transport is None or self._closed:
             raise anyio.ClosedResourceError
         transport, self.transport = self.transport, None
-        pending = b"".join(self._buffer)
-        self._buffer.clear()
+        pending = b"".join(self._buffer or ())
+        self._buffer = None
         self._buffered = 0
         self._closed = True
         return transport, pending, self._eof

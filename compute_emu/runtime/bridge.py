@@ -34,6 +34,43 @@ class ClientLeft(BrokenPipeError):
         super().__init__("the client closed the connection")
 
 
+class LoopFlag:
+    """``asyncio.Event``'s ``set``/``is_set``/``wait`` for the loop thread, without its deque
+    (760 bytes, kept by every held connection's request for as long as it is held)."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        if self._set:
+            return
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait(self) -> bool:
+        if self._set:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+        return True
+
+
 class Loop:
     """A handle on the running event loop, usable from any thread.
 

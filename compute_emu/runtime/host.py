@@ -8,7 +8,6 @@ the app's thread goes on (as a Compute instance does after ``send_downstream``).
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import ssl
 import threading
@@ -22,7 +21,7 @@ from ..sdk._host import ClientRequestParts, HandoffKind
 from ..sdk._request import Request
 from ..sdk._response import Response
 from ..server.framing import header_value
-from .bridge import HANDOFF_REPLAY_LIMIT, Calls, LoopBodyStream
+from .bridge import HANDOFF_REPLAY_LIMIT, Calls, LoopBodyStream, LoopFlag
 from .pending import PendingCall, first_done
 from .send import BackendCall, open_backend_call
 from .streaming import StreamingSink
@@ -54,9 +53,9 @@ class RequestHost:
     request_id: int
     client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     outcome: Outcome | None = None
-    # created on the loop; plain asyncio events (anyio's wrapper costs a backend lookup each)
-    decided: asyncio.Event = field(default_factory=asyncio.Event)
-    main_done: asyncio.Event = field(default_factory=asyncio.Event)  # main() returned
+    # set on the loop thread (lighter than asyncio.Event: a held connection keeps them)
+    decided: LoopFlag = field(default_factory=LoopFlag)
+    main_done: LoopFlag = field(default_factory=LoopFlag)  # main() returned
     calls: Calls = field(init=False)  # the loop calls the app's thread waits for
     backends: Backends = field(init=False)  # fastly.toml's backends when the request came
     backend_calls: list[BackendCall] = field(default_factory=list)

@@ -9,6 +9,7 @@ import anyio
 import h11
 
 from ..rules.framing import FramingError, raw_headers, response_framing
+from ..transport import ProtocolStream
 from .errors import FailureKind, UpstreamError
 from .models import Origin, UpstreamRequest
 from .network import NetworkStream
@@ -114,11 +115,14 @@ class HTTP11Connection:
 
     # -- receiving -------------------------------------------------------------------------
     async def _receive(self, timeout: float | None) -> bytes:
+        stream = self.stream
         try:
             if timeout is None:
-                return await self.stream.receive(READ_SIZE)
+                return await stream.receive(READ_SIZE)
+            if isinstance(stream, ProtocolStream):  # one timer, armed only if it must wait
+                return await stream.receive(READ_SIZE, timeout)
             with anyio.fail_after(timeout):
-                return await self.stream.receive(READ_SIZE)
+                return await stream.receive(READ_SIZE)
         except TimeoutError:
             raise UpstreamError(FailureKind.RESPONSE_TIMEOUT, "backend too slow") from None
         except (anyio.EndOfStream, anyio.ClosedResourceError):
