@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .cli_compat import fastly_flags, take_notes
 from .errors import UserError, user_error_in
 from .log import RequestLog
 
@@ -48,8 +49,26 @@ def main() -> None:
     default=None,
     help="App entry file (default: [scripts] entry in fastly.toml, else src/main.py).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Show details (Pushpin info lines, debug).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="-v: headers, each backend call, Pushpin's own lines, our frames in tracebacks; "
+    "-vv: bodies too (first 1 KiB).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No per-request log lines.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line, for tools.",
+)
+@click.option(
+    "--inspect-ws",
+    is_flag=True,
+    help="Log each WebSocket message through a handoff: direction, type, size, first bytes.",
+)
 @click.option(
     "--experimental-enable-pushpin",
     "enable_pushpin",
@@ -99,13 +118,16 @@ def main() -> None:
     "'*' for any). By default only loopback names, the bound address and fastly.toml's hosts "
     "are answered (DNS-rebinding guard).",
 )
+@fastly_flags
 def serve(
     addr: str,
     project_dir: Path,
     env: str | None,
     file: Path | None,
-    verbose: bool,
+    verbose: int,
     quiet: bool,
+    log_format: str,
+    inspect_ws: bool,
     enable_pushpin: bool,
     pushpin_path: str | None,
     pushpin_proxy_port: int | None,
@@ -114,13 +136,22 @@ def serve(
     kv_persist: Path | None,
     body_timeout: float,
     allow_hosts: tuple[str, ...],
+    **fastly_cli_flags: object,
 ) -> None:
-    """Serve the app on --addr (default 127.0.0.1:7676) until Ctrl-C."""
+    """Serve the app on --addr (default 127.0.0.1:7676) until Ctrl-C.
+
+    The flags of `fastly compute serve` that mean nothing here (--watch, --skip-build, ...)
+    are accepted with a note.
+    """
     import anyio
 
     from .serve import Server, ServeSettings, parse_addr, parse_client_ip
 
-    log = RequestLog(verbose=verbose, quiet=quiet)
+    log = RequestLog(
+        verbose=verbose, quiet=quiet, json_lines=log_format == "json", inspect_ws=inspect_ws
+    )
+    for note in take_notes(fastly_cli_flags):
+        log.info(note)
     _raise_fd_limit()
     try:
         host, port = parse_addr(addr)
@@ -132,7 +163,7 @@ def serve(
             host=host,
             port=port,
             file=file.resolve() if file else None,
-            verbose=verbose,
+            verbose=verbose > 0,
             quiet=quiet,
             enable_pushpin=enable_pushpin,
             pushpin_path=_as_path(pushpin_path),

@@ -20,6 +20,7 @@ from .bridge import ClientLeft
 from .deliver import deliver_response, error_status, send_text
 from .handoff import relay_handoff
 from .host import RequestHost
+from .logged_client import log_backend_calls
 
 if TYPE_CHECKING:
     from .services import Services
@@ -52,12 +53,15 @@ class AppHandler:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.date = services.date
+        log_backend_calls(services)  # -v only
         self._ids = itertools.count()
 
     async def __call__(self, exchange: Exchange) -> None:
         services = self.services
         request_id = next(self._ids)
         record = RequestRecord(request_id, exchange.method, exchange.target)
+        if services.log.verbose:
+            services.log.headers(request_id, ">", exchange.headers)
         client_ip = services.client_ip or _ip(exchange.addresses.client[0])
         host = RequestHost(services, exchange, request_id, client_ip)
         watch = asyncio.get_running_loop().call_later(
@@ -149,9 +153,11 @@ class AppHandler:
             record.error = "client went away"
             raise ClientGone
         if outcome.response is not None:
+            if self.services.log.verbose:
+                self.services.log.headers(host.request_id, "<", outcome.response._headers.items())
             await deliver_response(exchange, outcome.response, self.date(), outcome.stream)
         elif outcome.handoff is not None:
-            await relay_handoff(host, *outcome.handoff)
+            await relay_handoff(host, *outcome.handoff, record)
         elif (gone := _client_cause(outcome.error)) is not None:
             # the app failed because its client broke off (or sent a broken body): answer
             # that (a 400/408 if it is still there), not with a traceback of the app

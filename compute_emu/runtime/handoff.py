@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from ..inspect_ws import WsInspector
+from ..log import RequestRecord
 from ..rules.backend import OutgoingRequest
 from ..rules.framing import end_to_end, header_value
 from ..rules.handoff import fanout_request, websocket_request
@@ -51,9 +53,14 @@ def handoff_target(
 
 
 async def relay_handoff(
-    host: RequestHost, request: Request, backend: str, kind: HandoffKind
+    host: RequestHost,
+    request: Request,
+    backend: str,
+    kind: HandoffKind,
+    record: RequestRecord | None = None,
 ) -> None:
-    """Send the handed-off request on and relay what comes back, until either side closes."""
+    """Send the handed-off request on and relay what comes back, until either side closes
+    (``record``: the request's log line, told when a long-lived answer opens)."""
     services, exchange = host.services, host.exchange
     target = handoff_target(host, request, backend, kind)
     destination = target.destination
@@ -86,6 +93,7 @@ async def relay_handoff(
         services.log.debug(
             f"#{host.request_id} handoff target '{label}' responded with {response.status}"
         )
+        services.log.headers(host.request_id, "<", response.headers)
         if response.status == 101:
             upstream_stream, upstream_pending = response.upgrade()
             try:
@@ -94,11 +102,33 @@ async def relay_handoff(
                 with anyio.CancelScope(shield=True):
                     await upstream_stream.aclose()
                 raise
-            _to_upstream, to_client = await splice(
-                client_stream, anyio_stream(upstream_stream), client_pending, upstream_pending
-            )
+            inspector = None
+            if services.log.inspect_ws:
+                extensions = header_value(response.headers, "sec-websocket-extensions")
+                inspector = WsInspector(
+                    services.log,
+                    host.request_id,
+                    extensions.decode("latin-1") if extensions else None,
+                )
+            if record is not None:
+                services.log.opened(record, f"WebSocket handed off to {label}", 101)
+            try:
+                to_upstream, to_client = await splice(
+                    client_stream,
+                    anyio_stream(upstream_stream),
+                    client_pending,
+                    upstream_pending,
+                    inspector,
+                )
+            finally:
+                if record is not None and inspector is not None:
+                    record.messages = inspector.messages
             exchange.response_bytes = to_client
+            if record is not None:
+                record.bytes_received = to_upstream
             return
+        if record is not None and header_value(response.headers, "content-length") is None:
+            services.log.opened(record, f"stream from {label}", response.status)
         if _held_chunked(response.headers):
             await _relay_held_body(exchange, response)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -53,6 +54,7 @@ async def splice_streams(
     upstream: anyio.abc.ByteStream,
     client_pending: bytes,
     upstream_pending: bytes,
+    inspect: Callable[[int, bytes], None] | None = None,
 ) -> tuple[int, int]:
     """:func:`.relay.splice` on any byte streams: one task per direction."""
     sent = [0, 0]  # to upstream, to client
@@ -64,10 +66,14 @@ async def splice_streams(
             if pending:
                 await sink.send(pending)
                 sent[index] += len(pending)
+                if inspect is not None:
+                    inspect(index, pending)
             while True:
                 data = await source.receive(READ_SIZE)
                 await sink.send(data)
                 sent[index] += len(data)
+                if inspect is not None:
+                    inspect(index, data)
         except anyio.EndOfStream:
             pass
         except _GONE:

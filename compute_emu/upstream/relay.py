@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import anyio
 import anyio.abc
@@ -58,13 +59,37 @@ class _SpliceSide(Side):
         self.relay.side_lost()
 
 
+class _InspectedSide(_SpliceSide):
+    """A side whose reads are also given to an inspector (after they are written on)."""
+
+    def __init__(
+        self, relay: _Splice, stream: anyio.abc.ByteStream, inspect: Callable[[bytes], None]
+    ) -> None:
+        super().__init__(relay, stream)
+        self.inspect = inspect
+
+    def data_received(self, data: bytes) -> None:
+        self.peer.transport.write(data)
+        self.sent += len(data)
+        self.inspect(data)
+
+
 class _Splice:
     """Both directions between two taken-over transports."""
 
-    def __init__(self, client: anyio.abc.ByteStream, upstream: anyio.abc.ByteStream) -> None:
+    def __init__(
+        self,
+        client: anyio.abc.ByteStream,
+        upstream: anyio.abc.ByteStream,
+        inspect: Callable[[int, bytes], None] | None = None,
+    ) -> None:
         loop = asyncio.get_running_loop()
-        self.client = _SpliceSide(self, client)
-        self.upstream = _SpliceSide(self, upstream)
+        if inspect is None:  # the usual case: no per-read call at all
+            self.client = _SpliceSide(self, client)
+            self.upstream = _SpliceSide(self, upstream)
+        else:  # 0: what the client sent (to upstream), 1: what upstream sent
+            self.client = _InspectedSide(self, client, lambda data: inspect(0, data))
+            self.upstream = _InspectedSide(self, upstream, lambda data: inspect(1, data))
         self.client.peer, self.upstream.peer = self.upstream, self.client
         self.sides = (self.client, self.upstream)
         self.ended = loop.create_future()  # both directions ended, or one failed
@@ -143,6 +168,7 @@ async def splice(
     upstream: anyio.abc.ByteStream,
     client_pending: bytes = b"",
     upstream_pending: bytes = b"",
+    inspect: Callable[[int, bytes], None] | None = None,
 ) -> tuple[int, int]:
     """Relay both ways until both directions end; return (bytes to upstream, to client).
 
@@ -150,10 +176,12 @@ async def splice(
     into an HTTP parser) are delivered first. An EOF from one side half-closes the other's
     write direction and the other direction goes on; a failure or reset of either side
     closes both. Both streams are closed when this returns, also when it is cancelled.
+    ``inspect(direction, data)`` (0: to upstream, 1: to client) sees each read once it is
+    written on (``--inspect-ws``).
     """
     if not (plain(client) and plain(upstream)):
-        return await splice_streams(client, upstream, client_pending, upstream_pending)
-    relay = _Splice(client, upstream)
+        return await splice_streams(client, upstream, client_pending, upstream_pending, inspect)
+    relay = _Splice(client, upstream, inspect)
     try:
         relay.start(client_pending, upstream_pending)
         await asyncio.shield(relay.ended)
