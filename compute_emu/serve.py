@@ -129,7 +129,10 @@ class Server:
         # What the app sees in os.environ on top of the process environment (a layer per
         # main() call, never written to the process: see runtime/environ.py).
         self.app_env = {**VICEROY_ENV, **self.manifest.env()}
-        self.app = App(entry_path(settings, self.manifest))
+        from .official.serving import official_app  # apps of the official fastly-compute SDK
+
+        official = official_app(settings.file, self.manifest, log)
+        self.app = official or App(entry_path(settings, self.manifest))
         with environ.bound(self.app_env):
             self.app.check()
         self.backends = Backends.load(self.manifest.backends, str(self.manifest.path))

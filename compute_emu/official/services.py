@@ -1,0 +1,161 @@
+"""``log``, ``geo``, ``device-detection``, ``acl``, ``compute-runtime`` and ``erl``.
+
+Log lines go to the request's log as ``NAME :: message`` (``compute_emu.sdk.Endpoint``); geo,
+device detection and ACLs read fastly.toml's tables; compute-runtime answers what Viceroy
+sets in the environment; ERL counts nothing, as in Viceroy (``check-rate`` is always false).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import resource
+import time
+from typing import Any
+
+from ..sdk import device_detection
+from ..sdk._body import Body
+from ..sdk._log import Endpoint, LogError
+from ..sdk.acl import Acl, AclError
+from ..sdk.geo import geo_lookup
+from . import handles, world
+from .messages import fit
+from .world import impl
+
+
+def _exit(self: object, *args: object) -> None:
+    """Nothing to release locally."""
+
+
+def ip_of(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An ``ipaddress`` object for a ``types.ip-address``."""
+    parts = tuple(value.value)
+    if type(value).__name__.endswith("Ipv4"):
+        return ipaddress.IPv4Address(bytes(parts))
+    return ipaddress.IPv6Address(b"".join(p.to_bytes(2, "big") for p in parts))
+
+
+# -- log -----------------------------------------------------------------------------------
+@impl("log", "Endpoint.open")
+def log_open(cls: type, name: str) -> Any:
+    try:
+        endpoint = Endpoint(name)
+    except LogError as exc:
+        kind = "RESERVED" if "reserved" in str(exc) else "INVALID_SYNTAX"
+        raise world.open_error(kind) from exc
+    return handles.new("log", "Endpoint", endpoint)
+
+
+@impl("log", "Endpoint.write")
+def log_write(self: object, msg: bytes) -> None:
+    endpoint: Endpoint = handles.emu(self, Endpoint)
+    endpoint.write(bytes(msg))
+
+
+impl("log", "Endpoint.__exit__")(_exit)
+
+
+# -- geo, device detection, ACLs -----------------------------------------------------------
+@impl("geo", "lookup")
+def geo(ip_addr: Any, max_len: int) -> str:
+    record = geo_lookup(ip_of(ip_addr))
+    if record is None:
+        raise world.error("GenericError")  # no data for this address
+    return fit(json.dumps(record.raw()), max_len)
+
+
+@impl("device_detection", "lookup")
+def device(user_agent: str, max_len: int) -> str | None:
+    found = device_detection.lookup(user_agent)
+    return None if found is None else fit(json.dumps(found.raw()), max_len)
+
+
+@impl("acl", "Acl.open")
+def acl_open(cls: type, name: str) -> Any:
+    try:
+        return handles.new("acl", "Acl", Acl.open(name))
+    except AclError as exc:
+        raise world.open_error("NOT_FOUND") from exc
+
+
+@impl("acl", "Acl.lookup")
+def acl_lookup(self: object, ip_addr: Any) -> Any:
+    acl: Acl = handles.emu(self, Acl)
+    try:
+        match = acl.lookup(ip_of(ip_addr))
+    except AclError as exc:
+        raise world.err(world.wit("acl").AclError.GENERIC_ERROR) from exc
+    if match is None:
+        return None
+    text = json.dumps({"action": match.action().value, "prefix": match.prefix()})
+    return handles.new_body(Body(text.encode()))
+
+
+impl("acl", "Acl.__exit__")(_exit)
+
+
+# -- compute-runtime -----------------------------------------------------------------------
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@impl("compute_runtime", "get_vcpu_ms")
+def get_vcpu_ms() -> int:
+    """CPU time of this request's thread since the request began."""
+    return int((time.thread_time() - handles.current().cpu_start) * 1000)
+
+
+@impl("compute_runtime", "get_heap_mib")
+def get_heap_mib() -> int:
+    """The whole process's peak RSS (one process serves every request here)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+@impl("compute_runtime", "get_sandbox_id")
+def get_sandbox_id() -> str:
+    return _env("FASTLY_TRACE_ID", "0" * 32)
+
+
+impl("compute_runtime", "get_hostname")(lambda: _env("FASTLY_HOSTNAME", "localhost"))
+impl("compute_runtime", "get_pop")(lambda: _env("FASTLY_POP", "XXX"))
+impl("compute_runtime", "get_region")(lambda: _env("FASTLY_REGION", "Somewhere"))
+impl("compute_runtime", "get_customer_id")(lambda: _env("FASTLY_CUSTOMER_ID", "0" * 22))
+impl("compute_runtime", "get_service_id")(lambda: _env("FASTLY_SERVICE_ID", "0" * 22))
+impl("compute_runtime", "get_namespace_id")(lambda: _env("FASTLY_NAMESPACE_ID", ""))
+impl("compute_runtime", "get_is_staging")(lambda: _env("FASTLY_IS_STAGING", "0") == "1")
+impl("compute_runtime", "get_cache_generation")(
+    lambda: int(_env("FASTLY_CACHE_GENERATION", "0") or 0)
+)
+impl("compute_runtime", "get_service_version")(
+    lambda: int(_env("FASTLY_SERVICE_VERSION", "0") or 0)
+)
+
+
+# -- erl: as in Viceroy, nothing is counted and nothing is ever penalised -------------------
+class _Named:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _erl_open(cls: type, name: str) -> Any:
+    if not isinstance(name, str) or not name:
+        raise world.open_error("INVALID_SYNTAX")
+    return handles.new("erl", cls.__name__, _Named(name))
+
+
+def _erl_name(self: object) -> str:
+    named: _Named = handles.emu(self, _Named)
+    return named.name
+
+
+for _cls in ("RateCounter", "PenaltyBox"):
+    impl("erl", f"{_cls}.open")(_erl_open)
+    impl("erl", f"{_cls}.get_name")(_erl_name)
+    impl("erl", f"{_cls}.__exit__")(_exit)
+impl("erl", "RateCounter.check_rate")(lambda self, *args: False)
+impl("erl", "RateCounter.increment")(lambda self, *args: None)
+impl("erl", "RateCounter.lookup_rate")(lambda self, *args: 0)
+impl("erl", "RateCounter.lookup_count")(lambda self, *args: 0)
+impl("erl", "PenaltyBox.add")(lambda self, *args: None)
+impl("erl", "PenaltyBox.has")(lambda self, *args: False)

@@ -1,0 +1,116 @@
+"""Serving an official-SDK app: its entry's ``HttpIncoming`` takes the place of ``main()``.
+
+Per request, as on Compute: a fresh instance of the entry module (``App``), a fresh sandbox
+(the SDK's per-instance globals start empty), ``HttpIncoming().handle(request, body)`` with
+the client request. Everything else (fastly.toml, backends, stores, Pushpin, logs, reload)
+is the same server as for a ``compute_emu.sdk`` app.
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import AppLoadError, UserError
+from ..runtime.app import App
+from ..sdk._request import Request
+from . import handles, world
+from .detect import OfficialEntry, check_interpreter, find_entry
+from .logs import dedupe_handlers
+
+if TYPE_CHECKING:
+    from ..log import RequestLog
+    from ..manifest import Manifest
+
+DIFFERENCES = (
+    "runs natively on CPython {version} (no Wasm build); on Compute it runs on CPython "
+    "compiled to Wasm. Works here but not on Compute: C extension modules, imports made "
+    "during a request (Compute snapshots the imports made when the entry loads), files, "
+    "sockets, threads and subprocesses. Cache, purge, image optimizer, shielding and other "
+    "interfaces compute-emu lacks raise Unsupported. Before deploying, check with "
+    "`fastly compute serve` (the real Wasm build)."
+)
+
+# Module globals of the SDK that a Wasm sandbox starts afresh for every request:
+# (module, attribute) -> what stands in for them here.
+SANDBOX_GLOBALS: dict[tuple[str, str], Callable[[], object]] = {
+    ("fastly_compute.requests.backend", "_dynamic_backends"): handles.SandboxSet,
+}
+
+
+class OfficialApp(App):
+    """An app whose entry exports ``HttpIncoming`` instead of ``main()``."""
+
+    def main_of(self, module: types.ModuleType) -> Callable[[], object]:
+        export = getattr(module, "HttpIncoming", None)
+        if export is None or not callable(export):
+            raise AppLoadError(
+                f"{self.path}: an official fastly-compute app must define HttpIncoming at the "
+                "top level (a class with handle(request, body), or WsgiHttpIncoming(app))"
+            )
+
+        def main() -> None:
+            dedupe_handlers()  # handlers the top level just added again
+            with handles.sandbox() as state:
+                request = Request.from_client()
+                state.downstream = request
+                body = handles.new_body(request.take_body())
+                export().handle(handles.new("http_req", "Request", request), body)
+
+        return main
+
+
+def isolate_sdk_globals() -> list[str]:
+    """Replace the SDK's per-sandbox globals with per-request ones; the names replaced."""
+    done = []
+    for (module_name, attr), make in SANDBOX_GLOBALS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        if hasattr(module, attr):
+            setattr(module, attr, make())
+            done.append(f"{module_name}.{attr}")
+    return done
+
+
+def official_app(file: Path | None, manifest: Manifest, log: RequestLog) -> App | None:
+    """An :class:`OfficialApp` if the project is an official-SDK one, else ``None``."""
+    explicit = file if file is not None else manifest.scripts.entry
+    entry = find_entry(manifest.project_dir, explicit)
+    if entry is None:
+        return None
+    return load(entry, manifest.project_dir, log)
+
+
+def load(entry: OfficialEntry, project_dir: Path, log: RequestLog) -> OfficialApp:
+    """Install the bindings (before the app imports fastly_compute) and compile the entry."""
+    check_interpreter(project_dir)
+    root = world.stubs_dir()
+    if root is None:
+        raise UserError(
+            "the installed fastly-compute has no testing/stubs/wit_world (the bindings' names "
+            "and types compute-emu reads): reinstall it: pip install 'fastly-compute>=0.1.3,<0.2'"
+        )
+    try:
+        world.install(root)
+    except RuntimeError as exc:
+        raise UserError(f"cannot serve an official fastly-compute app: {exc}") from None
+    isolate_sdk_globals()
+    app = OfficialApp(entry.path)
+    log.info(f"official fastly-compute {_sdk_version() or ''} app ({entry.reason})")
+    log.info("  " + DIFFERENCES.format(version=platform.python_version()))
+    return app
+
+
+def _sdk_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fastly-compute")
+    except PackageNotFoundError:
+        return None
