@@ -21,6 +21,7 @@ serve: setup
 ## Run the test suite (real sockets, a real Pushpin, Chromium; installs them when root)
 test: setup
 	@bash scripts/test-deps
+	@bash scripts/official-env
 	COMPUTE_EMU_NO_SKIP=1 $(PY) -m pytest
 
 lint: setup
