@@ -1,0 +1,88 @@
+"""Fanout from an official-SDK app: ``redirect_to_grip_proxy`` through the real Pushpin, with the
+fanout-forward-official starter and its example origin."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from tests.conftest import Spawner
+from tests.fanout_support import Fanout, LineReader, free_port, publish_until, require_pushpin
+from tests.official_support import serve_official
+from tests.support.processes import run_compute_emu
+from tests.test_starters import (
+    copy_starter,
+    end_stream,
+    line_arrives,
+    rewrite_manifest,
+    ws_receives,
+    ws_url,
+)
+
+
+@pytest.fixture
+def forward(spawn: Spawner, tmp_path) -> Fanout:
+    require_pushpin()
+    project = copy_starter("fanout-forward-official", tmp_path)
+    proxy, publish = free_port(), free_port()
+    origin = spawn(
+        [
+            sys.executable,
+            str(project / "origin" / "app.py"),
+            *("--port", "0", "--publish-url", f"http://127.0.0.1:{publish}"),
+        ]
+    )
+    origin_port = origin.wait_for(r"^Listening on http://127\.0\.0\.1:(\d+)$").group(1)
+    rewrite_manifest(project, "localhost:3000", f"localhost:{origin_port}")
+    served = serve_official(
+        spawn,
+        project,
+        "-v",
+        "--pushpin-proxy-port",
+        str(proxy),
+        "--pushpin-publish-port",
+        str(publish),
+    )
+    served.child.snapshot_descendants()
+    return Fanout(served, proxy, publish)
+
+
+def test_http_stream_through_redirect_to_grip_proxy_receives_a_publish(forward: Fanout):
+    reader = LineReader(forward.url + "/stream")
+    try:
+        assert reader.next_line() == "stream open on channel test"
+        item = {"channel": "test", "formats": {"http-stream": {"content": "hello\n"}}}
+        publish_until(forward, item, line_arrives(reader, "hello"))
+        end_stream(forward, "test", reader)
+    finally:
+        reader.close()
+    forward.served.child.wait_for(r"GET /stream 200 .*\[fanout→origin\]")
+    forward.served.child.wait_for(r"FASTLY_SERVICE_VERSION: 0")
+
+
+def test_websocket_and_the_send_path(forward: Fanout):
+    with connect(ws_url(forward, "/ws?channel=chat")) as ws:
+        ws.send("hi there")
+        assert ws.recv(timeout=10) == "hi there"  # echoed by the origin
+        item = {"channel": "chat", "formats": {"ws-message": {"content": "published!"}}}
+        publish_until(forward, item, ws_receives(ws, "published!"))
+        # POST is not handed off: http_req.send to the origin, which publishes
+        deadline = time.monotonic() + 10
+        while True:
+            r = httpx.post(forward.url + "/publish", json={"channel": "chat", "message": "via app"})
+            assert r.status_code == 200, r.text
+            if ws_receives(ws, "via app")():
+                break
+            assert time.monotonic() < deadline
+    forward.served.child.wait_for(r"GET /ws\?channel=chat 101 .*\[fanout→origin\]")
+
+
+def test_init_from_the_official_starter(tmp_path):
+    result = run_compute_emu("init", "--from", "fanout-forward-official", "-p", str(tmp_path / "x"))
+    assert result.returncode == 0, result.stderr
+    assert "redirect_to_grip_proxy(origin)" in (tmp_path / "x" / "main.py").read_text()
+    assert 'entry = "main"' in (tmp_path / "x" / "pyproject.toml").read_text()
