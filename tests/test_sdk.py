@@ -285,7 +285,7 @@ def test_query_methods() -> None:
     assert req.get_query_parameter("name") == "a b&c"
     assert req.with_query([("x", "1"), ("x", "2")]).get_query_str() == "x=1&x=2"
     assert req.with_query_str("z=9").get_query() == {"z": "9"}
-    assert Request.get("http://example.com/?").get_query_str() is None
+    assert Request.get("http://example.com/?").get_query_str() == ""  # Rust: Some("")
 
 
 def test_version() -> None:

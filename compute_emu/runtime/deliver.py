@@ -4,35 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ..sdk._errors import SendError, SendErrorCause
 from ..sdk._response import Response
 from ..server.connection import Exchange
 from ..server.framing import end_to_end, header_value
 from .bridge import body_length, iterate_body
 from .streaming import StreamingSink
 
-# An uncaught SendError becomes a status by its cause: timeouts 504 (as Viceroy maps them),
-# failures after the connection was made 502; failing to connect at all stays a plain 500.
-_BAD_GATEWAY = frozenset(
-    {
-        SendErrorCause.ConnectionTerminated,
-        SendErrorCause.HttpIncompleteResponse,
-        SendErrorCause.HttpProtocolError,
-        SendErrorCause.HttpResponseHeaderSectionTooLarge,
-        SendErrorCause.HttpResponseStatusInvalid,
-        SendErrorCause.HttpUpgradeFailed,
-    }
-)
-
 
 def error_status(error: BaseException) -> int:
-    """The status for an exception that escaped ``main()``."""
-    if isinstance(error, SendError):
-        cause = error.root_cause()
-        if cause.is_timeout:
-            return 504
-        if cause in _BAD_GATEWAY:
-            return 502
+    """The status for an exception that escaped ``main()``: 500, as when a Compute guest fails.
+
+    A ``SendError`` too, whatever its cause: Viceroy answers 504/502 only for a backend
+    response still pending when it is sent to the client, which the SDK has no call for.
+    """
     return 500
 
 

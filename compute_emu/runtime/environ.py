@@ -8,6 +8,10 @@ requests with different trace ids, step on each other). :func:`install` replaces
 thread (by :func:`bound`) before the real environment, and behaves exactly like the real one
 where no layer is bound. Writes made by an app go to its own layer and vanish with it.
 
+The process's own ``FASTLY_*`` variables (a ``FASTLY_API_TOKEN`` in the developer's shell, say)
+are hidden inside a layer unless a layer sets them: a Compute guest sees only the ``FASTLY_*``
+variables the platform gives it, so an app cannot come to depend on one it will not have.
+
 Child processes started with ``env=None`` inherit the real process environment, not a layer:
 pass ``env=dict(os.environ)`` to hand them what the app sees.
 """
@@ -34,7 +38,10 @@ class LayeredEnviron(MutableMapping[str, str]):
         return self.base if layer is None else layer
 
     def __getitem__(self, key: str) -> str:
-        return self._view()[key]
+        value = self._view()[key]
+        if value is _DELETED:
+            raise KeyError(key)
+        return value
 
     def __setitem__(self, key: str, value: str) -> None:
         self._view()[key] = value
@@ -76,6 +83,7 @@ class _Deleted(str):
 
 
 _DELETED = _Deleted("")
+GUEST_PREFIX = "FASTLY_"  # the process's variables with this prefix are hidden from the app
 _install_lock = threading.Lock()
 
 
@@ -90,13 +98,19 @@ def install() -> LayeredEnviron:
 
 @contextlib.contextmanager
 def bound(*layers: Mapping[str, str]) -> Iterator[None]:
-    """Within the block this thread sees ``layers`` (first wins) over the real environment."""
+    """Within the block this thread sees ``layers`` (first wins) over the real environment,
+    without the real environment's ``FASTLY_*`` variables that no layer sets."""
     environ: MutableMapping[str, str] = os.environ
     if not isinstance(environ, LayeredEnviron):
         environ = install()
     base = environ.base  # type: ignore[attr-defined]
     previous = getattr(_local, "layer", None)
-    _local.layer = ChainMap({}, *layers, base)  # type: ignore[arg-type]
+    hidden = {
+        key: _DELETED
+        for key in base
+        if key.startswith(GUEST_PREFIX) and not any(key in layer for layer in layers)
+    }
+    _local.layer = ChainMap({}, *layers, hidden, base)  # type: ignore[arg-type]
     try:
         yield
     finally:

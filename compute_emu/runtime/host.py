@@ -190,6 +190,14 @@ class RequestHost:
 
     # -- the client ------------------------------------------------------------------------
     def send_to_client(self, response: Response) -> None:
+        if (status := response.get_status()) < 200:  # as Viceroy: 103 dropped, other 1xx invalid
+            if status != 103:
+                raise ValueError(f"cannot send an informational status ({status}) to the client")
+            self.services.log.warning(
+                f"#{self.request_id} the app sent an informational response (103) which is "
+                "not sent to the client (as in Viceroy); its real response follows"
+            )
+            return
         self._decide(Outcome(response=response), "send a response")
 
     def stream_to_client(self, response: Response) -> StreamingSink:
@@ -198,8 +206,13 @@ class RequestHost:
         return sink
 
     def handoff(self, request: Request, backend: str, kind: HandoffKind) -> None:
-        if backend not in self.backends:
+        if backend not in self.backends and kind == "websocket":
             raise self._unknown_backend(backend)
+        if backend not in self.backends:  # Viceroy does not check: Pushpin answers 502
+            self.services.log.warning(
+                f"#{self.request_id} handoff_fanout(): {backend!r} is not a backend in "
+                f"{self.services.manifest_name}, so Pushpin has no route for it (it answers 502)"
+            )
         body = self._client_body
         if body is not None and body.replay_lost:
             raise SendError(

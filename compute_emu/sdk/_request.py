@@ -75,6 +75,13 @@ def parse_url(url: str | SplitResult) -> SplitResult:
     )
 
 
+def _query_mark(url: str | SplitResult, parsed: SplitResult) -> bool:
+    """Whether ``url`` has a ``?`` with nothing after it (Rust keeps it: ``Some("")``)."""
+    if isinstance(url, SplitResult) or parsed.query:
+        return False
+    return "?" in url.partition("#")[0]
+
+
 class Request(Message):
     """An HTTP request: the client's (``from_client()``) or one the app builds to send.
 
@@ -90,6 +97,7 @@ class Request(Message):
         self._init_message()
         self._method = _check_method(method)
         self._url = parse_url(url)
+        self._empty_query = _query_mark(url, self._url)
         self._from_client = False
         self._client_ip: IpAddress | None = None
         self._client_request_id: str | None = None
@@ -202,12 +210,17 @@ class Request(Message):
         return self._url
 
     def get_url_str(self) -> str:
-        """The URL as text."""
+        """The URL as text (an empty query keeps its ``?``, as in Rust)."""
+        if self._empty_query and not self._url.query:
+            fragment = self._url.fragment
+            text = self._url._replace(fragment="").geturl() + "?"
+            return text + ("#" + fragment if fragment else "")
         return self._url.geturl()
 
     def set_url(self, url: str | SplitResult) -> None:
         """Set the URL (absolute http/https, else ``ValueError``)."""
         self._url = parse_url(url)
+        self._empty_query = _query_mark(url, self._url)
 
     def with_url(self, url: str | SplitResult) -> Self:
         """Builder form of :meth:`set_url`."""
@@ -230,8 +243,8 @@ class Request(Message):
         return self
 
     def get_query_str(self) -> str | None:
-        """The raw query string without ``?``, or ``None`` if there is none (or it is empty)."""
-        return self._url.query or None
+        """The raw query string without ``?`` (``""`` for a bare ``?``), ``None`` if none."""
+        return self._url.query if self._url.query or self._empty_query else None
 
     def get_query_parameter(self, name: str) -> str | None:
         """The first value of query parameter ``name``, form-decoded, or ``None``."""
@@ -250,6 +263,7 @@ class Request(Message):
     def set_query_str(self, query: str) -> None:
         """Set the raw query string (without ``?``); unsafe characters are percent-encoded."""
         self._url = self._url._replace(query=quote(query, safe=_QUERY_SAFE))
+        self._empty_query = not self._url.query
 
     def with_query_str(self, query: str) -> Self:
         """Builder form of :meth:`set_query_str`."""
@@ -260,6 +274,7 @@ class Request(Message):
         """Set the query from a mapping or ``(name, value)`` pairs, form-encoded."""
         pairs = list(query.items()) if isinstance(query, Mapping) else list(query)
         self._url = self._url._replace(query=urlencode(pairs))
+        self._empty_query = not self._url.query
 
     def with_query(self, query: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Self:
         """Builder form of :meth:`set_query`."""
@@ -269,6 +284,7 @@ class Request(Message):
     def remove_query(self) -> None:
         """Remove the query string."""
         self._url = self._url._replace(query="")
+        self._empty_query = False
 
     # -- client info -----------------------------------------------------------------------
     def get_client_ip_addr(self) -> IpAddress | None:
