@@ -59,8 +59,12 @@ def binds_http_incoming(path: Path) -> bool:
     pending: list[ast.stmt] = list(tree.body)
     while pending:
         node = pending.pop()
-        if isinstance(node, ast.ClassDef) and node.name == "HttpIncoming":
-            return True
+        if isinstance(node, ast.ClassDef):
+            if node.name == "HttpIncoming":
+                return True
+            continue  # a class's own attributes are not the module's
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
         if isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == "HttpIncoming" for t in targets):
@@ -69,16 +73,12 @@ def binds_http_incoming(path: Path) -> bool:
             (a.asname or a.name) == "HttpIncoming" for a in node.names
         ):
             return True
-        for attr in ("body", "orelse", "finalbody", "handlers"):
+        for attr in ("body", "orelse", "finalbody", "handlers"):  # if, try, with, for, while
             for child in getattr(node, attr, []):
                 if isinstance(child, ast.ExceptHandler):
                     pending.extend(child.body)
-                elif isinstance(child, ast.stmt) and not isinstance(
-                    child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
-                ):
+                elif isinstance(child, ast.stmt):
                     pending.append(child)
-                elif isinstance(child, ast.ClassDef) and child.name == "HttpIncoming":
-                    return True
     return False
 
 
