@@ -80,6 +80,9 @@ class Bench:
 
 
 def main() -> int:
+    if len(sys.argv) > 1:  # configured by the environment only (see the module docstring)
+        print(__doc__)
+        return 0 if sys.argv[1] in ("-h", "--help") else 2
     for tool in ("wrk", "pushpin"):
         if not shutil.which(tool):
             sys.exit(f"make bench needs {tool} (apt-get install {tool})")
