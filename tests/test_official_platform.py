@@ -120,6 +120,12 @@ def both(n):
     return {"static": static.json()["path"], "dynamic": dynamic.json(), "code": dynamic.status_code}
 
 
+@app.route("/relative")
+def relative():
+    echoed = requests.get("/echo/relative?q=1", fastly_backend="origin").json()
+    return {"path": echoed["path"], "headers": echoed["headers"]}
+
+
 HttpIncoming = WsgiHttpIncoming(app)
 """
 
@@ -227,3 +233,11 @@ def test_static_and_dynamic_backends_40_concurrent(served):
         assert result["code"] == 200
         assert result["dynamic"]["path"] == f"/echo/dynamic/{n}"
         assert json.loads(result["dynamic"]["body"]) == {"n": n}
+
+
+def test_a_path_only_url_goes_to_the_static_backend(served):
+    """The SDK's documented form: ``requests.get("/api/users", fastly_backend="api")``."""
+    data = _get(served, "/relative").json()
+    assert data["path"] == "/echo/relative?q=1"
+    host = [value for name, value in data["headers"] if name.lower() == "host"]
+    assert host == [f"127.0.0.1:{served[1].port}"], data["headers"]

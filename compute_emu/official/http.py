@@ -52,6 +52,24 @@ def send_error(exc: SendError) -> Exception:
     return error
 
 
+def _prepare(request: object, body: object, backend: object) -> tuple[Request, str]:
+    """The request with its body, ready for ``backend``: a path-only URI (``requests.get("/x",
+    fastly_backend=...)``) is completed with the backend's authority, and an empty ``Host``
+    (what the SDK sets for one) is dropped, so the backend's own host is sent."""
+    req = request_of(request)
+    req.set_body(body_of(body).take())
+    sdk_backend: Backend = handles.emu(backend, Backend)
+    relative = getattr(req, "_wit_relative", None)
+    if relative:
+        scheme = "https" if sdk_backend.is_ssl() else "http"
+        host = sdk_backend.get_host()
+        host = f"[{host}]" if ":" in host else host
+        req.set_url(f"{scheme}://{host}:{sdk_backend.get_port()}{relative}")
+        if req.get_header_bytes("host") == b"":
+            req.remove_header("host")
+    return req, sdk_backend.name()
+
+
 def _wrap_response(response: Response) -> tuple[Any, Any]:
     return handles.new("http_resp", "Response", response), new_body(response.take_body())
 
@@ -60,10 +78,9 @@ def _wrap_response(response: Response) -> tuple[Any, Any]:
 @impl("http_req", "send")
 @impl("http_req", "send_uncached")
 def send(request: object, body: object, backend: object) -> tuple[Any, Any]:
-    req = request_of(request)
-    req.set_body(body_of(body).take())
+    req, name = _prepare(request, body, backend)
     try:
-        response = req.send(backend_name(backend))
+        response = req.send(name)
     except SendError as exc:
         raise send_error(exc) from exc
     return _wrap_response(response)
@@ -72,10 +89,9 @@ def send(request: object, body: object, backend: object) -> tuple[Any, Any]:
 @impl("http_req", "send_async")
 @impl("http_req", "send_async_uncached")
 def send_async(request: object, body: object, backend: object) -> Any:
-    req = request_of(request)
-    req.set_body(body_of(body).take())
+    req, name = _prepare(request, body, backend)
     try:
-        pending = req.send_async(backend_name(backend))
+        pending = req.send_async(name)
     except SendError as exc:  # an unknown backend fails at once
         raise world.error("InvalidArgument") from exc
     return handles.pollable(pending)
