@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .cache.commands import cache_options, cache_settings
+from .cache.commands import purge as purge_command
 from .cli_compat import fastly_flags, take_notes
 from .errors import UserError, user_error_in
 from .log import RequestLog
@@ -119,6 +121,7 @@ def main() -> None:
     "are answered (DNS-rebinding guard).",
 )
 @fastly_flags
+@cache_options
 def serve(
     addr: str,
     project_dir: Path,
@@ -173,6 +176,7 @@ def serve(
             kv_persist=kv_persist.resolve() if kv_persist else None,
             body_timeout=body_timeout,
             allow_hosts=allow_hosts,
+            **cache_settings(),
         )
         server = Server(settings, log)
         anyio.run(server.run)
@@ -360,3 +364,6 @@ def publish(
     except UserError as exc:
         _fail(str(exc))
     click.echo(f"{answer}: {describe(item, fmt)}")
+
+
+main.add_command(purge_command)

@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
+from .cache.store import DEFAULT_CAPACITY, CacheStore
 from .errors import UserError
 from .log import RequestLog, capture_app_output
 from .manifest import Manifest, load_manifest
@@ -28,6 +29,7 @@ from .pushpin.supervisor import Pushpin
 from .runtime import environ
 from .runtime.app import App
 from .runtime.bridge import Loop
+from .runtime.cache_admin import with_cache_admin
 from .runtime.handler import AppHandler
 from .runtime.services import Backends, Services
 from .runtime.workers import WorkerPool
@@ -74,6 +76,8 @@ class ServeSettings:
     kv_persist: Path | None = None  # where KV store writes are kept across restarts
     body_timeout: float = BODY_TIMEOUT  # seconds a request body may stall (--body-timeout)
     allow_hosts: tuple[str, ...] = ()  # --allow-host: Host names served besides loopback
+    cache_size: int = DEFAULT_CAPACITY  # --cache-size: bytes the in-memory cache may hold
+    no_cache: bool = False  # --no-cache: send() never uses the readthrough cache
 
 
 def parse_client_ip(value: str | None) -> IpAddress | None:
@@ -209,8 +213,10 @@ class Server:
             env=self.app_env,
             fanout_proxy_port=None if self.pushpin is None else self.pushpin_settings.proxy_port,
             client_ip=self.settings.client_ip,
+            cache=CacheStore(self.settings.cache_size),
+            readthrough=not self.settings.no_cache,
         )
-        handler = AppHandler(services)
+        handler = with_cache_admin(AppHandler(services), services.cache, services.date)
         self.address = listener.address
         limits = Limits(body_timeout=self.settings.body_timeout)
         publish: Listener | None = None

@@ -59,7 +59,7 @@ def test_host_header_and_path_prefix_rules(make_project, serve, backend):
     overridden = httpx.get(f"{served.url}/echo", headers={"x-backend": "overridden"})
     assert headers_of(overridden.json())["host"] == "example.test"
     assert overridden.headers["x-via"] == "compute-emu"
-    served.child.wait_for(r"GET /echo 200 .*\[send→overridden\]")
+    served.child.wait_for(r"GET /echo 200 .*\[send→overridden MISS\]")
 
 
 def test_request_built_by_the_app_uses_its_url_authority_as_host(make_project, serve, backend):

@@ -241,9 +241,9 @@ def test_a_client_leaving_while_main_waits_on_a_stalled_backend_frees_everything
         fds_before = fd_count(pid)
         host, port = served.url.removeprefix("http://").split(":")
         clients = []
-        for _ in range(10):
+        for i in range(10):  # a Host each: the cache would collapse one URL into one call
             sock = socket.create_connection((host, int(port)), timeout=10)
-            sock.sendall(b"GET /send HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            sock.sendall(b"GET /send HTTP/1.1\r\nHost: c%d.localhost\r\n\r\n" % i)
             clients.append(sock)
         wait_until(lambda: backend.accepted == 10, what="the backend calls")
         for sock in clients:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import ipaddress
 import ssl
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..manifest import BackendConfig
 from ..sdk._body import Body
@@ -23,8 +24,11 @@ from ..sdk._response import Response
 from ..server.framing import header_value
 from .bridge import HANDOFF_REPLAY_LIMIT, Calls, LoopBodyStream, LoopFlag
 from .pending import PendingCall, first_done
-from .send import BackendCall, open_backend_call
+from .readthrough import cached_send
+from .send import BackendCall
 from .streaming import StreamingSink
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from ..platform import Platform
@@ -158,7 +162,8 @@ class RequestHost:
     async def _send(self, request: Request, backend_name: str) -> BackendCall:
         config = self._config(backend_name)
         self.notes.append(f"send→{backend_name}")
-        call = await open_backend_call(self.services, config, request, self._ssl(config))
+        note = len(self.notes) - 1  # the cache adds HIT/MISS/STALE/PASS to it
+        call = await cached_send(self, config, request, self._ssl(config), note)
         self.backend_calls.append(call)
         return call
 
@@ -169,7 +174,7 @@ class RequestHost:
     async def _start_pending(self, request: Request, backend_name: str) -> PendingCall:
         config = self._config(backend_name)
         self.notes.append(f"send_async→{backend_name}")
-        pending = PendingCall(self.services, config, request, self._ssl(config))
+        pending = PendingCall(self, config, request, self._ssl(config), len(self.notes) - 1)
         self.pending_calls.append(pending)
         self.exchange.start_soon(pending.run)
         return pending
@@ -230,6 +235,10 @@ class RequestHost:
                 "--experimental-enable-pushpin to `compute-emu serve`",
             )
         self._decide(Outcome(handoff=(request, backend, kind)), f"hand off to {kind}")
+
+    def cache_run(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``func(cache_store, *args)`` on the loop (the cache SDK modules use it)."""
+        return self.calls.run(func, self.services.cache, *args)
 
     def log_write(self, endpoint: str, line: str) -> None:
         """One line to a log endpoint, shown as ``NAME :: line`` with its request."""

@@ -15,10 +15,11 @@ import anyio
 from ..manifest import BackendConfig
 from ..sdk._errors import SendError, SendErrorCause
 from ..sdk._request import Request
-from .send import BackendCall, open_backend_call
+from .readthrough import cached_send
+from .send import BackendCall
 
 if TYPE_CHECKING:
-    from .services import Services
+    from .host import RequestHost
 
 
 class PendingCall:
@@ -26,12 +27,14 @@ class PendingCall:
 
     def __init__(
         self,
-        services: Services,
+        host: RequestHost,
         backend: BackendConfig,
         request: Request,
         ssl_context: ssl.SSLContext | None,
+        note: int | None = None,
     ) -> None:
-        self.services = services
+        self.host = host
+        self.note = note  # the log note the cache tags (HIT/MISS/STALE/PASS)
         self.backend = backend
         self.request = request
         self.ssl_context = ssl_context
@@ -44,8 +47,8 @@ class PendingCall:
         """Send the request and keep the outcome (never raises)."""
         with self.scope:
             try:
-                self.call = await open_backend_call(
-                    self.services, self.backend, self.request, self.ssl_context
+                self.call = await cached_send(
+                    self.host, self.backend, self.request, self.ssl_context, self.note
                 )
             except SendError as exc:
                 self.error = exc

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..manifest import BackendConfig
 from ..rules.backend import backend_request
@@ -28,6 +28,18 @@ from .bridge import LoopBodyStream, body_length, iterate_body
 
 if TYPE_CHECKING:
     from .services import Services
+
+
+class BodySink(Protocol):
+    """Where a backend body is copied as it is read (the cache, on a miss)."""
+
+    def feed(self, chunk: bytes) -> None:
+        """The next chunk; ``b""`` at the end."""
+        ...
+
+    def abort(self) -> None:
+        """The body will not be read to its end."""
+        ...
 
 _CAUSES = {
     FailureKind.DNS: SendErrorCause.DnsError,
@@ -74,6 +86,7 @@ class BackendCall:
         self.headers = response.headers
         self._response = response
         self._between_bytes = _seconds(backend.between_bytes_timeout_ms)
+        self.sink: BodySink | None = None  # set by the readthrough cache on a miss
         self.length: int | None = None
         with contextlib.suppress(FramingError):  # checked when the head arrived
             self.length = content_length(self.headers)
@@ -84,12 +97,32 @@ class BackendCall:
 
     async def _read(self) -> bytes:
         try:
-            return await self._response.receive(self._between_bytes)
+            chunk = await self._response.receive(self._between_bytes)
         except UpstreamError as exc:
+            self._abort_sink()
             raise send_error(self.backend.name, exc) from None
+        if self.sink is not None:
+            self.sink.feed(chunk)
+            if not chunk:
+                self.sink = None
+        return chunk
+
+    def _abort_sink(self) -> None:
+        sink, self.sink = self.sink, None
+        if sink is not None:
+            sink.abort()
+
+    async def read_all(self) -> bytes:
+        """The whole body (a background revalidation reads it so)."""
+        chunks = []
+        while chunk := await self._read():
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def aclose(self) -> None:
-        """Drop the connection unless the body was read to its end (then it is pooled)."""
+        """Drop the connection unless the body was read to its end (then it is pooled); a
+        body copied into the cache and not read to its end is not stored."""
+        self._abort_sink()
         await self._response.aclose()
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..cache.store import CacheStore
 from ..errors import UserError
 from ..log import RequestLog
 from ..manifest import BackendConfig
@@ -71,6 +72,8 @@ class Services:
     client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None  # --client-ip
     date: HttpDate = field(default_factory=HttpDate)
     pool: UpstreamClient = field(default_factory=UpstreamClient)
+    cache: CacheStore = field(default_factory=CacheStore)  # readthrough + Core/Simple cache
+    readthrough: bool = True  # False with --no-cache: send() always goes to the backend
 
     _dynamic_ssl: dict[tuple[tuple[str, ...], bool], ssl.SSLContext] = field(default_factory=dict)
 

@@ -11,6 +11,7 @@ from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
 
 from ._backend import Backend
 from ._body import Body
+from ._cache_knobs import CacheKnobs
 from ._headers import HeaderMap
 from ._host import current_host
 from ._message import Message, normalize_version
@@ -82,7 +83,7 @@ def _query_mark(url: str | SplitResult, parsed: SplitResult) -> bool:
     return "?" in url.partition("#")[0]
 
 
-class Request(Message):
+class Request(Message, CacheKnobs):
     """An HTTP request: the client's (``from_client()``) or one the app builds to send.
 
     Internal state the runtime uses: ``_method`` (``str``, as given: methods are

@@ -1,0 +1,193 @@
+"""Fastly's HTTP caching semantics for the readthrough cache: pure rules, no I/O, no clock.
+
+From Fastly's "HTTP caching semantics" (cache freshness) page, Compute behaviour:
+
+- Cacheable statuses: 200, 203, 300, 301, 302, 404, 410; anything else is not stored.
+- TTL, in order of preference: ``Surrogate-Control: max-age``, ``Cache-Control: s-maxage``,
+  ``Cache-Control: max-age``, ``Expires`` (minus ``Date``); else the default of 2 minutes. The
+  response's ``Age`` counts against it (the object is that old already).
+- ``stale-while-revalidate`` and ``stale-if-error``: ``Surrogate-Control`` first, then
+  ``Cache-Control``; default 0.
+- Not stored: ``Cache-Control: private`` or ``no-store`` (or ``no-cache``, which would need a
+  revalidation for every use), ``Surrogate-Control: no-store``, a ``Set-Cookie`` header, and
+  ``Vary: *``. ``Surrogate-Control`` wins over ``Cache-Control`` where both speak.
+- ``Vary`` names the request headers whose values pick the variant (the secondary key).
+- ``Surrogate-Key`` lists the keys a purge can name (space-separated).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+Headers = Iterable[tuple[str, bytes]]
+
+CACHEABLE_STATUSES = frozenset({200, 203, 300, 301, 302, 404, 410})
+DEFAULT_TTL = 120.0  # seconds: "2 min" in Fastly's table for a response with no freshness info
+LOOKUP_METHODS = frozenset({"GET", "HEAD"})
+MAX_SECONDS = 10 * 365 * 24 * 3600.0  # larger values are clamped (no overflow anywhere)
+# Headers the app never sees on a backend response that went through the cache.
+STRIPPED = frozenset({"surrogate-control"})
+
+
+def directives(value: str | None) -> dict[str, str | None]:
+    """``"max-age=60, private"`` -> ``{"max-age": "60", "private": None}`` (names lowercased,
+    quotes removed; the first occurrence of a directive wins)."""
+    result: dict[str, str | None] = {}
+    if not value:
+        return result
+    for part in value.split(","):
+        name, eq, arg = part.strip().partition("=")
+        name = name.strip().lower()
+        if not name or name in result:
+            continue
+        result[name] = arg.strip().strip('"') if eq else None
+    return result
+
+
+def seconds(value: str | None) -> float | None:
+    """A delta-seconds argument, or None if it is missing or not a non-negative integer."""
+    if value is None or not value.isdigit():
+        return None
+    return min(float(int(value[:20])), MAX_SECONDS)
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    """All values of ``name`` joined with ``,`` (None if absent)."""
+    values = [v.decode("latin-1") for n, v in headers if n.lower() == name]
+    return ", ".join(values) if values else None
+
+
+def http_date(value: str | None) -> float | None:
+    """An HTTP date as a Unix time, or None if it does not parse."""
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.timestamp()
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """What a backend response says about caching it."""
+
+    storable: bool
+    reason: str  # why not stored ("" when storable)
+    ttl: float  # seconds of freshness left when it arrived (max-age minus Age)
+    age: float  # the response's Age when it arrived
+    stale_while_revalidate: float = 0.0
+    stale_if_error: float = 0.0
+    vary: tuple[str, ...] = ()  # lowercase request header names
+    surrogate_keys: frozenset[str] = field(default_factory=frozenset)
+
+
+def analyse(status: int, headers: Headers, now: float) -> Freshness:
+    """The caching verdict for a response with ``status`` and ``headers`` at Unix time ``now``."""
+    headers = list(headers)
+    surrogate = directives(_header(headers, "surrogate-control"))
+    cache_control = directives(_header(headers, "cache-control"))
+    age = seconds((_header(headers, "age") or "").split(",")[0].strip()) or 0.0
+    ttl = _max_age(surrogate, cache_control, headers, now)
+    ttl = DEFAULT_TTL if ttl is None else ttl
+    swr = _first(surrogate, cache_control, "stale-while-revalidate")
+    sie = _first(surrogate, cache_control, "stale-if-error")
+    vary = vary_names(_header(headers, "vary"))
+    keys = surrogate_keys(_header(headers, "surrogate-key"))
+    reason = _not_storable(status, surrogate, cache_control, headers, vary)
+    return Freshness(
+        storable=not reason,
+        reason=reason,
+        ttl=max(ttl - age, 0.0),
+        age=age,
+        stale_while_revalidate=swr,
+        stale_if_error=sie,
+        vary=tuple(v for v in vary if v != "*"),
+        surrogate_keys=keys,
+    )
+
+
+def _max_age(
+    surrogate: Mapping[str, str | None],
+    cache_control: Mapping[str, str | None],
+    headers: list[tuple[str, bytes]],
+    now: float,
+) -> float | None:
+    for found in (
+        seconds(surrogate.get("max-age")),
+        seconds(cache_control.get("s-maxage")),
+        seconds(cache_control.get("max-age")),
+    ):
+        if found is not None:
+            return found
+    expires_text = _header(headers, "expires")
+    if expires_text is None:
+        return None
+    expires = http_date(expires_text)
+    if expires is None:  # an invalid Expires means "already expired" (RFC 9111 §5.3)
+        return 0.0
+    date = http_date(_header(headers, "date"))
+    return min(max(expires - (now if date is None else date), 0.0), MAX_SECONDS)
+
+
+def _first(
+    surrogate: Mapping[str, str | None], cache_control: Mapping[str, str | None], name: str
+) -> float:
+    for found in (seconds(surrogate.get(name)), seconds(cache_control.get(name))):
+        if found is not None:
+            return found
+    return 0.0
+
+
+def _not_storable(
+    status: int,
+    surrogate: Mapping[str, str | None],
+    cache_control: Mapping[str, str | None],
+    headers: list[tuple[str, bytes]],
+    vary: tuple[str, ...],
+) -> str:
+    if status not in CACHEABLE_STATUSES:
+        return f"status {status}"
+    if "no-store" in surrogate:
+        return "Surrogate-Control: no-store"
+    for name in ("private", "no-store", "no-cache"):
+        if name in cache_control:
+            return f"Cache-Control: {name}"
+    if any(n.lower() == "set-cookie" for n, _ in headers):
+        return "Set-Cookie"
+    if "*" in vary:
+        return "Vary: *"
+    return ""
+
+
+def vary_names(value: str | None) -> tuple[str, ...]:
+    """``"Accept-Encoding, Origin"`` -> ``("accept-encoding", "origin")`` (sorted, unique)."""
+    if not value:
+        return ()
+    return tuple(sorted({n.strip().lower() for n in value.split(",") if n.strip()}))
+
+
+def surrogate_keys(value: str | None) -> frozenset[str]:
+    """The keys of a ``Surrogate-Key`` header (space-separated)."""
+    return frozenset(value.split()) if value else frozenset()
+
+
+def variant(vary: Iterable[str], request_headers: Headers) -> tuple[tuple[str, str], ...]:
+    """The secondary key: each Vary header name with the request's value ("" if absent)."""
+    request_headers = list(request_headers)
+    return tuple((name, _header(request_headers, name) or "") for name in vary)
+
+
+def http_cache_key(url: str, host: str | None) -> bytes:
+    """The readthrough cache key of a request: its URL and Host header (not the method, so
+    GET and HEAD share objects). ``b"http:"`` keeps it apart from Core cache keys."""
+    digest = hashlib.sha256(f"{host or ''}\n{url}".encode()).hexdigest()
+    return b"http:" + digest.encode()
+
+
+def app_headers(headers: Headers) -> list[tuple[str, bytes]]:
+    """The response headers as the app sees them (``Surrogate-Control`` removed)."""
+    return [(n, v) for n, v in headers if n.lower() not in STRIPPED]

@@ -1,0 +1,335 @@
+"""One in-memory cache for a server: readthrough HTTP objects and Core/Simple cache objects.
+
+Bounded by bytes with LRU eviction; a surrogate-key index for purges (hard: removed; soft:
+marked stale); obligations for request collapsing (concurrent misses for one key wait for the
+one fetch under way). Bodies are :class:`CachedBody` values that readers can follow while
+they are still being written.
+
+Threading: every method runs on the server's event loop thread (the network side). The app's
+thread reaches the store through the loop (``Calls.call``/``Calls.run``), so there are no
+locks here. Time comes from ``clock`` (monotonic seconds) plus :meth:`CacheStore.advance`, so
+tests can move TTLs on without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .freshness import variant
+
+DEFAULT_CAPACITY = 256 * 1024 * 1024  # bytes (--cache-size)
+OBJECT_SHARE = 8  # one object may take at most 1/8 of the cache (32 MiB by default)
+ENTRY_OVERHEAD = 256  # bytes counted per object besides its body and headers
+
+
+class CacheBodyError(Exception):
+    """The object's body was abandoned before it was complete."""
+
+
+class CachedBody:
+    """The bytes of one cached object, appended as they arrive; readers wait for more."""
+
+    def __init__(self, data: bytes | None = None) -> None:
+        self.chunks: list[bytes] = [data] if data else []
+        self.size = len(data or b"")
+        self.state: Literal["writing", "complete", "failed"] = "writing"
+        self._changed = asyncio.Event()
+        self.on_done: list[Callable[[CachedBody], None]] = []
+        if data is not None:
+            self.finish()
+
+    @property
+    def complete(self) -> bool:
+        """True once every byte is in."""
+        return self.state == "complete"
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def append(self, chunk: bytes) -> None:
+        """Add bytes (ignored once finished or failed)."""
+        if chunk and self.state == "writing":
+            self.chunks.append(chunk)
+            self.size += len(chunk)
+            self._wake()
+
+    def finish(self) -> None:
+        """All bytes are in."""
+        self._end("complete")
+
+    def fail(self) -> None:
+        """Abandon the body: readers get :class:`CacheBodyError`, nothing is stored."""
+        self._end("failed")
+
+    def _end(self, state: Literal["complete", "failed"]) -> None:
+        if self.state != "writing":
+            return
+        self.state = state
+        if state == "failed":
+            self.chunks.clear()  # nobody may read it: free the memory now
+        self._wake()
+        for callback in self.on_done:
+            callback(self)
+        self.on_done.clear()
+
+    async def chunk(self, index: int) -> bytes:
+        """Chunk ``index`` (waits for it); ``b""`` after the last one."""
+        while index >= len(self.chunks) and self.state == "writing":
+            await self._changed.wait()
+        if self.state == "failed":
+            raise CacheBodyError("the cached object was abandoned while it was being written")
+        return self.chunks[index] if index < len(self.chunks) else b""
+
+    def data(self) -> bytes:
+        """The bytes so far."""
+        return b"".join(self.chunks)
+
+
+@dataclass(frozen=True)
+class HttpMeta:
+    """What a readthrough object keeps besides its body."""
+
+    status: int
+    headers: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(eq=False)
+class Entry:
+    """One stored object (one variant of a key)."""
+
+    key: bytes
+    body: CachedBody
+    stored_at: float
+    max_age: float  # seconds of freshness from ``stored_at``
+    initial_age: float = 0.0
+    stale_while_revalidate: float = 0.0
+    stale_if_error: float = 0.0
+    vary: tuple[str, ...] = ()
+    variant: tuple[tuple[str, str], ...] = ()
+    surrogate_keys: frozenset[str] = frozenset()
+    user_metadata: bytes = b""
+    sensitive: bool = False
+    meta: HttpMeta | None = None
+    hits: int = 0
+    stale_since: float | None = None  # set by a soft purge
+    id: int = field(default_factory=itertools.count().__next__)
+
+    @property
+    def expires_at(self) -> float:
+        """When it stops being fresh (clock time)."""
+        fresh_until = self.stored_at + self.max_age
+        return fresh_until if self.stale_since is None else min(fresh_until, self.stale_since)
+
+    def age(self, now: float) -> float:
+        """Its age in seconds (including the age it had when stored)."""
+        return self.initial_age + max(now - self.stored_at, 0.0)
+
+    def is_fresh(self, now: float) -> bool:
+        return now < self.expires_at
+
+    def within_swr(self, now: float) -> bool:
+        """Stale but still servable while it is revalidated."""
+        return now < self.expires_at + self.stale_while_revalidate
+
+    def within_sie(self, now: float) -> bool:
+        """Stale but still servable if the backend fails."""
+        return now < self.expires_at + self.stale_if_error
+
+    def kept(self, now: float) -> bool:
+        """Worth keeping: fresh, or still in one of its stale windows."""
+        return now < self.expires_at + max(self.stale_while_revalidate, self.stale_if_error)
+
+    @property
+    def size(self) -> int:
+        headers = self.meta.headers if self.meta else ()
+        return (
+            self.body.size
+            + sum(len(n) + len(v) for n, v in headers)
+            + len(self.key)
+            + len(self.user_metadata)
+            + ENTRY_OVERHEAD
+        )
+
+
+class Obligation:
+    """The one fetch under way for a key; the other lookups of the key wait for it."""
+
+    def __init__(self) -> None:
+        self.done = asyncio.Event()
+        self.outcome: Literal["", "stored", "uncacheable", "failed"] = ""
+
+    async def wait(self) -> str:
+        await self.done.wait()
+        return self.outcome
+
+
+class CacheStore:
+    """The cache of one server (see the module docstring)."""
+
+    def __init__(
+        self, capacity: int = DEFAULT_CAPACITY, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.capacity = capacity
+        self._clock = clock
+        self._offset = 0.0
+        self._variants: dict[bytes, list[Entry]] = {}
+        self._lru: OrderedDict[int, Entry] = OrderedDict()
+        self._by_surrogate: dict[str, set[Entry]] = {}
+        self._sizes: dict[int, int] = {}
+        self.bytes = 0
+        self._obligations: dict[bytes, Obligation] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()  # background revalidations
+
+    # -- time ----------------------------------------------------------------------------
+    def now(self) -> float:
+        """The store's clock (seconds)."""
+        return self._clock() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on (tests: expire TTLs without sleeping)."""
+        self._offset += seconds
+
+    # -- lookups -------------------------------------------------------------------------
+    def lookup(self, key: bytes, request_headers: Iterable[tuple[str, bytes]] = ()) -> Entry | None:
+        """The variant of ``key`` that matches the request headers and is still kept (fresh
+        or stale within its windows), newest first; None if there is none."""
+        entries = self._variants.get(key)
+        if not entries:
+            return None
+        headers = list(request_headers)
+        now = self.now()
+        for entry in reversed(entries):
+            if entry.body.state == "failed" or not entry.kept(now):
+                self._remove(entry)
+                continue
+            if entry.variant == variant(entry.vary, headers):
+                self._lru.move_to_end(entry.id)
+                return entry
+        return None
+
+    def entries(self) -> list[Entry]:
+        """Every stored object (oldest use first)."""
+        return list(self._lru.values())
+
+    # -- storing -------------------------------------------------------------------------
+    def insert(self, entry: Entry) -> None:
+        """Store ``entry``, replacing the same variant of its key; evicts to stay in bounds.
+        A body still being written is counted when it completes (and dropped if it fails)."""
+        entries = self._variants.setdefault(entry.key, [])
+        for old in [e for e in entries if e.variant == entry.variant and e.vary == entry.vary]:
+            self._remove(old)
+        entries = self._variants.setdefault(entry.key, [])
+        entries.append(entry)
+        self._lru[entry.id] = entry
+        for key in entry.surrogate_keys:
+            self._by_surrogate.setdefault(key, set()).add(entry)
+        self._account(entry)
+        if not entry.body.complete:
+            entry.body.on_done.append(lambda body: self._body_done(entry))
+
+    def _body_done(self, entry: Entry) -> None:
+        if entry.id not in self._lru:
+            return
+        if entry.body.state == "failed":
+            self._remove(entry)
+        else:
+            self._account(entry)
+
+    def _account(self, entry: Entry) -> None:
+        size = entry.size
+        self.bytes += size - self._sizes.get(entry.id, 0)
+        self._sizes[entry.id] = size
+        if size > self.capacity:
+            self._remove(entry)
+            return
+        while self.bytes > self.capacity and self._lru:
+            oldest = next(iter(self._lru.values()))
+            self._remove(oldest)
+
+    def _remove(self, entry: Entry) -> None:
+        if self._lru.pop(entry.id, None) is None:
+            return
+        self.bytes -= self._sizes.pop(entry.id, 0)
+        entries = self._variants.get(entry.key, [])
+        if entry in entries:
+            entries.remove(entry)
+        if not entries:
+            self._variants.pop(entry.key, None)
+        for key in entry.surrogate_keys:
+            holders = self._by_surrogate.get(key)
+            if holders is not None:
+                holders.discard(entry)
+                if not holders:
+                    del self._by_surrogate[key]
+
+    @property
+    def max_object(self) -> int:
+        """The largest body one object may have (bigger ones are served, not stored)."""
+        return self.capacity // OBJECT_SHARE
+
+    def fits(self, size: int) -> bool:
+        """Whether an object of ``size`` body bytes may be stored."""
+        return size <= self.max_object
+
+    # -- collapsing ----------------------------------------------------------------------
+    def obligation(self, key: bytes) -> Obligation | None:
+        """The fetch under way for ``key``, if any."""
+        return self._obligations.get(key)
+
+    def begin(self, key: bytes) -> Obligation:
+        """Take the obligation to fetch ``key`` (there must be none under way)."""
+        assert key not in self._obligations, "a fetch of this key is already under way"
+        obligation = self._obligations[key] = Obligation()
+        return obligation
+
+    def end(self, key: bytes, obligation: Obligation, outcome: str) -> None:
+        """The fetch is over (``stored``, ``uncacheable`` or ``failed``): wake the waiters."""
+        if obligation.done.is_set():
+            return
+        obligation.outcome = outcome  # type: ignore[assignment]
+        if self._obligations.get(key) is obligation:
+            del self._obligations[key]
+        obligation.done.set()
+
+    # -- purging -------------------------------------------------------------------------
+    def purge_surrogate_key(self, key: str, *, soft: bool = False) -> int:
+        """Remove (``soft``: mark stale) every object tagged ``key``; returns how many."""
+        entries = list(self._by_surrogate.get(key, ()))
+        now = self.now()
+        for entry in entries:
+            if soft:
+                entry.stale_since = now if entry.stale_since is None else entry.stale_since
+            else:
+                self._remove(entry)
+        return len(entries)
+
+    def purge_all(self, *, soft: bool = False) -> int:
+        """Remove (``soft``: mark stale) everything; returns how many objects."""
+        entries = list(self._lru.values())
+        now = self.now()
+        for entry in entries:
+            if soft:
+                entry.stale_since = now if entry.stale_since is None else entry.stale_since
+            else:
+                self._remove(entry)
+        return len(entries)
+
+    def remove_key(self, key: bytes) -> int:
+        """Remove every variant of ``key``; returns how many."""
+        entries = list(self._variants.get(key, ()))
+        for entry in entries:
+            self._remove(entry)
+        return len(entries)
+
+    def spawn(self, coro: Any) -> None:
+        """Run a background task (a revalidation) on the loop, kept until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
