@@ -12,7 +12,7 @@ import pytest
 from compute_emu.errors import UserError
 from compute_emu.official import world
 from compute_emu.official.detect import binds_http_incoming, check_interpreter, find_entry
-from compute_emu.official.logs import dedupe_handlers
+from compute_emu.runtime.log_handlers import dedupe_handlers
 
 
 def _file(tmp_path: Path, source: str, name: str = "app.py") -> Path:

@@ -20,7 +20,6 @@ from ..runtime.app import App
 from ..sdk._request import Request
 from . import handles, world
 from .detect import OfficialEntry, check_interpreter, find_entry
-from .logs import dedupe_handlers
 
 if TYPE_CHECKING:
     from ..log import RequestLog
@@ -54,7 +53,6 @@ class OfficialApp(App):
             )
 
         def main() -> None:
-            dedupe_handlers()  # handlers the top level just added again
             with handles.sandbox() as state:
                 request = Request.from_client()
                 state.downstream = request

@@ -156,6 +156,9 @@ class App:
             raise
         except BaseException as exc:
             raise AppLoadError(_stop_message(exc, self.path)) from None
+        from .log_handlers import dedupe_handlers
+
+        dedupe_handlers()  # what the top level added to logging again (see log_handlers.py)
         return module
 
     def check(self) -> None:

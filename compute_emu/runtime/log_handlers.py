@@ -26,6 +26,7 @@ def _key(handler: logging.Handler) -> tuple[object, ...]:
     destination: list[object] = []
     for attr in ("_default_endpoint", "baseFilename", "stream", "endpoint"):
         value = getattr(handler, attr, None)
+        value = getattr(value, "_passthrough", value)  # sys.stdout behind compute-emu's capture
         if value is not None:
             destination.append(value if isinstance(value, str) else id(value))
     mapper = getattr(handler, "_endpoint_mapper", None)
