@@ -27,15 +27,18 @@ Method names follow Rust. Deliberate differences:
   (``except KVStoreError.ItemNotFound:``).
 """
 
+from . import cache as cache
 from . import compute_runtime as compute_runtime
 from . import device_detection as device_detection
 from . import erl as erl
+from . import purge as purge
 from ._backend import Backend as Backend
 from ._backend import BackendBuilder as BackendBuilder
 from ._backend import BackendCreationError as BackendCreationError
 from ._backend import BackendError as BackendError
 from ._backend import BackendHealth as BackendHealth
 from ._body import Body as Body
+from ._cache_knobs import CandidateResponse as CandidateResponse
 from ._errors import SendError as SendError
 from ._errors import SendErrorCause as SendErrorCause
 from ._headers import HeaderMap as HeaderMap
@@ -84,6 +87,7 @@ __all__ = [
     "BackendError",
     "BackendHealth",
     "Body",
+    "CandidateResponse",
     "ConfigStore",
     "ConfigStoreError",
     "ConfigStoreLookupError",
@@ -113,10 +117,12 @@ __all__ = [
     "SendError",
     "SendErrorCause",
     "StreamingBody",
+    "cache",
     "compute_runtime",
     "device_detection",
     "device_lookup",
     "erl",
     "geo_lookup",
+    "purge",
     "select",
 ]

@@ -1,0 +1,157 @@
+"""The pure HTTP caching rules (compute_emu/cache/freshness.py): each rule, whole inputs and
+edge values."""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+
+import pytest
+
+from compute_emu.cache import freshness
+from compute_emu.cache.freshness import analyse, directives, seconds
+
+NOW = 1_700_000_000.0
+
+
+def h(**headers: str) -> list[tuple[str, bytes]]:
+    return [(name.replace("_", "-").title(), value.encode()) for name, value in headers.items()]
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("", {}),
+        ("max-age=60", {"max-age": "60"}),
+        ("Max-Age=60, PRIVATE", {"max-age": "60", "private": None}),
+        ('max-age="60"', {"max-age": "60"}),
+        ("max-age=60, max-age=5", {"max-age": "60"}),  # the first wins
+        (" , ,no-store,, ", {"no-store": None}),
+        ("s-maxage = 30", {"s-maxage": "30"}),
+    ],
+)
+def test_directives(text: str, parsed: dict[str, str | None]) -> None:
+    assert directives(text) == parsed
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0", 0.0), ("60", 60.0), ("-1", None), ("1.5", None), ("", None), (None, None)],
+)
+def test_seconds(text: str | None, value: float | None) -> None:
+    assert seconds(text) == value
+
+
+def test_huge_values_are_clamped() -> None:
+    assert seconds("9" * 40) == freshness.MAX_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("headers", "ttl"),
+    [
+        (h(surrogate_control="max-age=30", cache_control="max-age=5, s-maxage=7"), 30),
+        (h(cache_control="max-age=5, s-maxage=7"), 7),
+        (h(cache_control="max-age=5"), 5),
+        (h(expires=formatdate(NOW + 50, usegmt=True), date=formatdate(NOW, usegmt=True)), 50),
+        (h(expires=formatdate(NOW + 50, usegmt=True)), 50),  # no Date: against now
+        (h(expires="not a date"), 0),  # invalid Expires: already expired
+        (h(expires=formatdate(NOW - 50, usegmt=True)), 0),
+        ([], freshness.DEFAULT_TTL),
+        (h(cache_control="public"), freshness.DEFAULT_TTL),
+        (h(cache_control="max-age=x"), freshness.DEFAULT_TTL),  # unparseable: ignored
+        (h(cache_control="max-age=60", age="20"), 40),
+        (h(cache_control="max-age=60", age="90"), 0),
+    ],
+)
+def test_ttl_order_of_preference(headers: list[tuple[str, bytes]], ttl: float) -> None:
+    verdict = analyse(200, headers, NOW)
+    assert verdict.storable
+    assert verdict.ttl == pytest.approx(ttl, abs=1)
+
+
+def test_the_default_ttl_is_fastlys_two_minutes() -> None:
+    assert freshness.DEFAULT_TTL == 120
+
+
+@pytest.mark.parametrize("status", sorted(freshness.CACHEABLE_STATUSES))
+def test_cacheable_statuses(status: int) -> None:
+    assert analyse(status, [], NOW).storable
+
+
+@pytest.mark.parametrize("status", [100, 201, 204, 206, 303, 304, 307, 308, 400, 403, 500, 503])
+def test_other_statuses_are_not_stored(status: int) -> None:
+    verdict = analyse(status, h(cache_control="max-age=60"), NOW)
+    assert not verdict.storable and verdict.reason == f"status {status}"
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        (h(cache_control="private"), "Cache-Control: private"),
+        (h(cache_control="max-age=60, no-store"), "Cache-Control: no-store"),
+        (h(cache_control="no-cache"), "Cache-Control: no-cache"),
+        (
+            h(surrogate_control="no-store", cache_control="max-age=60"),
+            "Surrogate-Control: no-store",
+        ),
+        (h(set_cookie="a=1"), "Set-Cookie"),
+        (h(vary="Accept, *"), "Vary: *"),
+    ],
+)
+def test_responses_not_stored(headers: list[tuple[str, bytes]], reason: str) -> None:
+    verdict = analyse(200, headers, NOW)
+    assert not verdict.storable
+    assert verdict.reason == reason
+
+
+def test_stale_windows_surrogate_control_first() -> None:
+    verdict = analyse(
+        200,
+        h(
+            surrogate_control="stale-while-revalidate=10",
+            cache_control="stale-while-revalidate=99, stale-if-error=20",
+        ),
+        NOW,
+    )
+    assert (verdict.stale_while_revalidate, verdict.stale_if_error) == (10, 20)
+    assert analyse(200, [], NOW).stale_while_revalidate == 0
+
+
+def test_repeated_headers_are_joined() -> None:
+    headers = [("Cache-Control", b"public"), ("cache-control", b"max-age=9")]
+    assert analyse(200, headers, NOW).ttl == 9
+
+
+def test_vary_and_surrogate_keys() -> None:
+    verdict = analyse(200, h(vary="Origin, accept-encoding,Origin", surrogate_key="a  b c"), NOW)
+    assert verdict.vary == ("accept-encoding", "origin")
+    assert verdict.surrogate_keys == frozenset({"a", "b", "c"})
+
+
+def test_the_variant_is_the_request_values_of_the_vary_headers() -> None:
+    request = [("Accept-Encoding", b"gzip"), ("Origin", b"a"), ("Origin", b"b")]
+    assert freshness.variant(("accept-encoding", "origin"), request) == (
+        ("accept-encoding", "gzip"),
+        ("origin", "a, b"),
+    )
+    assert freshness.variant(("x-missing",), request) == (("x-missing", ""),)
+    assert freshness.variant((), request) == ()
+
+
+def test_the_cache_key_is_url_and_host_only() -> None:
+    key = freshness.http_cache_key("http://a/x?1", "a")
+    assert key == freshness.http_cache_key("http://a/x?1", "a")
+    assert key != freshness.http_cache_key("http://a/x?2", "a")
+    assert key != freshness.http_cache_key("http://a/x?1", "b")
+    assert key.startswith(b"http:")
+
+
+def test_surrogate_control_is_stripped_for_the_app() -> None:
+    headers = h(surrogate_control="max-age=1", cache_control="max-age=2")
+    assert freshness.app_headers(headers) == [("Cache-Control", b"max-age=2")]
+
+
+def test_http_dates() -> None:
+    assert freshness.http_date(formatdate(NOW, usegmt=True)) == NOW
+    assert freshness.http_date("Sun, 06 Nov 1994 08:49:37 GMT") == 784111777
+    for bad in ("", None, "yesterday", "Sun, 99 Nov 1994 08:49:37 GMT"):
+        assert freshness.http_date(bad) is None
