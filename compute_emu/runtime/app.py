@@ -187,6 +187,6 @@ class App:
     def format_error(self, exc: BaseException) -> str:
         """A traceback of an error raised by the app, from its own frames on; for an app
         that cannot load, just the message (which names file and line)."""
-        if isinstance(exc, AppLoadError):
-            return str(exc)
-        return _short_traceback(exc, self.path)
+        from .app_errors import plain_text
+
+        return plain_text(exc, self.path)

@@ -16,8 +16,10 @@ from ..sdk._errors import SendError
 from ..sdk._host import bind_host
 from ..server.connection import ClientGone, Exchange
 from . import environ
+from .app_errors import message, plain_text, terminal_text
 from .bridge import ClientLeft
 from .deliver import deliver_response, error_status, send_text
+from .error_page import error_body
 from .handoff import relay_handoff
 from .host import RequestHost
 from .logged_client import log_backend_calls
@@ -124,10 +126,18 @@ class AppHandler:
         if isinstance(error, ClientLeft) or outcome.client_left:
             record.error = record.error or "client went away"
             return
-        self.services.log.error(
-            f"#{host.request_id} main() raised after it answered the client:\n"
-            + self.services.app.format_error(error)
-        )
+        self._log_error(host, "main() raised after it answered the client", error)
+
+    def _log_error(self, host: RequestHost, what: str, error: BaseException) -> None:
+        """The app's error in the terminal: rich's traceback of its own frames (plain text
+        in JSON logs), our frames with -v."""
+        log, path = self.services.log, self.services.app.path
+        verbose = log.verbose > 0
+        if log.json:
+            text = plain_text(error, path, verbose)
+        else:
+            text = terminal_text(error, path, verbose=verbose, colour=log.colour_err)
+        log.error(f"#{host.request_id} {what}:\n{text}")
 
     # -- the app's thread ------------------------------------------------------------------
     def _main_in_thread(self, host: RequestHost) -> None:
@@ -165,11 +175,17 @@ class AppHandler:
             raise gone
         elif outcome.error is not None:
             error = outcome.error
-            text = self.services.app.format_error(error)
-            record.error = f"{type(error).__name__}: {error}"
-            self.services.log.error(f"#{host.request_id} main() raised:\n{text}")
-            peer = ipaddress.ip_address(exchange.addresses.client[0])  # the real one
-            body = text + "\n" if peer.is_loopback else "Internal Server Error\n"
-            await send_text(exchange, error_status(error), body, self.date())
+            record.error = message(error)
+            self._log_error(host, "main() raised", error)
+            content_type, body = error_body(
+                error,
+                self.services.app.path,
+                exchange.addresses.client[0],  # the real peer (only loopback sees details)
+                exchange.method,
+                exchange.target,
+                exchange.headers,
+                verbose=self.services.log.verbose > 0,
+            )
+            await send_text(exchange, error_status(error), body, self.date(), content_type)
         else:  # main() returned without answering: Viceroy sends an empty 200
             await send_text(exchange, 200, "", self.date(), content_type=None)
