@@ -11,7 +11,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@# compat: a plain path in a .pth file, which mypy and IDEs follow (the default editable
+	@# mode installs an import hook they cannot see through)
+	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 ## Run the default project (fastly.toml here) on http://127.0.0.1:7676

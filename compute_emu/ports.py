@@ -1,46 +1,51 @@
-"""Who holds a TCP port: for error messages that name the process (Linux /proc only)."""
+"""Who holds a TCP port: for error messages that name the process (through psutil, so on Linux
+and macOS alike)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import contextlib
+from typing import Any
+
+import psutil
 
 
-def _listening_inodes(port: int) -> set[str]:
-    inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+def _listens_on(connection: Any, port: int) -> bool:
+    """``connection``: psutil's system-wide or per-process connection tuple."""
+    return bool(
+        connection.status == psutil.CONN_LISTEN
+        and connection.laddr
+        and connection.laddr.port == port
+    )
+
+
+def _describe(pid: int) -> str:
+    try:
+        return f"{psutil.Process(pid).name()} (pid {pid})"
+    except psutil.Error:
+        return f"pid {pid}"
+
+
+def _listening_pid(port: int) -> int | None:
+    """The PID listening on ``port``: from the system-wide table where it is readable (Linux),
+    else process by process (macOS lets a user read only their own processes' sockets)."""
+    with contextlib.suppress(psutil.Error):
+        for connection in psutil.net_connections(kind="tcp"):
+            if _listens_on(connection, port) and connection.pid:
+                return int(connection.pid)
+    for process in psutil.process_iter():
         try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
+            connections = process.net_connections(kind="tcp")
+        except psutil.Error:
             continue
-        for line in lines:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                inodes.add(inode)
-    return inodes
+        if any(_listens_on(connection, port) for connection in connections):
+            return int(process.pid)
+    return None
 
 
 def port_owner(port: int) -> str | None:
     """``"pushpin (pid 1234)"`` for the process listening on ``port``, if it can be found."""
-    inodes = _listening_inodes(port)
-    if not inodes:
-        return None
-    targets = {f"socket:[{inode}]" for inode in inodes}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        fd_dir = f"/proc/{pid}/fd"
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(f"{fd_dir}/{fd}") in targets:
-                    name = Path(f"/proc/{pid}/comm").read_text().strip()
-                    return f"{name} (pid {pid})"
-            except OSError:
-                continue
-    return None
+    pid = _listening_pid(port)
+    return None if pid is None else _describe(pid)
 
 
 def port_in_use_message(what: str, host: str, port: int) -> str:

@@ -124,10 +124,14 @@ def entry_path(settings: ServeSettings, manifest: Manifest) -> Path:
 class Server:
     """A loaded project, ready to serve: everything that can fail on bad input already did."""
 
-    def __init__(self, settings: ServeSettings, log: RequestLog) -> None:
+    def __init__(
+        self, settings: ServeSettings, log: RequestLog, manifest: Manifest | None = None
+    ) -> None:
+        """``manifest``: an already loaded one (compute_emu.testing's overrides), else the
+        project's fastly.toml is read."""
         self.settings = settings
         self.log = log
-        self.manifest = load_manifest(settings.project_dir, settings.env)
+        self.manifest = manifest or load_manifest(settings.project_dir, settings.env)
         for warning in self.manifest.warnings:
             log.warning(warning)
         # What the app sees in os.environ on top of the process environment (a layer per

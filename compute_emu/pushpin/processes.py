@@ -10,11 +10,12 @@ A later start stops an instance only when its owner is dead, and then only signa
 whose command line still names that instance's directory (so a reused PID is never hit).
 A live owner's instance is never touched.
 
-Owner liveness: on Linux the start time (field 22 of ``/proc/PID/stat``, clock ticks since
-boot) is recorded, so an owner PID reused by another process counts as dead. Where there is
-no ``/proc`` only ``os.kill(pid, 0)`` is checked: a reused owner PID keeps its orphans until a
-start after that PID is free again (and without ``/proc`` the command-line check finds no PID
-to signal at all, so orphans are only reported by the port checks).
+Owner liveness: the start time is recorded with the PID, so an owner PID reused by another
+process counts as dead. It is read through psutil (``/proc`` on Linux, ``sysctl`` on macOS) and
+kept as seconds since boot, which a change of the system clock does not move (on Linux it is
+the exact tick count of ``/proc/PID/stat``). Where psutil cannot read a process at all (another
+user's, on some systems) only ``os.kill(pid, 0)`` is checked, and such a process is never
+signalled: its command line cannot be checked.
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-STATE_FORMAT = 2  # files of other formats (older compute-emu versions) are left alone
+import psutil
+
+# Files of other formats are left alone: format 2 (older compute-emu versions) recorded the
+# start time in clock ticks, not in seconds.
+STATE_FORMAT = 3
+_GONE = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+# Two readings of one process's start time may differ by this much (macOS: psutil's clock
+# adjustments); a reused PID would have to be handed out again within it.
+_START_SLACK = 0.05
 
 
 def state_dir() -> Path:
@@ -55,22 +64,46 @@ def project_state_files(project_dir: Path) -> list[Path]:
     return sorted(state_dir().glob(f"{_project_prefix(project_dir)}*.json"))
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """``/proc/PID/stat`` from field 3 (state) on; None if there is no such process."""
+def _stat_fields(pid: int) -> tuple[str, str | None] | None:
+    """``(status, start time)`` of ``pid`` (psutil's names: ``"running"``, ``"zombie"``, ...);
+    None if there is no such process. The start time is None if it cannot be read."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+        process = psutil.Process(pid)
+        with process.oneshot():
+            status = process.status()
+            try:
+                started: str | None = f"{process.create_time() - psutil.boot_time():.2f}"
+            except psutil.AccessDenied:
+                started = None
+        return status, started
+    except psutil.ZombieProcess:
+        return psutil.STATUS_ZOMBIE, None
+    except psutil.NoSuchProcess:
         return None
+    except psutil.AccessDenied:
+        return "unknown", None
 
 
 def start_time(pid: int) -> str | None:
-    """When ``pid`` started (``/proc/PID/stat`` field 22); None without ``/proc``."""
+    """When ``pid`` started (seconds since boot, as text); None if that cannot be read."""
     fields = _stat_fields(pid)
-    return fields[19] if fields is not None and len(fields) > 19 else None
+    return None if fields is None else fields[1]
+
+
+def _same_start(a: str, b: str) -> bool:
+    try:
+        return abs(float(a) - float(b)) <= _START_SLACK
+    except ValueError:
+        return a == b
 
 
 def _have_proc() -> bool:
-    return Path("/proc/self/stat").exists()
+    """Whether processes can be inspected here (psutil supports this system): if so, a PID
+    that :func:`_stat_fields` cannot find is gone."""
+    try:
+        return psutil.Process().status() not in _GONE
+    except psutil.Error:
+        return False
 
 
 @dataclass(frozen=True)
@@ -78,7 +111,7 @@ class Owner:
     """The compute-emu process that started an instance."""
 
     pid: int
-    started: str | None  # None where there is no /proc: liveness by PID only
+    started: str | None  # None where it cannot be read: liveness by PID only
 
     @classmethod
     def current(cls) -> Owner:
@@ -92,9 +125,10 @@ class Owner:
             return False
         fields = _stat_fields(self.pid)
         if fields is not None:
-            if fields[0] in ("Z", "X"):
+            if fields[0] in _GONE:
                 return False
-            return self.started is None or (len(fields) > 19 and fields[19] == self.started)
+            # a start time that cannot be read now: someone else's process, may be the owner
+            return self.started is None or fields[1] is None or _same_start(fields[1], self.started)
         if _have_proc():
             return False
         try:
@@ -107,12 +141,11 @@ class Owner:
 
 
 def cmdline(pid: int) -> str:
-    """The command line of ``pid`` ("" if it is gone)."""
+    """The command line of ``pid`` ("" if it is gone or cannot be read)."""
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+        return " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
         return ""
-    return raw.replace(b"\0", b" ").decode(errors="replace")
 
 
 def is_ours(pid: int, instance_dir: str) -> bool:
@@ -120,7 +153,7 @@ def is_ours(pid: int, instance_dir: str) -> bool:
     if pid <= 1:
         return False
     fields = _stat_fields(pid)
-    if fields is None or fields[0] in ("Z", "X"):
+    if fields is None or fields[0] in _GONE:
         return False
     return instance_dir in cmdline(pid)
 
@@ -137,7 +170,7 @@ def pid_file_pids(rundir: Path) -> list[int]:
 def _running(pid: int) -> bool:
     """Not gone and not a zombie (an exiting process may already show an empty cmdline)."""
     fields = _stat_fields(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
+    return fields is not None and fields[0] not in _GONE
 
 
 def _wait_gone(pids: list[int], timeout: float) -> None:
