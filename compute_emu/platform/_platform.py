@@ -33,7 +33,9 @@ class Platform:
     - ``acls``: name to :class:`Acl`;
     - ``warnings``: one-line notes for the user (a missing secret environment variable, ...);
     - ``kv_persist_dir``: where KV writes are kept across restarts, or ``None``;
-    - ``erl``: :class:`RateLimits`, the rate counters and penalty boxes (in memory).
+    - ``erl``: :class:`RateLimits`, the rate counters and penalty boxes (in memory);
+    - ``fake_valid_fastly_keys``: ``[local_server] fake_valid_fastly_keys`` (for
+      ``Request.fastly_key_is_valid()``).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class Platform:
         warnings: list[str] | None = None,
         kv_persist_dir: Path | None = None,
         erl: RateLimits | None = None,
+        fake_valid_fastly_keys: frozenset[str] = frozenset(),
     ) -> None:
         self.config_stores: Mapping[str, ConfigStoreConfig] = MappingProxyType(
             dict(config_stores or {})
@@ -60,6 +63,7 @@ class Platform:
         self.warnings: list[str] = list(warnings or [])
         self.kv_persist_dir = kv_persist_dir
         self.erl = erl or RateLimits()
+        self.fake_valid_fastly_keys = fake_valid_fastly_keys
 
     @classmethod
     def empty(cls) -> Platform:
@@ -89,6 +93,9 @@ class Platform:
         geolocation = parse_geolocation(section, local)
         device_detection = parse_device_detection(section, local)
         acls = parse_acls(section, local)
+        keys = local.get("fake_valid_fastly_keys", [])
+        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+            section.fail(("local_server", "fake_valid_fastly_keys"), "must be an array of strings")
         persist = Path(kv_persist_dir) if kv_persist_dir is not None else None
         kv_stores = {name: KVStore(name, seed, persist) for name, seed in kv_seeds.items()}
         warnings = list(section.warnings)
@@ -103,6 +110,7 @@ class Platform:
             acls=acls,
             warnings=warnings,
             kv_persist_dir=persist,
+            fake_valid_fastly_keys=frozenset(keys),
         )
 
     def __repr__(self) -> str:

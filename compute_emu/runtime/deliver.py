@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from ..sdk._modes import FramingHeadersMode, HttpKeepaliveMode
 from ..sdk._response import Response
 from ..server.connection import Exchange
 from ..server.framing import end_to_end, header_value
@@ -52,8 +53,13 @@ async def deliver_response(
     headers = end_to_end(response._headers.items())
     prefix, body = response.take_body().detach()
     length = body_length(prefix, body)
-    if length is not None and status != 204 and stream is None:
+    manual = _manual_framing(response, None if stream is not None else length)
+    if manual is not None:
+        headers.append(manual)
+    elif length is not None and status != 204 and stream is None:
         headers.append(("content-length", str(length).encode()))
+    if response._keepalive is HttpKeepaliveMode.NoKeepalive:
+        headers.append(("connection", b"close"))
     if header_value(headers, "date") is None:
         headers.append(("date", date))
     if stream is None and body is None:  # all in memory: head and body in one write
@@ -62,6 +68,21 @@ async def deliver_response(
         await exchange.send_response(status, headers, iterate_body(prefix, body))
     else:
         await exchange.send_response(status, headers, _then(iterate_body(prefix, body), stream))
+
+
+def _manual_framing(response: Response, length: int | None) -> tuple[str, bytes] | None:
+    """The app's own framing header, with ``ManuallyFromHeaders`` and when it is valid for
+    the body (else ``None``: framed automatically, as Viceroy falls back)."""
+    if response._framing is not FramingHeadersMode.ManuallyFromHeaders:
+        return None
+    encoding = response._headers.get_all("transfer-encoding")
+    declared = response._headers.get_all("content-length")
+    if encoding and not declared and [v.strip().lower() for v in encoding] == [b"chunked"]:
+        return ("transfer-encoding", b"chunked")
+    valid = not encoding and len(declared) == 1 and declared[0].strip().isdigit()
+    if valid and (length is None or int(declared[0]) == length):
+        return ("content-length", declared[0].strip())
+    return None
 
 
 async def _then(first: AsyncIterator[bytes], stream: StreamingSink) -> AsyncIterator[bytes]:

@@ -48,6 +48,13 @@ class Outcome:
     client_left: bool = False  # the client went away before the app decided
 
 
+def _server_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:  # not an IP socket
+        return None
+
+
 @dataclass
 class RequestHost:
     """Implements :class:`compute_emu.sdk._host.Host` for one client request."""
@@ -98,6 +105,7 @@ class RequestHost:
             body=self.client_body(),
             client_ip=self.client_ip,
             request_id=self.trace_id,
+            server_ip=_server_ip(exchange.addresses.server[0]),
         )
 
     def client_body(self) -> LoopBodyStream | None:

@@ -31,20 +31,26 @@ from . import cache as cache
 from . import compute_runtime as compute_runtime
 from . import device_detection as device_detection
 from . import erl as erl
+from . import log as log
 from . import purge as purge
 from ._backend import Backend as Backend
 from ._backend import BackendBuilder as BackendBuilder
 from ._backend import BackendCreationError as BackendCreationError
 from ._backend import BackendError as BackendError
 from ._backend import BackendHealth as BackendHealth
+from ._backend import SslVersion as SslVersion
 from ._body import Body as Body
 from ._cache_knobs import CandidateResponse as CandidateResponse
+from ._client_info import BotCategory as BotCategory
+from ._client_info import ClientCertVerifyResult as ClientCertVerifyResult
 from ._errors import SendError as SendError
 from ._errors import SendErrorCause as SendErrorCause
 from ._headers import HeaderMap as HeaderMap
 from ._log import Endpoint as Endpoint
 from ._log import EndpointHandler as EndpointHandler
 from ._log import LogError as LogError
+from ._modes import FramingHeadersMode as FramingHeadersMode
+from ._modes import HttpKeepaliveMode as HttpKeepaliveMode
 from ._pending import PendingRequest as PendingRequest
 from ._pending import select as select
 from ._request import Request as Request
@@ -70,6 +76,8 @@ from .kv_store import KVStore as KVStore
 from .kv_store import KVStoreError as KVStoreError
 from .kv_store import ListPage as ListPage
 from .kv_store import LookupResponse as LookupResponse
+from .kv_store import PendingKVOperation as PendingKVOperation
+from .log import set_panic_endpoint as set_panic_endpoint
 from .secret_store import LookupError as SecretStoreLookupError
 from .secret_store import OpenError as SecretStoreOpenError
 from .secret_store import Secret as Secret
@@ -87,7 +95,9 @@ __all__ = [
     "BackendError",
     "BackendHealth",
     "Body",
+    "BotCategory",
     "CandidateResponse",
+    "ClientCertVerifyResult",
     "ConfigStore",
     "ConfigStoreError",
     "ConfigStoreLookupError",
@@ -96,8 +106,10 @@ __all__ = [
     "Dictionary",
     "Endpoint",
     "EndpointHandler",
+    "FramingHeadersMode",
     "Geo",
     "HeaderMap",
+    "HttpKeepaliveMode",
     "InsertMode",
     "KVStore",
     "KVStoreError",
@@ -106,6 +118,7 @@ __all__ = [
     "LookupMatch",
     "LookupResponse",
     "MatchAction",
+    "PendingKVOperation",
     "PendingRequest",
     "Request",
     "Response",
@@ -116,6 +129,7 @@ __all__ = [
     "SecretStoreOpenError",
     "SendError",
     "SendErrorCause",
+    "SslVersion",
     "StreamingBody",
     "cache",
     "compute_runtime",
@@ -123,6 +137,8 @@ __all__ = [
     "device_lookup",
     "erl",
     "geo_lookup",
+    "log",
     "purge",
     "select",
+    "set_panic_endpoint",
 ]

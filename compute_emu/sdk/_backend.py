@@ -5,6 +5,12 @@ does), usable with ``send``/``send_async`` by name or by object. Differences fro
 timeouts take ``datetime.timedelta`` or seconds; errors are raised, one subclass per Rust
 variant (``BackendCreationError.NameInUse``, ``.InvalidTarget``, ``BackendError.DoesNotExist``;
 ``kind`` names the variant); ``is_healthy()`` reports the ``health`` set in fastly.toml.
+
+The connection options of the builder (TLS versions and ciphers, HTTP and TCP keepalive,
+``max_connections``, ``max_use``, ``max_lifetime``, ``prefer_ipv6``, ``enable_grpc``,
+``provide_client_certificate``) are accepted and reported back by the ``Backend`` getters;
+locally the upstream client keeps its own pool and TLS settings (TLS 1.2+, pooled keep-alive
+connections), so they do not change how compute-emu connects.
 """
 
 from __future__ import annotations
@@ -19,6 +25,15 @@ from ._host import current_host
 from ._variants import VariantError, add_variants
 
 _TARGET = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?$")
+
+
+class SslVersion(Enum):
+    """A TLS version for ``set_min_tls_version``/``set_max_tls_version``."""
+
+    TLS1 = 0
+    TLS1_1 = 1
+    TLS1_2 = 2
+    TLS1_3 = 3
 
 
 class BackendHealth(Enum):
@@ -44,6 +59,8 @@ class BackendCreationError(VariantError):
     NameInUse: ClassVar[type[BackendCreationError]]
     InvalidName: ClassVar[type[BackendCreationError]]
     InvalidTarget: ClassVar[type[BackendCreationError]]
+    Disallowed: ClassVar[type[BackendCreationError]]
+    HostcallError: ClassVar[type[BackendCreationError]]
 
 
 add_variants(
@@ -52,6 +69,8 @@ add_variants(
         "NameInUse": "A backend with this name already exists.",
         "InvalidName": "The name is empty.",
         "InvalidTarget": "The target is not host or host:port.",
+        "Disallowed": "Dynamic backends are not allowed for this service.",
+        "HostcallError": "The host could not create the backend.",
     },
 )
 
@@ -66,9 +85,12 @@ def _ms(value: timedelta | float) -> int:
 class Backend:
     """A backend the app can send requests to."""
 
-    def __init__(self, config: BackendConfig, dynamic: bool) -> None:
+    def __init__(
+        self, config: BackendConfig, dynamic: bool, extras: dict[str, object] | None = None
+    ) -> None:
         self._config = config
         self._dynamic = dynamic
+        self._extras: dict[str, object] = dict(extras or {})
 
     @classmethod
     def from_name(cls, name: str) -> Backend:
@@ -119,6 +141,34 @@ class Backend:
         ms = self._config.between_bytes_timeout_ms
         return None if ms is None else timedelta(milliseconds=ms)
 
+    def get_ssl_min_version(self) -> SslVersion | None:
+        """The minimum TLS version set with the builder, if any."""
+        return self._extras.get("min_tls")  # type: ignore[return-value]
+
+    def get_ssl_max_version(self) -> SslVersion | None:
+        """The maximum TLS version set with the builder, if any."""
+        return self._extras.get("max_tls")  # type: ignore[return-value]
+
+    def get_http_keepalive_time(self) -> timedelta:
+        """How long an idle keep-alive connection is kept (builder value, else 0)."""
+        return timedelta(milliseconds=int(self._extras.get("http_keepalive_ms", 0)))  # type: ignore[call-overload]
+
+    def get_tcp_keepalive_enable(self) -> bool:
+        """Whether TCP keepalive was asked for."""
+        return bool(self._extras.get("tcp_keepalive", False))
+
+    def get_tcp_keepalive_interval(self) -> timedelta:
+        """Seconds between TCP keepalive probes (builder value, else 0)."""
+        return timedelta(seconds=int(self._extras.get("tcp_interval", 0)))  # type: ignore[call-overload]
+
+    def get_tcp_keepalive_probes(self) -> int:
+        """TCP keepalive probes before the connection is dropped (builder value, else 0)."""
+        return int(self._extras.get("tcp_probes", 0))  # type: ignore[call-overload]
+
+    def get_tcp_keepalive_time(self) -> timedelta:
+        """Idle time before TCP keepalive probes start (builder value, else 0)."""
+        return timedelta(seconds=int(self._extras.get("tcp_time", 0)))  # type: ignore[call-overload]
+
     def is_healthy(self) -> BackendHealth:
         """The ``health`` of the backend in fastly.toml (``Unknown`` if unset or dynamic)."""
         return BackendHealth(self._config.health)
@@ -146,6 +196,7 @@ class BackendBuilder:
         self._port = int(match["port"]) if match["port"] else None
         self._ssl = False
         self._options: dict[str, object] = {}
+        self._extras: dict[str, object] = {}
 
     def override_host(self, host: str) -> BackendBuilder:
         self._options["override_host"] = host
@@ -187,6 +238,78 @@ class BackendBuilder:
 
     def enable_pooling(self, enabled: bool = True) -> BackendBuilder:
         """Accepted for the Rust API; connections are always pooled locally."""
+        self._extras["pooling"] = bool(enabled)
+        return self
+
+    def set_min_tls_version(self, version: SslVersion) -> BackendBuilder:
+        """Minimum TLS version (recorded; the local client always uses TLS 1.2 or later)."""
+        self._extras["min_tls"] = SslVersion(version)
+        return self
+
+    def set_max_tls_version(self, version: SslVersion) -> BackendBuilder:
+        """Maximum TLS version (recorded)."""
+        self._extras["max_tls"] = SslVersion(version)
+        return self
+
+    def tls_ciphers(self, ciphers: str) -> BackendBuilder:
+        """OpenSSL cipher list (recorded)."""
+        self._extras["ciphers"] = str(ciphers)
+        return self
+
+    def provide_client_certificate(self, certificate: str, key: object) -> BackendBuilder:
+        """A client certificate for mutual TLS (recorded; use fastly.toml's
+        ``client_certificate`` for a backend that needs one locally)."""
+        self._extras["client_certificate"] = (certificate, key)
+        return self
+
+    def http_keepalive_time(self, time: timedelta | float) -> BackendBuilder:
+        """How long an idle keep-alive connection may be kept (recorded)."""
+        self._extras["http_keepalive_ms"] = _ms(time)
+        return self
+
+    def tcp_keepalive_enable(self, enabled: bool) -> BackendBuilder:
+        """TCP keepalive on the backend connection (recorded)."""
+        self._extras["tcp_keepalive"] = bool(enabled)
+        return self
+
+    def tcp_keepalive_interval_secs(self, seconds: int) -> BackendBuilder:
+        """Seconds between TCP keepalive probes (recorded)."""
+        self._extras["tcp_interval"] = int(seconds)
+        return self
+
+    def tcp_keepalive_probes(self, probes: int) -> BackendBuilder:
+        """TCP keepalive probes before giving up (recorded)."""
+        self._extras["tcp_probes"] = int(probes)
+        return self
+
+    def tcp_keepalive_time_secs(self, seconds: int) -> BackendBuilder:
+        """Idle seconds before TCP keepalive probes start (recorded)."""
+        self._extras["tcp_time"] = int(seconds)
+        return self
+
+    def max_connections(self, count: int) -> BackendBuilder:
+        """Upper bound of connections to the backend (recorded)."""
+        self._extras["max_connections"] = int(count)
+        return self
+
+    def max_use(self, count: int) -> BackendBuilder:
+        """Requests per keep-alive connection (recorded)."""
+        self._extras["max_use"] = int(count)
+        return self
+
+    def max_lifetime(self, time: timedelta | float) -> BackendBuilder:
+        """How long a keep-alive connection may live (recorded)."""
+        self._extras["max_lifetime_ms"] = _ms(time)
+        return self
+
+    def prefer_ipv6(self, prefer: bool) -> BackendBuilder:
+        """Prefer IPv6 when the name resolves to both (recorded)."""
+        self._extras["prefer_ipv6"] = bool(prefer)
+        return self
+
+    def enable_grpc(self, enabled: bool = True) -> BackendBuilder:
+        """Speak gRPC (HTTP/2) to the backend (recorded; compute-emu speaks HTTP/1.1)."""
+        self._extras["grpc"] = bool(enabled)
         return self
 
     def finish(self) -> Backend:
@@ -205,4 +328,4 @@ class BackendBuilder:
         )
         if not current_host("BackendBuilder.finish()").register_backend(config):
             raise BackendCreationError.NameInUse(f"a backend named {self._name!r} already exists")
-        return Backend(config, dynamic=True)
+        return Backend(config, dynamic=True, extras=self._extras)

@@ -37,6 +37,7 @@ class ClientRequestParts:
     body: BodyStream | None  # None: no body
     client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     request_id: str | None = None  # for get_client_request_id(), e.g. f"{n:032x}"
+    server_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None  # local address
 
 
 class Host(Protocol):
@@ -112,13 +113,31 @@ def bind_host(host: Host) -> Iterator[None]:
 
     The thread's CPU time at the start is kept for ``compute_runtime.elapsed_vcpu_ms()``.
     """
+    from . import log  # imports this module
+
     token = _current.set(host)
     cpu = _cpu_start.set(time.thread_time())
+    panic = log._panic_endpoint.set(None)
     try:
         yield
+    except BaseException as exc:
+        _report_panic(log.panic_endpoint(), exc)
+        raise
     finally:
+        log._panic_endpoint.reset(panic)
         _cpu_start.reset(cpu)
         _current.reset(token)
+
+
+def _report_panic(endpoint: Any, exc: BaseException) -> None:
+    """The traceback of what escaped ``main()``, to the panic endpoint if one was set."""
+    if endpoint is None:
+        return
+    import traceback
+
+    with contextlib.suppress(Exception):
+        for line in "".join(traceback.format_exception(exc)).rstrip().splitlines():
+            endpoint.write(line)
 
 
 def cpu_seconds() -> float:

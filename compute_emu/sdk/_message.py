@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Self
+from urllib.parse import parse_qsl, urlencode
 
 from ._body import Body
 from ._headers import HeaderMap
+from ._modes import FramingHeadersMode
 
 _VERSIONS = ("HTTP/0.9", "HTTP/1.0", "HTTP/1.1", "HTTP/2.0", "HTTP/3.0")
 _TEXT_PLAIN = "text/plain; charset=utf-8"
 _TEXT_HTML = "text/html; charset=utf-8"
 _OCTET_STREAM = "application/octet-stream"
 _JSON = "application/json"
+_FORM = "application/x-www-form-urlencoded"
 
 
 def normalize_version(version: str) -> str:
@@ -54,11 +57,25 @@ class Message:
     _headers: HeaderMap
     _body: Body
     _version: str
+    _framing: FramingHeadersMode = FramingHeadersMode.Automatic
 
     def _init_message(self) -> None:
         self._headers = HeaderMap()
         self._body = Body()
         self._version = "HTTP/1.1"
+
+    # -- framing ---------------------------------------------------------------------------
+    def set_framing_headers_mode(self, mode: FramingHeadersMode) -> None:
+        """Frame the body from its own ``Content-Length``/``Transfer-Encoding`` headers
+        (``ManuallyFromHeaders``) or let compute-emu do it (``Automatic``, the default)."""
+        if not isinstance(mode, FramingHeadersMode):
+            raise TypeError(f"mode must be a FramingHeadersMode, not {type(mode).__name__}")
+        self._framing = mode
+
+    def with_framing_headers_mode(self, mode: FramingHeadersMode) -> Self:
+        """Builder form of :meth:`set_framing_headers_mode`."""
+        self.set_framing_headers_mode(mode)
+        return self
 
     # -- version -------------------------------------------------------------------------
     def get_version(self) -> str:
@@ -181,6 +198,10 @@ class Message:
         body, self._body = self._body, Body()
         return body
 
+    def try_take_body(self) -> Body | None:
+        """Take the body out if there is one (``None`` when it is known to be empty)."""
+        return self.take_body() if self.has_body() else None
+
     def take_body_bytes(self) -> bytes:
         """Take the whole body as bytes."""
         return self.take_body().into_bytes()
@@ -201,6 +222,10 @@ class Message:
     def into_body(self) -> Body:
         """The body (the message is left with an empty one)."""
         return self.take_body()
+
+    def try_into_body(self) -> Body | None:
+        """The body if there is one, else ``None`` (the message is left with an empty one)."""
+        return self.try_take_body()
 
     def into_body_bytes(self) -> bytes:
         """The whole body as bytes."""
@@ -271,3 +296,25 @@ class Message:
         """Builder form of :meth:`set_body_json`."""
         self.set_body_json(value)
         return self
+
+    # -- forms -----------------------------------------------------------------------------
+    def set_body_form(self, value: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
+        """Form-encode ``value`` as the body with ``Content-Type:
+        application/x-www-form-urlencoded``."""
+        pairs = list(value.items()) if isinstance(value, Mapping) else list(value)
+        self.set_body(urlencode(pairs))
+        self.set_content_type(_FORM)
+
+    def with_body_form(self, value: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Self:
+        """Builder form of :meth:`set_body_form`."""
+        self.set_body_form(value)
+        return self
+
+    def take_body_form(self) -> dict[str, str]:
+        """Take the body and decode it as a form (the first value wins for repeated names).
+
+        Raises ``UnicodeDecodeError`` if it is not UTF-8 (Rust returns ``Err``)."""
+        result: dict[str, str] = {}
+        for key, value in parse_qsl(self.take_body_str(), keep_blank_values=True):
+            result.setdefault(key, value)
+        return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ._body_streams import gunzip_if_asked
 from ._errors import SendError
 from ._host import current_host
 
@@ -28,7 +29,8 @@ class PendingRequest:
 
     def wait(self) -> Response:
         """Block until the response head arrives; raises ``SendError``."""
-        return current_host("PendingRequest.wait()").wait_pending(self._handle)
+        response = current_host("PendingRequest.wait()").wait_pending(self._handle)
+        return gunzip_if_asked(self._request, response)
 
     def poll(self) -> Response | None:
         """The response if it has arrived, else ``None`` (never blocks)."""

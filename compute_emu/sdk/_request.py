@@ -5,17 +5,21 @@ from __future__ import annotations
 import copy
 import ipaddress
 import warnings
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
 
 from ._backend import Backend
 from ._body import Body
+from ._body_streams import UploadPipe, gunzip_if_asked
 from ._cache_knobs import CacheKnobs
+from ._client_info import ClientInfo, ClientMeta
 from ._headers import HeaderMap
 from ._host import current_host
 from ._message import Message, normalize_version
 from ._pending import PendingRequest
+from ._streaming import StreamingBody
 
 if TYPE_CHECKING:
     from ._response import Response
@@ -83,7 +87,7 @@ def _query_mark(url: str | SplitResult, parsed: SplitResult) -> bool:
     return "?" in url.partition("#")[0]
 
 
-class Request(Message, CacheKnobs):
+class Request(Message, CacheKnobs, ClientInfo):
     """An HTTP request: the client's (``from_client()``) or one the app builds to send.
 
     Internal state the runtime uses: ``_method`` (``str``, as given: methods are
@@ -102,6 +106,7 @@ class Request(Message, CacheKnobs):
         self._from_client = False
         self._client_ip: IpAddress | None = None
         self._client_request_id: str | None = None
+        self._client_meta: ClientMeta | None = None
         self._cache_override: dict[str, Any] = {}
         self._auto_decompress_gzip = False
 
@@ -163,6 +168,7 @@ class Request(Message, CacheKnobs):
         req._from_client = True
         req._client_ip = parts.client_ip
         req._client_request_id = parts.request_id
+        req._client_meta = ClientMeta(list(parts.headers), parts.server_ip)
         return req
 
     def is_from_client(self) -> bool:
@@ -178,6 +184,7 @@ class Request(Message, CacheKnobs):
         new._from_client = False
         new._client_ip = None
         new._client_request_id = None
+        new._client_meta = None
         return new
 
     def clone_with_body(self) -> Request:
@@ -322,14 +329,34 @@ class Request(Message, CacheKnobs):
         self._auto_decompress_gzip = bool(enabled)
 
     # -- sending ---------------------------------------------------------------------------
+    def with_auto_decompress_gzip(self, enabled: bool) -> Self:
+        """Builder form of :meth:`set_auto_decompress_gzip`."""
+        self.set_auto_decompress_gzip(enabled)
+        return self
+
     def send(self, backend: str | Backend) -> Response:
         """Send to the backend and wait for the response head; raises ``SendError``."""
-        return current_host("Request.send()").send(self, _backend_name(backend))
+        response = current_host("Request.send()").send(self, _backend_name(backend))
+        return gunzip_if_asked(self, response)
 
     def send_async(self, backend: str | Backend) -> PendingRequest:
         """Start sending to the backend and return at once; see ``PendingRequest``."""
         host = current_host("Request.send_async()")
         return PendingRequest(host.send_async(self, _backend_name(backend)), self)
+
+    def send_async_streaming(self, backend: str | Backend) -> tuple[StreamingBody, PendingRequest]:
+        """Start sending with a body the app goes on writing: ``(body, pending)``.
+
+        The request's current body goes first, then what is written to ``body``; call
+        ``body.finish()`` before ``pending.wait()``. A body dropped unfinished aborts the
+        upload (the backend sees an incomplete request)."""
+        host = current_host("Request.send_async_streaming()")
+        pipe = UploadPipe(self.take_body())
+        self._body = Body.from_stream(pipe)
+        pending = PendingRequest(host.send_async(self, _backend_name(backend)), self)
+        body = StreamingBody(pipe)
+        weakref.finalize(body, pipe.abort)
+        return body, pending
 
     def handoff_fanout(self, backend: str) -> None:
         """Pass this request through the Fanout GRIP proxy to ``backend``; no response follows."""

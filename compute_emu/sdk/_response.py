@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Self
 
+from ._backend import Backend
 from ._body import Body
 from ._headers import HeaderMap
 from ._host import current_host
 from ._message import Message, as_body
+from ._modes import HttpKeepaliveMode
 from ._streaming import StreamingBody
 
 if TYPE_CHECKING:
@@ -33,6 +36,7 @@ class Response(Message):
         self._status = 200
         self._backend_name: str | None = None
         self._backend_request: Request | None = None
+        self._keepalive = HttpKeepaliveMode.Automatic
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod
@@ -83,6 +87,22 @@ class Response(Message):
         resp._backend_request = backend_request
         return resp
 
+    def clone_without_body(self) -> Response:
+        """A copy with the same status, version, headers and backend, and an empty body."""
+        new = copy.copy(self)
+        new._headers = self._headers.copy()
+        new._body = Body()
+        new._backend_request = None
+        return new
+
+    def clone_with_body(self) -> Response:
+        """A copy including the body (read into memory; both keep a copy)."""
+        data = self._body.into_bytes()
+        self._body = Body(data)
+        new = self.clone_without_body()
+        new._body = Body(data)
+        return new
+
     # -- status ----------------------------------------------------------------------------
     def get_status(self) -> int:
         """The status code."""
@@ -106,6 +126,16 @@ class Response(Message):
         """Name of the backend that returned this response, else ``None``."""
         return self._backend_name
 
+    def get_backend(self) -> Backend | None:
+        """The backend that returned this response, else ``None``."""
+        if self._backend_name is None:
+            return None
+        host = current_host("Response.get_backend()")
+        config = host.backend_config(self._backend_name)
+        if config is None:
+            return None
+        return Backend(config, dynamic=self._backend_name in getattr(host, "dynamic_backends", {}))
+
     def get_backend_request(self) -> Request | None:
         """The request sent to the backend (its body was consumed), else ``None``."""
         return self._backend_request
@@ -114,6 +144,18 @@ class Response(Message):
         """Take the backend request out (later calls return ``None``)."""
         req, self._backend_request = self._backend_request, None
         return req
+
+    # -- connection ------------------------------------------------------------------------
+    def set_http_keepalive_mode(self, mode: HttpKeepaliveMode) -> None:
+        """``NoKeepalive`` closes the client connection after this response."""
+        if not isinstance(mode, HttpKeepaliveMode):
+            raise TypeError(f"mode must be an HttpKeepaliveMode, not {type(mode).__name__}")
+        self._keepalive = mode
+
+    def with_http_keepalive_mode(self, mode: HttpKeepaliveMode) -> Self:
+        """Builder form of :meth:`set_http_keepalive_mode`."""
+        self.set_http_keepalive_mode(mode)
+        return self
 
     # -- sending ---------------------------------------------------------------------------
     def send_to_client(self) -> None:

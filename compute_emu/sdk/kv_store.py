@@ -30,9 +30,9 @@ Deliberate differences from Rust:
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import Enum
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from compute_emu.platform.kv_store import KVEntry, KVError
 
@@ -166,8 +166,19 @@ class KVStore:
     @classmethod
     def open(cls, name: str) -> KVStore | None:
         """The store named ``name``, or ``None`` if there is none."""
-        engine = platform("KVStore.open()").kv_stores.get(name)
-        return None if engine is None else cls(name, engine)
+        stores = platform("KVStore.open()").kv_stores
+        engine = stores.get(name)
+        if engine is None:  # None, as in Rust; say why now, not at the next call on None
+            import sys
+
+            known = ", ".join(f'"{n}"' for n in sorted(stores)) or "none"
+            print(
+                f'warning: KVStore.open("{name}"): no such KV store (known KV stores: {known}; '
+                "define it under [local_server.kv_stores] in fastly.toml)",
+                file=sys.stderr,
+            )
+            return None
+        return cls(name, engine)
 
     def name(self) -> str:
         return self._name
@@ -185,6 +196,25 @@ class KVStore:
 
     def build_insert(self) -> InsertBuilder:
         return InsertBuilder(self)
+
+    def build_delete(self) -> DeleteBuilder:
+        return DeleteBuilder(self)
+
+    def pending_lookup_wait(self, pending: PendingKVOperation) -> LookupResponse:
+        """The result of ``build_lookup().execute_async(key)``."""
+        return pending.wait()  # type: ignore[no-any-return]
+
+    def pending_insert_wait(self, pending: PendingKVOperation) -> None:
+        """The result of ``build_insert().execute_async(key, value)``."""
+        pending.wait()
+
+    def pending_delete_wait(self, pending: PendingKVOperation) -> None:
+        """The result of ``build_delete().execute_async(key)``."""
+        pending.wait()
+
+    def pending_list_wait(self, pending: PendingKVOperation) -> ListPage:
+        """The result of ``build_list().execute_async()``."""
+        return pending.wait()  # type: ignore[no-any-return]
 
     def delete(self, key: str) -> None:
         """Remove ``key``; raises ``KVStoreError.ItemNotFound`` if it is missing."""
@@ -222,6 +252,10 @@ class LookupBuilder:
                 f'key {key!r} not found in KV store "{self._store._name}"'
             )
         return LookupResponse(key, entry)
+
+    def execute_async(self, key: str) -> PendingKVOperation:
+        """Start the lookup; ``KVStore.pending_lookup_wait()`` (or ``.wait()``) gives it."""
+        return PendingKVOperation(lambda: self.execute(key))
 
 
 class InsertBuilder:
@@ -273,6 +307,12 @@ class InsertBuilder:
         except KVError as exc:
             raise _raise(exc) from None
 
+    def execute_async(self, key: str, value: Body | bytes | str) -> PendingKVOperation:
+        """Start the insert; ``KVStore.pending_insert_wait()`` (or ``.wait()``) finishes it."""
+        if isinstance(value, Body):
+            value = value.into_bytes()  # read now: the app may reuse what it passed
+        return PendingKVOperation(lambda: self.execute(key, value))
+
 
 class ListBuilder:
     """``KVStore.build_list()``: prefix, cursor, limit."""
@@ -306,6 +346,10 @@ class ListBuilder:
             raise _raise(exc) from None
         return ListPage(keys, next_cursor, self._prefix, self._limit or 1000)
 
+    def execute_async(self) -> PendingKVOperation:
+        """Start the listing; ``KVStore.pending_list_wait()`` (or ``.wait()``) gives it."""
+        return PendingKVOperation(self.execute)
+
     def iter(self) -> Iterator[ListPage]:
         """Every page from the cursor on."""
         cursor = self._cursor
@@ -317,3 +361,37 @@ class ListBuilder:
             cursor = page.next_cursor()
             if cursor is None:
                 return
+
+
+class DeleteBuilder:
+    """``KVStore.build_delete()``."""
+
+    def __init__(self, store: KVStore) -> None:
+        self._store = store
+
+    def execute(self, key: str) -> None:
+        """Remove ``key``; raises ``KVStoreError.ItemNotFound`` if it is missing."""
+        self._store.delete(key)
+
+    def execute_async(self, key: str) -> PendingKVOperation:
+        """Start the delete; ``KVStore.pending_delete_wait()`` (or ``.wait()``) finishes it."""
+        return PendingKVOperation(lambda: self.execute(key))
+
+
+class PendingKVOperation:
+    """A KV operation started with ``execute_async``. Local stores answer at once, so the
+    operation runs when it is started; ``wait()`` returns its result or raises its error."""
+
+    def __init__(self, operation: Callable[[], Any]) -> None:
+        self._result: Any = None
+        self._error: KVStoreError | None = None
+        try:
+            self._result = operation()
+        except KVStoreError as exc:
+            self._error = exc
+
+    def wait(self) -> Any:
+        """The operation's result (raises the ``KVStoreError`` it failed with)."""
+        if self._error is not None:
+            raise self._error
+        return self._result
