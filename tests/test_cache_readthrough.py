@@ -102,6 +102,7 @@ def test_a_cacheable_response_is_stored_and_served_with_its_age(
     assert first.text == second.text == "/stored #1 lang="
     assert origin.hits["/stored"] == 1
     assert second.headers["age"] == "0"
+    assert second.headers["content-length"] == str(len("/stored #1 lang="))
     emu.advance(5)
     assert emu.get("/stored?cc=max-age%3D60").headers["age"] == "5"
     assert wait_for_tags(emu, "/stored?cc=max-age%3D60", 3) == ["MISS", "HIT", "HIT"]

@@ -47,7 +47,8 @@ class CachedCall(BackendCall):
         self.backend = backend
         self.status = entry.meta.status
         age = int(entry.age(store.now()))
-        self.headers = [*entry.meta.headers, ("age", str(age).encode())]
+        length = [("content-length", str(entry.body.size).encode())] if entry.body.complete else []
+        self.headers = [*entry.meta.headers, *length, ("age", str(age).encode())]
         self.sink = None
         self._body = CachedBody(b"") if head else entry.body
         self.length = self._body.size if self._body.complete else None
