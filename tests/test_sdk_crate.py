@@ -68,7 +68,7 @@ def origin_url() -> Iterator[str]:
 
 APP = """
 from datetime import timedelta
-from compute_emu.sdk import (Backend, BackendCreationError, BackendError, FramingHeadersMode,
+from compute_emu.sdk import (Backend, BackendCreationError, Body, BackendError, FramingHeadersMode,
                              HttpKeepaliveMode, KVStore, Request, Response, SslVersion,
                              BotCategory, log)
 
@@ -119,7 +119,10 @@ def main():
         out = [ctype, echoed, parsed, empty.try_take_body(),
                Response.from_body("x").try_take_body().into_string(),
                Response.from_body("y").try_into_body().into_string(),
-               Request.get("http://x/").try_take_body()]
+               Request.get("http://x/").try_take_body(),
+               Request.new("GET", "http://x/").get_method(),
+               Response.from_body("z").get_body_mut().into_string(),
+               len(Body.new())]
         Response.new().with_body_json(out).send_to_client()
     elif path == "/manual":
         body = (Response.new().with_header("Content-Length", "5")
@@ -206,7 +209,7 @@ def test_the_rest_of_the_crate_from_an_app(make_project, serve, origin_url) -> N
     forms = httpx.get(f"{url}/forms").json()
     assert forms == [
         "application/x-www-form-urlencoded", "a=1&b=x+y", {"a": "1", "b": "x y"},
-        None, "x", "y", None,
+        None, "x", "y", None, "GET", "z", 0,
     ]  # fmt: skip
 
     with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as sock:

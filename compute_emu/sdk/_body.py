@@ -31,6 +31,11 @@ class Body:
         self._stream: BodyStream | None = None
 
     @classmethod
+    def new(cls) -> Body:
+        """An empty body (same as ``Body()``)."""
+        return cls()
+
+    @classmethod
     def from_stream(cls, stream: BodyStream, prefix: bytes = b"") -> Body:
         """A body that reads ``stream`` lazily after ``prefix``."""
         body = cls(prefix)

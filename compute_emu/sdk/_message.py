@@ -193,6 +193,10 @@ class Message:
         """False only when the body is known to be empty (nothing is read)."""
         return not self._body.is_empty()
 
+    def get_body_mut(self) -> Body:
+        """The body itself, to write to or read from in place."""
+        return self._body
+
     def take_body(self) -> Body:
         """Take the body out, leaving an empty one."""
         body, self._body = self._body, Body()

@@ -112,6 +112,11 @@ class Request(Message, CacheKnobs, ClientInfo):
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod
+    def new(cls, method: str, url: str | SplitResult) -> Request:
+        """Same as ``Request(method, url)``."""
+        return cls(method, url)
+
+    @classmethod
     def get(cls, url: str) -> Request:
         """A ``GET`` request."""
         return cls("GET", url)
