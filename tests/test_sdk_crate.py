@@ -131,6 +131,13 @@ def main():
                 .stream_to_client())
         body.write("12345")
         body.finish()
+    elif path == "/manual-request":
+        req = (Request.post("http://x/echo").with_header("Content-Length", "5")
+               .with_framing_headers_mode(FramingHeadersMode.ManuallyFromHeaders))
+        body, pending = req.send_async_streaming("origin")
+        body.write("12345")
+        body.finish()
+        Response.from_body(pending.wait().take_body()).send_to_client()
     elif path == "/manual-bad":  # a wrong length: framed automatically, as Viceroy falls back
         (Response.from_body("abc").with_header("Content-Length", "9")
          .with_framing_headers_mode(FramingHeadersMode.ManuallyFromHeaders).send_to_client())
@@ -220,6 +227,7 @@ def test_the_rest_of_the_crate_from_an_app(make_project, serve, origin_url) -> N
     head, _, body = raw.partition(b"\r\n\r\n")
     assert b"content-length: 5" in head.lower() and b"connection: close" in head.lower()
     assert b"transfer-encoding" not in head.lower() and body == b"12345"
+    assert httpx.get(f"{url}/manual-request").json() == {"body": "12345", "te": None}
     bad = httpx.get(f"{url}/manual-bad")
     assert (bad.headers["content-length"], bad.text) == ("3", "abc")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ..sdk._modes import FramingHeadersMode, HttpKeepaliveMode
+from ..sdk._modes import HttpKeepaliveMode, manual_framing
 from ..sdk._response import Response
 from ..server.connection import Exchange
 from ..server.framing import end_to_end, header_value
@@ -53,7 +53,9 @@ async def deliver_response(
     headers = end_to_end(response._headers.items())
     prefix, body = response.take_body().detach()
     length = body_length(prefix, body)
-    manual = _manual_framing(response, None if stream is not None else length)
+    manual = manual_framing(
+        response._framing, response._headers, None if stream is not None else length
+    )
     if manual is not None:
         headers.append(manual)
     elif length is not None and status != 204 and stream is None:
@@ -68,21 +70,6 @@ async def deliver_response(
         await exchange.send_response(status, headers, iterate_body(prefix, body))
     else:
         await exchange.send_response(status, headers, _then(iterate_body(prefix, body), stream))
-
-
-def _manual_framing(response: Response, length: int | None) -> tuple[str, bytes] | None:
-    """The app's own framing header, with ``ManuallyFromHeaders`` and when it is valid for
-    the body (else ``None``: framed automatically, as Viceroy falls back)."""
-    if response._framing is not FramingHeadersMode.ManuallyFromHeaders:
-        return None
-    encoding = response._headers.get_all("transfer-encoding")
-    declared = response._headers.get_all("content-length")
-    if encoding and not declared and [v.strip().lower() for v in encoding] == [b"chunked"]:
-        return ("transfer-encoding", b"chunked")
-    valid = not encoding and len(declared) == 1 and declared[0].strip().isdigit()
-    if valid and (length is None or int(declared[0]) == length):
-        return ("content-length", declared[0].strip())
-    return None
 
 
 async def _then(first: AsyncIterator[bytes], stream: StreamingSink) -> AsyncIterator[bytes]:

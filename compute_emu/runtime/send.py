@@ -16,6 +16,7 @@ from ..manifest import BackendConfig
 from ..rules.backend import backend_request
 from ..rules.framing import FramingError, content_length
 from ..sdk._errors import SendError, SendErrorCause
+from ..sdk._modes import manual_framing
 from ..sdk._request import Request
 from ..upstream.client import (
     FailureKind,
@@ -40,6 +41,7 @@ class BodySink(Protocol):
     def abort(self) -> None:
         """The body will not be read to its end."""
         ...
+
 
 _CAUSES = {
     FailureKind.DNS: SendErrorCause.DnsError,
@@ -135,12 +137,15 @@ async def open_backend_call(
     """Send ``request`` to ``backend`` and wait for the response head; raises SendError."""
     prefix, stream = request.take_body().detach()
     method = request.get_method()
+    length = body_length(prefix, stream)
+    if manual := manual_framing(request._framing, request._headers, length):  # the app's own
+        length = int(manual[1]) if manual[0] == "content-length" else None
     outgoing = backend_request(
         backend,
         method,
         request.get_url_str(),
         request._headers.items(),
-        body_length(prefix, stream),
+        length,
     )
     origin = Origin.of(outgoing.destination, ssl_context)
     upstream = UpstreamRequest(

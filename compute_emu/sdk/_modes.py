@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._headers import HeaderMap
 
 
 class FramingHeadersMode(Enum):
@@ -23,3 +27,21 @@ class HttpKeepaliveMode(Enum):
 
     Automatic = 0
     NoKeepalive = 1
+
+
+def manual_framing(
+    mode: FramingHeadersMode, headers: HeaderMap, length: int | None
+) -> tuple[str, bytes] | None:
+    """The message's own framing header under ``ManuallyFromHeaders`` when it is valid for a
+    body of ``length`` bytes (``None``: unknown yet), else ``None`` (framed automatically, as
+    Viceroy falls back)."""
+    if mode is not FramingHeadersMode.ManuallyFromHeaders:
+        return None
+    encoding = headers.get_all("transfer-encoding")
+    declared = headers.get_all("content-length")
+    if encoding and not declared and [v.strip().lower() for v in encoding] == [b"chunked"]:
+        return ("transfer-encoding", b"chunked")
+    valid = not encoding and len(declared) == 1 and declared[0].strip().isdigit()
+    if valid and (length is None or int(declared[0]) == length):
+        return ("content-length", declared[0].strip())
+    return None
