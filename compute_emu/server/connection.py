@@ -351,10 +351,10 @@ class Connection:
         while self._h11.their_state is h11.SEND_BODY and drained <= DRAIN_LIMIT:
             if self._h11.they_are_waiting_for_100_continue:
                 return False  # they never sent it; closing is cheaper than asking for it
-            try:
-                with anyio.fail_after(self._limits.header_timeout):
-                    event = await self._next_event()
-            except (TimeoutError, h11.RemoteProtocolError):
+            try:  # each read within header_timeout (one cheap timer, and none at all when
+                # the rest is already here: a GET's end of message needs no read)
+                event = await self._next_event(body_timeout=self._limits.header_timeout)
+            except (TimeoutError, ClientGone, h11.RemoteProtocolError):
                 return False
             if isinstance(event, h11.Data):
                 drained += len(event.data)
