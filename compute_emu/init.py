@@ -280,6 +280,8 @@ def next_steps(result: InitResult, cwd: Path | None = None) -> str:
         serve_note, publish_note = f"in a second terminal; {serve_note}", "from a third one"
     steps.append(("compute-emu serve", serve_note))
     steps.append(('compute-emu publish test "hello"', f"{publish_note}: publish to channel test"))
+    if (directory / "tests").is_dir():
+        steps.append(("pytest", "the starter's tests (compute_emu.testing; origin mocked)"))
     width = max(len(command) for command, _ in steps) + 2
     lines = [
         f"Created {toml_basic_string(result.name)} in {directory} "

@@ -8,6 +8,7 @@ backends it made, the streams it opened.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -15,7 +16,6 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import anyio
 import anyio.from_thread
@@ -24,12 +24,12 @@ import httpx
 
 from ..errors import UserError, user_error_in
 from ..manifest import load_manifest
-from ..platform import KVStore
 from ..publish import build_item, publish
 from ..serve import Server, ServeSettings, parse_client_ip
 from ._log import LoggedRequest, RecordingLog
 from ._manifest import binary_kv_items, with_overrides
 from ._mock import Handler, MockBackend
+from ._platform import PlatformAccess
 from ._ports import free_port, release
 from ._stream import StreamReader
 
@@ -59,7 +59,7 @@ SELF = _Self()
 BackendTarget = str | Mapping[str, Any] | MockBackend | Handler | _Self
 
 
-class Emulator:
+class Emulator(PlatformAccess):
     """A compute-emu server for one project, for tests.
 
     ``project_dir`` is where fastly.toml is. Overrides (all optional):
@@ -292,11 +292,15 @@ class Emulator:
         return httpx.AsyncClient(base_url=self.url, trust_env=False, **kwargs)
 
     def request(self, method: str, path: str = "/", **kwargs: Any) -> httpx.Response:
-        """Send a request to the app (httpx's arguments); :meth:`log_of` gives its log line."""
+        """Send a request to the app (httpx's arguments) and read the whole response. Returns
+        once its log line is written too (an instant later), so :attr:`requests` has it;
+        :meth:`log_of` gives it."""
         since = self.log.count()
         response = self.client.request(method, path, **kwargs)
         target = response.request.url.raw_path.decode("ascii")
         response.extensions[_ENTRY] = (method.upper(), target, since)
+        with contextlib.suppress(TimeoutError):  # no line yet: log_of() waits again
+            self.log_of(response, timeout=2.0)
         return response
 
     def get(self, path: str = "/", **kwargs: Any) -> httpx.Response:
@@ -366,57 +370,3 @@ class Emulator:
                     f"channel {channel!r}: the stream did not receive {expected[:60]!r} "
                     f"within {timeout}s"
                 )
-
-    # -- stores ------------------------------------------------------------------------------
-    def kv(self, name: str) -> KVStore:
-        """The KV store ``name`` the app sees (``lookup``, ``insert``, ``keys``, ...)."""
-        stores = self.server.platform.kv_stores
-        if name not in stores:
-            known = ", ".join(sorted(stores)) or "none"
-            raise KeyError(f"no KV store {name!r} (known: {known})")
-        return stores[name]
-
-    def kv_get(self, store: str, key: str) -> bytes | None:
-        """The value of ``key`` in KV store ``store`` now, or None."""
-        entry = self.kv(store).lookup(key)
-        return None if entry is None else entry.body
-
-    def kv_items(self, store: str) -> dict[str, bytes]:
-        """Every key of KV store ``store`` with its value."""
-        names = self.kv(store).keys()
-        return {key: value for key in names if (value := self.kv_get(store, key)) is not None}
-
-    def config_store(self, name: str) -> Mapping[str, str]:
-        """The items of config store ``name``."""
-        return self.server.platform.config_stores[name].load()
-
-    def secret(self, store: str, name: str) -> bytes | None:
-        """A secret's plaintext, or None."""
-        return self.server.platform.secret_stores[store].get(name)
-
-    # -- the cache ---------------------------------------------------------------------------
-    def _cache_admin(self, path: str, query: list[tuple[str, str]]) -> dict[str, Any]:
-        url = f"{self.url}/.compute-emu/{path}?{urlencode(query)}"
-        response = self.client.post(url)
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if response.status_code != 200 or not isinstance(answer, dict):
-            raise RuntimeError(
-                f"POST /.compute-emu/{path} answered {response.status_code}: "
-                f"{response.text[:200]!r} (this compute-emu has no cache to administer?)"
-            )
-        return answer
-
-    def purge(self, *keys: str, soft: bool = False) -> int:
-        """Purge the cache: the objects tagged with these surrogate keys, or everything (no
-        keys), as `compute-emu purge` does; ``soft`` marks them stale. How many objects."""
-        query = [("key", key) for key in keys] or [("all", "1")]
-        if soft:
-            query.append(("soft", "1"))
-        return int(self._cache_admin("purge", query)["purged"])
-
-    def advance_clock(self, seconds: float) -> None:
-        """Move the cache's clock on: TTLs expire without sleeping."""
-        self._cache_admin("cache-clock", [("advance", str(seconds))])
