@@ -25,6 +25,9 @@ Method names follow Rust. Deliberate differences:
   ``OpenError``/``LookupError`` are exported here with a prefix (``ConfigStoreOpenError``,
   ``SecretStoreLookupError``, ``AclOpenError``, ...); error enum variants are subclasses
   (``except KVStoreError.ItemNotFound:``).
+- ``erl`` (rate counters, penalty boxes: real, in memory), ``compute_runtime`` (Viceroy's local
+  values), ``log`` (``set_panic_endpoint``) are submodules too. docs/crate-coverage.md lists
+  every crate item and its local status.
 """
 
 from . import cache as cache
