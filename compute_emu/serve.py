@@ -38,6 +38,7 @@ from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
 from .server.publish_admission import AppOrigins
 from .server.publish_port import PublishForwarder, serve_publish_port
 from .transport import Listener, ProtocolStream
+from .watch import watch_project
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MANIFEST_POLL = 1.0  # seconds between fastly.toml checks
@@ -235,6 +236,7 @@ class Server:
                     await tg.start(self.pushpin.run)
                     tg.start_soon(self._serve_publish, publish, services, limits, tg)
                 tg.start_soon(self._watch_manifest, services)
+                tg.start_soon(watch_project, self, services)  # syntax errors, stores
 
                 async def serve_connection(stream: ProtocolStream) -> None:
                     client = stream.extra(anyio.abc.SocketAttribute.remote_address)

@@ -6,6 +6,8 @@ between requests. Other modules the app imports are cached in ``sys.modules`` as
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
 import sys
 import threading
@@ -50,6 +52,49 @@ def _stop_message(exc: BaseException, app_file: Path) -> str:
     )
 
 
+_ASYNC = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+def _signature_problem(main: Callable[..., object]) -> str | None:
+    """Why ``main`` cannot be called as ``main()``, if it cannot."""
+    if inspect.iscoroutinefunction(main) or inspect.isasyncgenfunction(main):
+        return (
+            "main() is `async def`: compute-emu calls main() in a thread and never awaits it "
+            "(as Compute runs it to completion); write `def main():`"
+        )
+    try:
+        parameters = inspect.signature(main).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    required = [
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if not required:
+        return None
+    return (
+        f"main({', '.join(required)}) takes arguments, but it is called with none (as on "
+        "Compute): write `def main():` and get the request with `req = Request.from_client()`"
+    )
+
+
+def _return_line(path: Path, main: Callable[..., object]) -> int:
+    """The line of main()'s first ``return <value>`` (else of its ``def``)."""
+    code = getattr(main, "__code__", None)
+    first = code.co_firstlineno if code is not None else 1
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return first
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == "main":
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Return) and inner.value is not None:
+                    return inner.lineno
+    return first
+
+
 class App:
     """An app entry file, compiled once and instantiated per request.
 
@@ -67,6 +112,7 @@ class App:
         self._lock = threading.Lock()
         self._next_check = 0.0
         self._broken: str | None = None  # why the last edit does not load
+        self._warned_return: types.CodeType | None = None  # returned a Response: said once
         self._code = self._compile()
         self._stamps = self._current_stamps()
         app_dir = str(self.dir)
@@ -175,14 +221,36 @@ class App:
         self.main_of(module)
 
     def main_of(self, module: types.ModuleType) -> Callable[[], object]:
-        """The module's ``main``; an AppLoadError if it has none."""
+        """The module's ``main``; an AppLoadError if it has none, or one that cannot be
+        called with no arguments (``def main(req)``, ``async def main()``)."""
         main = getattr(module, "main", None)
         if not callable(main):
             raise AppLoadError(
                 f"{self.path}: the app must define a function main() "
                 "(undecorated; it calls Request.from_client() itself)"
             )
+        code = getattr(main, "__code__", None)
+        if (
+            code is not None
+            and (code.co_argcount or code.co_kwonlyargcount or code.co_flags & _ASYNC)
+            and (problem := _signature_problem(main))
+        ):
+            raise AppLoadError(f"{self.path}:{code.co_firstlineno}: {problem}")
         return main
+
+    def returned(self, main: Callable[[], object], value: object) -> str | None:
+        """A warning, once per entry file version, for a main() that returned a Response
+        instead of sending it (``#[fastly::main]``, Flask and Workers return one)."""
+        from ..sdk._response import Response
+
+        if not isinstance(value, Response) or self._warned_return is self._code:
+            return None
+        self._warned_return = self._code
+        line = _return_line(self.path, main)
+        return (
+            f"{self.path}:{line}: main() returned a Response, which goes nowhere: the client got "
+            "an empty 200. Send it instead: resp.send_to_client() (main() returns nothing)"
+        )
 
     def format_error(self, exc: BaseException) -> str:
         """A traceback of an error raised by the app, from its own frames on; for an app

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import ipaddress
 import itertools
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -149,10 +150,19 @@ class AppHandler:
         token = current_request.set(host.request_id)  # the loop calls it makes inherit it
         try:
             with bind_host(host), environ.bound({"FASTLY_TRACE_ID": host.trace_id}, services.env):
-                app.main_of(app.instantiate())()
+                main = app.main_of(app.instantiate())
+                returned = main()
+                if returned is not None and host.outcome is None:
+                    self._returned(main, returned)
         finally:
             current_request.reset(token)
             AppOutput.bind(None)
+
+    def _returned(self, main: Callable[[], object], value: object) -> None:
+        """main() returned something and sent nothing: a returned Response is a habit from
+        elsewhere (said once)."""
+        if warning := self.services.app.returned(main, value):
+            self.services.log.warning(warning)
 
     # -- the connection task ---------------------------------------------------------------
     async def _carry_out(self, host: RequestHost, record: RequestRecord) -> None:

@@ -1,0 +1,148 @@
+"""Watching the project while it is served (watchfiles: the OS's file events, no polling).
+
+- A Python file saved with a syntax error is reported at once (the next request would only
+  show it then); a fix is reported too. The app itself reloads on the next request, as before.
+- A store changed in fastly.toml (or a file a store reads) is applied: the stores are loaded
+  again and swapped in whole (requests under way keep theirs; KV writes made while serving
+  are dropped unless --kv-persist keeps them on disk). A broken edit keeps the old stores.
+- A change to ``[local_server.pushpin]`` needs a restart: the log says so.
+
+Backend changes are picked up by ``Server._watch_manifest`` (compute_emu/serve.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .errors import UserError
+from .manifest import Manifest, load_manifest
+from .platform import Platform
+
+if TYPE_CHECKING:
+    from .log import RequestLog
+    from .runtime.services import Services
+    from .serve import Server
+
+_NOT_STORES = ("backends", "pushpin")
+
+
+def stores_of(manifest: Manifest) -> dict[str, Any]:
+    """The store sections of ``[local_server]`` (everything but backends and Pushpin)."""
+    return {k: v for k, v in manifest.local_server.items() if k not in _NOT_STORES}
+
+
+def syntax_error(path: Path) -> str | None:
+    """``path:line:col: syntax error: msg`` if the Python file does not compile, else None."""
+    try:
+        source = path.read_bytes()
+    except OSError:
+        return None  # deleted or unreadable: the next request says so
+    try:
+        compile(source, str(path), "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        where = f"{path}:{exc.lineno}" + (f":{exc.offset}" if exc.offset else "")
+        return f"{where}: syntax error: {exc.msg}"
+    except ValueError as exc:  # a NUL byte
+        return f"{path}: {exc}"
+    return None
+
+
+def _mentions(local_server: Mapping[str, Any], names: Iterable[str]) -> bool:
+    text = repr(local_server)
+    return any(name in text for name in names)
+
+
+class ProjectWatcher:
+    """Follows the files of one served project; see the module docstring."""
+
+    def __init__(self, server: Server, services: Services) -> None:
+        self.server = server
+        self.services = services
+        self.log: RequestLog = server.log
+        self.manifest = server.manifest  # the one whose stores are in force
+        self.broken: set[Path] = set()  # Python files saved with a syntax error
+
+    def changed(self, paths: Iterable[Path]) -> None:
+        """React to the files in ``paths`` having changed (created, modified, deleted)."""
+        manifest_path = self.manifest.path.resolve()
+        store_files: list[str] = []
+        manifest_changed = False
+        for path in paths:
+            if path.suffix == ".py":
+                self._python_saved(path)
+            elif path == manifest_path:
+                manifest_changed = True
+            else:
+                store_files.append(path.name)
+        stores = self.manifest.local_server
+        if manifest_changed or (store_files and _mentions(stores, store_files)):
+            self._reload(manifest_changed)
+
+    def _python_saved(self, path: Path) -> None:
+        problem = syntax_error(path)
+        if problem is not None:
+            self.broken.add(path)
+            self.log.error(f"{problem} (saved just now; requests fail until it is fixed)")
+        elif path in self.broken:
+            self.broken.discard(path)
+            self.log.info(f"{os.path.relpath(path, self.server.manifest.project_dir)} fixed")
+
+    def _reload(self, manifest_changed: bool) -> None:
+        settings = self.server.settings
+        try:
+            manifest = load_manifest(settings.project_dir, settings.env)
+        except UserError:
+            return  # _watch_manifest reports a broken fastly.toml
+        name = manifest.path.name
+        if manifest_changed and manifest.pushpin != self.manifest.pushpin:
+            self.log.warning(
+                f"{name} changed [local_server.pushpin]: restart compute-emu to apply it"
+            )
+        if manifest_changed and stores_of(manifest) == stores_of(self.manifest):
+            self.manifest = manifest
+            return
+        try:
+            platform = Platform.from_manifest(manifest, settings.kv_persist)
+        except UserError as exc:
+            self.log.error(f"{exc} ({name} changed; keeping the previous stores)")
+            return
+        for warning in platform.warnings:
+            self.log.warning(warning)
+        self.services.platform = platform  # swapped whole: requests under way keep theirs
+        self.manifest = manifest
+        kept = "kept in " + str(settings.kv_persist) if settings.kv_persist else "dropped"
+        self.log.info(f"{name} changed: stores reloaded (KV writes made while serving {kept})")
+
+    async def run(self) -> None:
+        """Watch until cancelled."""
+        from watchfiles import awatch
+
+        roots = {self.server.manifest.project_dir.resolve(), self.server.app.dir}
+        stop = anyio.Event()  # the watcher thread checks it: cancelling returns at once
+
+        async def follow() -> None:
+            try:
+                async for changes in awatch(*roots, stop_event=stop, debounce=400, step=30):
+                    self.changed(sorted({Path(p).resolve() for _, p in changes}))
+            except (OSError, RuntimeError) as exc:  # e.g. out of inotify watches
+                self.log.warning(
+                    f"not watching the project's files ({exc}): syntax errors "
+                    "show at the next request, store changes need a restart"
+                )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follow)
+            try:
+                await anyio.sleep_forever()
+            finally:
+                stop.set()
+
+
+async def watch_project(server: Server, services: Services) -> None:
+    """The watcher task of a running server."""
+    await ProjectWatcher(server, services).run()

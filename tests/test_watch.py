@@ -1,0 +1,64 @@
+"""While serving: a syntax error shows the moment the file is saved, a store edited in
+fastly.toml is applied, and `fastly compute serve` flags that mean nothing here are taken."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.processes import run_compute_emu
+
+APP = """\
+from compute_emu.sdk import ConfigStore, Request, Response
+
+def main():
+    Request.from_client()
+    value = ConfigStore.open("settings").get("greeting")
+    Response.from_body(f"greeting={value}").send_to_client()
+"""
+
+STORE = """
+[local_server.config_stores.settings]
+format = "inline-toml"
+[local_server.config_stores.settings.contents]
+greeting = "{value}"
+"""
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def test_a_syntax_error_is_reported_when_saved_and_its_fix_too(make_project, serve):
+    project = make_project(APP, extra=STORE.format(value="hi"))
+    served = serve(project)
+    time.sleep(0.3)  # the watcher is up shortly after "Listening"
+    main = project / "src" / "main.py"
+    _write(main, APP.replace("def main():", "def main(:"))
+    line = served.child.wait_for(r"syntax error", stream="stderr", timeout=10).string
+    assert f"{main}:3:" in line and "saved just now" in line  # no request was made
+    _write(main, APP)
+    served.child.wait_for(r"src/main.py fixed", timeout=10)
+    assert httpx.get(served.url, timeout=10).text == "greeting=hi"
+
+
+def test_a_store_edited_in_fastly_toml_is_applied(make_project, serve):
+    project = make_project(APP, extra=STORE.format(value="hi"))
+    served = serve(project)
+    assert httpx.get(served.url, timeout=10).text == "greeting=hi"
+    time.sleep(0.3)
+    manifest = project / "fastly.toml"
+    _write(manifest, manifest.read_text().replace('greeting = "hi"', 'greeting = "hello"'))
+    served.child.wait_for(r"fastly.toml changed: stores reloaded", timeout=10)
+    assert httpx.get(served.url, timeout=10).text == "greeting=hello"
+
+
+def test_fastly_cli_flags_that_mean_nothing_here_are_accepted_with_a_note(make_project, serve):
+    project = make_project(APP, extra=STORE.format(value="hi"))
+    served = serve(project, "--watch", "--watch-dir", "src", "--skip-build", "--viceroy-path", "x")
+    for flag in ("--watch", "--watch-dir", "--skip-build", "--viceroy-path"):
+        assert f"{flag} ignored: " in served.child.stdout
+    assert httpx.get(served.url, timeout=10).text == "greeting=hi"
+    assert "--watch-dir" not in run_compute_emu("serve", "--help").stdout  # hidden from --help
