@@ -3,7 +3,6 @@ fastly.toml is applied, and `fastly compute serve` flags that mean nothing here 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -31,13 +30,26 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+def _until_logged(child, pattern: str, action, stream: str = "stdout"):  # type: ignore[no-untyped-def]
+    """Do ``action`` (a save) until ``pattern`` shows: the watcher starts just after the
+    server listens, and a save before that is not seen."""
+    for _ in range(10):
+        action()
+        try:
+            return child.wait_for(pattern, stream=stream, timeout=1)
+        except AssertionError:
+            continue
+    return child.wait_for(pattern, stream=stream, timeout=1)
+
+
 def test_a_syntax_error_is_reported_when_saved_and_its_fix_too(make_project, serve):
     project = make_project(APP, extra=STORE.format(value="hi"))
     served = serve(project)
-    time.sleep(0.3)  # the watcher is up shortly after "Listening"
     main = project / "src" / "main.py"
-    _write(main, APP.replace("def main():", "def main(:"))
-    line = served.child.wait_for(r"syntax error", stream="stderr", timeout=10).string
+    broken = APP.replace("def main():", "def main(:")
+    line = _until_logged(
+        served.child, r"syntax error", lambda: _write(main, broken), stream="stderr"
+    ).string
     assert f"{main}:3:" in line and "saved just now" in line  # no request was made
     _write(main, APP)
     served.child.wait_for(r"src/main.py fixed", timeout=10)
@@ -48,10 +60,11 @@ def test_a_store_edited_in_fastly_toml_is_applied(make_project, serve):
     project = make_project(APP, extra=STORE.format(value="hi"))
     served = serve(project)
     assert httpx.get(served.url, timeout=10).text == "greeting=hi"
-    time.sleep(0.3)
     manifest = project / "fastly.toml"
-    _write(manifest, manifest.read_text().replace('greeting = "hi"', 'greeting = "hello"'))
-    served.child.wait_for(r"fastly.toml changed: stores reloaded", timeout=10)
+    edited = manifest.read_text().replace('greeting = "hi"', 'greeting = "hello"')
+    _until_logged(
+        served.child, r"fastly.toml changed: stores reloaded", lambda: _write(manifest, edited)
+    )
     assert httpx.get(served.url, timeout=10).text == "greeting=hello"
 
 
