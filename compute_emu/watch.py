@@ -52,9 +52,23 @@ def syntax_error(path: Path) -> str | None:
     return None
 
 
-def _mentions(local_server: Mapping[str, Any], names: Iterable[str]) -> bool:
-    text = repr(local_server)
-    return any(name in text for name in names)
+def store_files(manifest: Manifest) -> set[Path]:
+    """The files the stores of ``manifest`` read (every string value of a store section
+    taken as a path relative to the project: a few extra names cost nothing)."""
+    found: set[Path] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, str) and value and "\0" not in value and len(value) < 4096:
+            found.add((manifest.project_dir / value).resolve())
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(stores_of(manifest))
+    return found
 
 
 class ProjectWatcher:
@@ -66,22 +80,29 @@ class ProjectWatcher:
         self.log: RequestLog = server.log
         self.manifest = server.manifest  # the one whose stores are in force
         self.broken: set[Path] = set()  # Python files saved with a syntax error
+        self.files = store_files(self.manifest)
 
     def changed(self, paths: Iterable[Path]) -> None:
         """React to the files in ``paths`` having changed (created, modified, deleted)."""
         manifest_path = self.manifest.path.resolve()
-        store_files: list[str] = []
-        manifest_changed = False
+        manifest_changed = stores_changed = False
         for path in paths:
             if path.suffix == ".py":
                 self._python_saved(path)
             elif path == manifest_path:
                 manifest_changed = True
-            else:
-                store_files.append(path.name)
-        stores = self.manifest.local_server
-        if manifest_changed or (store_files and _mentions(stores, store_files)):
+            elif path in self.files:
+                stores_changed = True
+        if manifest_changed or stores_changed:
             self._reload(manifest_changed)
+
+    def wanted(self, change: object, path: str) -> bool:
+        """The watch filter: Python files, fastly.toml and the stores' files."""
+        return (
+            path.endswith(".py")
+            or Path(path).resolve() in self.files
+            or (Path(path).resolve() == self.manifest.path.resolve())
+        )
 
     def _python_saved(self, path: Path) -> None:
         problem = syntax_error(path)
@@ -104,7 +125,7 @@ class ProjectWatcher:
                 f"{name} changed [local_server.pushpin]: restart compute-emu to apply it"
             )
         if manifest_changed and stores_of(manifest) == stores_of(self.manifest):
-            self.manifest = manifest
+            self.manifest = manifest  # nothing of the stores changed
             return
         try:
             platform = Platform.from_manifest(manifest, settings.kv_persist)
@@ -115,19 +136,27 @@ class ProjectWatcher:
             self.log.warning(warning)
         self.services.platform = platform  # swapped whole: requests under way keep theirs
         self.manifest = manifest
+        self.files = store_files(manifest)
         kept = "kept in " + str(settings.kv_persist) if settings.kv_persist else "dropped"
         self.log.info(f"{name} changed: stores reloaded (KV writes made while serving {kept})")
 
     async def run(self) -> None:
         """Watch until cancelled."""
-        from watchfiles import awatch
+        from watchfiles import DefaultFilter, awatch
+
+        default = DefaultFilter()  # skips .git, .venv, caches, editor swap files
+
+        def wanted(change: Any, path: str) -> bool:
+            return default(change, path) and self.wanted(change, path)
 
         roots = {self.server.manifest.project_dir.resolve(), self.server.app.dir}
         stop = anyio.Event()  # the watcher thread checks it: cancelling returns at once
 
         async def follow() -> None:
             try:
-                async for changes in awatch(*roots, stop_event=stop, debounce=400, step=30):
+                async for changes in awatch(
+                    *roots, watch_filter=wanted, stop_event=stop, debounce=400, step=30
+                ):
                     self.changed(sorted({Path(p).resolve() for _, p in changes}))
             except (OSError, RuntimeError) as exc:  # e.g. out of inotify watches
                 self.log.warning(

@@ -3,6 +3,7 @@ fastly.toml is applied, and `fastly compute serve` flags that mean nothing here 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -75,3 +76,23 @@ def test_fastly_cli_flags_that_mean_nothing_here_are_accepted_with_a_note(make_p
         assert f"{flag} ignored: " in served.child.stdout
     assert httpx.get(served.url, timeout=10).text == "greeting=hi"
     assert "--watch-dir" not in run_compute_emu("serve", "--help").stdout  # hidden from --help
+
+
+def test_a_file_a_store_reads_is_followed_too(make_project, serve):
+    extra = '[local_server.config_stores.settings]\nformat = "json"\nfile = "settings.json"\n'
+    project = make_project(APP, extra=extra)
+    (project / "settings.json").write_text('{"greeting": "hi"}')
+    (project / "notes.txt").write_text("unrelated")
+    served = serve(project)
+    assert httpx.get(served.url, timeout=10).text == "greeting=hi"
+    _until_logged(
+        served.child,
+        r"stores reloaded",
+        lambda: _write(project / "settings.json", '{"greeting": "hey"}'),
+    )
+    assert httpx.get(served.url, timeout=10).text == "greeting=hey"
+    before = served.child.stdout.count("stores reloaded")
+    _write(project / "notes.txt", "still unrelated")  # not a store's file: no reload
+    _write(project / "src" / "helper.py", "X = 1\n")  # a Python file: checked, no reload
+    time.sleep(0.8)  # the watcher's debounce (0.4 s) and then some
+    assert served.child.stdout.count("stores reloaded") == before
