@@ -20,7 +20,7 @@ import json
 import logging
 
 from flask import Flask, request
-from wit_world.imports import geo, http_body, kv_store, purge, secret_store, types
+from wit_world.imports import geo, http_body, kv_store, secret_store, shielding, types
 
 from fastly_compute import requests
 from fastly_compute.config_store import ConfigStore
@@ -99,13 +99,13 @@ def geolocation():
     return json.loads(geo.lookup(types.IpAddress_Ipv4((127, 0, 0, 1)), 4096))
 
 
-@app.route("/purge")
-def purge_key():
+@app.route("/shield")
+def shield():
     try:
-        purge.purge_surrogate_key("k", purge.PurgeOptions(soft_purge=False, extra=None))
+        shielding.shield_info("pop", 1024)
     except Unsupported:
         return "Unsupported"
-    return "purged"
+    return "shielded"
 
 
 @app.route("/echo", methods=["POST"])
@@ -208,7 +208,7 @@ def test_geo(served):
 
 
 def test_unimplemented_interface_raises_unsupported(served):
-    assert _get(served, "/purge").text == "Unsupported"
+    assert _get(served, "/shield").text == "Unsupported"
 
 
 def test_request_body(served):

@@ -21,8 +21,8 @@ import fastly_compute  # noqa: F401
 from fastly_compute.exceptions.types.error import Unsupported
 from wit_world import exports
 from wit_world.imports import (
-    acl, async_io, backend, compute_runtime, device_detection, dictionary, http_body,
-    http_downstream, http_req, http_resp, types,
+    acl, async_io, backend, cache, compute_runtime, device_detection, dictionary, http_body,
+    http_downstream, http_req, http_resp, purge, types,
 )
 
 
@@ -103,6 +103,36 @@ class HttpIncoming(exports.HttpIncoming):
             "version": compute_runtime.get_service_version(),
         })
 
+    def route_cache(self, request, body):
+        key = b"cache-key"
+        lookup = cache.LookupOptions(
+            request_headers=None, always_use_requested_range=False, extra=None
+        )
+
+        def write_options(keys):
+            return cache.WriteOptions(
+                max_age_ns=60 * 10**9, request_headers=None, vary_rule=None, initial_age_ns=None,
+                stale_while_revalidate_ns=None, surrogate_keys=keys, length=None,
+                user_metadata=b"meta", edge_max_age_ns=None, sensitive_data=False, extra=None,
+            )
+
+        steps = []
+        entry = cache.Entry.transaction_lookup(key, lookup)
+        steps.append(str(entry.get_state()))
+        writer = entry.transaction_insert(write_options("tag-a tag-b"))
+        http_body.write(writer, b"cached value")
+        http_body.close(writer)
+        cache.close_entry(entry)
+        found = cache.Entry.lookup(key, lookup)
+        steps.append(str(found.get_state()))
+        whole = cache.GetBodyOptions(from_=None, to=None, extra=None)
+        steps.append(read_all(found.get_body(whole)).decode())
+        steps.append(found.get_user_metadata(100).decode())
+        steps.append(found.get_max_age_ns() // 10**9)
+        purge.purge_surrogate_key("tag-b", purge.PurgeOptions(soft_purge=False, extra=None))
+        steps.append(str(cache.Entry.lookup(key, lookup).get_state()))
+        answer(steps)
+
     def route_unsupported(self, request, body):
         try:
             http_body.append_trailer(http_body.new(), "x", b"y")
@@ -175,6 +205,14 @@ def test_dictionary_device_detection_acl_and_runtime(served):
     assert data["miss"] is None
     assert (data["pop"], data["version"]) == ("XXX", 0)
     assert isinstance(data["vcpu"], int)
+
+
+def test_core_cache_transaction_insert_lookup_and_purge(served):
+    steps = httpx.get(served.url + "/cache").json()
+    assert steps[0] == "LookupState.MUST_INSERT_OR_UPDATE"
+    assert "FOUND" in steps[1] and "USABLE" in steps[1] and "STALE" not in steps[1]
+    assert steps[2:5] == ["cached value", "meta", 60]
+    assert steps[5] == "LookupState(0)"  # purged by one of its surrogate keys
 
 
 def test_trailers_raise_unsupported(served):

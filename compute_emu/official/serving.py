@@ -29,8 +29,10 @@ DIFFERENCES = (
     "runs natively on CPython {version} (no Wasm build); on Compute it runs on CPython "
     "compiled to Wasm. Works here but not on Compute: C extension modules, imports made "
     "during a request (Compute snapshots the imports made when the entry loads), files, "
-    "sockets, threads and subprocesses. Cache, purge, image optimizer, shielding and other "
-    "interfaces compute-emu lacks raise Unsupported. Before deploying, check with "
+    "sockets, threads and subprocesses. The HTTP cache API, cache replace, image optimizer, "
+    "shielding, security and the other interfaces compute-emu lacks raise Unsupported. "
+    "The entry module runs afresh for every request, but modules it imports keep their state "
+    "(on Compute every request starts from the snapshot). Before deploying, check with "
     "`fastly compute serve` (the real Wasm build)."
 )
 
