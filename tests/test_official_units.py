@@ -95,3 +95,28 @@ def test_raises_reads_the_stub_docstring():
     doc = "Frees a body.\n\nRaises: `componentize_py_types.Err(wit_world.imports.types.Error)`"
     assert world._raises(doc) == "wit_world.imports.types.Error"
     assert world._raises("Returns the name.") is None
+
+
+def test_official_env_without_python_3_12_fails_with_the_command(tmp_path):
+    """scripts/official-env never skips silently: no Python 3.12+ is an error saying what to do."""
+    import shutil
+    import subprocess
+
+    from tests.support.processes import ROOT
+
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "official-env", tmp_path / "scripts" / "official-env")
+    (tmp_path / "pyproject.toml").write_text("")
+    missing = str(tmp_path / "no-such-python3.12")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OFFICIAL_PYTHON": missing}
+    result = subprocess.run(
+        ["bash", str(tmp_path / "scripts" / "official-env")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "no Python 3.12 or newer found" in result.stderr
+    assert "pyenv install 3.12" in result.stderr
+    assert not (tmp_path / ".venv-official").exists()
