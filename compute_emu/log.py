@@ -252,7 +252,8 @@ class RequestLog:
             self.out,
             "body",
             self._paint(_DIM, f"#{request_id} {direction} body {size}: ")
-            + _preview(data, BODY_LIMIT),
+            + _preview(data[:BODY_LIMIT], BODY_LIMIT)
+            + ("…" if total is not None and total > min(len(data), BODY_LIMIT) else ""),
             id=request_id,
             direction=direction,
             size=total,

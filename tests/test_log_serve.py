@@ -19,6 +19,9 @@ def main():
     if req.get_header("upgrade"):
         req.handoff_websocket("ws")
         return
+    if req.get_method() == "POST":
+        Response.from_body(b"echo: " + req.take_body().into_bytes()).send_to_client()
+        return
     answer = Request.get("http://origin.example/hello").send("origin")
     Response.from_body(f"origin said {answer.get_status()}").send_to_client()
 """
@@ -98,3 +101,12 @@ def test_websocket_open_line_at_once_close_line_and_inspected_messages(
     child.wait_for(r"#0 ws ↑ close 1000")
     closed = child.wait_for(r"#0 GET /chat 101 .* closed").string
     assert "messages (" in closed and "↑" in closed, closed
+
+
+def test_very_verbose_shows_the_first_bytes_of_bodies(make_project, serve, spawn, backend):
+    served = serve(_project(make_project, backend.port, _ws_port(spawn)), "-vv")
+    big = b"hello world" + b"x" * 5000
+    assert httpx.post(served.url + "/p", content=big, timeout=10).content == b"echo: " + big
+    line = served.child.wait_for(r"#0 > body 4\.9KB: ").string
+    assert "'hello worldxxx" in line and line.endswith("…") and len(line) < 1200
+    served.child.wait_for(r"#0 < body 4\.9KB: 'echo: hello world")

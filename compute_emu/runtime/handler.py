@@ -18,6 +18,7 @@ from ..sdk._host import bind_host
 from ..server.connection import ClientGone, Exchange
 from . import environ
 from .app_errors import message, plain_text, terminal_text
+from .body_log import RequestBodyTap, log_response_body
 from .bridge import ClientLeft
 from .deliver import deliver_response, error_status, send_text
 from .error_page import error_body
@@ -63,8 +64,11 @@ class AppHandler:
         services = self.services
         request_id = next(self._ids)
         record = RequestRecord(request_id, exchange.method, exchange.target)
+        tap = None
         if services.log.verbose:
             services.log.headers(request_id, ">", exchange.headers)
+            if services.log.verbose > 1:
+                tap = RequestBodyTap(services.log, request_id, exchange)
         client_ip = services.client_ip or _ip(exchange.addresses.client[0])
         host = RequestHost(services, exchange, request_id, client_ip)
         watch = asyncio.get_running_loop().call_later(
@@ -96,6 +100,8 @@ class AppHandler:
                 with anyio.CancelScope(shield=True):
                     await host.close_backend_calls()
             self._log_main_error(host, record)
+            if tap is not None:
+                tap.flush()
             record.status = exchange.response_status
             record.bytes_sent = exchange.response_bytes
             record.notes = host.notes
@@ -175,6 +181,7 @@ class AppHandler:
         if outcome.response is not None:
             if self.services.log.verbose:
                 self.services.log.headers(host.request_id, "<", outcome.response._headers.items())
+                log_response_body(self.services.log, host.request_id, outcome.response)
             await deliver_response(exchange, outcome.response, self.date(), outcome.stream)
         elif outcome.handoff is not None:
             await relay_handoff(host, *outcome.handoff, record)
