@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 HEAD = 60  # bytes of a message shown
 UP, DOWN = 0, 1  # client -> origin, origin -> client
 _ARROWS = ("↑", "↓")
+_CONTROL = frozenset({Opcode.PING, Opcode.PONG, Opcode.CLOSE})
 _KINDS = {
     Opcode.TEXT: "text",
     Opcode.BINARY: "binary",
@@ -36,13 +37,22 @@ def _extensions(response_extensions: str | None) -> list[Extension]:
     return [deflate]
 
 
+class _Message:
+    """The message being received: its type, size so far and first bytes."""
+
+    def __init__(self) -> None:
+        self.kind = ""
+        self.size = 0
+        self.head = b""
+        self.open = False  # between its first piece and its end
+
+
 class _Direction:
     def __init__(self, client_side: bool, extensions: list[Extension]) -> None:
         # frames from the client are masked: parse them as the server does, and vice versa
         self.parser: FrameProtocol | None = FrameProtocol(client_side, extensions)
-        self.kind = ""
-        self.size = 0
-        self.head = b""
+        self.data = _Message()
+        self.control = _Message()  # a ping/pong/close may come between a message's fragments
         self.messages = 0
 
 
@@ -87,19 +97,22 @@ class WsInspector:
         payload: bytes | str | tuple[int, str],
         finished: bool,
     ) -> None:
-        if opcode is not Opcode.CONTINUATION:
-            side.kind, side.size, side.head = _KINDS.get(opcode, str(opcode)), 0, b""
+        message = side.control if opcode in _CONTROL else side.data
+        if not message.open:  # wsproto gives a frame in pieces as its bytes arrive
+            message.kind, message.size, message.head = _KINDS.get(opcode, str(opcode)), 0, b""
+            message.open = True
         if isinstance(payload, tuple):  # a close frame: (code, reason)
             code, reason = payload
-            side.kind = f"close {code}"
+            message.kind = f"close {code}"
             data = reason.encode()
         else:
             data = payload.encode() if isinstance(payload, str) else payload
-        side.size += len(data)
-        if len(side.head) < HEAD:
-            side.head += data[: HEAD - len(side.head)]
+        message.size += len(data)
+        if len(message.head) < HEAD:
+            message.head += data[: HEAD - len(message.head)]
         if finished:
+            message.open = False
             side.messages += 1
             self.log.ws_message(
-                self.request_id, _ARROWS[direction], side.kind, side.size, side.head
+                self.request_id, _ARROWS[direction], message.kind, message.size, message.head
             )
