@@ -112,3 +112,38 @@ def test_reading_stdin_ends_the_open_line():
     output.write("41\n")
     output.bind(None)
     assert out.getvalue() == "#1 | (Pdb) #1 | 41\n"
+
+
+def test_colour_is_decided_per_stream_and_by_no_color_and_force_color():
+    from compute_emu.log import use_colour
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    assert use_colour(tty, {}) and not use_colour(pipe, {})
+    assert not use_colour(tty, {"NO_COLOR": "1"})
+    assert use_colour(pipe, {"FORCE_COLOR": "1"}) and not use_colour(pipe, {"FORCE_COLOR": "0"})
+    assert use_colour(tty, {"NO_COLOR": ""})  # set but empty: no effect
+    log = RequestLog(pipe, tty)  # stdout piped to a tool, stderr on the terminal
+    log.warning("w")
+    log.info("i")
+    assert tty.getvalue().startswith("\x1b[33mwarning: ") and "\x1b[" not in pipe.getvalue()
+
+
+def test_json_lines():
+    import json
+
+    out, err = io.StringIO(), io.StringIO()
+    log = RequestLog(out, err, json_lines=True)
+    log.request(record())
+    log.warning("careful")
+    line = json.loads(out.getvalue())
+    assert (line["event"], line["id"], line["status"], line["notes"]) == (
+        "request",
+        7,
+        404,
+        ["send→origin"],
+    )
+    assert json.loads(err.getvalue())["message"] == "careful"
