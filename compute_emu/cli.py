@@ -148,6 +148,7 @@ def serve(
     """
     import anyio
 
+    from .restart import exec_again, restart_in
     from .serve import Server, ServeSettings, parse_addr, parse_client_ip
 
     log = RequestLog(
@@ -183,6 +184,8 @@ def serve(
     except UserError as exc:
         _fail(str(exc))
     except BaseExceptionGroup as group:  # raised in a task (Pushpin failing, say)
+        if restart_in(group):  # fastly.toml changed Pushpin's settings
+            exec_again()
         if (error := user_error_in(group)) is None:
             raise
         _fail(str(error))

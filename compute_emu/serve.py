@@ -26,6 +26,7 @@ from .pushpin.config import (
     PushpinSettings,
 )
 from .pushpin.supervisor import Pushpin
+from .restart import adopt, inherited_socket
 from .runtime import environ
 from .runtime.app import App
 from .runtime.bridge import Loop
@@ -182,6 +183,8 @@ class Server:
     ) -> Listener:
         host = self.settings.host if host is None else host
         port = self.settings.port if port is None else port
+        if what == "app" and (kept := inherited_socket()) is not None:
+            return await adopt(kept)  # restarted (compute_emu/restart.py): same socket
         try:
             return await Listener.open(host, port)
         except OSError as exc:

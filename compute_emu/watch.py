@@ -5,7 +5,8 @@
 - A store changed in fastly.toml (or a file a store reads) is applied: the stores are loaded
   again and swapped in whole (requests under way keep theirs; KV writes made while serving
   are dropped unless --kv-persist keeps them on disk). A broken edit keeps the old stores.
-- A change to ``[local_server.pushpin]`` needs a restart: the log says so.
+- A change to ``[local_server.pushpin]`` restarts the server, keeping its listening socket
+  (compute_emu/restart.py).
 
 Backend changes are picked up by ``Server._watch_manifest`` (compute_emu/serve.py).
 """
@@ -22,6 +23,7 @@ import anyio
 from .errors import UserError
 from .manifest import Manifest, load_manifest
 from .platform import Platform
+from .restart import Restart, keep_listening_socket
 
 if TYPE_CHECKING:
     from .log import RequestLog
@@ -120,10 +122,8 @@ class ProjectWatcher:
         except UserError:
             return  # _watch_manifest reports a broken fastly.toml
         name = manifest.path.name
-        if manifest_changed and manifest.pushpin != self.manifest.pushpin:
-            self.log.warning(
-                f"{name} changed [local_server.pushpin]: restart compute-emu to apply it"
-            )
+        if manifest_changed and self._pushpin_changed(manifest):
+            self._restart(name)
         if manifest_changed and stores_of(manifest) == stores_of(self.manifest):
             self.manifest = manifest  # nothing of the stores changed
             return
@@ -139,6 +139,26 @@ class ProjectWatcher:
         self.files = store_files(manifest)
         kept = "kept in " + str(settings.kv_persist) if settings.kv_persist else "dropped"
         self.log.info(f"{name} changed: stores reloaded (KV writes made while serving {kept})")
+
+    def _pushpin_changed(self, manifest: Manifest) -> bool:
+        from .serve import pushpin_settings
+
+        settings = self.server.settings
+        now = pushpin_settings(settings, manifest), manifest.pushpin.pushpin_path
+        before = pushpin_settings(settings, self.manifest), self.manifest.pushpin.pushpin_path
+        return now != before
+
+    def _restart(self, name: str) -> None:
+        """Pushpin's settings changed: restart, keeping the listening socket (or say to)."""
+        address = self.server.address
+        if address is None or keep_listening_socket(address) is None:
+            self.log.warning(f"{name} changed [local_server.pushpin]: restart compute-emu")
+            return
+        self.log.info(
+            f"{name} changed [local_server.pushpin]: restarting (the listening socket stays "
+            "open; in-memory KV writes start afresh)"
+        )
+        raise Restart(name)
 
     async def run(self) -> None:
         """Watch until cancelled."""
