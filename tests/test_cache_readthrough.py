@@ -61,7 +61,7 @@ def main():
     if h("x-async"):
         resp = req.send_async("origin").wait()
     else:
-        resp = req.send("origin")
+        resp = req.send(h("x-backend") or "origin")
     resp.set_header("x-saw-surrogate-control", str(resp.get_header("surrogate-control")))
     resp.send_to_client()
 """
@@ -81,6 +81,7 @@ def emu(tmp_path_factory: pytest.TempPathFactory, origin: Origin) -> Iterator[Ru
     (project / "fastly.toml").write_text(
         'manifest_version = 3\nname = "cache"\nlanguage = "python"\n'
         f'[local_server.backends.origin]\nurl = "{origin.url}"\n'
+        '[local_server.backends.down]\nurl = "http://127.0.0.1:9"\n'
     )
     (project / "src" / "main.py").write_text(textwrap.dedent(APP))
     yield from serve_in_process(project)
@@ -341,3 +342,9 @@ def test_no_cache_sends_everything_to_the_backend(tmp_path: Path, origin: Origin
         for _ in range(2):
             running.get("/no-cache?cc=max-age%3D60")
     assert origin.hits["/no-cache"] == 2
+
+
+def test_a_failed_miss_is_tagged_and_stores_nothing(emu: Running) -> None:
+    for _ in range(2):
+        assert emu.get("/down", x_backend="down").status_code == 500
+    assert wait_for_tags(emu, "/down", 2) == ["MISS", "MISS"]

@@ -23,6 +23,7 @@ import anyio.to_thread
 
 from ..cache import freshness
 from ..cache.store import CachedBody, CacheStore, Entry, HttpMeta, Obligation
+from ..log import AppOutput
 from ..manifest import BackendConfig
 from ..rules.framing import FRAMING, HOP_BY_HOP
 from ..sdk._cache_knobs import CandidateResponse
@@ -98,8 +99,12 @@ async def _hook(host: RequestHost, hook: Callable[[Any], object], arg: object) -
     """Run an app hook on a worker thread with the request's host bound."""
 
     def run() -> None:
-        with bind_host(host):
-            hook(arg)
+        AppOutput.bind(host.services.log, host.request_id)  # its prints go with its request
+        try:
+            with bind_host(host):
+                hook(arg)
+        finally:
+            AppOutput.bind(None)
 
     await anyio.to_thread.run_sync(run)
 
@@ -180,6 +185,7 @@ async def cached_send(
         if isinstance(exc, SendError) and stale is not None and stale.within_sie(store.now()):
             _tag(host, note, "STALE")
             return CachedCall(host, stale, config, False)
+        _tag(host, note, "MISS")
         raise
     if call.status >= 500 and stale is not None and stale.within_sie(store.now()):
         await call.aclose()

@@ -93,7 +93,7 @@ class Request(Message, CacheKnobs, ClientInfo):
     Internal state the runtime uses: ``_method`` (``str``, as given: methods are
     case-sensitive), ``_url`` (a normalised ``urllib.parse.SplitResult``; ``get_url_str()``
     gives the text), ``_version``, ``_headers`` (:class:`HeaderMap`), ``_body``
-    (:class:`Body`), ``_cache_override`` (recorded knobs, no effect) and
+    (:class:`Body`), ``_cache_override`` (the cache knobs, read by the readthrough cache) and
     ``_auto_decompress_gzip``.
     """
 
@@ -308,25 +308,25 @@ class Request(Message, CacheKnobs, ClientInfo):
         """The client request id for the client request, if the host provides one."""
         return self._client_request_id
 
-    # -- cache knobs (recorded, no effect locally, as in Viceroy) ---------------------------
+    # -- cache knobs (the readthrough cache; more in _cache_knobs.CacheKnobs) -----------------
     def set_pass(self, pass_: bool = True) -> None:
-        """Request a cache pass (recorded; no effect locally)."""
+        """Never look this request up in the cache nor store its response."""
         self._cache_override["pass"] = bool(pass_)
 
     def set_ttl(self, ttl: int) -> None:
-        """Override the cache TTL in seconds (recorded; no effect locally)."""
+        """Cache the response for ``ttl`` seconds, whatever its headers say."""
         self._cache_override["ttl"] = int(ttl)
 
     def set_stale_while_revalidate(self, swr: int) -> None:
-        """Override stale-while-revalidate in seconds (recorded; no effect locally)."""
+        """Serve the response stale for ``swr`` seconds while it is refreshed."""
         self._cache_override["stale_while_revalidate"] = int(swr)
 
     def set_pci(self, pci: bool) -> None:
-        """Mark the request PCI-sensitive (recorded; no effect locally)."""
+        """Mark the request PCI-sensitive (its cached object is flagged sensitive)."""
         self._cache_override["pci"] = bool(pci)
 
     def set_surrogate_key(self, key: str) -> None:
-        """Set the surrogate key (recorded; no effect locally)."""
+        """Tag the cached response with these surrogate keys (space-separated)."""
         self._cache_override["surrogate_key"] = str(key)
 
     def set_auto_decompress_gzip(self, enabled: bool) -> None:
