@@ -199,10 +199,17 @@ def test_head_shares_the_get_object(emu: Running, origin: Origin) -> None:
 
 
 def test_set_ttl_overrides_the_headers(emu: Running, origin: Origin) -> None:
-    emu.get("/set-ttl?cc=max-age%3D1000", x_ttl="5")
-    emu.advance(6)
-    emu.get("/set-ttl?cc=max-age%3D1000", x_ttl="5")
-    assert origin.hits["/set-ttl"] == 2
+    emu.get("/set-ttl?cc=private", x_ttl="5")
+    emu.advance(4)
+    emu.get("/set-ttl?cc=private", x_ttl="5")
+    assert origin.hits["/set-ttl"] == 2  # the TTL does not override "private"
+    emu.get("/set-ttl2?cc=max-age%3D1000", x_ttl="5")
+    emu.advance(4)
+    emu.get("/set-ttl2?cc=max-age%3D1000", x_ttl="5")
+    assert origin.hits["/set-ttl2"] == 1
+    emu.advance(2)
+    emu.get("/set-ttl2?cc=max-age%3D1000", x_ttl="5")
+    assert origin.hits["/set-ttl2"] == 2
 
 
 def test_cache_key_overrides_url_and_host(emu: Running, origin: Origin) -> None:
