@@ -224,7 +224,9 @@ class Server:
             cache=CacheStore(self.settings.cache_size),
             readthrough=not self.settings.no_cache,
         )
-        handler = with_cache_admin(AppHandler(services), services.cache, services.date)
+        handler = with_cache_admin(
+            AppHandler(services), services.cache, services.date, services.log
+        )
         self.address = listener.address
         limits = Limits(body_timeout=self.settings.body_timeout)
         publish: Listener | None = None

@@ -29,6 +29,7 @@ from ..server.admission import LOOPBACK_NAMES, Refusal, parse_authority
 
 if TYPE_CHECKING:
     from ..cache.store import CacheStore
+    from ..log import RequestLog
     from ..server.exchange import Exchange
 
 PREFIX = "/.compute-emu/"
@@ -116,8 +117,10 @@ def with_cache_admin(
     handler: Callable[[Exchange], Awaitable[None]],
     store: CacheStore,
     date: Callable[[], bytes],
+    log: RequestLog | None = None,
 ) -> Callable[[Exchange], Awaitable[None]]:
-    """``handler`` with ``/.compute-emu/`` paths answered by compute-emu itself."""
+    """``handler`` with ``/.compute-emu/`` paths answered by compute-emu itself (purges are
+    logged to ``log``)."""
 
     async def handle(exchange: Exchange) -> None:
         if not exchange.target.startswith(PREFIX):
@@ -135,7 +138,12 @@ def with_cache_admin(
             body = json.dumps({"advanced": decision.seconds}).encode() + b"\n"
         else:
             status, kind = 200, b"application/json"
-            body = json.dumps({"purged": purge(store, decision)}).encode() + b"\n"
+            count = purge(store, decision)
+            body = json.dumps({"purged": count}).encode() + b"\n"
+            if log is not None:
+                what = "everything" if decision.everything else ", ".join(decision.keys)
+                verb = "soft-purged" if decision.soft else "purged"
+                log.info(f"cache: {verb} {count} object{'' if count == 1 else 's'} ({what})")
         headers = [
             ("content-type", kind),
             ("content-length", str(len(body)).encode()),
