@@ -195,7 +195,20 @@ def test_head_shares_the_get_object(emu: Running, origin: Origin) -> None:
     emu.get("/head?cc=max-age%3D60")
     head = emu.client.head("/head?cc=max-age%3D60")
     assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len("/head #1 lang="))
     assert origin.hits["/head"] == 1
+
+
+def test_a_head_miss_fills_the_cache_with_the_get(emu: Running, origin: Origin) -> None:
+    before = len(origin.requests)
+    head = emu.client.head("/head-first?cc=max-age%3D60")
+    assert head.status_code == 200 and head.content == b""
+    deadline = time.monotonic() + 5
+    while emu.get("/head-first?cc=max-age%3D60").text != "/head-first #1 lang=":
+        assert time.monotonic() < deadline, "the GET never landed in the cache"
+        time.sleep(0.01)
+    assert origin.hits["/head-first"] == 1
+    assert len(origin.requests) == before + 1
 
 
 def test_set_ttl_overrides_the_headers(emu: Running, origin: Origin) -> None:

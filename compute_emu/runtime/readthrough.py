@@ -6,7 +6,8 @@ variant). A fresh object is a HIT (served from memory with its ``Age``); a stale
 fetch already under way for the key is waited for (request collapsing); otherwise the request
 goes to the backend (MISS). A MISS the rules (and the after-send hook) call cacheable is
 copied into the cache as the app reads it, and becomes a HIT once its body is complete; a
-fetch that fails or is not read to its end stores nothing. Anything else is a PASS.
+fetch that fails or is not read to its end stores nothing. A HEAD miss fetches the GET (read
+into the cache in the background) and gives the app its head. Anything else is a PASS.
 
 The app's hooks (``set_before_send``/``set_after_send``) run on a worker thread with the
 request's host bound, never on the loop.
@@ -52,7 +53,7 @@ class CachedCall(BackendCall):
         self.headers = [*entry.meta.headers, *length, ("age", str(age).encode())]
         self.sink = None
         self._body = CachedBody(b"") if head else entry.body
-        self.length = self._body.size if self._body.complete else None
+        self.length = entry.body.size if entry.body.complete else None
         self._index = 0
 
     async def _read(self) -> bytes:
@@ -172,11 +173,10 @@ async def cached_send(
             call.headers = freshness.app_headers(call.headers)
             return call
     stale = entry if entry is not None and entry.meta is not None else None
-    if method == "HEAD":  # a HEAD miss is forwarded as it is, and not stored
-        _tag(host, note, "MISS")
-        call = await _fetch(host, config, request, context)
-        call.headers = freshness.app_headers(call.headers)
-        return call
+    head = method == "HEAD"
+    if head:  # a HEAD miss fetches the GET, to fill the cache (the app gets no body)
+        request = request.clone_without_body()
+        request.set_method("GET")
     obligation = store.begin(key)
     try:
         call = await _fetch(host, config, request, context)
@@ -184,14 +184,14 @@ async def cached_send(
         store.end(key, obligation, "failed")
         if isinstance(exc, SendError) and stale is not None and stale.within_sie(store.now()):
             _tag(host, note, "STALE")
-            return CachedCall(host, stale, config, False)
+            return CachedCall(host, stale, config, head)
         _tag(host, note, "MISS")
         raise
     if call.status >= 500 and stale is not None and stale.within_sie(store.now()):
         await call.aclose()
         store.end(key, obligation, "failed")
         _tag(host, note, "STALE")
-        return CachedCall(host, stale, config, False)
+        return CachedCall(host, stale, config, head)
     _tag(host, note, "MISS")
     try:
         entry = await _candidate(host, store, key, request, call)
@@ -201,9 +201,43 @@ async def cached_send(
         raise
     if entry is None or (call.length is not None and not store.fits(call.length)):
         store.end(key, obligation, "uncacheable")  # too big: served, not stored
+        if head:
+            await call.aclose()
+            return _HeadView(call)
         return call
     call.sink = _Filler(store, entry, key, obligation)
+    if head:
+        store.spawn(_drain(call))
+        return _HeadView(call)
     return call
+
+
+class _HeadView(BackendCall):
+    """What a HEAD miss gives the app: the GET's status and headers, no body."""
+
+    def __init__(self, call: BackendCall) -> None:
+        self.services = call.services
+        self.backend = call.backend
+        self.status = call.status
+        self.headers = call.headers
+        self.sink = None
+        self.length = call.length
+
+    async def _read(self) -> bytes:
+        return b""
+
+    async def aclose(self) -> None:
+        """Nothing to close (the GET is read by :func:`_drain`)."""
+
+
+async def _drain(call: BackendCall) -> None:
+    """Read a HEAD miss's GET body into the cache, in the background."""
+    try:
+        await call.read_all()
+    except Exception:
+        pass  # the sink abandoned the object
+    finally:
+        await call.aclose()
 
 
 async def _candidate(
