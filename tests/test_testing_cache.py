@@ -58,3 +58,10 @@ def test_purge_and_advance_clock(project):
         assert emu.purge() == 2  # everything
         emu.get("/b")
         assert fetches(emu) == 5
+
+
+def test_cache_off(project):
+    with Emulator(project, backends={"origin": origin}, cache=False) as emu:
+        emu.get("/a")
+        emu.get("/a")
+        assert fetches(emu) == 2

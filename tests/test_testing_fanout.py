@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from compute_emu.errors import UserError
 from compute_emu.testing import Emulator, MockRequest, MockResponse
 from tests.fanout_support import require_pushpin
 from tests.support.processes import alive
@@ -68,3 +69,10 @@ def test_pushpin_can_be_turned_off(request):
         with pytest.raises(RuntimeError, match="Fanout is not enabled"):
             emu.publish("news", "x")
         assert emu.get("/events").status_code == 500  # the app's handoff needs Fanout
+
+
+def test_without_pushpin_the_error_says_how_to_install_it(request, monkeypatch):
+    """A missing Pushpin fails (with the command), it never skips."""
+    monkeypatch.setenv("PATH", str(request.path.parent / "nowhere"))
+    with pytest.raises(UserError, match=r"Pushpin is needed for Fanout.*apt-get install pushpin"):
+        Emulator(request.path.parent / STARTER).start()

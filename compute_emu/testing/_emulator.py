@@ -74,7 +74,11 @@ class Emulator(PlatformAccess):
     - ``pushpin``: force Fanout on or off (default: as fastly.toml says). Pushpin's ports
       are always picked free, so emulators run side by side;
     - ``port`` (0: any free), ``env`` (fastly.ENV.toml), ``file`` (entry file),
-      ``client_ip``, ``allow_hosts``, ``verbose``.
+      ``client_ip``, ``allow_hosts``, ``verbose``, ``cache`` (False: `--no-cache`).
+
+    While it runs, the project is watched as `compute-emu serve` watches it: an edit to the
+    app is picked up by the next request, but an edit to fastly.toml's backends or stores
+    replaces the overrides of those with what the file says.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class Emulator(PlatformAccess):
         client_ip: str | None = None,
         allow_hosts: tuple[str, ...] = (),
         verbose: bool = False,
+        cache: bool = True,
     ) -> None:
         self.project_dir = Path(project_dir).resolve()
         self._backends = dict(backends or {})
@@ -106,6 +111,7 @@ class Emulator(PlatformAccess):
         self._file = Path(file).resolve() if file is not None else None
         self._client_ip = client_ip
         self._allow_hosts = tuple(allow_hosts)
+        self._cache = cache
         self.log = RecordingLog(verbose=verbose)
         self.mocks: dict[str, MockBackend] = {}  # the mock backends this emulator started
         self._server: Server | None = None
@@ -164,6 +170,7 @@ class Emulator(PlatformAccess):
             pushpin_publish_port=self._pick_port() if pushpin_on else None,
             client_ip=parse_client_ip(self._client_ip),
             allow_hosts=self._allow_hosts,
+            no_cache=not self._cache,
         )
         server = self._server = Server(settings, self.log, manifest)
         server.app_env.update(self._env_vars)
