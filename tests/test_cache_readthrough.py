@@ -4,6 +4,7 @@ test uses paths of its own). The cache clock is moved on through /.compute-emu/c
 
 from __future__ import annotations
 
+import socket
 import textwrap
 import threading
 import time
@@ -369,3 +370,29 @@ def test_a_failed_miss_is_tagged_and_stores_nothing(emu: Running) -> None:
     for _ in range(2):
         assert emu.get("/down", x_backend="down").status_code == 500
     assert wait_for_tags(emu, "/down", 2) == ["MISS", "MISS"]
+
+
+def test_waiters_take_over_when_the_fetching_client_leaves(emu: Running, origin: Origin) -> None:
+    url = "/leaver?cc=max-age%3D60&slow=0.5"
+    host, port = emu.url.removeprefix("http://").split(":")
+    leaver = socket.create_connection((host, int(port)), timeout=5)
+    leaver.sendall(f"GET {url} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+    deadline = time.monotonic() + 5
+    while origin.hits["/leaver"] < 1:  # the first fetch is under way
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    results: list[str] = []
+
+    def fetch() -> None:
+        with httpx.Client(base_url=emu.url, timeout=10) as client:
+            results.append(client.get(url).text)
+
+    threads = [threading.Thread(target=fetch) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    leaver.close()  # the fetch the others wait for is cancelled with its client
+    for t in threads:
+        t.join(10)
+    assert results == ["/leaver #2 lang="] * 3
+    assert origin.hits["/leaver"] == 2

@@ -4,8 +4,10 @@ windows, purges, obligations and bodies followed while they are written. A fake 
 from __future__ import annotations
 
 import anyio
+import click
 import pytest
 
+from compute_emu.cache.commands import parse_size
 from compute_emu.cache.store import (
     ENTRY_OVERHEAD,
     CacheBodyError,
@@ -205,3 +207,25 @@ async def test_http_meta_counts_in_the_size() -> None:
     store = CacheStore()
     e = entry(store, b"k", meta=HttpMeta(200, (("content-type", b"text/plain"),)))
     assert e.size == 1 + len("content-type") + len("text/plain") + 1 + ENTRY_OVERHEAD
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("256MiB", 256 << 20),
+        ("64m", 64 << 20),
+        ("1048576", 1 << 20),
+        ("1.5KiB", 1536),
+        ("2G", 2 << 30),
+        ("10b", 10),
+        (" 3 MB ", 3 << 20),
+    ],
+)
+async def test_cache_size_option(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "big", "-1M", "5T", "1e3"])
+async def test_bad_cache_sizes(text: str) -> None:
+    with pytest.raises(click.BadParameter):
+        parse_size(text)
