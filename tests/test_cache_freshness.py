@@ -155,3 +155,17 @@ def test_http_dates() -> None:
     assert freshness.http_date("Sun, 06 Nov 1994 08:49:37 GMT") == 784111777
     for bad in ("", None, "yesterday", "Sun, 99 Nov 1994 08:49:37 GMT"):
         assert freshness.http_date(bad) is None
+
+
+def test_validators_and_refreshed_headers() -> None:
+    stored = h(etag='"v1"', last_modified="Sun, 06 Nov 1994 08:49:37 GMT", content_length="5")
+    assert freshness.validators(stored) == [
+        ("if-none-match", b'"v1"'),
+        ("if-modified-since", b"Sun, 06 Nov 1994 08:49:37 GMT"),
+    ]
+    assert freshness.validators(h(cache_control="max-age=1")) == []
+    merged = freshness.refreshed(
+        h(etag='"v1"', cache_control="max-age=1", content_length="5"),
+        h(cache_control="max-age=9", content_length="0"),
+    )
+    assert merged == h(etag='"v1"', content_length="5") + h(cache_control="max-age=9")

@@ -249,6 +249,23 @@ def test_stale_while_revalidate_serves_stale_and_refreshes_once(
     assert wait_for_tags(emu, url, 3) == ["MISS", "STALE", "HIT"]
 
 
+def test_stale_while_revalidate_revalidates_with_the_etag(emu: Running, origin: Origin) -> None:
+    url = "/etag?cc=max-age%3D10,stale-while-revalidate%3D30&etag=v1"
+    emu.get(url)
+    emu.advance(15)
+    assert emu.get(url).text == "/etag #1 lang="  # stale; a conditional refresh starts
+    deadline = time.monotonic() + 5
+    while origin.hits["/etag"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert origin.requests[-1].get("if-none-match") == '"v1"'
+    emu.advance(8)  # fresh again from the 304: 10 s from the refresh
+    assert emu.get(url).text == "/etag #1 lang="  # the stored body, kept
+    assert origin.hits["/etag"] == 2
+    assert wait_for_tags(emu, url, 3) == ["MISS", "STALE", "HIT"]
+
+
 def test_stale_if_error_serves_stale_when_the_backend_fails(emu: Running, origin: Origin) -> None:
     url = "/sie?cc=max-age%3D10,stale-if-error%3D60"
     emu.get(url, x_cache_key="sie")

@@ -13,6 +13,8 @@ From Fastly's "HTTP caching semantics" (cache freshness) page, Compute behaviour
   ``Vary: *``. ``Surrogate-Control`` wins over ``Cache-Control`` where both speak.
 - ``Vary`` names the request headers whose values pick the variant (the secondary key).
 - ``Surrogate-Key`` lists the keys a purge can name (space-separated).
+- Revalidation (RFC 9111 §4.3): a stale object with an ``ETag`` or ``Last-Modified`` is
+  refreshed with ``If-None-Match``/``If-Modified-Since``; a 304's headers update the stored ones.
 """
 
 from __future__ import annotations
@@ -191,3 +193,29 @@ def http_cache_key(url: str, host: str | None) -> bytes:
 def app_headers(headers: Headers) -> list[tuple[str, bytes]]:
     """The response headers as the app sees them (``Surrogate-Control`` removed)."""
     return [(n, v) for n, v in headers if n.lower() not in STRIPPED]
+
+
+_NOT_UPDATED = frozenset(
+    {"content-length", "content-encoding", "transfer-encoding", "content-range"}
+)
+
+
+def validators(headers: Headers) -> list[tuple[str, bytes]]:
+    """The conditional request headers that revalidate an object with ``headers``."""
+    headers = list(headers)
+    found: list[tuple[str, bytes]] = []
+    etag = _header(headers, "etag")
+    if etag:
+        found.append(("if-none-match", etag.encode("latin-1")))
+    modified = _header(headers, "last-modified")
+    if modified:
+        found.append(("if-modified-since", modified.encode("latin-1")))
+    return found
+
+
+def refreshed(stored: Headers, not_modified: Headers) -> list[tuple[str, bytes]]:
+    """The stored headers updated by a 304's (RFC 9111 §3.2: its fields replace the stored
+    ones of the same name, except those describing the body)."""
+    updates = [(n, v) for n, v in not_modified if n.lower() not in _NOT_UPDATED]
+    names = {n.lower() for n, _ in updates}
+    return [(n, v) for n, v in stored if n.lower() not in names] + updates

@@ -160,7 +160,7 @@ async def cached_send(
             if store.obligation(key) is None:
                 obligation = store.begin(key)
                 fresh = request.clone_without_body()
-                store.spawn(_revalidate(host, config, fresh, context, key, obligation))
+                store.spawn(_revalidate(host, config, fresh, context, key, obligation, entry))
             entry.hits += 1
             _tag(host, note, "STALE")
             return CachedCall(host, entry, config, method == "HEAD")
@@ -295,21 +295,30 @@ async def _revalidate(
     context: ssl.SSLContext | None,
     key: bytes,
     obligation: Obligation,
+    stale: Entry,
 ) -> None:
-    """Refresh a stale object in the background (stale-while-revalidate)."""
+    """Refresh a stale object in the background (stale-while-revalidate). With an ``ETag``
+    or ``Last-Modified`` the request is conditional, and a 304 keeps the stored body with
+    the new freshness."""
     store: CacheStore = host.services.cache
+    assert stale.meta is not None
+    for name, value in freshness.validators(stale.meta.headers):
+        request.set_header(name, value)
     try:
         call = await _fetch(host, config, request, context)
     except Exception:
         store.end(key, obligation, "failed")
         return
     try:
+        not_modified = call.status == 304
+        if not_modified:
+            call.status = stale.meta.status
+            call.headers = freshness.refreshed(stale.meta.headers, call.headers)
         entry = await _candidate(host, store, key, request, call)
         if entry is None or call.status >= 500:
             store.end(key, obligation, "uncacheable")
             return
-        data = await call.read_all()
-        entry.body = CachedBody(data)
+        entry.body = stale.body if not_modified else CachedBody(await call.read_all())
         entry.stored_at = store.now()
         store.insert(entry)
         store.end(key, obligation, "stored")

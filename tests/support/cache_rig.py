@@ -2,10 +2,10 @@
 
 The origin answers every path; the query says how (``cc``: Cache-Control, ``sc``:
 Surrogate-Control, ``sk``: Surrogate-Key, ``vary``, ``cookie=1``, ``status``, ``expires``,
-``age``, ``slow``: seconds before the head, ``abort=1``: a body cut off, ``gate=NAME``:
-send ``first`` then wait for ``release(NAME)`` before the rest). Its body names the path,
-the hit count and the request's ``Accept-Language``. Hits are counted per path (query
-excluded) unless ``id`` is given.
+``age``, ``etag`` (a 304 to a matching If-None-Match), ``slow``: seconds before the head,
+``abort=1``: a body cut off, ``gate=NAME``: send ``first`` then wait for ``release(NAME)``
+before the rest). Its body names the path, the hit count and the request's
+``Accept-Language``. Hits are counted per path (query excluded) unless ``id`` is given.
 """
 
 from __future__ import annotations
@@ -99,6 +99,14 @@ class Origin:
             )
         if query.get("cookie"):
             headers.append(("Set-Cookie", "session=1"))
+        if "etag" in query:
+            headers.append(("ETag", f'"{query["etag"]}"'))
+            if handler.headers.get("if-none-match") == f'"{query["etag"]}"':
+                handler.send_response(304)
+                for name, value in headers:
+                    handler.send_header(name, value)
+                handler.end_headers()
+                return
         lang = handler.headers.get("accept-language", "")
         body = f"{parts.path} #{count} lang={lang}".encode()
         status = int(query.get("status", "200"))
