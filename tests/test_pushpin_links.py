@@ -16,7 +16,7 @@ from anyio.from_thread import start_blocking_portal
 
 from compute_emu.errors import UserError
 from compute_emu.log import RequestLog
-from compute_emu.pushpin import probes, supervisor
+from compute_emu.pushpin import probes
 from compute_emu.pushpin.config import PushpinSettings
 from compute_emu.pushpin.supervisor import Pushpin
 from compute_emu.upstream.client import UpstreamClient
@@ -103,24 +103,24 @@ def run_pushpin(tmp_path: Path, err: io.StringIO) -> None:
 
 
 def failing_first(times: int) -> Callable[..., object]:
-    real = probes.delivers
+    """Pushpin._links_up, answering "down" for the first ``times`` starts."""
+    real = Pushpin._links_up
     calls = {"n": 0}
 
-    async def delivers(*args: object) -> bool:
+    async def links_up(self: Pushpin, process: object) -> bool:
         calls["n"] += 1
         if calls["n"] <= times:
             return False
-        return await real(*args)  # type: ignore[arg-type]
+        return await real(self, process)  # type: ignore[arg-type]
 
-    return delivers
+    return links_up
 
 
 def test_pushpin_is_started_again_when_its_link_does_not_come_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     require_pushpin()
-    monkeypatch.setattr(supervisor, "LINKS_TIMEOUT", 0.0)
-    monkeypatch.setattr(probes, "delivers", failing_first(2))
+    monkeypatch.setattr(Pushpin, "_links_up", failing_first(2))
     err = io.StringIO()
     run_pushpin(tmp_path, err)
     assert err.getvalue().count("internal links did not come up") == 2
@@ -131,7 +131,6 @@ def test_serve_stops_with_an_error_when_the_link_never_comes_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     require_pushpin()
-    monkeypatch.setattr(supervisor, "LINKS_TIMEOUT", 0.0)
-    monkeypatch.setattr(probes, "delivers", failing_first(10_000))
+    monkeypatch.setattr(Pushpin, "_links_up", failing_first(10_000))
     with pytest.raises(UserError, match=r"started 3 times; its internal links did not come up"):
         run_pushpin(tmp_path, io.StringIO())

@@ -302,13 +302,19 @@ class Pushpin:
                 if process.returncode is not None:
                     raise UserError(await self._exited_message(process))
                 await anyio.sleep(0.05)
+        if not await self._links_up(process):
+            raise _LinksDown
+
+    async def _links_up(self, process: anyio.abc.Process) -> bool:
+        """Whether a held stream gets a published message within ``LINKS_TIMEOUT``."""
         deadline = anyio.current_time() + LINKS_TIMEOUT
         while not await probes.delivers(self.client, self.settings.proxy_port, self.api_port):
             if process.returncode is not None:
                 raise UserError(await self._exited_message(process))
             if anyio.current_time() > deadline:
-                raise _LinksDown
+                return False
             await anyio.sleep(0.05)
+        return True
 
     async def _exited_message(self, process: anyio.abc.Process) -> str:
         with anyio.move_on_after(1.0):  # its last lines, unless orphans hold the pipe open
