@@ -34,6 +34,7 @@ from .runtime.cache_admin import with_cache_admin
 from .runtime.handler import AppHandler
 from .runtime.services import Backends, Services
 from .runtime.workers import WorkerPool
+from .sdk.compute_runtime import LOCAL_VALUES
 from .server.admission import HostPolicy, parse_authority
 from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
 from .server.publish_admission import AppOrigins
@@ -45,17 +46,7 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MANIFEST_POLL = 1.0  # seconds between fastly.toml checks
 
 # What Viceroy sets in a guest's environment (fastly-compute.md §7).
-VICEROY_ENV = {
-    "FASTLY_CACHE_GENERATION": "0",
-    "FASTLY_CUSTOMER_ID": "0000000000000000000000",
-    "FASTLY_HOSTNAME": "localhost",
-    "FASTLY_IS_STAGING": "0",
-    "FASTLY_POP": "XXX",
-    "FASTLY_REGION": "Somewhere",
-    "FASTLY_SERVICE_ID": "0000000000000000000000",
-    "FASTLY_SERVICE_VERSION": "0",
-    "FASTLY_TRACE_ID": "0" * 32,
-}
+VICEROY_ENV = {**LOCAL_VALUES, "FASTLY_TRACE_ID": "0" * 32}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from ..sdk import device_detection
 from ..sdk._body import Body
 from ..sdk._log import Endpoint, LogError
 from ..sdk.acl import Acl, AclError
+from ..sdk.compute_runtime import LOCAL_VALUES
 from ..sdk.geo import geo_lookup
 from . import handles, world
 from .messages import fit
@@ -96,8 +97,8 @@ impl("acl", "Acl.__exit__")(_exit)
 
 
 # -- compute-runtime -----------------------------------------------------------------------
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+def _env(name: str, default: str | None = None) -> str:
+    return os.environ.get(name) or (LOCAL_VALUES[name] if default is None else default)
 
 
 @impl("compute_runtime", "get_vcpu_ms")
@@ -117,19 +118,15 @@ def get_sandbox_id() -> str:
     return _env("FASTLY_TRACE_ID", "0" * 32)
 
 
-impl("compute_runtime", "get_hostname")(lambda: _env("FASTLY_HOSTNAME", "localhost"))
-impl("compute_runtime", "get_pop")(lambda: _env("FASTLY_POP", "XXX"))
-impl("compute_runtime", "get_region")(lambda: _env("FASTLY_REGION", "Somewhere"))
-impl("compute_runtime", "get_customer_id")(lambda: _env("FASTLY_CUSTOMER_ID", "0" * 22))
-impl("compute_runtime", "get_service_id")(lambda: _env("FASTLY_SERVICE_ID", "0" * 22))
+impl("compute_runtime", "get_hostname")(lambda: _env("FASTLY_HOSTNAME"))
+impl("compute_runtime", "get_pop")(lambda: _env("FASTLY_POP"))
+impl("compute_runtime", "get_region")(lambda: _env("FASTLY_REGION"))
+impl("compute_runtime", "get_customer_id")(lambda: _env("FASTLY_CUSTOMER_ID"))
+impl("compute_runtime", "get_service_id")(lambda: _env("FASTLY_SERVICE_ID"))
 impl("compute_runtime", "get_namespace_id")(lambda: _env("FASTLY_NAMESPACE_ID", ""))
-impl("compute_runtime", "get_is_staging")(lambda: _env("FASTLY_IS_STAGING", "0") == "1")
-impl("compute_runtime", "get_cache_generation")(
-    lambda: int(_env("FASTLY_CACHE_GENERATION", "0") or 0)
-)
-impl("compute_runtime", "get_service_version")(
-    lambda: int(_env("FASTLY_SERVICE_VERSION", "0") or 0)
-)
+impl("compute_runtime", "get_is_staging")(lambda: _env("FASTLY_IS_STAGING") == "1")
+impl("compute_runtime", "get_cache_generation")(lambda: int(_env("FASTLY_CACHE_GENERATION") or 0))
+impl("compute_runtime", "get_service_version")(lambda: int(_env("FASTLY_SERVICE_VERSION") or 0))
 
 
 # -- erl: as in Viceroy, nothing is counted and nothing is ever penalised -------------------

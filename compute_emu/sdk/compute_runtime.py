@@ -21,7 +21,8 @@ import resource
 
 from ._host import cpu_seconds, current_host
 
-_DEFAULTS = {
+#: What Viceroy puts in a guest's environment (and these functions fall back to).
+LOCAL_VALUES = {
     "FASTLY_CACHE_GENERATION": "0",
     "FASTLY_CUSTOMER_ID": "0000000000000000000000",
     "FASTLY_HOSTNAME": "localhost",
@@ -35,14 +36,14 @@ _MIB = 1 << 20
 
 
 def _env(name: str) -> str:
-    return os.environ.get(name) or _DEFAULTS[name]
+    return os.environ.get(name) or LOCAL_VALUES[name]
 
 
 def _number(name: str) -> int:
     try:
         return int(_env(name))
     except ValueError:
-        return int(_DEFAULTS[name])
+        return int(LOCAL_VALUES[name])
 
 
 def elapsed_vcpu_ms() -> int:
