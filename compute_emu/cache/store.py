@@ -161,12 +161,20 @@ class Entry:
 class Obligation:
     """The one fetch under way for a key; the other lookups of the key wait for it."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: object = None) -> None:
         self.done = asyncio.Event()
         self.outcome: Literal["", "stored", "uncacheable", "failed"] = ""
+        self.owner = owner  # who fetches (a request's host): it must never wait for itself
 
-    async def wait(self) -> str:
-        await self.done.wait()
+    async def wait(self, timeout: float | None = None) -> str | None:
+        """The outcome, once the fetch is over; None if that takes over ``timeout`` s."""
+        if timeout is None:
+            await self.done.wait()
+            return self.outcome
+        try:
+            await asyncio.wait_for(self.done.wait(), timeout)
+        except TimeoutError:
+            return None
         return self.outcome
 
 
@@ -283,10 +291,10 @@ class CacheStore:
         """The fetch under way for ``key``, if any."""
         return self._obligations.get(key)
 
-    def begin(self, key: bytes) -> Obligation:
+    def begin(self, key: bytes, owner: object = None) -> Obligation:
         """Take the obligation to fetch ``key`` (there must be none under way)."""
         assert key not in self._obligations, "a fetch of this key is already under way"
-        obligation = self._obligations[key] = Obligation()
+        obligation = self._obligations[key] = Obligation(owner)
         return obligation
 
     def end(self, key: bytes, obligation: Obligation, outcome: str) -> None:

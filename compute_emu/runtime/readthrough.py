@@ -36,6 +36,7 @@ from .send import BackendCall, open_backend_call
 if TYPE_CHECKING:
     from .host import RequestHost
 
+COLLAPSE_WAIT = 15.0  # seconds (see _collapse_wait)
 _NOT_STORED = HOP_BY_HOP | FRAMING | freshness.STRIPPED | {"age"}
 
 
@@ -89,6 +90,13 @@ class _Filler:
     def abort(self) -> None:
         self.entry.body.fail()
         self.store.end(self.key, self.obligation, "failed")
+
+
+def _collapse_wait(config: BackendConfig) -> float:
+    """How long a request waits for another's fetch of its key: the backend's first-byte
+    timeout (Fastly's default, 15 s, when fastly.toml sets none)."""
+    ms = config.first_byte_timeout_ms
+    return COLLAPSE_WAIT if ms is None else ms / 1000
 
 
 def _tag(host: RequestHost, note: int | None, tag: str) -> None:
@@ -167,8 +175,15 @@ async def cached_send(
         pending = store.obligation(key)
         if pending is None:
             break
-        if await pending.wait() == "uncacheable":
-            _tag(host, note, "PASS")
+        # Collapsing: wait for the fetch under way. Not for one of this request's own (its
+        # body is read only when the app reads it: the app would wait for itself), and not
+        # for ever (a backend that is this server again, for the same key, would wait for
+        # itself too): after COLLAPSE_WAIT the request goes to the backend on its own.
+        outcome = None
+        if pending.owner is not host:
+            outcome = await pending.wait(_collapse_wait(config))
+        if outcome in (None, "uncacheable"):
+            _tag(host, note, "PASS" if outcome else "MISS")
             call = await _fetch(host, config, request, context)
             call.headers = freshness.app_headers(call.headers)
             return call
@@ -177,7 +192,7 @@ async def cached_send(
     if head:  # a HEAD miss fetches the GET, to fill the cache (the app gets no body)
         request = request.clone_without_body()
         request.set_method("GET")
-    obligation = store.begin(key)
+    obligation = store.begin(key, owner=host)
     try:
         call = await _fetch(host, config, request, context)
     except BaseException as exc:
