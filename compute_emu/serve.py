@@ -71,6 +71,9 @@ class ServeSettings:
     allow_hosts: tuple[str, ...] = ()  # --allow-host: Host names served besides loopback
     cache_size: int = DEFAULT_CAPACITY  # --cache-size: bytes the in-memory cache may hold
     no_cache: bool = False  # --no-cache: send() never uses the readthrough cache
+    # False: edits to fastly.toml (backends, stores, Pushpin) are not applied while serving
+    # (compute_emu.testing keeps its overrides); app code still reloads
+    watch_manifest: bool = True
 
 
 def parse_client_ip(value: str | None) -> IpAddress | None:
@@ -231,7 +234,8 @@ class Server:
                 if self.pushpin is not None and publish is not None:
                     await tg.start(self.pushpin.run)
                     tg.start_soon(self._serve_publish, publish, services, limits, tg)
-                tg.start_soon(self._watch_manifest, services)
+                if self.settings.watch_manifest:
+                    tg.start_soon(self._watch_manifest, services)
                 tg.start_soon(watch_project, self, services)  # syntax errors, stores
 
                 async def serve_connection(stream: ProtocolStream) -> None:

@@ -8,7 +8,8 @@
 - A change to ``[local_server.pushpin]`` restarts the server, keeping its listening socket
   (compute_emu/restart.py).
 
-Backend changes are picked up by ``Server._watch_manifest`` (compute_emu/serve.py).
+Backend changes are picked up by ``Server._watch_manifest`` (compute_emu/serve.py). With
+``ServeSettings.watch_manifest`` off (compute_emu.testing), only Python files are followed.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ class ProjectWatcher:
         self.log: RequestLog = server.log
         self.manifest = server.manifest  # the one whose stores are in force
         self.broken: set[Path] = set()  # Python files saved with a syntax error
-        self.files = store_files(self.manifest)
+        self.follow_manifest = server.settings.watch_manifest
+        self.files = store_files(self.manifest) if self.follow_manifest else set()
 
     def changed(self, paths: Iterable[Path]) -> None:
         """React to the files in ``paths`` having changed (created, modified, deleted)."""
@@ -91,7 +93,7 @@ class ProjectWatcher:
         for path in paths:
             if path.suffix == ".py":
                 self._python_saved(path)
-            elif path == manifest_path:
+            elif path == manifest_path and self.follow_manifest:
                 manifest_changed = True
             elif path in self.files:
                 stores_changed = True
@@ -103,7 +105,7 @@ class ProjectWatcher:
         return (
             path.endswith(".py")
             or Path(path).resolve() in self.files
-            or (Path(path).resolve() == self.manifest.path.resolve())
+            or (self.follow_manifest and Path(path).resolve() == self.manifest.path.resolve())
         )
 
     def _python_saved(self, path: Path) -> None:

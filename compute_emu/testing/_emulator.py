@@ -76,9 +76,9 @@ class Emulator(PlatformAccess):
     - ``port`` (0: any free), ``env`` (fastly.ENV.toml), ``file`` (entry file),
       ``client_ip``, ``allow_hosts``, ``verbose``, ``cache`` (False: `--no-cache`).
 
-    While it runs, the project is watched as `compute-emu serve` watches it: an edit to the
-    app is picked up by the next request, but an edit to fastly.toml's backends or stores
-    replaces the overrides of those with what the file says.
+    While it runs, an edit to the app is picked up by the next request (as with `compute-emu
+    serve`), but edits to fastly.toml are not applied: the overrides stay in force, and a
+    ``[local_server.pushpin]`` change does not restart it.
     """
 
     def __init__(
@@ -171,6 +171,7 @@ class Emulator(PlatformAccess):
             client_ip=parse_client_ip(self._client_ip),
             allow_hosts=self._allow_hosts,
             no_cache=not self._cache,
+            watch_manifest=False,  # fastly.toml edits would replace the overrides
         )
         server = self._server = Server(settings, self.log, manifest)
         server.app_env.update(self._env_vars)
