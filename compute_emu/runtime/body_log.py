@@ -1,9 +1,10 @@
-"""``-vv``: the first bytes of the client's request body and of the app's response body."""
+"""``-vv``: the first bytes of the client's request body, of the app's response body and of
+each backend response body the app reads."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..log import BODY_LIMIT
 
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
     from ..log import RequestLog
     from ..sdk._response import Response
     from ..server.connection import Exchange
+    from ..upstream.client import UpstreamResponse
 
 
 class RequestBodyTap:
@@ -49,3 +51,45 @@ def log_response_body(log: RequestLog, request_id: int, response: Response) -> N
     buffered = bytes(body._buffer[:BODY_LIMIT])
     if buffered or body.known_length():
         log.body(request_id, "<", buffered, body.known_length())
+
+
+class ResponseBodyTap:
+    """An :class:`UpstreamResponse` look-alike keeping the first :data:`BODY_LIMIT` bytes of
+    the body as it is read; logged (``  <``) at its end, or when dropped part-read."""
+
+    def __init__(self, response: UpstreamResponse, log: RequestLog, request_id: int) -> None:
+        self._response = response
+        self._log = log
+        self._request_id = request_id
+        self._kept = b""
+        self._total = 0
+        self._done = False
+
+    async def receive(self, timeout: float | None = None) -> bytes:
+        """The next body chunk, as the response gives it."""
+        chunk = await self._response.receive(timeout)
+        self._total += len(chunk)
+        if len(self._kept) < BODY_LIMIT:
+            self._kept += chunk[: BODY_LIMIT - len(self._kept)]
+        if not chunk:
+            self._flush()
+        return chunk
+
+    async def aclose(self) -> None:
+        """Drop the response (what was read of the body is logged)."""
+        self._flush()
+        await self._response.aclose()
+
+    async def __aenter__(self) -> ResponseBodyTap:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _flush(self) -> None:
+        if not self._done and self._total:
+            self._done = True
+            self._log.body(self._request_id, "  <", self._kept, self._total)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._response, name)

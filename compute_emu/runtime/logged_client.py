@@ -1,4 +1,5 @@
-"""``-v``: each backend request an app makes, one line (backend, method, URL, status, time).
+"""``-v``: each backend request an app makes, one line (backend, method, URL, status, time);
+``-vv`` also the first bytes of each backend response body the app reads.
 
 The upstream client is wrapped only when the log is verbose, so a normal run pays nothing.
 Only requests made for a request's ``main()`` are logged (``current_request`` is set in the
@@ -9,10 +10,11 @@ port have lines of their own.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..log import current_request
 from ..upstream.client import Origin, UpstreamClient, UpstreamError, UpstreamRequest
+from .body_log import ResponseBodyTap
 
 if TYPE_CHECKING:
     from ..log import RequestLog
@@ -54,6 +56,8 @@ class LoggedClient:
             raise
         self._log.backend(name, request.method, url, response.status, started)
         self._log.headers(request_id, "  <", response.headers)
+        if self._log.verbose >= 2 and response.status != 101:
+            return cast("UpstreamResponse", ResponseBodyTap(response, self._log, request_id))
         return response
 
     def __getattr__(self, name: str) -> Any:
