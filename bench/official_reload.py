@@ -5,7 +5,8 @@ starts ``compute-emu serve`` under the env's Python, then N times: saves main.py
 greeting and polls ``GET /`` every 5 ms until the new greeting comes back. Prints the start-up
 time (spawn to first answer) and the save-to-first-correct-answer times. The official path for
 the same edit is a Wasm build plus a Viceroy start: 12-13 s per edit (7.3-9.3 s build, ~5 s
-compile at start, measured for issue #12; the build tool does not run on this machine).
+compile at start, measured for issue #12; `make bench` times the build side by side:
+bench/official_build.py).
 """
 
 from __future__ import annotations

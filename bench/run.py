@@ -30,6 +30,8 @@ if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "bench"
 
+from .official_build import SCENARIO as OFFICIAL_EDIT
+from .official_build import official_rows
 from .procs import CLIENT_CPU, stop_all
 from .report import RESULTS, Row, machine, plot_latency, write
 from .scenarios_fanout import at_scale, latency
@@ -165,6 +167,7 @@ def main() -> int:
 
             bench.run("held_streams", f"{held:,} held HTTP streams", lambda: scale_rows(False))
             bench.run("held_ws", f"{held:,} held WebSockets", lambda: scale_rows(True))
+            bench.run("official_edit", OFFICIAL_EDIT, lambda: official_rows(tmp))
             bench.run("ready", "ready time", lambda: [ready_row(ready_samples, ready_failures)])
             grip.stop()
     except KeyboardInterrupt:
