@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from bench import official_build
@@ -27,3 +28,12 @@ def test_a_build_venv_that_cannot_be_made_is_a_note(tmp_path, monkeypatch):
     assert tool is None
     assert why.startswith("not measured: the build venv could not be made (")
     assert "/nonexistent/python3" in why
+
+
+def test_make_clean_removes_the_official_envs():
+    from tests.support.processes import ROOT
+
+    out = subprocess.run(["make", "-n", "clean"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    removed = out.stdout.split()
+    assert {".venv", ".venv-official", ".venv-official-build"} <= set(removed), out.stdout
