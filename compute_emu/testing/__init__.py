@@ -17,6 +17,7 @@ from ._emulator import SELF, Emulator
 from ._log import LoggedRequest
 from ._mock import MockBackend, MockRequest, MockResponse, MockResult
 from ._stream import SSEEvent, SSEParser, StreamReader
+from ._websocket import WebSocketClient, WebSocketClosed
 
 __all__ = [
     "SELF",
@@ -29,4 +30,6 @@ __all__ = [
     "SSEEvent",
     "SSEParser",
     "StreamReader",
+    "WebSocketClient",
+    "WebSocketClosed",
 ]

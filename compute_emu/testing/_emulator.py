@@ -32,6 +32,7 @@ from ._mock import Handler, MockBackend
 from ._platform import PlatformAccess
 from ._ports import free_port, release
 from ._stream import StreamReader
+from ._websocket import WebSocketClient
 
 START_TIMEOUT = 30.0
 LOG_TIMEOUT = 5.0  # how long log_of() waits for a request's log line
@@ -119,7 +120,7 @@ class Emulator(PlatformAccess):
         self._future: Any = None
         self._address: tuple[str, int] | None = None
         self._ports: list[int] = []
-        self._streams: list[StreamReader] = []
+        self._streams: list[StreamReader | WebSocketClient] = []
         self._client: httpx.Client | None = None
 
     # -- starting and stopping --------------------------------------------------------------
@@ -339,6 +340,15 @@ class Emulator(PlatformAccess):
         reader = StreamReader(self.url + path, headers)
         self._streams.append(reader)
         return reader
+
+    def websocket(
+        self, path: str = "/", headers: dict[str, str] | None = None, timeout: float = 10.0
+    ) -> WebSocketClient:
+        """Open a WebSocket to the app (``send_text``, ``receive_text``, ``close``); closed on
+        exit. Raises ConnectionError if the app refuses it."""
+        client = WebSocketClient("127.0.0.1", self.port, path, headers, timeout=timeout)
+        self._streams.append(client)
+        return client
 
     # -- Fanout ------------------------------------------------------------------------------
     def publish(
