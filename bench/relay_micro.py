@@ -17,7 +17,9 @@ Variants: ``direct`` (browser connected to Pushpin, no relay: the floor), ``hold
 ``old-h11`` (the relay before compute_emu.upstream.relay: Pushpin's chunked body parsed
 with h11 and every chunk re-serialised with the client's h11, a watcher task in a task
 group), ``new-chunked`` (``relay_chunked``), ``hold-ws``, ``old-splice``
-(bench/old_splice.py, the splice before the relay) and ``new-splice`` (``relay.splice``).
+(bench/old_splice.py, the splice before the relay), ``new-splice`` (``relay.splice``) and
+``new-splice+count`` (``relay.splice`` with the WebSocket frame counters the handoff feeds
+for its close line). A spliced message is one unmasked WebSocket text frame.
 ``old-h11+64k`` and
 ``old-splice+64k`` are the old relays with the transports' read size cut to 64 KiB (the new
 relay does that; asyncio's 256 KiB reads cost an mmap/mremap/munmap each), to tell that
@@ -54,11 +56,13 @@ VARIANTS = (
     "old-splice",
     "old-splice+64k",
     "new-splice",
+    "new-splice+count",
 )
 REQUEST = b"GET /stream HTTP/1.1\r\nHost: relay\r\n\r\n"
 PUSHPIN_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
 MESSAGE = b"m" * 100
 FRAME = b"%x\r\n%s\r\n" % (len(MESSAGE), MESSAGE)  # what a held stream carries per message
+WS_FRAME = bytes([0x81, len(MESSAGE)]) + MESSAGE  # what a WebSocket carries per message
 
 
 # -- the relay process ------------------------------------------------------------------------
@@ -69,6 +73,7 @@ def serve(variant: str, pushpin_port: int) -> None:
     import h11
 
     from bench import old_splice as old_splice_module
+    from compute_emu.rules.ws_frames import FrameCounter
     from compute_emu.streams import pause_reading
     from compute_emu.upstream.relay import relay_chunked, splice
 
@@ -120,6 +125,8 @@ def serve(variant: str, pushpin_port: int) -> None:
                     await anyio.sleep_forever()
                 elif base_variant == "old-splice":
                     await old_splice_module.splice(client, upstream)
+                elif option == "count":
+                    await splice(client, upstream, counters=(FrameCounter(), FrameCounter()))
                 else:
                     await splice(client, upstream)
                 return
@@ -220,7 +227,7 @@ def session(
                 read_until(browser, b"\r\n\r\n")
             browsers.append(browser)
             pushpins.append(pushpin)
-        message = FRAME if http else MESSAGE
+        message = FRAME if http else WS_FRAME
         holding = variant.startswith("hold")
         if not holding:
             publish(pushpins, browsers, message)  # one message through every connection

@@ -13,6 +13,7 @@ from ..log import RequestRecord
 from ..rules.backend import OutgoingRequest
 from ..rules.framing import end_to_end, header_value
 from ..rules.handoff import fanout_request, websocket_request
+from ..rules.ws_frames import FrameCounter
 from ..sdk._host import HandoffKind
 from ..sdk._request import Request
 from ..server.connection import ClientGone, Exchange
@@ -103,6 +104,7 @@ async def relay_handoff(
                     await upstream_stream.aclose()
                 raise
             inspector = None
+            counters = (FrameCounter(), FrameCounter())  # messages for the close line
             if services.log.inspect_ws:
                 extensions = header_value(response.headers, "sec-websocket-extensions")
                 inspector = WsInspector(
@@ -119,10 +121,13 @@ async def relay_handoff(
                     client_pending,
                     upstream_pending,
                     inspector,
+                    counters,
                 )
             finally:
                 if record is not None and inspector is not None:
                     record.messages = inspector.messages
+                elif record is not None and not (counters[0].broken or counters[1].broken):
+                    record.messages = counters[0].messages, counters[1].messages
             exchange.response_bytes = to_client
             if record is not None:
                 record.bytes_received = to_upstream

@@ -23,6 +23,7 @@ import anyio
 import anyio.abc
 
 from ..rules.chunked import ChunkedError, ChunkedScanner
+from ..rules.ws_frames import FrameCounter
 from ._relay_streams import BodyEnd, RelayResult, relay_chunked_streams, splice_streams
 from ._takeover import HIGH_WATER, LOW_WATER, READ_SIZE, Side, plain
 
@@ -82,14 +83,20 @@ class _Splice:
         client: anyio.abc.ByteStream,
         upstream: anyio.abc.ByteStream,
         inspect: Callable[[int, bytes], None] | None = None,
+        counters: tuple[FrameCounter, FrameCounter] | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
-        if inspect is None:  # the usual case: no per-read call at all
-            self.client = _SpliceSide(self, client)
-            self.upstream = _SpliceSide(self, upstream)
-        else:  # 0: what the client sent (to upstream), 1: what upstream sent
+        self.client: _SpliceSide
+        self.upstream: _SpliceSide
+        if inspect is not None:  # 0: what the client sent (to upstream), 1: what upstream sent
             self.client = _InspectedSide(self, client, lambda data: inspect(0, data))
             self.upstream = _InspectedSide(self, upstream, lambda data: inspect(1, data))
+        elif counters is not None:  # one bound-method call per read
+            self.client = _InspectedSide(self, client, counters[0].feed)
+            self.upstream = _InspectedSide(self, upstream, counters[1].feed)
+        else:  # no per-read call at all
+            self.client = _SpliceSide(self, client)
+            self.upstream = _SpliceSide(self, upstream)
         self.client.peer, self.upstream.peer = self.upstream, self.client
         self.sides = (self.client, self.upstream)
         self.ended = loop.create_future()  # both directions ended, or one failed
@@ -169,6 +176,7 @@ async def splice(
     client_pending: bytes = b"",
     upstream_pending: bytes = b"",
     inspect: Callable[[int, bytes], None] | None = None,
+    counters: tuple[FrameCounter, FrameCounter] | None = None,
 ) -> tuple[int, int]:
     """Relay both ways until both directions end; return (bytes to upstream, to client).
 
@@ -177,11 +185,18 @@ async def splice(
     write direction and the other direction goes on; a failure or reset of either side
     closes both. Both streams are closed when this returns, also when it is cancelled.
     ``inspect(direction, data)`` (0: to upstream, 1: to client) sees each read once it is
-    written on (``--inspect-ws``).
+    written on (``--inspect-ws``); without it, ``counters`` (to upstream, to client) are fed
+    each read to count WebSocket messages from their frame headers.
     """
     if not (plain(client) and plain(upstream)):
+        if inspect is None and counters is not None:
+            feeds = (counters[0].feed, counters[1].feed)
+
+            def inspect(index: int, data: bytes) -> None:
+                feeds[index](data)
+
         return await splice_streams(client, upstream, client_pending, upstream_pending, inspect)
-    relay = _Splice(client, upstream, inspect)
+    relay = _Splice(client, upstream, inspect, counters)
     try:
         relay.start(client_pending, upstream_pending)
         await asyncio.shield(relay.ended)
