@@ -114,6 +114,7 @@ async def relay_handoff(
                 )
             if record is not None:
                 services.log.opened(record, f"WebSocket handed off to {label}", 101)
+            response.headers = []  # held for hours from here: keep only what the relay needs
             try:
                 to_upstream, to_client = await splice(
                     client_stream,
@@ -188,6 +189,7 @@ async def _relay_held_body(exchange: Exchange, response: UpstreamResponse) -> No
         return
     client_stream, _pipelined = given  # anything pipelined behind a held stream is dropped
     upstream_stream, pending = response.detach()
+    response.headers = []  # held for hours from here: keep only what the relay needs
     try:
         result = await relay_chunked(anyio_stream(upstream_stream), client_stream, pending)
         exchange.response_bytes = result.body_bytes
