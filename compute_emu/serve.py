@@ -186,9 +186,7 @@ class Server:
                 raise UserError(port_in_use_message(what, host, port)) from None
             raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
-    async def _serve_publish(
-        self, listener: Listener, services: Services, limits: Limits, tg: anyio.abc.TaskGroup
-    ) -> None:
+    async def _serve_publish(self, listener: Listener, services: Services, limits: Limits) -> None:
         """compute-emu's publish port, forwarding to Pushpin's private one (after checks)."""
         pushpin, address = self.pushpin, self.address
         assert pushpin is not None and address is not None
@@ -196,7 +194,7 @@ class Server:
         forwarder = PublishForwarder(
             services.pool, lambda: pushpin.api_port, services.date, self.log, app
         )
-        await serve_publish_port(listener, forwarder, lambda: self.host_policy, limits, tg)
+        await serve_publish_port(listener, forwarder, lambda: self.host_policy, limits)
 
     async def _run(
         self, on_ready: Callable[[tuple[str, int]], None] | None, handle_signals: bool
@@ -233,7 +231,7 @@ class Server:
                     tg.start_soon(_stop_on_signal, tg.cancel_scope)
                 if self.pushpin is not None and publish is not None:
                     await tg.start(self.pushpin.run)
-                    tg.start_soon(self._serve_publish, publish, services, limits, tg)
+                    tg.start_soon(self._serve_publish, publish, services, limits)
                 if self.settings.watch_manifest:
                     tg.start_soon(self._watch_manifest, services)
                 tg.start_soon(watch_project, self, services)  # syntax errors, stores
@@ -248,7 +246,7 @@ class Server:
                 self._announce()
                 if on_ready is not None:
                     on_ready(self.address)
-                await listener.serve(serve_connection, task_group=tg)
+                await listener.serve(serve_connection)
         finally:
             await listener.aclose()
             if publish is not None:

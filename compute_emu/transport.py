@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -263,16 +263,20 @@ async def connect(host: str, port: int, sock: socket.socket | None = None) -> Pr
 class Listener:
     """A listening TCP socket whose connections arrive as :class:`ProtocolStream` objects.
 
-    ``handle(stream)`` runs as a task in ``task_group`` for each connection (so stopping the
-    group stops every connection); the streams come from asyncio's ``create_server``, which
-    accepts in batches without a task or an ``accept()`` call per connection.
+    ``handle(stream)`` runs as an asyncio task of its own for each connection; the streams
+    come from asyncio's ``create_server``, which accepts in batches without a task or an
+    ``accept()`` call per connection. The tasks are plain asyncio tasks, not an anyio task
+    group's: a group's task keeps a cancel scope and an event (about 1.5 KiB) for as long as
+    the connection lives, which for a held stream is hours, and one connection's failure must
+    never cancel the others. When :meth:`serve` ends every connection task is cancelled and
+    waited for.
     """
 
     def __init__(self) -> None:
         self._server: asyncio.Server | None = None
-        self._handle: Callable[[ProtocolStream], Any] | None = None
-        self._task_group: anyio.abc.TaskGroup | None = None
+        self._handle: Callable[[ProtocolStream], Awaitable[Any]] | None = None
         self._early: list[ProtocolStream] = []  # accepted before serve() began
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, host: str, port: int) -> Listener:
@@ -294,32 +298,64 @@ class Listener:
         name = self.server.sockets[0].getsockname()
         return str(name[0]), int(name[1])
 
+    @property
+    def connections(self) -> int:
+        """Connections being handled now."""
+        return len(self._tasks)
+
     def _accepted(self, stream: ProtocolStream) -> None:
-        if self._task_group is None or self._handle is None:
+        if self._handle is None:
             self._early.append(stream)  # served as soon as serve() starts
             return
-        self._task_group.start_soon(self._handle, stream)
+        self._start(self._handle, stream)
 
-    async def serve(
-        self, handle: Callable[[ProtocolStream], Any], task_group: anyio.abc.TaskGroup
+    def _start(
+        self, handle: Callable[[ProtocolStream], Awaitable[Any]], stream: ProtocolStream
     ) -> None:
-        """Accept connections until cancelled, then stop listening."""
-        self._handle, self._task_group = handle, task_group
+        task = asyncio.get_running_loop().create_task(_run(handle, stream))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def serve(self, handle: Callable[[ProtocolStream], Awaitable[Any]]) -> None:
+        """Accept connections until cancelled; then stop listening and end every connection."""
+        self._handle = handle
         early, self._early = self._early, []
         for stream in early:
-            task_group.start_soon(handle, stream)
+            self._start(handle, stream)
         try:
             await anyio.sleep_forever()
         finally:
-            await self.aclose()
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop listening (connections not yet handed on are closed)."""
+        """Stop listening; connections not yet handed on are closed, running ones cancelled
+        (and waited for)."""
         self.server.close()
-        self._task_group = self._handle = None
+        self._handle = None
         early, self._early = self._early, []
         for stream in early:
             stream.abort()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _run(handle: Callable[[ProtocolStream], Awaitable[Any]], stream: ProtocolStream) -> None:
+    """One connection's task: what ``handle`` raises is reported, and goes no further; a
+    connection whose handler is cancelled (the server stops) is closed."""
+    try:
+        await handle(stream)
+    except Exception as exc:
+        stream.abort()
+        asyncio.get_running_loop().call_exception_handler(
+            {"message": "a connection's handler failed", "exception": exc}
+        )
+    except BaseException:
+        stream.abort()
+        raise
 
 
 class _Accepted(ProtocolStream):

@@ -122,7 +122,7 @@ async def guard(api_up: bool = True) -> AsyncIterator[Guard]:
             client, lambda: api_port, HttpDate(), RequestLog(out=out, err=out), APP
         )
         hosts = HostPolicy.build(["127.0.0.1"])
-        tg.start_soon(serve_publish_port, listener, forwarder, lambda: hosts, Limits(), tg)
+        tg.start_soon(serve_publish_port, listener, forwarder, lambda: hosts, Limits())
         try:
             yield Guard(listener.address[1], api, out)
         finally:

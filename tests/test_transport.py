@@ -110,7 +110,7 @@ async def test_listener_hands_each_connection_to_the_task_group() -> None:
         await stream.aclose()
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, handle, tg)
+        tg.start_soon(listener.serve, handle)
         for n in range(3):
             client = await transport.connect(host, port)
             await client.send(b"hello %d" % n)
@@ -151,3 +151,43 @@ async def test_the_relay_takes_over_protocol_streams_and_gives_them_back() -> No
     assert await client_end.receive() == b"still a stream"
     for stream in (client_end, client, upstream, upstream_end):
         await stream.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_failing_connection_handler_is_reported_and_touches_no_other() -> None:
+    """Each connection is a task of its own: one that raises is reported (the loop's exception
+    handler) and closed; the others go on, and ending serve() ends them all."""
+    listener = await Listener.open("127.0.0.1", 0)
+    host, port = listener.address
+    reported: list[BaseException] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context["exception"]))
+    held = anyio.Event()
+
+    async def handle(stream: ProtocolStream) -> None:
+        if await stream.receive() == b"fail":
+            raise RuntimeError("this connection's handler broke")
+        held.set()
+        await anyio.sleep_forever()  # a held connection: ended when serve() ends
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, handle)
+            survivor = await transport.connect(host, port)
+            await survivor.send(b"hold")
+            await held.wait()
+            failing = await transport.connect(host, port)
+            await failing.send(b"fail")
+            with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                await failing.receive()  # closed by the listener
+            assert listener.connections == 1 and [str(e) for e in reported] == [
+                "this connection's handler broke"
+            ]
+            tg.cancel_scope.cancel()
+        assert listener.connections == 0  # the held one was cancelled and waited for
+        with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+            await survivor.receive()
+        await survivor.aclose()
+        await failing.aclose()
+    finally:
+        loop.set_exception_handler(None)

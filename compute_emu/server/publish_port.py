@@ -227,7 +227,6 @@ async def serve_publish_port(
     forwarder: PublishForwarder,
     hosts: Callable[[], HostPolicy],
     limits: Limits,
-    task_group: anyio.abc.TaskGroup,
 ) -> None:
     """Serve the publish port until cancelled (``hosts()``: the Host names served, as on the
     app port, read per connection so that fastly.toml changes apply)."""
@@ -237,4 +236,4 @@ async def serve_publish_port(
         addresses = Addresses(client=client[:2], server=listener.address)  # type: ignore[arg-type]
         await Connection(stream, addresses, forwarder, forwarder.date, limits, hosts()).serve()
 
-    await listener.serve(serve_connection, task_group=task_group)
+    await listener.serve(serve_connection)
