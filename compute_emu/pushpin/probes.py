@@ -93,6 +93,7 @@ async def delivers(client: UpstreamClient, proxy_port: int, api_port: int) -> bo
     """
     token = os.urandom(8).hex()
     content = f"{token}:{'.' * DELIVERY_SIZE}:{token}\n"
+    expected = content.encode()
     item = {"channel": PROBE_CHANNEL, "formats": {"http-stream": {"content": content}}}
     publish = json.dumps({"items": [item]}).encode()
     arrived = anyio.Event()
@@ -114,10 +115,10 @@ async def delivers(client: UpstreamClient, proxy_port: int, api_port: int) -> bo
             async def read() -> None:
                 body = b""
                 with contextlib.suppress(UpstreamError):
-                    while content.encode() not in body:
+                    while expected not in body:
                         if not (chunk := await held.receive()):
                             return
-                        body = body[-2 * len(content) :] + chunk
+                        body = body[-2 * len(expected) :] + chunk
                     arrived.set()
                 tg.cancel_scope.cancel()
 
