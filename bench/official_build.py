@@ -24,11 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
+
 if __package__ in (None, ""):  # `python bench/official_build.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "bench"
 
-from .official_reload import HELLO, _wait_answer
 from .procs import ROOT, SERVER_CPU, Proc, pinned
 from .report import Row
 
@@ -42,6 +43,34 @@ PYPROJECT = (
     'dependencies = ["fastly-compute", "flask"]\n\n[tool.fastly-compute]\nentry = "main"\n'
 )
 FASTLY_TOML = 'manifest_version = 3\nname = "hello"\nlanguage = "other"\n'
+
+HELLO = """import platform
+from flask import Flask
+from fastly_compute.wsgi import WsgiHttpIncoming
+
+app = Flask(__name__)
+
+
+@app.route("/")
+def index():
+    version = platform.python_version()
+    return f"{greeting} from Python {{version}} on Fastly Compute!"
+
+HttpIncoming = WsgiHttpIncoming(app)
+"""
+
+
+def _wait_answer(url: str, text: str, timeout: float = 30) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            r = httpx.get(url, timeout=5)
+            if r.status_code == 200 and r.text.startswith(text):
+                return time.monotonic() - start
+        except httpx.TransportError:
+            pass
+        time.sleep(0.005)
+    raise SystemExit(f"no answer {text!r} from {url} within {timeout}s")
 
 
 def _python_of(python: Path, code: str) -> str:

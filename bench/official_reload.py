@@ -11,84 +11,23 @@ bench/official_build.py).
 
 from __future__ import annotations
 
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
+if __package__ in (None, ""):  # `python bench/official_reload.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "bench"
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = ROOT / ".venv-official" / "bin" / "python"
-
-HELLO = """import platform
-from flask import Flask
-from fastly_compute.wsgi import WsgiHttpIncoming
-
-app = Flask(__name__)
-
-
-@app.route("/")
-def index():
-    version = platform.python_version()
-    return f"{greeting} from Python {{version}} on Fastly Compute!"
-
-HttpIncoming = WsgiHttpIncoming(app)
-"""
-
-
-def _wait_answer(url: str, text: str, timeout: float = 30) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            r = httpx.get(url, timeout=5)
-            if r.status_code == 200 and r.text.startswith(text):
-                return time.monotonic() - start
-        except httpx.TransportError:
-            pass
-        time.sleep(0.005)
-    raise SystemExit(f"no answer {text!r} from {url} within {timeout}s")
+from .official_build import OFFICIAL_PY, emu_edits, write_project
 
 
 def main(rounds: int = 20) -> None:
-    if not PYTHON.exists():
+    if not OFFICIAL_PY.exists():
         raise SystemExit("needs .venv-official: bash scripts/official-env")
     with tempfile.TemporaryDirectory(prefix="official-reload-") as tmp:
-        project = Path(tmp)
-        (project / "pyproject.toml").write_text('[tool.fastly-compute]\nentry = "main"\n')
-        (project / "fastly.toml").write_text('manifest_version = 3\nname = "hello"\n')
-        (project / "main.py").write_text(HELLO.format(greeting="Hello"))
-        started = time.monotonic()
-        proc = subprocess.Popen(
-            [str(PYTHON), "-m", "compute_emu", "serve", "-C", tmp, "--addr", "127.0.0.1:0", "-q"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=ROOT,
-        )
-        try:
-            assert proc.stdout is not None
-            url = ""
-            for line in proc.stdout:
-                if match := re.search(r"Listening on (http://\S+)", line):
-                    url = match.group(1) + "/"
-                    break
-            if not url:
-                raise SystemExit("compute-emu did not start")
-            _wait_answer(url, "Hello")
-            startup = time.monotonic() - started
-            times = []
-            for i in range(rounds):
-                greeting = f"Hello {i}"
-                (project / "main.py").write_text(HELLO.format(greeting=greeting))
-                times.append(_wait_answer(url, greeting))
-                time.sleep(0.3)  # an edit now and then, not a storm
-        finally:
-            proc.terminate()
-            proc.wait(10)
+        startup, times = emu_edits(write_project(Path(tmp), "Hello"), rounds)
     ms = sorted(t * 1000 for t in times)
     print(f"start-up (spawn to first answer): {startup * 1000:.0f} ms")
     print(
