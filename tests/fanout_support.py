@@ -59,9 +59,16 @@ class Fanout:
         return r
 
 
-def start_fanout(serve: Callable[..., Served], project: Path, *args: str) -> Fanout:
+def start_fanout(
+    serve: Callable[..., Served],
+    project: Path,
+    *args: str,
+    proxy: int | None = None,
+    publish: int | None = None,
+) -> Fanout:
+    """``serve(project, ...)`` with Pushpin on ``proxy``/``publish`` (free ports if not given)."""
     require_pushpin()
-    proxy, publish = free_port(), free_port()
+    proxy, publish = proxy or free_port(), publish or free_port()
     served = serve(
         project,
         "-v",

@@ -11,7 +11,14 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.conftest import Spawner
-from tests.fanout_support import Fanout, LineReader, free_port, publish_until, require_pushpin
+from tests.fanout_support import (
+    Fanout,
+    LineReader,
+    free_port,
+    publish_until,
+    require_pushpin,
+    start_fanout,
+)
 from tests.official_support import serve_official
 from tests.support.processes import run_compute_emu
 from tests.test_starters import (
@@ -38,17 +45,9 @@ def forward(spawn: Spawner, tmp_path) -> Fanout:
     )
     origin_port = origin.wait_for(r"^Listening on http://127\.0\.0\.1:(\d+)$").group(1)
     rewrite_manifest(project, "localhost:3000", f"localhost:{origin_port}")
-    served = serve_official(
-        spawn,
-        project,
-        "-v",
-        "--pushpin-proxy-port",
-        str(proxy),
-        "--pushpin-publish-port",
-        str(publish),
+    return start_fanout(
+        lambda *args: serve_official(spawn, *args), project, proxy=proxy, publish=publish
     )
-    served.child.snapshot_descendants()
-    return Fanout(served, proxy, publish)
 
 
 def test_http_stream_through_redirect_to_grip_proxy_receives_a_publish(forward: Fanout):
