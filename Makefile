@@ -40,7 +40,7 @@ format: setup
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m pip install --quiet -e '.[bench]' --config-settings editable_mode=compat
 	touch $(BENCH_STAMP)
 
 bench: setup $(BENCH_STAMP)

@@ -8,7 +8,9 @@ latest.json and publish-latency.png. Compare rows of one run, not runs of differ
 Environment: BENCH_SECONDS (per wrk run, default 5), BENCH_ROUNDS (wrk runs per side,
 default 2), BENCH_MESSAGES (publishes per latency row and side, default 20), BENCH_HELD
 (connections of the at-scale rows, default 9000), BENCH_PROFILE=1 (py-spy on compute-emu
-wherever a target is missed, flame graphs in bench/results/).
+wherever a target is missed, flame graphs in bench/results/), BENCH_ONLY (comma-separated
+scenario keys to run alone: hello, send, ready, handoff, publish, held_streams, held_ws,
+official_edit).
 """
 
 from __future__ import annotations
@@ -65,8 +67,11 @@ class Bench:
         self.rows: list[Row] = []
         self.notes: list[str] = []
         self.failed = 0
+        self.only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 
     def run(self, key: str, scenario: str, body: Callable[[], list[Row]]) -> None:
+        if self.only and key not in self.only:
+            return
         print(f"- {scenario}", flush=True)
         started = time.perf_counter()
         try:

@@ -20,7 +20,7 @@ import asyncio
 import collections
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
@@ -50,8 +50,8 @@ class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # duck-typed: uvloop's transports implement asyncio.Transport without subclassing it
+        self.transport = transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(WRITE_HIGH_WATER)
         if isinstance(getattr(transport, "max_size", None), int):
             # asyncio's selector transport reads with recv(256 KiB): glibc serves each such

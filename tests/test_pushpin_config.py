@@ -289,3 +289,17 @@ UNREACHABLE = (
     "[ERR] 2026-11-26 15:38:43.991 [condure] [condure::zhttpsocket] "
     "stream zmq send to: Host unreachable"
 )
+
+
+@pytest.mark.parametrize("level", [1, 2])
+def test_log_level_is_info_only_when_shown(level):
+    """Pushpin logs a line per request at level 2; compute-emu shows them on -v only, so
+    without -v it runs Pushpin at 1 (warnings and errors) and never reads lines to drop."""
+    text = pushpin_conf(
+        PushpinSettings(proxy_port=7000, publish_port=7001, sig_iss="iss", sig_key="key"),
+        PushpinVersion(1, 36),
+        "/tmp/ce-pp-x/run",
+        "/tmp/ce-pp-x/routes",
+        log_level=level,
+    )
+    assert f"log_level={level}" in text.splitlines()

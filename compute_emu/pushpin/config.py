@@ -102,11 +102,14 @@ def pushpin_conf(
     routes_file: str,
     *,
     api_port: int | None = None,
+    log_level: int = 2,
 ) -> str:
     """The text of pushpin.conf (values on their own lines: Pushpin has no trailing comments).
 
     ``api_port`` is where Pushpin's own publish API listens: compute-emu listens on
     ``settings.publish_port`` itself and forwards there (default: ``settings.publish_port``).
+    ``log_level``: 2 logs a line per request (shown with ``-v``), 1 only warnings and errors
+    (compute-emu then never wakes up to read and drop per-request lines).
     """
     sig_iss = _conf_value("sig_iss", settings.sig_iss)
     sig_key = _conf_value("sig_key", settings.sig_key)
@@ -122,7 +125,7 @@ def pushpin_conf(
         "[runner]",
         f"services={services_line(version)}",
         f"http_port=127.0.0.1:{settings.proxy_port}",
-        "log_level=2",
+        f"log_level={log_level}",
         "client_buffer_size=8192",
         "client_maxconn=50000",
         "allow_compression=false",

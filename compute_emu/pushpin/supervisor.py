@@ -213,7 +213,12 @@ class Pushpin:
 
     def _write_config(self) -> None:
         conf = pushpin_conf(
-            self.settings, self.version, str(self.rundir), str(self.routes), api_port=self.api_port
+            self.settings,
+            self.version,
+            str(self.rundir),
+            str(self.routes),
+            api_port=self.api_port,
+            log_level=2 if self.log.verbose else 1,  # info lines are shown on -v only
         )
         _write_private(self.conf, conf)
         _write_private(self.routes, self._routes_text())

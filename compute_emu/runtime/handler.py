@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
-import h11
 
 from ..log import AppOutput, RequestRecord, current_request
+from ..rules.http1_server import LocalProtocolError
 from ..sdk._errors import SendError
 from ..sdk._host import bind_host
 from ..server.connection import ClientGone, Exchange
@@ -83,7 +83,7 @@ class AppHandler:
             except SendError as exc:  # a backend failed while its body streamed out
                 record.error = str(exc)
                 raise ClientGone from None
-            except h11.LocalProtocolError as exc:  # e.g. a body shorter than its length
+            except LocalProtocolError as exc:  # e.g. a body shorter than its length
                 record.error = str(exc)
                 raise ClientGone from None
             if not host.main_done.is_set():

@@ -32,6 +32,7 @@ from .deliver import send_text
 
 T = TypeVar("T")
 QUICK_ANSWER = 0.05  # seconds: a response head later than this is watched for a client leaving
+SMALL_BODY = 64 * 1024  # a relayed body of at most this many bytes goes out with its head
 
 if TYPE_CHECKING:
     from .host import RequestHost
@@ -216,7 +217,11 @@ async def _relay_response(
             yield chunk
 
     try:
-        if length is not None:  # a complete response, coming now
+        if length is not None and length.isdigit() and int(length) <= SMALL_BODY:
+            # a short answer goes out in one write, head and body (one wake-up of the client)
+            body = b"".join([chunk async for chunk in chunks()])
+            await exchange.send_response(status, out, body)
+        elif length is not None:  # a complete response, coming now
             await exchange.send_response(status, out, chunks())
         else:  # a stream that may stay open for hours: watch the client meanwhile
             await _unless_client_leaves(exchange, exchange.send_response, status, out, chunks())

@@ -1,9 +1,10 @@
-"""One client connection: h11 on an anyio byte stream, one request/response cycle at a time.
+"""One client connection: HTTP/1.1 on an anyio byte stream, one request/response cycle at a time.
 
 The connection turns bytes into :class:`Exchange` objects and hands each one to the request
 handler. The handler reads the request body and writes the response through the exchange; the
-connection keeps h11's state honest (100-continue, HEAD, keep-alive, PAUSED, MUST_CLOSE) and
-can give the raw socket away for a splice after a relayed ``101 Switching Protocols``.
+connection keeps the protocol state honest (100-continue, HEAD, keep-alive, PAUSED,
+MUST_CLOSE; :mod:`compute_emu.rules.http1_server` holds the rules) and can give the raw
+socket away for a splice after a relayed ``101 Switching Protocols``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 
 import anyio
 import anyio.abc
-import h11
 
+from ..rules import http1_server as http1
 from ..transport import ProtocolStream
 from .admission import MAX_HEADER_BYTES, HostPolicy, check_request
 from .exchange import Addresses as Addresses
@@ -71,17 +72,16 @@ class Connection:
         self._handler = handler
         self._date = date
         self._limits = limits
-        self._peer_eof = False  # the client closed its sending side
         self._hosts = hosts or HostPolicy()
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+        self._http = http1.ServerProtocol(max_head=MAX_HEADER_BYTES)
         self._upgraded = False
         self.task_group: anyio.abc.TaskGroup  # set while serving
 
     # -- reading -------------------------------------------------------------------------
     async def _next_event(
         self, idle: float | None = None, body_timeout: float | None = None
-    ) -> h11.Event | type[h11.PAUSED]:
-        """The next h11 event, reading as needed.
+    ) -> http1.RequestHead | bytes | object:
+        """The next protocol event (see ``ServerProtocol.next_event``), reading as needed.
 
         With ``idle`` (waiting for a request head): nothing may arrive for ``idle`` seconds
         (``IdleTimeout``), and once the first bytes are in, the whole head is due within
@@ -90,9 +90,9 @@ class Connection:
         """
         deadline: float | None = None
         while True:
-            event = self._h11.next_event()
-            if event is not h11.NEED_DATA:
-                return event  # type: ignore[return-value]
+            event = self._http.next_event()
+            if event is not http1.NEED_DATA:
+                return event
             if idle is None:
                 timeout = body_timeout
             elif deadline is None:
@@ -107,59 +107,52 @@ class Connection:
                 raise
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 data = b""
-                self._peer_eof = True
             except (anyio.BrokenResourceError, OSError) as exc:
                 raise ClientGone from exc
-            self._h11.receive_data(data)
+            self._http.receive_data(data)
             if idle is not None and data and deadline is None:
                 deadline = anyio.current_time() + self._limits.header_timeout
 
     async def receive_body_chunk(self) -> bytes:
         """Next request body chunk for the current exchange (``b""`` at the end)."""
-        if self._h11.their_state is not h11.SEND_BODY:
+        if self._http.their_state is not http1.SEND_BODY:
             return b""
-        if self._h11.they_are_waiting_for_100_continue:
-            await self.send_event(h11.InformationalResponse(status_code=100, headers=[]))
+        if self._http.client_waits_for_100_continue:
+            await self.send_bytes(self._http.send_informational(100, []))
         try:
             event = await self._next_event(body_timeout=self._limits.body_timeout)
         except TimeoutError:
             raise BadRequestBody(
                 408, f"the request body stalled for {self._limits.body_timeout:g} s"
             ) from None
-        except h11.RemoteProtocolError as exc:
-            if self._h11.their_state is h11.ERROR and self._peer_eof:
+        except http1.ProtocolError as exc:
+            if self._http.peer_eof:
                 raise ClientGone("the client left before its body was complete") from None
             raise BadRequestBody(400, f"malformed request body: {exc}") from None
-        if isinstance(event, h11.Data):
-            return bytes(event.data)
-        if isinstance(event, h11.EndOfMessage):
+        if isinstance(event, bytes):
+            return event
+        if event is http1.END_OF_MESSAGE:
             return b""
-        raise ClientGone(f"request body ended early ({type(event).__name__})")
+        raise ClientGone(f"request body ended early ({event!r})")
 
     # -- writing -------------------------------------------------------------------------
-    async def send_event(self, event: h11.Event) -> None:
-        """Serialise and write one h11 event."""
-        await self.send_events([event])
+    @property
+    def http(self) -> http1.ServerProtocol:
+        """The protocol state, for the exchange that frames its response through it."""
+        return self._http
 
-    async def send_events(self, events: list[h11.Event]) -> None:
-        """Serialise h11 events and write them with one send."""
-        data = b""
-        try:
-            for event in events:
-                data += self._h11.send(event) or b""
-        except h11.LocalProtocolError:
-            self._h11.send_failed()
-            raise
+    async def send_bytes(self, data: bytes) -> None:
+        """Write bytes the protocol state framed (``ClientGone`` if the client left)."""
         if data:
             try:
                 await self._stream.send(data)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-                self._h11.send_failed()
+                self._http.send_failed()
                 raise ClientGone from exc
 
     def client_waits_for_100_continue(self) -> bool:
         """True while the client holds its body back until it gets a ``100 Continue``."""
-        return bool(self._h11.they_are_waiting_for_100_continue)
+        return self._http.client_waits_for_100_continue
 
     def peer_closed(self) -> bool:
         """True if the client closed or reset the connection (reads nothing).
@@ -186,22 +179,17 @@ class Connection:
     async def switch_protocols(
         self, headers: list[tuple[str, bytes]]
     ) -> tuple[anyio.abc.ByteStream, bytes]:
-        while self._h11.their_state is h11.SEND_BODY:  # an upgrade request's (empty) body
+        while self._http.their_state is http1.SEND_BODY:  # an upgrade request's (empty) body
             await self.receive_body_chunk()
-        await self.send_event(
-            h11.InformationalResponse(
-                status_code=101, headers=raw_headers(headers), reason=b"Switching Protocols"
-            )
-        )
+        await self.send_bytes(self._http.send_informational(101, raw_headers(headers)))
         self._upgraded = True
-        trailing, _closed = self._h11.trailing_data
-        return self._stream, bytes(trailing)
+        return self._stream, self._http.trailing_data
 
     async def give_away(
         self, status: int, headers: list[tuple[str, bytes]]
     ) -> tuple[anyio.abc.ByteStream, bytes]:
         """Write a chunked response head, then stop speaking HTTP on this connection."""
-        while self._h11.their_state is h11.SEND_BODY:  # a GET's EndOfMessage
+        while self._http.their_state is http1.SEND_BODY:  # a GET's EndOfMessage
             if not await self.receive_body_chunk():
                 break
         raw = [
@@ -209,52 +197,44 @@ class Connection:
             (b"transfer-encoding", b"chunked"),
             (b"connection", b"close"),
         ]
-        await self.send_event(
-            h11.Response(status_code=status, headers=raw, reason=reason_phrase(status))
-        )
+        await self.send_bytes(self._http.send_response(status, raw, reason_phrase(status)))
         self._upgraded = True
-        trailing, _closed = self._h11.trailing_data
-        return self._stream, bytes(trailing)
+        return self._stream, self._http.trailing_data
 
     async def wait_closed(self) -> None:
         """Return when the client closes its side (reading the rest of its request first).
 
-        Bytes that arrive meanwhile (a pipelined request) are kept for h11, and watching
-        stops: the client is clearly still there.
+        Bytes that arrive meanwhile (a pipelined request) are kept for the next cycle, and
+        watching stops: the client is clearly still there.
         """
-        while self._h11.their_state is h11.SEND_BODY:  # e.g. a GET's EndOfMessage
+        while self._http.their_state is http1.SEND_BODY:  # e.g. a GET's EndOfMessage
             if not await self.receive_body_chunk():
                 break
-        if self._h11.their_state is h11.MUST_CLOSE:
+        if self._http.their_state is http1.MUST_CLOSE or not self._http.keep_alive:
             # Connection: close or HTTP/1.0: nothing more may come but the close itself;
-            # anything else is dropped (h11 would refuse it).
+            # anything else is dropped (it would not be served).
             with contextlib.suppress(*_GONE):
                 while await self._stream.receive(READ_SIZE):
                     pass
             return
-        if self._h11.their_state is not h11.DONE:
+        if self._http.their_state is not http1.DONE:
             await anyio.sleep_forever()
         try:
             data = await self._stream.receive(READ_SIZE)
         except _GONE:
             return
-        self._h11.receive_data(data)
+        self._http.receive_data(data)
         await anyio.sleep_forever()
 
     async def _send_error(self, status: int, message: str) -> None:
-        if self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        http = self._http
+        if http.our_state not in (http1.IDLE, http1.SEND_RESPONSE):
             return
         body = message.encode()
-        with contextlib.suppress(ClientGone, h11.LocalProtocolError):
-            await self.send_event(
-                h11.Response(
-                    status_code=status,
-                    headers=raw_headers(error_response_headers(len(body), self._date())),
-                    reason=reason_phrase(status),
-                )
-            )
-            await self.send_event(h11.Data(data=body))
-            await self.send_event(h11.EndOfMessage())
+        headers = raw_headers(error_response_headers(len(body), self._date()))
+        with contextlib.suppress(ClientGone, http1.LocalProtocolError):
+            head = http.send_response(status, headers, reason_phrase(status))
+            await self.send_bytes(head + http.send_data(body) + http.send_end())
 
     # -- the cycle -----------------------------------------------------------------------
     async def serve(self) -> None:
@@ -278,19 +258,13 @@ class Connection:
                         await self._stream.aclose()
 
     async def _answer_options(self) -> None:
-        await self.send_events(
-            [
-                h11.Response(
-                    status_code=200,
-                    headers=[
-                        (b"allow", b"GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"),
-                        (b"content-length", b"0"),
-                        (b"date", self._date()),
-                    ],
-                ),
-                h11.EndOfMessage(),
-            ]
-        )
+        headers = [
+            (b"allow", b"GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"),
+            (b"content-length", b"0"),
+            (b"date", self._date()),
+        ]
+        http = self._http
+        await self.send_bytes(http.send_response(200, headers, b"OK") + http.send_end())
 
     async def _linger(self) -> None:
         """Half-close, then read (and drop) what the client still sends for a moment.
@@ -314,15 +288,14 @@ class Connection:
             except TimeoutError:
                 await self._send_error(408, "Request Timeout\n")
                 return
-            except h11.RemoteProtocolError as exc:
-                await self._send_error(exc.error_status_hint, f"Bad request: {exc}\n")
+            except http1.ProtocolError as exc:
+                await self._send_error(exc.status, f"Bad request: {exc}\n")
                 return
-            if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-                return
-            if not isinstance(event, h11.Request):
-                return
+            if not isinstance(event, http1.RequestHead):
+                return  # the client closed between requests
+            lower = [(name.lower(), value) for name, value in event.headers]
             refusal = check_request(
-                event.method, event.target, event.http_version, list(event.headers), self._hosts
+                event.method, event.target, event.http_version, lower, self._hosts
             )
             if refusal is not None:
                 await self._send_error(refusal.status, refusal.message)
@@ -345,21 +318,22 @@ class Connection:
 
     async def _finish_cycle(self) -> bool:
         """Get ready for the next request on this connection; False means close it."""
-        if self._h11.our_state is h11.MUST_CLOSE or self._h11.their_state is h11.MUST_CLOSE:
+        http = self._http
+        if not http.keep_alive or http.our_state is not http1.DONE:
             return False
         drained = 0
-        while self._h11.their_state is h11.SEND_BODY and drained <= DRAIN_LIMIT:
-            if self._h11.they_are_waiting_for_100_continue:
+        while http.their_state is http1.SEND_BODY and drained <= DRAIN_LIMIT:
+            if http.client_waits_for_100_continue:
                 return False  # they never sent it; closing is cheaper than asking for it
             try:  # each read within header_timeout (one cheap timer, and none at all when
-                # the rest is already here: a GET's end of message needs no read)
+                # the rest is already here)
                 event = await self._next_event(body_timeout=self._limits.header_timeout)
-            except (TimeoutError, ClientGone, h11.RemoteProtocolError):
+            except (TimeoutError, ClientGone, http1.ProtocolError):
                 return False
-            if isinstance(event, h11.Data):
-                drained += len(event.data)
-        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
-            self._h11.start_next_cycle()
+            if isinstance(event, bytes):
+                drained += len(event)
+        if http.our_state is http1.DONE and http.their_state is http1.DONE:
+            http.start_next_cycle()
             return True
         return False
 

@@ -2,7 +2,7 @@
 
 An :class:`Exchange` carries the request head and the means to answer it: read the body,
 send a response, switch protocols after a relayed ``101``, or give the connection up to a
-relay. The :class:`~.connection.Connection` that made it keeps h11's state honest.
+relay. The :class:`~.connection.Connection` that made it keeps the protocol state honest.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
-import h11
 
+from ..rules.http1_server import RequestHead
 from .framing import raw_headers, reason_phrase
 
 if TYPE_CHECKING:
@@ -48,13 +48,13 @@ class Addresses:
 class Exchange:
     """One request on a connection, and the means to answer it."""
 
-    def __init__(self, conn: Connection, request: h11.Request) -> None:
+    def __init__(self, conn: Connection, request: RequestHead) -> None:
         self._conn = conn
         self.method: str = request.method.decode("ascii")
         self.target: str = request.target.decode("ascii", errors="replace")
         self.http_version: str = request.http_version.decode("ascii")
         self.headers: list[tuple[str, bytes]] = [
-            (name.decode("latin-1"), value) for name, value in request.headers.raw_items()
+            (name.decode("latin-1"), value) for name, value in request.headers
         ]
         self.addresses = conn.addresses
         self.response_status: int | None = None
@@ -110,26 +110,22 @@ class Exchange:
             # The body was never asked for: say that the connection closes after this
             # response, rather than keep the client waiting to send it or drain it ourselves.
             raw.append((b"connection", b"close"))
-        head = h11.Response(status_code=status, headers=raw, reason=reason_phrase(status))
+        http = self._conn.http
+        head = http.send_response(status, raw, reason_phrase(status))
         skip_body = self.method == "HEAD" or status in (204, 304)
         if isinstance(body, bytes | bytearray):
             # small in-memory responses go out in one write
-            events: list[h11.Event] = [head]
             if body and not skip_body:
-                events.append(h11.Data(data=body))
+                head += http.send_data(bytes(body))
                 self.response_bytes += len(body)
-            events.append(h11.EndOfMessage())
-            await self._conn.send_events(events)
+            await self._conn.send_bytes(head + http.send_end())
             return
-        await self._conn.send_events([head])
+        await self._conn.send_bytes(head)
         async for chunk in body:
             if chunk and not skip_body:
-                await self._send_data(chunk)
-        await self._conn.send_event(h11.EndOfMessage())
-
-    async def _send_data(self, chunk: bytes) -> None:
-        self.response_bytes += len(chunk)
-        await self._conn.send_event(h11.Data(data=chunk))
+                self.response_bytes += len(chunk)
+                await self._conn.send_bytes(http.send_data(chunk))
+        await self._conn.send_bytes(http.send_end())
 
     async def wait_client_closed(self) -> None:
         """Return when the client hangs up (used while relaying a long-held response)."""
