@@ -120,6 +120,15 @@ def main() -> None:
     "'*' for any). By default only loopback names, the bound address and fastly.toml's hosts "
     "are answered (DNS-rebinding guard).",
 )
+@click.option(
+    "--loop",
+    "loop_choice",
+    type=click.Choice(["auto", "asyncio", "uvloop"]),
+    default="auto",
+    show_default=True,
+    envvar="COMPUTE_EMU_LOOP",
+    help="The event loop: uvloop where installed (auto), or asyncio's own.",
+)
 @fastly_flags
 @cache_options
 def serve(
@@ -139,6 +148,7 @@ def serve(
     kv_persist: Path | None,
     body_timeout: float,
     allow_hosts: tuple[str, ...],
+    loop_choice: str,
     **fastly_cli_flags: object,
 ) -> None:
     """Serve the app on --addr (default 127.0.0.1:7676) until Ctrl-C.
@@ -148,6 +158,7 @@ def serve(
     """
     import anyio
 
+    from .event_loop import backend_options, loop_name
     from .restart import exec_again, restart_in
     from .serve import Server, ServeSettings, parse_addr, parse_client_ip
 
@@ -180,7 +191,9 @@ def serve(
             **cache_settings(),
         )
         server = Server(settings, log)
-        anyio.run(server.run)
+        options = backend_options(loop_choice)
+        log.debug(f"event loop: {loop_name(options)}")
+        anyio.run(server.run, backend_options=options)
     except UserError as exc:
         _fail(str(exc))
     except BaseExceptionGroup as group:  # raised in a task (Pushpin failing, say)

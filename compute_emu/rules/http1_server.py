@@ -282,7 +282,7 @@ class ServerProtocol:
         if status == 101:
             self.our_state = self.their_state = SWITCHED
         reason = b"Switching Protocols" if status == 101 else b"Continue" if status == 100 else b""
-        return _head(b"HTTP/1.1 %d %s\r\n" % (status, reason), headers)
+        return serialize_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), headers)
 
     def send_response(
         self, status: int, headers: list[tuple[bytes, bytes]], reason: bytes = b""
@@ -333,7 +333,7 @@ class ServerProtocol:
         if not self.keep_alive and not close:
             out.append((b"connection", b"close"))
         self.our_state = SEND_BODY
-        return _head(b"HTTP/1.1 %d %s\r\n" % (status, reason), out)
+        return serialize_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), out)
 
     def send_data(self, data: bytes) -> bytes:
         """Frame one piece of the response body."""
@@ -376,26 +376,37 @@ class ServerProtocol:
 
 
 def _parse_head(head: bytes) -> RequestHead:
-    lines_ends = head.count(b"\r\n")
-    if head.count(b"\n") != lines_ends or head.count(b"\r") != lines_ends:
-        raise ProtocolError("a line of the request head does not end in CRLF")
-    lines = head.split(b"\r\n")
+    lines = split_head(head)
     match = _REQUEST_LINE.fullmatch(lines[0])
     if match is None:
         raise ProtocolError("malformed request line")
+    method = lines[0][: match.start(1) - 1]
+    return RequestHead(method, match[1], match[2], parse_fields(lines[1:]))
+
+
+def split_head(head: bytes) -> list[bytes]:
+    """The lines of a head (its final CRLF CRLF removed); ProtocolError on a bare CR or LF."""
+    line_ends = head.count(b"\r\n")
+    if head.count(b"\n") != line_ends or head.count(b"\r") != line_ends:
+        raise ProtocolError("a line of the head does not end in CRLF")
+    return head.split(b"\r\n")
+
+
+def parse_fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """Header lines to (name, value) pairs; ProtocolError on obs-fold or a malformed line."""
     headers = []
-    for line in lines[1:]:
+    for line in lines:
         field = _FIELD.fullmatch(line)
         if field is None:
             if line[:1] in (b" ", b"\t"):
                 raise ProtocolError("obsolete line folding in a header")
             raise ProtocolError(f"malformed header line {line[:40]!r}")
         headers.append((field[1], field[2]))
-    method = lines[0][: match.start(1) - 1]
-    return RequestHead(method, match[1], match[2], headers)
+    return headers
 
 
-def _head(first_line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+def serialize_head(first_line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A head's bytes; LocalProtocolError if a name or value could split the message."""
     parts = [first_line]
     for name, value in headers:
         if not _NAME.fullmatch(name) or not _VALUE.fullmatch(value):
