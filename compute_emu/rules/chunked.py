@@ -164,3 +164,15 @@ class ChunkedScanner:
         if _TRAILER_LINE.fullmatch(line) is None:
             raise ChunkedError(f"illegal trailer line: {line[:80]!r}")
         return _TRAILERS
+
+
+def take_payload(scanner: ChunkedScanner, buffer: bytearray) -> bytes:
+    """Scan the chunked bytes at the start of ``buffer``, remove them from it and return
+    their chunk data (de-chunked); what follows the body stays. Raises ChunkedError."""
+    spans: list[tuple[int, int]] = []
+    used = scanner.feed(buffer, spans)
+    view = memoryview(buffer)
+    data = b"".join([view[start:end] for start, end in spans])
+    view.release()
+    del buffer[:used]
+    return data

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from .chunked import ChunkedError, ChunkedScanner
+from .chunked import ChunkedError, ChunkedScanner, take_payload
 
 # the states (as h11 names them)
 IDLE: Final = "IDLE"
@@ -250,17 +250,12 @@ class ServerProtocol:
             return END_OF_MESSAGE
         if not buffer:
             return self._need_body()
-        spans: list[tuple[int, int]] = []
         try:
-            used = scanner.feed(buffer, spans)
+            data = take_payload(scanner, buffer)
         except ChunkedError as exc:
             self.their_state = ERROR
             self.keep_alive = False
             raise ProtocolError(f"bad chunked body: {exc}") from None
-        view = memoryview(buffer)
-        data = b"".join([view[start:end] for start, end in spans])
-        view.release()
-        del buffer[:used]
         self.client_waits_for_100_continue = False
         if data:
             return data

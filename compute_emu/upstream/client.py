@@ -135,7 +135,7 @@ class UpstreamResponse:
         self._receiving = False
         self.origin = conn.origin
         self.reused = conn.reused  # whether the request went out on a pooled connection
-        self.status: int = head.status_code
+        self.status: int = head.status
         self.reason: bytes = bytes(head.reason)
         self.http_version: str = head.http_version.decode("ascii")
         self.headers = headers

@@ -1,4 +1,5 @@
-"""One HTTP/1.1 connection to an origin: h11 over a NetworkStream, one exchange at a time."""
+"""One HTTP/1.1 connection to an origin: :mod:`~compute_emu.rules.http1_client` over a
+NetworkStream, one exchange at a time."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import contextlib
 from collections.abc import AsyncIterable
 
 import anyio
-import h11
 
-from ..rules.framing import FramingError, raw_headers, response_framing
+from ..rules import http1_client as http1
+from ..rules.http1_client import ClientProtocol, LocalProtocolError, ResponseError, ResponseHead
 from ..transport import ProtocolStream
 from .errors import FailureKind, UpstreamError
 from .models import Origin, UpstreamRequest
@@ -18,16 +19,14 @@ READ_SIZE = 64 * 1024
 MAX_HEAD_BYTES = 100 * 1024
 ONE_WRITE = 64 * 1024  # an in-memory request up to this size goes out in one write
 
-Head = h11.Response | h11.InformationalResponse
+Head = ResponseHead
 
 
 class HTTP11Connection:
-    """A connection and the h11 state of its current request/response cycle."""
+    """A connection and the protocol state of its current request/response cycle."""
 
     __slots__ = (
-        "_eof",
-        "_h11",
-        "_method",
+        "_http",
         "_write_error",
         "idle_since",
         "origin",
@@ -42,18 +41,10 @@ class HTTP11Connection:
         self.reused = False  # it served a request before the current one
         self.response_started = False  # response bytes arrived in the current cycle
         self.idle_since = 0.0
-        self._eof = False
-        self._method = "GET"
         self._write_error: UpstreamError | None = None
-        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        self._http = ClientProtocol(max_head=MAX_HEAD_BYTES)
 
     # -- sending ---------------------------------------------------------------------------
-    def _serialize(self, event: h11.Event) -> bytes:
-        try:
-            return self._h11.send(event) or b""
-        except h11.LocalProtocolError as exc:
-            raise UpstreamError(FailureKind.REQUEST, str(exc)) from exc
-
     async def _write(self, data: bytes) -> bool:
         """Write ``data``; False (and the error kept) if the connection broke."""
         try:
@@ -71,35 +62,27 @@ class HTTP11Connection:
         the write's error. A body iterator that fails raises ``UpstreamError(BODY)``; a body
         that does not match the head's framing ``UpstreamError(REQUEST)``.
         """
-        self._method = request.method
         self.response_started = False
         self._write_error = None
-        head = h11.Request(
-            method=request.method,
-            target=request.target.encode("ascii"),
-            headers=raw_headers(request.headers),
-        )
-        body = request.body
-        if isinstance(body, bytes):
-            data = self._serialize(head)
-            if len(body) <= ONE_WRITE:
-                if body:
-                    data += self._serialize(h11.Data(data=body))
-                data += self._serialize(h11.EndOfMessage())
-                await self._write(data)
+        http = self._http
+        try:
+            data = http.send_request(request.method, request.target, request.headers)
+            body = request.body
+            if isinstance(body, bytes):
+                if len(body) <= ONE_WRITE:
+                    await self._write(data + http.send_data(body) + http.send_end())
+                    return
+                if await self._write(data) and await self._write(http.send_data(body)):
+                    await self._write(http.send_end())
                 return
-            if not await self._write(data):
-                return
-            if not await self._write(self._serialize(h11.Data(data=body))):
-                return
-            await self._write(self._serialize(h11.EndOfMessage()))
-            return
-        if not await self._write(self._serialize(head)):
-            return
-        await self._send_chunks(body)
+            if await self._write(data):
+                await self._send_chunks(body)
+        except LocalProtocolError as exc:
+            raise UpstreamError(FailureKind.REQUEST, str(exc)) from exc
 
     async def _send_chunks(self, body: AsyncIterable[bytes]) -> None:
         chunks = aiter(body)
+        http = self._http
         while True:
             try:
                 chunk = await anext(chunks)
@@ -109,9 +92,9 @@ class HTTP11Connection:
                 raise UpstreamError(
                     FailureKind.BODY, f"the request body could not be read: {exc}"
                 ) from exc
-            if chunk and not await self._write(self._serialize(h11.Data(data=chunk))):
+            if chunk and not await self._write(http.send_data(chunk)):
                 return
-        await self._write(self._serialize(h11.EndOfMessage()))
+        await self._write(http.send_end())
 
     # -- receiving -------------------------------------------------------------------------
     async def _receive(self, timeout: float | None) -> bytes:
@@ -130,28 +113,26 @@ class HTTP11Connection:
         except (anyio.BrokenResourceError, OSError) as exc:
             raise UpstreamError(FailureKind.TERMINATED, str(exc) or repr(exc)) from exc
 
-    async def _next_event(self, timeout: float | None) -> h11.Event:
+    async def _next_event(self, timeout: float | None) -> object:
+        http = self._http
         while True:
             try:
-                event = self._h11.next_event()
-            except h11.RemoteProtocolError as exc:
-                if self._eof:
+                event = http.next_event()
+            except ResponseError as exc:
+                if exc.incomplete:
                     raise UpstreamError(
                         FailureKind.INCOMPLETE,
                         "the backend closed the connection before its response was complete",
                     ) from exc
-                if exc.error_status_hint == 431:
+                if exc.too_large:
                     raise UpstreamError(FailureKind.HEAD_TOO_LARGE, str(exc)) from exc
                 raise UpstreamError(FailureKind.PROTOCOL, str(exc)) from exc
-            if event is not h11.NEED_DATA:
-                assert not isinstance(event, type)
+            if event is not http1.NEED_DATA:
                 return event
             data = await self._receive(timeout)
             if data:
                 self.response_started = True
-            else:
-                self._eof = True
-            self._h11.receive_data(data)
+            http.receive_data(data)
 
     async def receive_head(self, timeout: float | None) -> tuple[Head, list[tuple[str, bytes]]]:
         """The final response head, or a 101 (other 1xx are skipped), with its headers.
@@ -162,21 +143,17 @@ class HTTP11Connection:
         try:
             while True:
                 event = await self._next_event(timeout)
-                if isinstance(event, h11.Response | h11.InformationalResponse):
-                    if isinstance(event, h11.InformationalResponse) and event.status_code != 101:
+                if isinstance(event, ResponseHead):
+                    if event.status < 200 and event.status != 101:
                         continue
-                    headers = [(n.decode("latin-1"), v) for n, v in event.headers.raw_items()]
-                    try:
-                        response_framing(event.status_code, self._method, headers)
-                    except FramingError as exc:
-                        raise UpstreamError(FailureKind.PROTOCOL, str(exc)) from None
+                    headers = [(n.decode("latin-1"), v) for n, v in event.headers]
                     return event, headers
-                if isinstance(event, h11.ConnectionClosed):
+                if event is http1.CONNECTION_CLOSED:
                     raise UpstreamError(
                         FailureKind.INCOMPLETE,
                         "the backend closed the connection without sending a response",
                     )
-                raise UpstreamError(FailureKind.PROTOCOL, f"unexpected {type(event).__name__}")
+                raise UpstreamError(FailureKind.PROTOCOL, f"unexpected {event!r}")
         except UpstreamError:
             if self._write_error is not None:
                 raise self._write_error from None  # no answer came: the write's error counts
@@ -184,22 +161,19 @@ class HTTP11Connection:
 
     async def receive_data(self, timeout: float | None) -> bytes:
         """The next response body chunk, ``b""`` at its end."""
-        if self._h11.their_state is not h11.SEND_BODY:
+        if self._http.response_done or self._http.switched:
             return b""
-        while True:
-            event = await self._next_event(timeout)
-            if isinstance(event, h11.Data):
-                if event.data:
-                    return bytes(event.data)
-                continue
-            if isinstance(event, h11.EndOfMessage):
-                return b""
-            raise UpstreamError(FailureKind.INCOMPLETE, "the response body was cut short")
+        event = await self._next_event(timeout)
+        if isinstance(event, bytes):
+            return event
+        if event is http1.END_OF_MESSAGE:
+            return b""
+        raise UpstreamError(FailureKind.INCOMPLETE, "the response body was cut short")
 
     @property
     def trailing_data(self) -> bytes:
         """Bytes received past a 101 head (they belong to the upgraded protocol)."""
-        return self._h11.trailing_data[0]
+        return self._http.trailing_data
 
     # -- reuse -----------------------------------------------------------------------------
     def start_next_cycle(self) -> bool:
@@ -209,14 +183,7 @@ class HTTP11Connection:
         left unread: bytes after a complete response mean the origin sent more than it was
         asked for, and whatever they are, they must never answer another request.
         """
-        conn = self._h11
-        if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-            return False
-        data, closed = conn.trailing_data
-        if data or closed or self.stream.is_readable():
-            return False
-        conn.start_next_cycle()
-        return True
+        return self._http.reusable() and not self.stream.is_readable()
 
     async def aclose(self) -> None:
         """Close the connection (never raises, even when cancelled)."""
