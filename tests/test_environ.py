@@ -50,3 +50,22 @@ def test_first_layer_wins_and_unbound_writes_reach_the_process() -> None:
         assert os.environ.base["COMPUTE_EMU_PROCESS_VAR"] == "yes"  # type: ignore[attr-defined]
     finally:
         del os.environ["COMPUTE_EMU_PROCESS_VAR"]
+
+
+def test_process_fastly_variables_set_later_are_hidden_too() -> None:
+    """The hidden FASTLY_* names are read once, and a write through os.environ outside a
+    layer (a test setting FASTLY_X, say) refreshes them."""
+    environ.install()
+    with environ.bound({"A": "1"}):
+        assert "FASTLY_LATE_TEST" not in os.environ
+    os.environ["FASTLY_LATE_TEST"] = "shell"
+    try:
+        with environ.bound({"A": "1"}):
+            assert "FASTLY_LATE_TEST" not in os.environ
+        with environ.bound({"FASTLY_LATE_TEST": "guest"}):
+            assert os.environ["FASTLY_LATE_TEST"] == "guest"
+        assert os.environ["FASTLY_LATE_TEST"] == "shell"
+    finally:
+        del os.environ["FASTLY_LATE_TEST"]
+    with environ.bound({}):
+        assert "FASTLY_LATE_TEST" not in os.environ

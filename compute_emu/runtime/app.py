@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import AppLoadError
+from .log_handlers import dedupe_handlers
 
 RELOAD_CHECK = 0.25  # seconds between checks of the app's files for changes
 
@@ -202,8 +203,6 @@ class App:
             raise
         except BaseException as exc:
             raise AppLoadError(_stop_message(exc, self.path)) from None
-        from .log_handlers import dedupe_handlers
-
         dedupe_handlers()  # what the top level added to logging again (see log_handlers.py)
         return module
 

@@ -32,6 +32,15 @@ class LayeredEnviron(MutableMapping[str, str]):
 
     def __init__(self, base: MutableMapping[str, str]) -> None:
         self.base = base
+        self._guest_keys: frozenset[str] | None = None  # base's FASTLY_* names, cached
+
+    def guest_keys(self) -> frozenset[str]:
+        """The real environment's ``FASTLY_*`` names (read once; writes through
+        ``os.environ`` outside a layer refresh it)."""
+        keys = self._guest_keys
+        if keys is None:
+            keys = self._guest_keys = frozenset(k for k in self.base if k.startswith(GUEST_PREFIX))
+        return keys
 
     def _view(self) -> MutableMapping[str, str]:
         layer: ChainMap[str, str] | None = getattr(_local, "layer", None)
@@ -44,7 +53,10 @@ class LayeredEnviron(MutableMapping[str, str]):
         return value
 
     def __setitem__(self, key: str, value: str) -> None:
-        self._view()[key] = value
+        view = self._view()
+        view[key] = value
+        if view is self.base:
+            self._guest_keys = None
 
     def __delitem__(self, key: str) -> None:
         view = self._view()
@@ -54,6 +66,7 @@ class LayeredEnviron(MutableMapping[str, str]):
             view.maps[0][key] = _DELETED  # hide it in this layer only
             return
         del view[key]
+        self._guest_keys = None
 
     def __iter__(self) -> Iterator[str]:
         view = self._view()
@@ -100,15 +113,12 @@ def install() -> LayeredEnviron:
 def bound(*layers: Mapping[str, str]) -> Iterator[None]:
     """Within the block this thread sees ``layers`` (first wins) over the real environment,
     without the real environment's ``FASTLY_*`` variables that no layer sets."""
-    environ: MutableMapping[str, str] = os.environ
-    if not isinstance(environ, LayeredEnviron):
-        environ = install()
-    base = environ.base  # type: ignore[attr-defined]
+    current: object = os.environ
+    environ = current if isinstance(current, LayeredEnviron) else install()
+    base = environ.base
     previous = getattr(_local, "layer", None)
     hidden = {
-        key: _DELETED
-        for key in base
-        if key.startswith(GUEST_PREFIX) and not any(key in layer for layer in layers)
+        key: _DELETED for key in environ.guest_keys() if not any(key in layer for layer in layers)
     }
     _local.layer = ChainMap({}, *layers, hidden, base)  # type: ignore[arg-type]
     try:

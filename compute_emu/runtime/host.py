@@ -8,6 +8,7 @@ the app's thread goes on (as a Compute instance does after ``send_downstream``).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import ssl
 import threading
@@ -48,6 +49,7 @@ class Outcome:
     client_left: bool = False  # the client went away before the app decided
 
 
+@functools.lru_cache(maxsize=64)  # one or two addresses per server
 def _server_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(address)
