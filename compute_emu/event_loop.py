@@ -1,9 +1,9 @@
 """Which asyncio event loop ``serve`` runs on: uvloop where it is installed, else asyncio's.
 
 uvloop (libuv, the loop uvicorn uses) runs compute-emu's protocols and timers in C: in
-``make bench`` it takes a hello-world request from ~0.9x to ~1.07x a bare anyio+h11 server on
-asyncio's loop. Everything compute-emu does works on both loops; the tests run the in-process
-servers on asyncio's and ``serve`` on the default, so both are exercised.
+``make bench`` it took hello-world requests at 50 connections from 0.90x to 1.20x a bare
+anyio+h11 server on asyncio's loop. Everything compute-emu does works on both loops; the tests
+run the in-process servers on asyncio's and ``serve`` on the default, so both are exercised.
 """
 
 from __future__ import annotations

@@ -242,7 +242,7 @@ def test_every_request_head_gets_a_status_line_or_a_close(server, data: bytes):
 
 # --- check_request on its own ---------------------------------------------------------------
 
-REFUSALS = {400, 403, 405, 431, 505}
+REFUSALS = {400, 403, 405, 505}
 
 
 @settings(FUZZ, max_examples=3000, deadline=None)

@@ -309,18 +309,13 @@ class CacheStore:
     # -- purging -------------------------------------------------------------------------
     def purge_surrogate_key(self, key: str, *, soft: bool = False) -> int:
         """Remove (``soft``: mark stale) every object tagged ``key``; returns how many."""
-        entries = list(self._by_surrogate.get(key, ()))
-        now = self.now()
-        for entry in entries:
-            if soft:
-                entry.stale_since = now if entry.stale_since is None else entry.stale_since
-            else:
-                self._remove(entry)
-        return len(entries)
+        return self._purge(list(self._by_surrogate.get(key, ())), soft)
 
     def purge_all(self, *, soft: bool = False) -> int:
         """Remove (``soft``: mark stale) everything; returns how many objects."""
-        entries = list(self._lru.values())
+        return self._purge(list(self._lru.values()), soft)
+
+    def _purge(self, entries: list[Entry], soft: bool) -> int:
         now = self.now()
         for entry in entries:
             if soft:

@@ -94,8 +94,6 @@ class ServerProtocol:
     __slots__ = (
         "_buffer",
         "_chunked",
-        "_close_delimited",
-        "_eof",
         "_head_search",
         "_http11",
         "_left_to_read",
@@ -120,13 +118,11 @@ class ServerProtocol:
         self.peer_eof = False  # the client closed its sending side
         self.request_method = b""
         self._buffer = bytearray()
-        self._eof = False
         self._head_search = 0  # where to look for the end of the head next
         self._left_to_read = 0  # Content-Length body bytes still due
         self._chunked: ChunkedScanner | None = None
         self._left_to_send: int | None = None  # response Content-Length bytes still due
         self._out_chunked = False
-        self._close_delimited = False
         self._no_body = False
         self._http11 = True
 
@@ -136,7 +132,7 @@ class ServerProtocol:
         if data:
             self._buffer += data
         else:
-            self._eof = self.peer_eof = True
+            self.peer_eof = True
 
     @property
     def trailing_data(self) -> bytes:
@@ -168,7 +164,7 @@ class ServerProtocol:
         if end < 0:
             if len(buffer) > self.max_head:
                 raise ProtocolError(f"request head larger than {self.max_head // 1024} KiB", 431)
-            if self._eof:
+            if self.peer_eof:
                 if not buffer:
                     self.their_state = CLOSED
                     return CONNECTION_CLOSED
@@ -262,7 +258,7 @@ class ServerProtocol:
         return self._body_event() if scanner.done else NEED_DATA
 
     def _need_body(self) -> _Sentinel:
-        if self._eof:
+        if self.peer_eof:
             self.their_state = ERROR
             self.keep_alive = False
             raise ProtocolError("the client closed before its request body was complete")
@@ -312,18 +308,18 @@ class ServerProtocol:
             out.append((name, value))
         self._no_body = self.request_method == b"HEAD" or status in (204, 304)
         self._left_to_send = None
-        self._out_chunked = self._close_delimited = False
+        self._out_chunked = close_delimited = False
         if not self._no_body:
             if chunked and not http10:
                 self._out_chunked = True
             elif length is not None and not chunked:
                 self._left_to_send = length
             elif http10 or self.their_state is ERROR:
-                self._close_delimited = True
+                close_delimited = True
             else:
                 out.append((b"transfer-encoding", b"chunked"))
                 self._out_chunked = True
-        if close or self._close_delimited or self.their_state is ERROR:
+        if close or close_delimited or self.their_state is ERROR:
             self.keep_alive = False
         if not self.keep_alive and not close:
             out.append((b"connection", b"close"))

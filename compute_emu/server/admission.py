@@ -1,7 +1,7 @@
 """Which requests the front door lets through to the app: pure rules, each with its answer.
 
-Checked on the parsed request head before the app runs (no I/O here):
-- the head's size (h11 bounds only incomplete heads): 431;
+Checked on the parsed request head before the app runs (no I/O here). The head's size (431)
+and at most one ``Host`` are the parser's rules (``rules/http1_server.py``), checked first.
 - the HTTP version: 1.0 and 1.1 only (an HTTP/2 preface, ``HTTP/9.9``): 505;
 - framing: both Content-Length and Transfer-Encoding (RFC 9112 §6.1, §6.3): 400;
 - the target: origin-form only (absolute-form and CONNECT would make us an open proxy; 400
@@ -17,8 +17,6 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-MAX_HEADER_BYTES = 64 * 1024
 
 # RFC 3986 reg-name (no percent-encoding) or IPv4; an IPv6 literal in brackets; then a port.
 _AUTHORITY = re.compile(
@@ -103,11 +101,8 @@ def check_request(
     headers: list[tuple[bytes, bytes]],
     policy: HostPolicy,
 ) -> Refusal | None:
-    """Why the request must not reach the app, or None. ``headers`` as h11 gives them
-    (lower-case names)."""
-    size = len(target) + sum(len(n) + len(v) + 4 for n, v in headers)
-    if size > MAX_HEADER_BYTES:
-        return Refusal(431, f"request head larger than {MAX_HEADER_BYTES // 1024} KiB\n")
+    """Why the request must not reach the app, or None. ``headers`` with lower-case names,
+    from a head the parser accepted (so at most one ``Host``)."""
     if version not in (b"1.1", b"1.0"):
         return Refusal(505, f"HTTP/{version.decode('ascii', 'replace')} is not supported\n")
     names = [name for name, _ in headers]
@@ -124,11 +119,9 @@ def check_request(
         return Refusal(
             400, "absolute-form request targets are not accepted: compute-emu is not a proxy\n"
         )
-    hosts = [value for name, value in headers if name == b"host"]
-    if len(hosts) > 1:
-        return Refusal(400, "more than one Host header\n")
-    if hosts:
-        text = hosts[0].decode("latin-1")
+    host = next((value for name, value in headers if name == b"host"), None)
+    if host is not None:
+        text = host.decode("latin-1")
         authority = parse_authority(text)
         if authority is None:
             return Refusal(400, f"invalid Host header {text!r}: expected host[:port]\n")

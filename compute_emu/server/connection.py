@@ -21,7 +21,7 @@ import anyio.abc
 
 from ..rules import http1_server as http1
 from ..transport import ProtocolStream
-from .admission import MAX_HEADER_BYTES, HostPolicy, check_request
+from .admission import HostPolicy, check_request
 from .exchange import Addresses as Addresses
 from .exchange import BadRequestBody as BadRequestBody
 from .exchange import ClientGone as ClientGone
@@ -73,7 +73,7 @@ class Connection:
         self._date = date
         self._limits = limits
         self._hosts = hosts or HostPolicy()
-        self._http = http1.ServerProtocol(max_head=MAX_HEADER_BYTES)
+        self._http = http1.ServerProtocol()  # heads up to http1.MAX_HEAD (64 KiB)
         self._upgraded = False
         self.task_group: anyio.abc.TaskGroup  # set while serving
 
