@@ -1,7 +1,9 @@
-"""Fixtures: real processes (compute-emu, test backends), stopped by PID after each test."""
+"""The suite's layers (tests/support/layers.py), and fixtures: real processes (compute-emu,
+test backends), stopped by PID after each test."""
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -9,8 +11,43 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import layers
 from tests.support.processes import Child, python_module
 from tests.support.relay_rig import Loopback
+
+LAYER = pytest.StashKey[str]()
+GUARD = layers.Guard()
+sys.addaudithook(GUARD.audit)  # for good: audit hooks cannot be removed
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its layer (unit, inprocess, e2e), and the soak/fuzz ones slow."""
+    for item in items:
+        function = getattr(item, "originalname", item.name)
+        fixtures = getattr(item, "fixturenames", ())
+        layer = layers.layer_of(item.path.name, function, fixtures)
+        item.stash[LAYER] = layer
+        item.add_marker(layer)
+        if layers.is_slow(item.path.name, function):
+            item.add_marker("slow")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    GUARD.enter(item.nodeid, item.stash.get(LAYER, layers.E2E))
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """Report what the guard refused, even where the test (or one of its threads) caught the
+    error it raised."""
+    try:
+        return (yield)
+    finally:
+        refused = GUARD.leave()
+        if refused:
+            raise layers.LayerViolation("\n".join(dict.fromkeys(refused)))
 
 
 class Spawner:
