@@ -23,12 +23,17 @@ serve: setup
 ## Run the test suite (real sockets, a real Pushpin, Chromium; installs them when root)
 ## Layers (tests/support/layers.py): unit (no sockets, no processes), inprocess (sockets in the
 ## test's process), e2e (real processes); slow marks the soak and fuzz tests.
-PYTEST := $(PY) -m pytest
+## Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: the suite starts hundreds of
+## Python processes, and each would compile compute-emu again.
+PYTEST := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest
+## Two workers (two cores here), each running whole test files: a module's shared processes
+## stay in one worker, and every test still stops and checks its own children by PID.
+XDIST := -n 2 --dist loadfile
 
 test: setup
 	@bash scripts/test-deps
 	@bash scripts/official-env
-	COMPUTE_EMU_NO_SKIP=1 $(PYTEST)
+	COMPUTE_EMU_NO_SKIP=1 $(PYTEST) $(XDIST)
 
 ## The pure rules and units alone (about 10 s): no sockets, no processes, no soak or fuzz
 test-unit: setup
@@ -42,7 +47,7 @@ test-fast: setup
 test-e2e: setup
 	@bash scripts/test-deps
 	@bash scripts/official-env
-	COMPUTE_EMU_NO_SKIP=1 $(PYTEST) -m e2e
+	COMPUTE_EMU_NO_SKIP=1 $(PYTEST) $(XDIST) -m e2e
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -16,6 +16,7 @@ from tests.support.processes import Child, python_module
 from tests.support.relay_rig import Loopback
 
 LAYER = pytest.StashKey[str]()
+SLOW_TIMEOUT = 600  # seconds, for a test marked slow
 GUARD = layers.Guard()
 sys.addaudithook(GUARD.audit)  # for good: audit hooks cannot be removed
 
@@ -30,6 +31,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(layer)
         if layers.is_slow(item.path.name, function):
             item.add_marker("slow")
+            # thousands of examples or rounds: minutes on a loaded machine, where the others'
+            # two minutes (pyproject.toml) are only a guard against a hang
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
 
 
 @pytest.hookimpl(wrapper=True)
