@@ -55,7 +55,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
 
 
 class Spawner:
-    """Starts children for one test; the fixture stops them and checks nothing is left."""
+    """Starts children for one test (or one module); the fixture stops them and checks
+    nothing is left."""
 
     def __init__(self) -> None:
         self.children: list[Child] = []
@@ -64,6 +65,21 @@ class Spawner:
         child = Child(args, **kwargs)  # type: ignore[arg-type]
         self.children.append(child)
         return child
+
+    def stop_all(self) -> None:
+        """Stop every child by PID, newest first; fail if one did not stop or left any."""
+        leaks: list[str] = []
+        for child in reversed(self.children):
+            try:
+                child.stop()
+            except AssertionError as exc:
+                leaks.append(str(exc))
+            # shown by pytest only when the test failed
+            print(f"--- {' '.join(child.args)}\n{child.stdout}\n--- stderr\n{child.stderr}")
+            left = child.kill_leftovers()
+            if left:
+                leaks.append(f"{child.args} left processes behind: {left}")
+        assert not leaks, "\n".join(leaks)
 
 
 @pytest.fixture
@@ -84,18 +100,16 @@ def net() -> Iterator[Loopback]:
 def spawn() -> Iterator[Spawner]:
     spawner = Spawner()
     yield spawner
-    leaks: list[str] = []
-    for child in reversed(spawner.children):
-        try:
-            child.stop()
-        except AssertionError as exc:
-            leaks.append(str(exc))
-        # shown by pytest only when the test failed
-        print(f"--- {' '.join(child.args)}\n{child.stdout}\n--- stderr\n{child.stderr}")
-        left = child.kill_leftovers()
-        if left:
-            leaks.append(f"{child.args} left processes behind: {left}")
-    assert not leaks, "\n".join(leaks)
+    spawner.stop_all()
+
+
+@pytest.fixture(scope="module")
+def spawn_module() -> Iterator[Spawner]:
+    """``spawn`` for processes a module's tests share: started once, stopped (and checked for
+    leftovers) after the module's last test."""
+    spawner = Spawner()
+    yield spawner
+    spawner.stop_all()
 
 
 @dataclass
@@ -123,11 +137,16 @@ def backend(start_backend: Callable[[], Backend]) -> Backend:
     return start_backend()
 
 
+def start_origin(spawn: Spawner) -> int:
+    """Start the GRIP origin of the Fanout tests (tests/support/grip_origin.py): its port."""
+    child = spawn(python_module("tests.support.grip_origin"))
+    return int(child.wait_for(r"^PORT (\d+)").group(1))
+
+
 @pytest.fixture
 def origin(spawn: Spawner) -> int:
     """The GRIP origin of the Fanout tests (tests/support/grip_origin.py): its port."""
-    child = spawn(python_module("tests.support.grip_origin"))
-    return int(child.wait_for(r"^PORT (\d+)").group(1))
+    return start_origin(spawn)
 
 
 @dataclass
@@ -139,9 +158,8 @@ class Served:
         return self.child.stop()
 
 
-@pytest.fixture
-def make_project(tmp_path: Path) -> Callable[..., Path]:
-    """Write a project: fastly.toml (with optional backends and extra TOML) and src/main.py."""
+def project_maker(root: Path) -> Callable[..., Path]:
+    """``make_project`` writing its projects under ``root``."""
 
     def make(
         app: str,
@@ -150,7 +168,7 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
         extra: str = "",
         name: str = "proj",
     ) -> Path:
-        project = tmp_path / name
+        project = root / name
         (project / "src").mkdir(parents=True, exist_ok=True)
         lines = ["manifest_version = 3", f'name = "{name}"', 'language = "python"', extra]
         for backend, spec in (backends or {}).items():
@@ -172,8 +190,13 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def serve(spawn: Spawner) -> Callable[..., Served]:
-    """Start `compute-emu serve` on a free port for a project and wait until it listens."""
+def make_project(tmp_path: Path) -> Callable[..., Path]:
+    """Write a project: fastly.toml (with optional backends and extra TOML) and src/main.py."""
+    return project_maker(tmp_path)
+
+
+def server_starter(spawn: Spawner) -> Callable[..., Served]:
+    """``serve`` starting its children with ``spawn``."""
 
     def start(project: Path, *args: str) -> Served:
         child = spawn(
@@ -188,9 +211,12 @@ def serve(spawn: Spawner) -> Callable[..., Served]:
 
 
 @pytest.fixture
-def fanout(make_project, serve, origin):  # type: ignore[no-untyped-def]
-    """compute-emu with Pushpin, the GRIP origin as ``origin`` and as ``prefixed``
-    (``/realtime`` prefix), serving tests.fanout_support.FORWARD_APP."""
+def serve(spawn: Spawner) -> Callable[..., Served]:
+    """Start `compute-emu serve` on a free port for a project and wait until it listens."""
+    return server_starter(spawn)
+
+
+def forward_fanout(make_project, serve, origin):  # type: ignore[no-untyped-def]
     from tests.fanout_support import FORWARD_APP, start_fanout
 
     project = make_project(
@@ -202,3 +228,26 @@ def fanout(make_project, serve, origin):  # type: ignore[no-untyped-def]
         extra="[local_server.pushpin]\nenable = true",
     )
     return start_fanout(serve, project)
+
+
+@pytest.fixture
+def fanout(make_project, serve, origin):  # type: ignore[no-untyped-def]
+    """compute-emu with Pushpin, the GRIP origin as ``origin`` and as ``prefixed``
+    (``/realtime`` prefix), serving tests.fanout_support.FORWARD_APP."""
+    return forward_fanout(make_project, serve, origin)
+
+
+@pytest.fixture(scope="module")
+def module_fanout(spawn_module: Spawner, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("shared-fanout")
+    return forward_fanout(
+        project_maker(root), server_starter(spawn_module), start_origin(spawn_module)
+    )
+
+
+@pytest.fixture
+def shared_fanout(module_fanout):  # type: ignore[no-untyped-def]
+    """``fanout``, started once for a module's tests that only use it (they must not stop or
+    restart it, nor count its connections); each test reads only its own part of the log."""
+    module_fanout.served.child.read_from_here()
+    return module_fanout

@@ -31,10 +31,11 @@ from tests.test_starters import (
 )
 
 
-@pytest.fixture
-def forward(spawn: Spawner, tmp_path) -> Fanout:
+@pytest.fixture(scope="module")
+def module_forward(spawn_module: Spawner, tmp_path_factory: pytest.TempPathFactory) -> Fanout:
     require_pushpin()
-    project = copy_starter("fanout-forward-official", tmp_path)
+    spawn = spawn_module
+    project = copy_starter("fanout-forward-official", tmp_path_factory.mktemp("forward"))
     proxy, publish = free_port(), free_port()
     origin = spawn(
         [
@@ -48,6 +49,13 @@ def forward(spawn: Spawner, tmp_path) -> Fanout:
     return start_fanout(
         lambda *args: serve_official(spawn, *args), project, proxy=proxy, publish=publish
     )
+
+
+@pytest.fixture
+def forward(module_forward: Fanout) -> Fanout:
+    """The fanout-forward-official starter with its origin, started once for this module."""
+    module_forward.served.child.read_from_here()
+    return module_forward
 
 
 def test_http_stream_through_redirect_to_grip_proxy_receives_a_publish(forward: Fanout):

@@ -6,12 +6,13 @@ from __future__ import annotations
 import gzip
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+
+from tests.support.threaded_server import serve_in_thread
 
 PAYLOAD = b"hello, world!\n" * 50
 
@@ -56,8 +57,7 @@ class Origin(BaseHTTPRequestHandler):
 @pytest.fixture
 def origin_url() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Origin)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import Served, Spawner
+from tests.conftest import Served, Spawner, server_starter
 from tests.fanout_support import Fanout, LineReader, free_port, publish_until, require_pushpin
 from tests.support.processes import ROOT, python_module
 
@@ -184,9 +184,17 @@ def start_forward(spawn: Spawner, serve: Callable[..., Served], tmp_path: Path) 
     return Forward(Fanout(served, proxy, publish), f"http://127.0.0.1:{origin_port}")
 
 
+@pytest.fixture(scope="module")
+def module_forward(spawn_module: Spawner, tmp_path_factory: pytest.TempPathFactory) -> Forward:
+    root = tmp_path_factory.mktemp("forward")
+    return start_forward(spawn_module, server_starter(spawn_module), root)
+
+
 @pytest.fixture
-def forward(spawn: Spawner, serve: Callable[..., Served], tmp_path: Path) -> Forward:
-    return start_forward(spawn, serve, tmp_path)
+def forward(module_forward: Forward) -> Forward:
+    """The fanout-forward starter with its origin, started once for this module's tests."""
+    module_forward.fanout.served.child.read_from_here()
+    return module_forward
 
 
 def test_forward_page_and_http_stream(forward: Forward) -> None:
@@ -314,14 +322,21 @@ def test_forward_origin_checks_grip_sig(forward: Forward) -> None:
 # -- fanout: the app is its own GRIP origin for /test/* -------------------------------------
 
 
-@pytest.fixture
-def fanout_kit(spawn: Spawner, tmp_path: Path) -> Fanout:
+@pytest.fixture(scope="module")
+def module_fanout_kit(spawn_module: Spawner, tmp_path_factory: pytest.TempPathFactory) -> Fanout:
     require_pushpin()
-    project = copy_starter("fanout", tmp_path)
+    project = copy_starter("fanout", tmp_path_factory.mktemp("fanout-kit"))
     port = free_port()
     rewrite_manifest(project, "localhost:7676", f"localhost:{port}")  # the `self` backend
     rewrite_manifest(project, "localhost:3000", f"localhost:{free_port()}")  # no origin runs
-    return serve_on(spawn, project, port, free_port(), free_port())
+    return serve_on(spawn_module, project, port, free_port(), free_port())
+
+
+@pytest.fixture
+def fanout_kit(module_fanout_kit: Fanout) -> Fanout:
+    """The fanout starter served, started once for this module's tests."""
+    module_fanout_kit.served.child.read_from_here()
+    return module_fanout_kit
 
 
 def test_fanout_stream(fanout_kit: Fanout) -> None:

@@ -27,6 +27,7 @@ LAYERS = (UNIT, INPROCESS, E2E)  # in order: each may do what the ones before it
 E2E_FIXTURES = frozenset(
     {
         "spawn",  # tests/conftest.py: every child process (serve, backend, origin, fanout, ...)
+        "spawn_module",  # the same, shared by a module's tests (shared_fanout, ...)
         "browser",  # tests/test_browser.py: Chromium
         "served",  # tests/test_official_*.py: an app of the official SDK's venv
         "pushpin_url",  # tests/test_publish.py: a real Pushpin
