@@ -85,7 +85,10 @@ def start_fanout(
 class LineReader:
     """Reads a streamed response line by line in a thread, so tests can wait for lines.
 
-    ``close()`` shuts the socket down, which also ends a read blocked in the thread.
+    ``close()`` shuts the socket down, which also ends a read blocked in the thread. The
+    socket is kept from before ``getresponse()``: on a ``Connection: close`` response (a
+    relayed held stream always is one) http.client drops ``_conn.sock`` while the response
+    still reads from it, so the connection no longer knows the socket to wake.
     """
 
     def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
@@ -96,13 +99,21 @@ class LineReader:
         parts = urlsplit(url)
         self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
         self._target = parts.path + (f"?{parts.query}" if parts.query else "")
+        self._sock: socket.socket | None = None
+        self._closing = False
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, args=(headers or {},), daemon=True)
         self._thread.start()
 
     def _run(self, headers: dict[str, str]) -> None:
         try:
+            with self._lock:  # close() either comes first (no connection) or sees the socket
+                if self._closing:
+                    return
+                self._conn.connect()
+                self._sock = self._conn.sock
             self._conn.request("GET", self._target, headers=headers)
-            self._conn.sock.settimeout(None)  # held streams may stay quiet for long
+            self._sock.settimeout(None)  # held streams may stay quiet for long
             response = self._conn.getresponse()
             self.status, self.headers = response.status, httpx.Headers(response.getheaders())
             while line := response.readline():
@@ -123,12 +134,16 @@ class LineReader:
                 return line
 
     def close(self) -> None:
-        sock = self._conn.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        with self._lock:
+            self._closing = True
+            if self._sock is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(10)
+        assert not self._thread.is_alive(), "the reader thread outlived its shut-down socket"
         self._conn.close()
+        if self._sock is not None:
+            self._sock.close()
 
 
 def publish_until(

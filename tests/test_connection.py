@@ -11,6 +11,7 @@ import pytest
 
 from compute_emu.server.connection import Addresses, Connection, Exchange, Handler, Limits
 from compute_emu.server.framing import HttpDate
+from compute_emu.transport import Listener, ProtocolStream
 
 
 async def hello(exchange: Exchange) -> None:
@@ -108,3 +109,30 @@ async def test_one_connection_failing_does_not_touch_another():
         tg.cancel_scope.cancel()
     assert broken == b""  # that connection was closed...
     assert still_fine.endswith(b"ok")  # ...and the other one kept working
+
+
+@pytest.mark.anyio
+async def test_stopping_the_server_does_not_wait_out_a_keep_alive_connections_linger(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The listener cancels each connection's task once when the server stops (compute-emu
+    serve on SIGTERM); the connection must close at once, not linger for the client."""
+    monkeypatch.setattr("compute_emu.server.connection.LINGER", 60.0)
+    listener = await Listener.open("127.0.0.1", 0)
+    port = listener.address[1]
+    date = HttpDate()
+
+    async def handle(stream: ProtocolStream) -> None:
+        addresses = Addresses(("127.0.0.1", 1), ("127.0.0.1", port))
+        await Connection(stream, addresses, hello, date, DEFAULT_LIMITS).serve()
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        with anyio.fail_after(20):  # the linger alone would take 60 s
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(listener.serve, handle)
+                client.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                answer = b""
+                while not answer.endswith(b"ok"):
+                    answer += await anyio.to_thread.run_sync(client.recv, 65536)
+                tg.cancel_scope.cancel()  # the client keeps its connection open
+        assert await anyio.to_thread.run_sync(read_all, client) == b""

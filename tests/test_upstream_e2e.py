@@ -49,6 +49,9 @@ class ScriptedBackend:
             except OSError:
                 return
             with self._lock:
+                if self._stopping:  # accepted as stop() ran: it will not see this one
+                    conn.close()
+                    return
                 self.connections += 1
                 self._sockets.append(conn)
             thread = threading.Thread(target=self._handle, args=(conn,), daemon=True)
@@ -71,7 +74,11 @@ class ScriptedBackend:
                 conn.sendall(self._answer(index))
 
     def stop(self) -> None:
-        self._stopping = True
+        with self._lock:
+            self._stopping = True
+        # shutdown() wakes the accept() blocked in the thread; close() alone does not
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             for conn in self._sockets:
@@ -81,6 +88,7 @@ class ScriptedBackend:
         self._accept.join(5)
         for thread in self._threads:
             thread.join(5)
+        assert not any(t.is_alive() for t in (self._accept, *self._threads)), "threads left"
 
 
 @pytest.fixture

@@ -239,6 +239,7 @@ class Connection:
     # -- the cycle -----------------------------------------------------------------------
     async def serve(self) -> None:
         """Run request/response cycles until the connection ends. Never raises."""
+        shutting_down = False
         try:
             async with anyio.create_task_group() as self.task_group:
                 try:
@@ -247,12 +248,18 @@ class Connection:
                     await self._send_error(exc.status, f"{exc}\n")
                 except ClientGone:
                     log.debug("client %s:%d went away", *self.addresses.client)
+        except anyio.get_cancelled_exc_class():
+            # the server is stopping: the listener cancels this task once (an asyncio
+            # cancel, not a scope's), so nothing would cut a linger short
+            shutting_down = True
+            raise
         except Exception:
             log.exception("connection from %s:%d failed", *self.addresses.client)
         finally:
             if not self._upgraded:
                 try:
-                    await self._linger()  # skipped when the server is shutting down
+                    if not shutting_down:
+                        await self._linger()
                 finally:
                     with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                         await self._stream.aclose()
