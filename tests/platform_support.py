@@ -1,5 +1,5 @@
-"""Helpers for the platform tests: a project in tmp_path, a fake host carrying a Platform, and
-the native host's platform calls over a Platform (with an event loop of their own, no server)."""
+"""Helpers for the platform tests: a project in tmp_path, and the native host's platform calls
+over a Platform (with an event loop of their own, no server)."""
 
 from __future__ import annotations
 
@@ -121,15 +121,8 @@ def platform_host(platform: Platform, request_id: int = 0) -> Iterator[PlatformH
         loop.close()
 
 
-class FakeHost:
-    """Just enough of the Host protocol for the store SDK."""
-
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-
-
 @contextlib.contextmanager
 def serving(platform: Platform) -> Iterator[Platform]:
-    """Bind a fake host carrying ``platform`` (as the runtime does around ``main()``)."""
-    with bind_host(FakeHost(platform)):  # type: ignore[arg-type]
+    """Bind the platform calls over ``platform`` (as the runtime does around ``main()``)."""
+    with platform_host(platform) as host, bind_host(host):  # type: ignore[arg-type]
         yield platform

@@ -11,7 +11,9 @@ import pytest
 
 from compute_emu.cache.store import CacheStore
 from compute_emu.platform import Platform
+from compute_emu.sdk._host import bind_host
 from compute_emu.sdk._interface import CachedObject, CacheState, CacheWrite, Handle, HostError
+from compute_emu.sdk.cache import core
 from tests.platform_support import LoopThread, PlatformHost, Services
 
 MISS = CacheState(found=False, usable=False, stale=False, must_insert_or_update=False)
@@ -198,3 +200,21 @@ def test_a_handle_from_elsewhere_is_refused(host: PlatformHost) -> None:
     with pytest.raises(HostError) as info:
         host.cache_state("not a lookup")
     assert (info.value.kind, str(info.value)) == ("invalid_argument", "not a cache lookup: str")
+
+
+def test_the_sdk_over_the_native_host_initial_age_counts_against_the_max_age(
+    host: PlatformHost,
+) -> None:
+    with bind_host(host):  # type: ignore[arg-type]
+        with core.insert(b"aged", 60).initial_age(10).stale_while_revalidate(30).execute() as body:
+            body.write(b"x")
+        found = core.lookup(b"aged").execute()
+        assert found is not None and found.max_age() == 60 and not found.is_stale()
+        assert found.age() == pytest.approx(10, abs=1) and found.remaining_ttl() == pytest.approx(
+            50, abs=1
+        )
+        host.services.cache.advance(51)
+        later = core.lookup(b"aged").execute()
+        assert later is not None and later.is_stale() and later.remaining_ttl() == 0
+        assert later.is_usable()
+        assert later.age() == pytest.approx(61, abs=1)
