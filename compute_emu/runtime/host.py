@@ -25,6 +25,7 @@ from ..sdk._response import Response
 from ..server.framing import header_value
 from .bridge import HANDOFF_REPLAY_LIMIT, Calls, LoopBodyStream, LoopFlag
 from .pending import PendingCall, first_done
+from .platform_calls import PlatformCalls
 from .readthrough import cached_send
 from .send import BackendCall
 from .streaming import StreamingSink
@@ -58,7 +59,7 @@ def _server_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | 
 
 
 @dataclass
-class RequestHost:
+class RequestHost(PlatformCalls):
     """Implements :class:`compute_emu.sdk._host.Host` for one client request."""
 
     services: Services
