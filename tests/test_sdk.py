@@ -12,7 +12,14 @@ import pytest
 
 import compute_emu.sdk as sdk
 from compute_emu.sdk import Body, HeaderMap, Request, Response, SendError, SendErrorCause
-from compute_emu.sdk._host import ClientRequestParts, HandoffKind, bind_host
+from compute_emu.sdk._host import bind_host
+from compute_emu.sdk._interface import (
+    BackendResponse,
+    ClientRequestParts,
+    HandoffKind,
+    OutgoingRequest,
+    OutgoingResponse,
+)
 
 
 class ListStream:
@@ -29,7 +36,7 @@ class ListStream:
 
 @dataclass
 class FakeHost:
-    """Implements the Host protocol; records every call."""
+    """Implements the Host protocol's client and send calls; records every call (values)."""
 
     parts: ClientRequestParts | None = None
     fail_with: SendError | None = None
@@ -43,20 +50,20 @@ class FakeHost:
         self.taken = True
         return self.parts
 
-    def send(self, request: Request, backend: str) -> Response:
+    def send(self, request: OutgoingRequest, backend: str) -> BackendResponse:
         self.calls.append(("send", request, backend))
         if self.fail_with is not None:
             raise self.fail_with
-        body = Body(b"from " + backend.encode())
-        return Response._from_backend(200, [("X-B", b"1")], body, backend, request)
+        body = ListStream([b"from ", backend.encode()])
+        return BackendResponse(200, "HTTP/1.1", (("X-B", b"1"),), body, backend)
 
-    def send_to_client(self, response: Response) -> None:
+    def send_to_client(self, response: OutgoingResponse) -> None:
         if self.sent:
             raise RuntimeError("a response was already sent")
         self.sent = True
         self.calls.append(("send_to_client", response))
 
-    def handoff(self, request: Request, backend: str, kind: HandoffKind) -> None:
+    def handoff(self, request: OutgoingRequest, backend: str, kind: HandoffKind) -> None:
         self.calls.append(("handoff", request, backend, kind))
 
 
@@ -66,8 +73,8 @@ def client_parts(
     return ClientRequestParts(
         method="POST",
         url="http://127.0.0.1:7676/path/x?a=1&b=two&a=3",
-        version="1.1",
-        headers=headers if headers is not None else [("Host", b"127.0.0.1:7676")],
+        version="HTTP/1.1",
+        headers=tuple(headers) if headers is not None else (("Host", b"127.0.0.1:7676"),),
         body=body,
         client_ip=ipaddress.ip_address("127.0.0.1"),
         request_id=f"{0:032x}",
@@ -471,9 +478,14 @@ def test_cache_knobs_are_recorded() -> None:
 
 
 def test_send_delegates_to_host(host: FakeHost) -> None:
-    req = Request.get("http://example.com/")
+    req = Request.get("http://example.com/").with_body("up").with_header("X-A", "1")
+    req.set_ttl(60)
     resp = req.send("origin")
-    assert host.calls == [("send", req, "origin")]
+    [(call, sent, backend)] = host.calls
+    assert (call, backend) == ("send", "origin")
+    assert (sent.method, sent.url, sent.headers) == ("GET", "http://example.com/", (("X-A", b"1"),))
+    assert sent.body.prefix == b"up" and sent.body.stream is None and not req.has_body()
+    assert sent.cache.ttl == 60.0 and not sent.cache.pass_ and sent.cache.before_send is None
     assert resp.is_from_backend()
     assert resp.get_backend_name() == "origin"
     assert resp.get_backend_request() is req
@@ -498,17 +510,23 @@ def test_handoffs_delegate_to_host(host: FakeHost) -> None:
     req.handoff_websocket("ws")
     with pytest.warns(DeprecationWarning, match="handoff_websocket"):
         req.upgrade_websocket("old")
-    assert host.calls == [
-        ("handoff", req, "grip", "fanout"),
-        ("handoff", req, "ws", "websocket"),
-        ("handoff", req, "old", "websocket"),
+    assert [(c[0], *c[2:]) for c in host.calls] == [
+        ("handoff", "grip", "fanout"),
+        ("handoff", "ws", "websocket"),
+        ("handoff", "old", "websocket"),
     ]
+    for _, sent, *_ in host.calls:
+        assert (sent.method, sent.url) == ("POST", req.get_url_str())
+        assert sent.body.prefix == b"" and sent.body.stream is None
+    assert req.has_body()  # a handoff sends the client's own body: the request keeps its
 
 
 def test_send_to_client_delegates_and_second_raises(host: FakeHost) -> None:
-    resp = Response.from_body("ok")
+    resp = Response.from_body("ok").with_header("X", "1")
     resp.send_to_client()
-    assert host.calls == [("send_to_client", resp)]
+    [(call, sent)] = host.calls
+    assert call == "send_to_client" and (sent.status, sent.headers) == (200, (("X", b"1"),))
+    assert sent.body.prefix == b"ok" and sent.keepalive and not sent.framing_from_headers
     with pytest.raises(RuntimeError, match="already sent"):
         Response().send_to_client()
 

@@ -2,8 +2,8 @@
 
 Bounded by bytes with LRU eviction; a surrogate-key index for purges (hard: removed; soft:
 marked stale); obligations for request collapsing (concurrent misses for one key wait for the
-one fetch under way). Bodies are :class:`CachedBody` values that readers can follow while
-they are still being written.
+one fetch under way), taken and ended by a :class:`Fill`. Bodies are :class:`CachedBody`
+values that readers can follow while they are still being written.
 
 Threading: every method runs on the server's event loop thread (the network side). The app's
 thread reaches the store through the loop (``Calls.call``/``Calls.run``), so there are no
@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .fill import Fill
 from .freshness import variant
 
 DEFAULT_CAPACITY = 256 * 1024 * 1024  # bytes (--cache-size)
@@ -290,6 +291,10 @@ class CacheStore:
     def obligation(self, key: bytes) -> Obligation | None:
         """The fetch under way for ``key``, if any."""
         return self._obligations.get(key)
+
+    def fill(self, key: bytes, owner: object = None) -> Fill:
+        """Take the fetch of ``key`` (there must be none under way); see :class:`Fill`."""
+        return Fill(self, key, owner)
 
     def begin(self, key: bytes, owner: object = None) -> Obligation:
         """Take the obligation to fetch ``key`` (there must be none under way)."""
