@@ -15,7 +15,7 @@ from ..log import AppOutput, RequestRecord, current_request
 from ..rules.framing import header_value
 from ..rules.http1_server import LocalProtocolError
 from ..sdk._errors import SendError
-from ..sdk._interface import ClientRequestParts, IpAddress, OutgoingResponse
+from ..sdk._interface import ClientRequestParts, IpAddress
 from ..server.connection import ClientGone, Exchange
 from . import environ
 from .app_errors import message, plain_text, terminal_text
@@ -28,7 +28,6 @@ from .handoff import relay_handoff
 from .hostcalls import Hostcalls
 from .logged_client import log_backend_calls
 from .scope import RequestScope
-from .streaming import StreamingSink
 
 if TYPE_CHECKING:
     from .services import Services
@@ -216,10 +215,12 @@ class AppHandler:
             case ClientWentAway():
                 record.error = "client went away"
                 raise ClientGone
-            case Respond(response):
-                await self._deliver(exchange, scope.request_id, response, None)
-            case Stream(response, sink):
-                await self._deliver(exchange, scope.request_id, response, sink)
+            case Respond(response) | Stream(response):
+                sink = scope.decision.sink if isinstance(scope.decision, Stream) else None
+                if log.verbose:
+                    log.headers(scope.request_id, "<", list(response.headers))
+                    log_response_body(log, scope.request_id, response)
+                await deliver_response(exchange, response, self.date(), sink)
             case Handoff() as handoff:
                 await relay_handoff(exchange, scope, handoff, record)
             case Failed(error) if (gone := _client_cause(error)) is not None:
@@ -244,16 +245,3 @@ class AppHandler:
                 await send_text(exchange, 200, "", self.date(), content_type=None)
             case None:
                 raise AssertionError("carried out before anything was decided")
-
-    async def _deliver(
-        self,
-        exchange: Exchange,
-        request_id: int,
-        response: OutgoingResponse,
-        sink: StreamingSink | None,
-    ) -> None:
-        log = self.services.log
-        if log.verbose:
-            log.headers(request_id, "<", list(response.headers))
-            log_response_body(log, request_id, response)
-        await deliver_response(exchange, response, self.date(), sink)

@@ -2,17 +2,24 @@
 
 A thin façade. Each call either hands back a value it was given (the client request, built on
 the loop before ``main()`` started) or runs one verb of the request's loop-side
-:class:`~compute_emu.runtime.scope.RequestScope` and waits for it: values go down, values come
-back, and no state of its own needs a lock. The loop calls a thread waits for are cancelled
-together when the client leaves (:class:`~compute_emu.runtime.bridge.Calls`): they then raise
+:class:`~compute_emu.runtime.scope.RequestScope`: values go down, values come back, and no
+state of its own needs a lock. The loop calls a thread waits for are cancelled together when
+the client leaves (:class:`~compute_emu.runtime.bridge.Calls`): they then raise
 ``ClientLeft`` in the app.
+
+The app's answer to its client goes down once, without waiting for the loop (as
+``send_downstream`` returns at once on Compute): what it may not decide is refused here first
+(:mod:`~compute_emu.runtime.decision`'s rules), and a second answer is refused by the one-shot
+record of the first, as the client request is handed out once. The answer and ``main()``
+returning reach the loop through the same mailbox (the worker pool's), so the loop sees them
+in the order they happened.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..sdk._host import bind_host
@@ -23,11 +30,11 @@ from ..sdk._interface import (
     ClientRequestParts,
     Handle,
     HandoffKind,
-    Host,
     OutgoingRequest,
     OutgoingResponse,
     StreamSink,
 )
+from .decision import Decision, Handoff, Respond, handoff_refusal, sendable, unrouted_fanout
 from .pending import PendingCall
 from .upload import UploadPipe, UploadWriter
 
@@ -48,15 +55,16 @@ class Hostcalls:
         self._loop = scope.services.loop
         self._log = scope.services.log
         self._client: ClientRequestParts | None = client
+        self._client_body = scope.client_body  # recorded on this thread as the app reads it
+        self._backends = scope.backends  # the request's snapshot (an immutable value)
+        self._answered: str | None = None  # what the app's one answer was, once given
         self.request_id = scope.request_id
         self.trace_id = client.request_id  # FASTLY_TRACE_ID: 32 hex digits
         self._services = scope.services  # for ``platform`` and ``cache_run`` (until merged)
 
-    @contextmanager
-    def bound(self) -> Iterator[None]:
+    def bound(self) -> AbstractContextManager[None]:
         """This host bound as the SDK's current host (around ``main()`` and the app's hooks)."""
-        with bind_host(cast(Host, self)):  # a Host whole once the platform calls are a base
-            yield
+        return bind_host(self)  # type: ignore[arg-type]  # a Host once PlatformCalls is a base
 
     def answered(self) -> bool:
         """Whether the app decided what its client gets (for the handler's warning)."""
@@ -70,14 +78,56 @@ class Hostcalls:
         return client
 
     def send_to_client(self, response: OutgoingResponse) -> None:
-        # decided even after the client left (then silently): never cancelled
-        self._loop.call(self._scope.respond, response)
+        if not sendable(response.status):
+            self._log.warning(
+                f"#{self.request_id} the app sent an informational response (103) which is "
+                "not sent to the client (as in Viceroy); its real response follows"
+            )
+            return
+        self._hand_down(Respond(response), "send a response")
 
     def stream_to_client(self, response: OutgoingResponse) -> StreamSink:
-        return self._calls.call(self._scope.stream, response)
+        self._unanswered("stream a response")
+        self._stop_recording()
+        sink = self._calls.call(self._scope.stream, response)
+        self._answered = "a response was already sent"
+        return sink
 
     def handoff(self, request: OutgoingRequest, backend: str, kind: HandoffKind) -> None:
-        self._loop.call(self._scope.handoff, request, backend, kind)
+        if kind == "websocket" and backend not in self._backends:
+            raise self._loop.call(self._scope.unknown_backend, backend)
+        if unrouted_fanout(self._backends, backend, kind):
+            self._log.warning(
+                f"#{self.request_id} handoff_fanout(): {backend!r} is not a backend in "
+                f"{self._services.manifest_name}, so Pushpin has no route for it (it answers 502)"
+            )
+        replay_lost = self._client_body is not None and self._client_body.replay_lost
+        services = self._services
+        refusal = handoff_refusal(
+            backend, kind, replay_lost, services.fanout_proxy_port, services.manifest_name
+        )
+        if refusal is not None:
+            raise refusal
+        self._hand_down(Handoff(request, backend, kind), f"hand off to {kind}")
+
+    def _unanswered(self, what: str) -> None:
+        if self._answered is not None:
+            raise RuntimeError(f"cannot {what}: {self._answered} for this request")
+
+    def _stop_recording(self) -> None:
+        if self._client_body is not None:
+            self._client_body.stop_recording()  # no handoff can follow an answer
+
+    def _hand_down(self, decision: Decision, what: str) -> None:
+        if self._answered is not None:
+            raise RuntimeError(f"cannot {what}: {self._answered} for this request")
+        handoff = isinstance(decision, Handoff)
+        if not handoff and self._client_body is not None:
+            self._client_body.stop_recording()  # no handoff can follow an answer
+        self._answered = (
+            "the request was already handed off" if handoff else "a response was already sent"
+        )
+        self._loop.notify(self._scope.decide, decision)
 
     # -- backends ----------------------------------------------------------------------------
     def send(self, request: OutgoingRequest, backend: str) -> BackendResponse:

@@ -19,15 +19,9 @@ from typing import TypeVar
 from ..log import AppOutput
 from ..manifest import BackendConfig
 from ..sdk._errors import SendError, SendErrorCause
-from ..sdk._interface import (
-    BackendInfo,
-    BackendResponse,
-    HandoffKind,
-    OutgoingRequest,
-    OutgoingResponse,
-)
-from .bridge import HANDOFF_REPLAY_LIMIT, Calls, LoopBodyStream, LoopFlag
-from .decision import ClientWentAway, Decision, Failed, Handoff, Respond, Returned, Stream
+from ..sdk._interface import BackendInfo, BackendResponse, OutgoingRequest, OutgoingResponse
+from .bridge import Calls, LoopBodyStream, LoopFlag
+from .decision import ClientWentAway, Decision, Failed, Returned, Stream
 from .pending import PendingCall, first_done
 from .readthrough import cached_send
 from .send import BackendCall
@@ -146,21 +140,13 @@ class RequestScope:
     def _config(self, name: str) -> BackendConfig:
         config = self.backends.get(name) or self._dynamic_configs.get(name)
         if config is None:
-            raise self._unknown_backend(name)
+            raise self.unknown_backend(name)
         return config
 
     def _ssl(self, config: BackendConfig) -> ssl.SSLContext | None:
         if config.name in self._dynamic_configs:
             return self._dynamic_ssl.get(config.name)
         return self.backends.ssl_context(config.name)
-
-    def _unknown_backend(self, name: str) -> SendError:
-        known = ", ".join([*self.backends, *self.dynamic]) or "none"
-        return SendError(
-            name,
-            SendErrorCause.UnknownBackend,
-            f"no backend named {name!r} in {self.services.manifest_name} (known: {known})",
-        )
 
     # -- backend calls -------------------------------------------------------------------
     async def send(self, request: OutgoingRequest, backend: str) -> BackendResponse:
@@ -230,70 +216,31 @@ class RequestScope:
         return result[0]
 
     # -- the decision --------------------------------------------------------------------
-    def respond(self, response: OutgoingResponse) -> None:
-        """``send_to_client``: a 103 is dropped (as in Viceroy), other 1xx are refused."""
-        if (status := response.status) < 200:
-            if status != 103:
-                raise ValueError(f"cannot send an informational status ({status}) to the client")
-            self.services.log.warning(
-                f"#{self.request_id} the app sent an informational response (103) which is "
-                "not sent to the client (as in Viceroy); its real response follows"
-            )
-            return
-        self._decide(Respond(response), "send a response")
+    def decide(self, decision: Decision) -> None:
+        """The app's decision (already checked on its thread); the first one stands (a later
+        one can only race with the client leaving: nobody to answer then)."""
+        if self.decision is None:
+            self.decision = decision
+            self.decided.set()
 
     def stream(self, response: OutgoingResponse) -> StreamingSink:
-        """``stream_to_client``: the sink the app writes the rest of the body to."""
+        """``stream_to_client``: decided, and the sink the app writes the rest of the body to."""
         sink = StreamingSink(self.calls)
-        self._decide(Stream(response, sink), "stream a response")
+        self.decide(Stream(response, sink))
         return sink
-
-    def handoff(self, request: OutgoingRequest, backend: str, kind: HandoffKind) -> None:
-        """``handoff_fanout``/``handoff_websocket``, refused with Viceroy's errors."""
-        services = self.services
-        if backend not in self.backends and kind == "websocket":
-            raise self._unknown_backend(backend)
-        if backend not in self.backends:  # Viceroy does not check: Pushpin answers 502
-            services.log.warning(
-                f"#{self.request_id} handoff_fanout(): {backend!r} is not a backend in "
-                f"{services.manifest_name}, so Pushpin has no route for it (it answers 502)"
-            )
-        body = self.client_body
-        if body is not None and body.replay_lost:
-            raise SendError(
-                backend,
-                SendErrorCause.InternalError,
-                f"cannot hand off: main() already read more than {HANDOFF_REPLAY_LIMIT} bytes "
-                "of the request body (hand off before reading a large body)",
-            )
-        if kind == "fanout" and services.fanout_proxy_port is None:
-            raise SendError(
-                backend,
-                SendErrorCause.InternalError,
-                "Fanout is not enabled for local testing: set `enable = true` under "
-                f"[local_server.pushpin] in {services.manifest_name}, or pass "
-                "--experimental-enable-pushpin to `compute-emu serve`",
-            )
-        self._decide(Handoff(request, backend, kind), f"hand off to {kind}")
 
     def has_decided(self) -> bool:
         """Whether the app (or its client leaving) decided already."""
         return self.decision is not None
 
-    def _decide(self, decision: Decision, what: str) -> None:
-        if isinstance(self.decision, ClientWentAway):
-            return  # nobody to answer any more; the app's I/O calls fail instead
-        if self.decision is not None:
-            previous = (
-                "a response was already sent"
-                if isinstance(self.decision, Respond | Stream)
-                else "the request was already handed off"
-            )
-            raise RuntimeError(f"cannot {what}: {previous} for this request")
-        self.decision = decision
-        if not isinstance(decision, Handoff) and self.client_body is not None:
-            self.client_body.stop_recording()  # no handoff can follow an answer
-        self.decided.set()
+    def unknown_backend(self, name: str) -> SendError:
+        """The error for a backend this request does not know (naming those it knows)."""
+        known = ", ".join([*self.backends, *self.dynamic]) or "none"
+        return SendError(
+            name,
+            SendErrorCause.UnknownBackend,
+            f"no backend named {name!r} in {self.services.manifest_name} (known: {known})",
+        )
 
     def original_body(self) -> tuple[bytes, LoopBodyStream | None]:
         """The client's body as it arrived: what the app already read, then the rest."""
