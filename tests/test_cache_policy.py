@@ -1,5 +1,5 @@
 """The readthrough cache's decisions (compute_emu/cache/policy.py) as tables: pure functions of
-facts, no store, no clock, no I/O. And the fill of one key (cache/fill.py): its obligation
+facts, no store, no clock, no I/O. And the fill of one key (cache/store.py: Fill): its obligation
 ends exactly once, whatever the block does."""
 
 from __future__ import annotations

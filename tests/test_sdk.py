@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from compute_emu.sdk import Body, HeaderMap, Request, Response, SendError, SendE
 from compute_emu.sdk._host import bind_host
 from compute_emu.sdk._interface import (
     BackendResponse,
+    BodyParts,
+    Candidate,
     ClientRequestParts,
     HandoffKind,
     OutgoingRequest,
@@ -621,3 +624,60 @@ def test_response_from_backend_keeps_stream_lazy() -> None:
     assert resp.get_header_all("set-cookie") == ["a", "b"]
     assert resp.has_body() and stream.reads == 0
     assert resp.into_body_str() == "xy"
+
+
+# -- the cache hooks as values ----------------------------------------------------------------
+
+
+class HookingHost(FakeHost):
+    """Runs the request's before-send hook on what it was sent, then on a GET it derives."""
+
+    def send(self, request: OutgoingRequest, backend: str) -> BackendResponse:
+        hook = request.cache.before_send
+        assert hook is not None
+        self.calls.append(("hooked", hook(request)))
+        derived = dataclasses.replace(request, method="GET", body=BodyParts())
+        self.calls.append(("derived", hook(derived)))
+        return super().send(request, backend)
+
+
+def test_the_before_send_hook_changes_the_request_the_app_sent() -> None:
+    fake = HookingHost()
+    seen: list[Request] = []
+
+    def before(req: Request) -> None:
+        seen.append(req)
+        req.set_header("x-hook", str(len(seen)))
+        req.set_body(req.take_body_str() + "!")
+
+    req = Request.head("http://example.com/a").with_body("up").with_before_send(before)
+    with bind_host(fake):
+        resp = req.send("origin")
+    (_, hooked), (_, derived), _ = fake.calls
+    assert seen[0] is req and seen[1] is not req  # a derived request gets a copy
+    assert (hooked.method, hooked.body.prefix) == ("HEAD", b"up!")
+    assert dict(hooked.headers)["x-hook"] == b"1"
+    assert (derived.method, derived.body.prefix, dict(derived.headers)["x-hook"]) == (
+        "GET",
+        b"!",
+        b"2",
+    )
+    assert req.get_header("x-hook") == "1" and resp.get_backend_request() is req
+    assert not req.has_body()  # sent
+
+
+def test_the_after_send_hook_takes_and_gives_a_candidate_value() -> None:
+    def after(candidate: sdk.CandidateResponse) -> None:
+        candidate.set_ttl(5)
+        candidate.set_header("x-after", "1")
+        candidate.set_vary(["Accept", "origin"])
+        candidate.set_uncacheable()
+
+    value = Request.get("http://e.com/").with_after_send(after)._outgoing()
+    hook = value.cache.after_send
+    assert hook is not None
+    given = Candidate(200, (("a", b"1"),), True, 60.0, 3.0, 0.0, ("k",), (), False)
+    got = hook(given)
+    assert (got.status, got.ttl, got.age, got.cacheable) == (200, 5.0, 3.0, False)
+    assert got.headers == (("a", b"1"), ("x-after", b"1")) and got.vary == ("accept", "origin")
+    assert got.surrogate_keys == ("k",)

@@ -21,8 +21,7 @@ import ssl
 import time
 
 from ..cache import freshness, policy
-from ..cache.fill import Fill
-from ..cache.store import CachedBody, CacheStore, Entry, HttpMeta
+from ..cache.store import CachedBody, CacheStore, Entry, Fill, HttpMeta
 from ..manifest import BackendConfig
 from ..rules.framing import FRAMING, HOP_BY_HOP
 from ..sdk._errors import SendError

@@ -388,15 +388,18 @@ class Request(Message, CacheKnobs, ClientInfo):
     def _outgoing(self, *, body: bool = True) -> OutgoingRequest:
         """This request as a value for the host. With ``body`` its body moves into the value
         (this request is left with an empty one); a handoff sends the client's own body."""
-        return OutgoingRequest(
+        sent: list[OutgoingRequest] = []  # for the before-send hook: see _before_send
+        value = OutgoingRequest(
             method=self._method,
             url=self.get_url_str(),
             version=self._version,
             headers=tuple(self._headers.items()),
             body=self.take_body().take_parts() if body else BodyParts(),
             framing_from_headers=self._framing is FramingHeadersMode.ManuallyFromHeaders,
-            cache=self._cache_options(),
+            cache=self._cache_options(sent),
         )
+        sent.append(value)
+        return value
 
     def _like(self, value: OutgoingRequest) -> Request:
         """A request as ``value`` describes it, keeping this one's knobs and client facts
@@ -418,7 +421,7 @@ class Request(Message, CacheKnobs, ClientInfo):
         new._client_meta = self._client_meta
         return new
 
-    def _cache_options(self) -> CacheOptions:
+    def _cache_options(self, sent: list[OutgoingRequest]) -> CacheOptions:
         """The cache knobs as a value, the hooks wrapped to take and give values."""
         knobs = self._cache_override
         if not knobs:
@@ -431,18 +434,25 @@ class Request(Message, CacheKnobs, ClientInfo):
             pci=bool(knobs.get("pci")),
             surrogate_key=knobs.get("surrogate_key"),
             cache_key=knobs.get("cache_key"),
-            before_send=self._before_send(knobs.get("before_send")),
+            before_send=self._before_send(knobs.get("before_send"), sent),
             after_send=_after_send(knobs.get("after_send")),
         )
 
     def _before_send(
-        self, hook: Callable[[Request], object] | None
+        self, hook: Callable[[Request], object] | None, sent: list[OutgoingRequest]
     ) -> Callable[[OutgoingRequest], OutgoingRequest] | None:
+        """The app's hook as the host calls it. Given the very value this request was sent as,
+        the hook changes this request (as Rust's ``&mut Request``: the app sees what its hook
+        did); given one the host derived from it (a HEAD's GET, a revalidation), a copy."""
         if hook is None:
             return None
 
         def before_send(value: OutgoingRequest) -> OutgoingRequest:
-            request = self._like(value)
+            if sent and value is sent[0]:
+                request = self
+                request._body = Body.from_parts(value.body)
+            else:
+                request = self._like(value)
             hook(request)
             return request._outgoing()
 
