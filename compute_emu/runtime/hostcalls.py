@@ -51,7 +51,8 @@ class Hostcalls:
 
     def __init__(self, scope: RequestScope, client: ClientRequestParts) -> None:
         self._scope = scope
-        self._calls = scope.calls
+        self.calls = scope.calls  # the loop calls this thread waits for
+        self.services = scope.services  # the server's (the platform calls read it too)
         self._loop = scope.services.loop
         self._log = scope.services.log
         self._client: ClientRequestParts | None = client
@@ -60,7 +61,6 @@ class Hostcalls:
         self._answered: str | None = None  # what the app's one answer was, once given
         self.request_id = scope.request_id
         self.trace_id = client.request_id  # FASTLY_TRACE_ID: 32 hex digits
-        self._services = scope.services  # for ``platform`` and ``cache_run`` (until merged)
 
     def bound(self) -> AbstractContextManager[None]:
         """This host bound as the SDK's current host (around ``main()`` and the app's hooks)."""
@@ -89,7 +89,7 @@ class Hostcalls:
     def stream_to_client(self, response: OutgoingResponse) -> StreamSink:
         self._unanswered("stream a response")
         self._stop_recording()
-        sink = self._calls.call(self._scope.stream, response)
+        sink = self.calls.call(self._scope.stream, response)
         self._answered = "a response was already sent"
         return sink
 
@@ -99,10 +99,10 @@ class Hostcalls:
         if unrouted_fanout(self._backends, backend, kind):
             self._log.warning(
                 f"#{self.request_id} handoff_fanout(): {backend!r} is not a backend in "
-                f"{self._services.manifest_name}, so Pushpin has no route for it (it answers 502)"
+                f"{self.services.manifest_name}, so Pushpin has no route for it (it answers 502)"
             )
         replay_lost = self._client_body is not None and self._client_body.replay_lost
-        services = self._services
+        services = self.services
         refusal = handoff_refusal(
             backend, kind, replay_lost, services.fanout_proxy_port, services.manifest_name
         )
@@ -131,33 +131,33 @@ class Hostcalls:
 
     # -- backends ----------------------------------------------------------------------------
     def send(self, request: OutgoingRequest, backend: str) -> BackendResponse:
-        return self._calls.run(self._scope.send, request, backend)
+        return self.calls.run(self._scope.send, request, backend)
 
     def send_async(self, request: OutgoingRequest, backend: str) -> Handle:
-        return self._calls.run(self._scope.start_pending, request, backend)
+        return self.calls.run(self._scope.start_pending, request, backend)
 
     def send_async_streaming(
         self, request: OutgoingRequest, backend: str
     ) -> tuple[StreamSink, Handle]:
         pipe = UploadPipe(request.body)
         upload = dataclasses.replace(request, body=BodyParts(b"", pipe))
-        pending = self._calls.run(self._scope.start_pending, upload, backend)
+        pending = self.calls.run(self._scope.start_pending, upload, backend)
         return UploadWriter(pipe), pending  # made here: only the app holds the writer
 
     def pending_ready(self, pending: Handle) -> bool:
         return cast(PendingCall, pending).is_done()
 
     def wait_pending(self, pending: Handle) -> BackendResponse:
-        return self._calls.run(self._scope.collect, cast(PendingCall, pending))
+        return self.calls.run(self._scope.collect, cast(PendingCall, pending))
 
     def select(self, pending: Sequence[Handle]) -> int:
-        return self._calls.run(self._scope.select, [cast(PendingCall, p) for p in pending])
+        return self.calls.run(self._scope.select, [cast(PendingCall, p) for p in pending])
 
     def backend(self, name: str) -> BackendInfo | None:
-        return self._calls.call(self._scope.backend, name)
+        return self.calls.call(self._scope.backend, name)
 
     def register_backend(self, backend: BackendInfo) -> bool:
-        return self._calls.call(self._scope.register_backend, backend)
+        return self.calls.call(self._scope.register_backend, backend)
 
     # -- logs ----------------------------------------------------------------------------------
     def log_write(self, endpoint: str, line: str) -> None:
@@ -168,8 +168,8 @@ class Hostcalls:
     @property
     def platform(self) -> Platform:
         """The stores and lookups of this server (shared by every request)."""
-        return self._services.platform
+        return self.services.platform
 
     def cache_run(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``func(cache_store, *args)`` on the loop (the cache SDK modules use it)."""
-        return self._calls.run(func, self._services.cache, *args)
+        return self.calls.run(func, self.services.cache, *args)
