@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import signal
 from collections.abc import Callable
@@ -18,13 +19,7 @@ from .log import RequestLog, capture_app_output
 from .manifest import Manifest, load_manifest
 from .platform import Platform
 from .ports import port_in_use_message
-from .pushpin.config import (
-    DEFAULT_PROXY_PORT,
-    DEFAULT_PUBLISH_PORT,
-    DEFAULT_SIG_ISS,
-    DEFAULT_SIG_KEY,
-    PushpinSettings,
-)
+from .pushpin.config import PushpinSettings, pushpin_settings
 from .pushpin.supervisor import Pushpin
 from .restart import adopt, inherited_socket
 from .runtime import environ
@@ -40,7 +35,7 @@ from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
 from .server.publish_admission import AppOrigins
 from .server.publish_port import PublishForwarder, serve_publish_port
 from .transport import Listener, ProtocolStream
-from .watch import watch_project
+from .watch import WatchedProject, watch_project
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MANIFEST_POLL = 1.0  # seconds between fastly.toml checks
@@ -84,18 +79,6 @@ def parse_client_ip(value: str | None) -> IpAddress | None:
         return ipaddress.ip_address(value)
     except ValueError:
         raise UserError(f"--client-ip {value!r}: not an IPv4 or IPv6 address") from None
-
-
-def pushpin_settings(settings: ServeSettings, manifest: Manifest) -> tuple[bool, PushpinSettings]:
-    """Whether Fanout is on, and Pushpin's settings: flag, then manifest, then default."""
-    config = manifest.pushpin
-    enabled = settings.enable_pushpin or config.enable
-    return enabled, PushpinSettings(
-        proxy_port=settings.pushpin_proxy_port or config.proxy_port or DEFAULT_PROXY_PORT,
-        publish_port=settings.pushpin_publish_port or config.publish_port or DEFAULT_PUBLISH_PORT,
-        sig_iss=config.sig_iss or DEFAULT_SIG_ISS,
-        sig_key=config.sig_key or DEFAULT_SIG_KEY,
-    )
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -146,7 +129,7 @@ class Server:
         self.address: tuple[str, int] | None = None
         self.host_policy = self._host_policy(self.manifest)
         self.pushpin: Pushpin | None = None
-        enabled, self.pushpin_settings = pushpin_settings(settings, self.manifest)
+        enabled, self.pushpin_settings = self._pushpin_of(self.manifest)
         if enabled:
             if self.pushpin_settings.proxy_port == settings.port or (
                 self.pushpin_settings.publish_port == settings.port
@@ -234,7 +217,19 @@ class Server:
                     tg.start_soon(self._serve_publish, publish, services, limits)
                 if self.settings.watch_manifest:
                     tg.start_soon(self._watch_manifest, services)
-                tg.start_soon(watch_project, self, services)  # syntax errors, stores
+                watched = WatchedProject(
+                    log=self.log,
+                    manifest=self.manifest,
+                    project_dir=self.settings.project_dir,
+                    env=self.settings.env,
+                    kv_persist=self.settings.kv_persist,
+                    follow_manifest=self.settings.watch_manifest,
+                    app_dir=self.app.dir,
+                    address=self.address,
+                    pushpin_of=self._pushpin_of,
+                    apply_platform=functools.partial(setattr, services, "platform"),
+                )
+                tg.start_soon(watch_project, watched)  # syntax errors, stores
 
                 async def serve_connection(stream: ProtocolStream) -> None:
                     client = stream.extra(anyio.abc.SocketAttribute.remote_address)
@@ -293,6 +288,16 @@ class Server:
                 parsed = parse_authority(backend.override_host)
                 names.append(parsed[0] if parsed else backend.override_host)
         return HostPolicy.build(names)
+
+    def _pushpin_of(self, manifest: Manifest) -> tuple[bool, PushpinSettings]:
+        """Whether Fanout is on, and Pushpin's settings, for ``manifest`` with these flags."""
+        flags = self.settings
+        return pushpin_settings(
+            flags.enable_pushpin,
+            flags.pushpin_proxy_port,
+            flags.pushpin_publish_port,
+            manifest.pushpin,
+        )
 
     def _announce(self) -> None:
         assert self.address is not None

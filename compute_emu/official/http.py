@@ -244,10 +244,6 @@ def _client_request(handle: object) -> Request:
     return request
 
 
-def _exchange() -> Any:
-    return getattr(current_host("http_downstream"), "exchange", None)
-
-
 @impl("http_downstream", "downstream_client_ip_addr")
 def downstream_client_ip_addr(ds_request: object) -> Any:
     return ip_address(_client_request(ds_request).get_client_ip_addr())
@@ -255,11 +251,7 @@ def downstream_client_ip_addr(ds_request: object) -> Any:
 
 @impl("http_downstream", "downstream_server_ip_addr")
 def downstream_server_ip_addr(ds_request: object) -> Any:
-    _client_request(ds_request)
-    exchange = _exchange()
-    if exchange is None:
-        return None
-    return ip_address(ipaddress.ip_address(exchange.addresses.server[0]))
+    return ip_address(_client_request(ds_request).get_server_ip_addr())
 
 
 @impl("http_downstream", "downstream_client_request_id")
@@ -270,9 +262,10 @@ def downstream_client_request_id(ds_request: object, max_len: int) -> str:
     return request_id
 
 
-def _original_names() -> list[bytes]:
-    exchange = _exchange()
-    return [] if exchange is None else [name.encode() for name, _ in exchange.headers]
+def _original_names(ds_request: object) -> list[bytes]:
+    """The header names as the client sent them (their case kept)."""
+    meta = _client_request(ds_request)._client_meta
+    return [] if meta is None else [name.encode() for name, _ in meta.headers]
 
 
 @impl("http_downstream", "downstream_original_header_names")
@@ -281,15 +274,13 @@ def downstream_original_header_names(
 ) -> tuple[str, int | None]:
     from .messages import nul_list
 
-    _client_request(ds_request)
-    data, next_cursor = nul_list(_original_names(), max_len, cursor)
+    data, next_cursor = nul_list(_original_names(ds_request), max_len, cursor)
     return data.decode("latin-1"), next_cursor
 
 
 @impl("http_downstream", "downstream_original_header_count")
 def downstream_original_header_count(ds_request: object) -> int:
-    _client_request(ds_request)
-    return len(_original_names())
+    return len(_original_names(ds_request))
 
 
 def _no_tls(ds_request: object, *args: object) -> None:

@@ -9,7 +9,7 @@ variant its ``kind`` stands for (:func:`variant_of`), with the host's message.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import ClassVar, TypeVar, cast
+from typing import ClassVar, TypeVar
 
 from ._host import current_host
 from ._interface import Host, HostError, StoreKind
@@ -44,7 +44,7 @@ def add_variants(base: type[VariantError], variants: dict[str, str]) -> None:
 
 def host(what: str) -> Host:
     """The running request's host (a clear ``RuntimeError`` naming ``what`` outside one)."""
-    return cast(Host, current_host(what))
+    return current_host(what)
 
 
 def variant_of(
