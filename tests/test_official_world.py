@@ -12,7 +12,7 @@ from tests.support.processes import run_compute_emu
 CHECK = r"""
 import importlib, json, re
 import importlib.util
-from compute_emu.official import world
+from compute_emu.official import interfaces, world  # interfaces: registers the implementations
 
 root = world.stubs_dir()
 world.install(root)

@@ -18,7 +18,7 @@ from typing import Any
 from ..sdk._body import Body
 from ..sdk._request import Request
 from ..sdk._streaming import StreamingBody
-from . import world
+from . import registry
 
 
 @dataclass
@@ -118,7 +118,7 @@ class SandboxSet(MutableSet[str]):
 
 def new(module: str, cls_name: str, emu: object) -> Any:
     """A WIT resource of ``wit_world.imports.<module>.<cls_name>`` wrapping ``emu``."""
-    cls = getattr(world.wit(module), cls_name)
+    cls = getattr(registry.wit(module), cls_name)
     handle = cls.__new__(cls)
     handle._emu = emu
     return handle
@@ -128,7 +128,7 @@ def emu(handle: object, kind: type | tuple[type, ...] | None = None) -> Any:
     """The compute-emu object behind a WIT handle (an InvalidArgument error if none)."""
     value = getattr(handle, "_emu", None)
     if value is None or (kind is not None and not isinstance(value, kind)):
-        raise world.error("InvalidArgument")
+        raise registry.error("InvalidArgument")
     return value
 
 

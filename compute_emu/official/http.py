@@ -18,10 +18,10 @@ from ..sdk._host import current_host
 from ..sdk._pending import PendingRequest
 from ..sdk._request import Request
 from ..sdk._response import Response
-from . import handles, world
+from . import handles, registry
 from .handles import BodyHandle, body_of, new_body
-from .messages import request_of, response_of
-from .world import impl
+from .messages import nul_list, request_of, response_of
+from .registry import impl
 
 _CHUNK = 64 * 1024
 
@@ -34,7 +34,7 @@ def backend_name(backend: object) -> str:
 
 def send_error(exc: SendError) -> Exception:
     """``Err(http_req.ErrorWithDetail)`` for a failed send (chained to the SendError)."""
-    http_req = world.wit("http_req")
+    http_req = registry.wit("http_req")
     cause = exc.root_cause().name
     detail_cls = getattr(http_req, f"SendErrorDetail_{cause}", None)
     detail: object = None
@@ -45,8 +45,8 @@ def send_error(exc: SendError) -> Exception:
     elif detail_cls is not None:
         detail = detail_cls()
     kind = "InvalidArgument" if detail is None else "GenericError"
-    error = world.err(
-        http_req.ErrorWithDetail(detail, getattr(world.wit("types"), f"Error_{kind}")())
+    error = registry.err(
+        http_req.ErrorWithDetail(detail, getattr(registry.wit("types"), f"Error_{kind}")())
     )
     error.__cause__ = exc
     return error
@@ -93,7 +93,7 @@ def send_async(request: object, body: object, backend: object) -> Any:
     try:
         pending = req.send_async(name)
     except SendError as exc:  # an unknown backend fails at once
-        raise world.error("InvalidArgument") from exc
+        raise registry.error("InvalidArgument") from exc
     return handles.pollable(pending)
 
 
@@ -114,7 +114,7 @@ def _handoff(request: Request, backend: str, kind: str) -> None:
         else:
             request.handoff_websocket(backend)
     except (SendError, RuntimeError) as exc:
-        raise world.error("InvalidArgument") from exc
+        raise registry.error("InvalidArgument") from exc
 
 
 @impl("http_req", "Request.redirect_to_grip_proxy")
@@ -133,7 +133,7 @@ def redirect_to_websocket_proxy(self: object, backend: object) -> None:
 def upgrade_websocket(backend: object) -> None:
     downstream = handles.current().downstream
     if downstream is None:
-        raise world.error("InvalidArgument")
+        raise registry.error("InvalidArgument")
     _handoff(downstream, backend_name(backend), "websocket")
 
 
@@ -145,7 +145,7 @@ def send_downstream(response: object, body: object) -> None:
     try:
         resp.send_to_client()
     except RuntimeError as exc:
-        raise world.error("HttpUser") from exc
+        raise registry.error("HttpUser") from exc
 
 
 @impl("http_resp", "send_downstream_streaming")
@@ -156,7 +156,7 @@ def send_downstream_streaming(response: object, body: object) -> None:
     try:
         out = resp.stream_to_client()
     except RuntimeError as exc:
-        raise world.error("HttpUser") from exc
+        raise registry.error("HttpUser") from exc
     handle.closed = False
     handle.out = out
     for chunk in pending.read_chunks(_CHUNK):
@@ -188,7 +188,7 @@ def body_read(body: object, chunk_size: int) -> bytes:
 def body_write(body: object, buf: bytes) -> int:
     handle = body_of(body)
     if handle.closed:
-        raise world.error("AuxiliaryError")  # WIT: the body has already been closed
+        raise registry.error("AuxiliaryError")  # WIT: the body has already been closed
     return handle.write(buf)
 
 
@@ -228,7 +228,7 @@ def await_request(pending: object) -> None:
 
 def ip_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> Any:
     """A ``types.ip-address`` for an ``ipaddress`` object (``None`` stays ``None``)."""
-    types_ = world.wit("types")
+    types_ = registry.wit("types")
     if ip is None:
         return None
     if isinstance(ip, ipaddress.IPv4Address):
@@ -240,7 +240,7 @@ def ip_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> Any:
 def _client_request(handle: object) -> Request:
     request = request_of(handle)
     if not request.is_from_client():
-        raise world.error("InvalidArgument")  # only the downstream request has these
+        raise registry.error("InvalidArgument")  # only the downstream request has these
     return request
 
 
@@ -266,7 +266,7 @@ def downstream_server_ip_addr(ds_request: object) -> Any:
 def downstream_client_request_id(ds_request: object, max_len: int) -> str:
     request_id = _client_request(ds_request).get_client_request_id() or ""
     if len(request_id) > max_len:
-        raise world.error("BufferLen", len(request_id))
+        raise registry.error("BufferLen", len(request_id))
     return request_id
 
 
@@ -279,8 +279,6 @@ def _original_names() -> list[bytes]:
 def downstream_original_header_names(
     ds_request: object, max_len: int, cursor: int
 ) -> tuple[str, int | None]:
-    from .messages import nul_list
-
     _client_request(ds_request)
     data, next_cursor = nul_list(_original_names(), max_len, cursor)
     return data.decode("latin-1"), next_cursor

@@ -12,8 +12,8 @@ from typing import Any
 from ..sdk._message import Message, normalize_version
 from ..sdk._request import Request, parse_url
 from ..sdk._response import Response
-from . import handles, world
-from .world import impl
+from . import handles, registry
+from .registry import impl
 
 _VERSIONS = {"HTTP/0.9": "HTTP09", "HTTP/1.0": "HTTP10", "HTTP/1.1": "HTTP11"}
 _VERSIONS |= {"HTTP/2.0": "H2", "HTTP/3.0": "H3"}
@@ -23,13 +23,13 @@ RELATIVE_BASE = "http://localhost"  # WIT requests may have a path-only URI (sta
 def fit(text: str, max_len: int) -> str:
     """``text``, or a buffer-len error when it is over ``max_len`` bytes."""
     if len(text.encode()) > max_len:
-        raise world.error("BufferLen", len(text.encode()))
+        raise registry.error("BufferLen", len(text.encode()))
     return text
 
 
 def fit_bytes(data: bytes, max_len: int) -> bytes:
     if len(data) > max_len:
-        raise world.error("BufferLen", len(data))
+        raise registry.error("BufferLen", len(data))
     return data
 
 
@@ -40,7 +40,7 @@ def nul_list(items: list[bytes], max_len: int, cursor: int) -> tuple[bytes, int 
         item = items[index] + b"\0"
         if len(out) + len(item) > max_len:
             if not out:
-                raise world.error("BufferLen", len(item))
+                raise registry.error("BufferLen", len(item))
             return out, index
         out += item
     return out, None
@@ -53,7 +53,7 @@ def _message(handle: object) -> Message:
 
 def _name(name: str) -> str:
     if not isinstance(name, str) or not name:
-        raise world.error("InvalidArgument")
+        raise registry.error("InvalidArgument")
     return name
 
 
@@ -78,7 +78,7 @@ def _edit(action: Any, *args: object) -> None:
     try:
         action(*args)
     except (TypeError, ValueError) as exc:
-        raise world.error("InvalidArgument") from exc
+        raise registry.error("InvalidArgument") from exc
 
 
 def set_header_values(self: object, name: str, values: bytes) -> None:
@@ -101,12 +101,12 @@ def append_header(self: object, name: str, value: bytes) -> None:
 
 def remove_header(self: object, name: str) -> None:
     if not _message(self)._headers.remove(_name(name)):
-        raise world.error("InvalidArgument")  # Viceroy: removing a missing header fails
+        raise registry.error("InvalidArgument")  # Viceroy: removing a missing header fails
 
 
 def get_version(self: object) -> Any:
     version = _message(self).get_version()
-    return getattr(world.wit("http_types").HttpVersion, _VERSIONS.get(version, "HTTP11"))
+    return getattr(registry.wit("http_types").HttpVersion, _VERSIONS.get(version, "HTTP11"))
 
 
 def set_version(self: object, version: Any) -> None:
@@ -163,7 +163,7 @@ def set_method(self: object, method: str) -> None:
     try:
         request_of(self).set_method(method)
     except (TypeError, ValueError) as exc:
-        raise world.error("HttpInvalid") from exc
+        raise registry.error("HttpInvalid") from exc
 
 
 @impl("http_req", "Request.get_uri")
@@ -180,7 +180,7 @@ def set_uri(self: object, uri: str) -> None:
     try:
         request.set_url(parse_url(RELATIVE_BASE + uri if relative else uri))
     except (TypeError, ValueError) as exc:
-        raise world.error("HttpInvalid") from exc
+        raise registry.error("HttpInvalid") from exc
     request._wit_relative = uri if relative else None  # type: ignore[attr-defined]
 
 
@@ -203,7 +203,7 @@ def set_cache_override(self: object, cache_override: Any) -> None:
 
 @impl("http_req", "Request.set_auto_decompress_response")
 def set_auto_decompress_response(self: object, encodings: Any) -> None:
-    gzip = world.wit("http_types").ContentEncodings.GZIP
+    gzip = registry.wit("http_types").ContentEncodings.GZIP
     request_of(self).set_auto_decompress_gzip(bool(encodings & gzip))
 
 
@@ -233,7 +233,7 @@ def set_status(self: object, status: int) -> None:
     try:
         response_of(self).set_status(status)
     except (TypeError, ValueError) as exc:
-        raise world.error("HttpInvalidStatus") from exc
+        raise registry.error("HttpInvalidStatus") from exc
 
 
 @impl("http_resp", "Response.get_remote_ip_addr")

@@ -20,9 +20,9 @@ from ..sdk._log import Endpoint, LogError
 from ..sdk.acl import Acl, AclError
 from ..sdk.compute_runtime import LOCAL_VALUES
 from ..sdk.geo import geo_lookup
-from . import handles, world
+from . import handles, registry
 from .messages import fit
-from .world import impl
+from .registry import impl
 
 
 def _exit(self: object, *args: object) -> None:
@@ -44,7 +44,7 @@ def log_open(cls: type, name: str) -> Any:
         endpoint = Endpoint(name)
     except LogError as exc:
         kind = "RESERVED" if "reserved" in str(exc) else "INVALID_SYNTAX"
-        raise world.open_error(kind) from exc
+        raise registry.open_error(kind) from exc
     return handles.new("log", "Endpoint", endpoint)
 
 
@@ -62,7 +62,7 @@ impl("log", "Endpoint.__exit__")(_exit)
 def geo(ip_addr: Any, max_len: int) -> str:
     record = geo_lookup(ip_of(ip_addr))
     if record is None:
-        raise world.error("GenericError")  # no data for this address
+        raise registry.error("GenericError")  # no data for this address
     return fit(json.dumps(record.raw()), max_len)
 
 
@@ -77,7 +77,7 @@ def acl_open(cls: type, name: str) -> Any:
     try:
         return handles.new("acl", "Acl", Acl.open(name))
     except AclError as exc:
-        raise world.open_error("NOT_FOUND") from exc
+        raise registry.open_error("NOT_FOUND") from exc
 
 
 @impl("acl", "Acl.lookup")
@@ -86,7 +86,7 @@ def acl_lookup(self: object, ip_addr: Any) -> Any:
     try:
         match = acl.lookup(ip_of(ip_addr))
     except AclError as exc:
-        raise world.err(world.wit("acl").AclError.GENERIC_ERROR) from exc
+        raise registry.err(registry.wit("acl").AclError.GENERIC_ERROR) from exc
     if match is None:
         return None
     text = json.dumps({"action": match.action().value, "prefix": match.prefix()})
@@ -137,7 +137,7 @@ class _Named:
 
 def _erl_open(cls: type, name: str) -> Any:
     if not isinstance(name, str) or not name:
-        raise world.open_error("INVALID_SYNTAX")
+        raise registry.open_error("INVALID_SYNTAX")
     return handles.new("erl", cls.__name__, _Named(name))
 
 

@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING
 from ..errors import AppLoadError, UserError
 from ..runtime.app import App
 from ..sdk._request import Request
-from . import handles, world
+from . import (
+    handles,
+    interfaces,  # noqa: F401  (importing it registers every implementation)
+    world,
+)
 from .detect import OfficialEntry, check_interpreter, find_entry
 
 if TYPE_CHECKING:

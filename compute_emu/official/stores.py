@@ -15,18 +15,18 @@ from ..sdk._body import Body
 from ..sdk.config_store import ConfigStore, ConfigStoreError
 from ..sdk.kv_store import InsertMode, KVStore, KVStoreError, LookupResponse
 from ..sdk.secret_store import Secret, SecretStore, SecretStoreError
-from . import handles, world
+from . import handles, registry
 from .messages import fit, fit_bytes
-from .world import impl
+from .registry import impl
 
 
 def _open_failed(exc: Exception) -> Exception:
     kind = type(exc).__name__
     if "Long" in kind:
-        return world.open_error("NAME_TOO_LONG")
+        return registry.open_error("NAME_TOO_LONG")
     if "Invalid" in kind or "Empty" in kind:
-        return world.open_error("INVALID_SYNTAX")
-    return world.open_error("NOT_FOUND")
+        return registry.open_error("INVALID_SYNTAX")
+    return registry.open_error("NOT_FOUND")
 
 
 # -- config-store and dictionary -----------------------------------------------------------
@@ -44,7 +44,7 @@ def _config_get(self: object, key: str, max_len: int) -> str | None:
     try:
         value = store.get(key)
     except ConfigStoreError as exc:
-        raise world.error("InvalidArgument") from exc
+        raise registry.error("InvalidArgument") from exc
     return None if value is None else fit(value, max_len)
 
 
@@ -75,7 +75,7 @@ def secret_store_get(self: object, key: str) -> Any:
     try:
         secret = store.get(key)
     except SecretStoreError as exc:
-        raise world.error("InvalidArgument") from exc
+        raise registry.error("InvalidArgument") from exc
     return None if secret is None else handles.new("secret_store", "Secret", secret)
 
 
@@ -104,7 +104,7 @@ _KV_ERRORS = {
 
 def _kv_error(exc: KVStoreError) -> Exception:
     name = _KV_ERRORS.get(type(exc).__name__, "KvError_InternalError")
-    return world.err(getattr(world.wit("kv_store"), name)())
+    return registry.err(getattr(registry.wit("kv_store"), name)())
 
 
 def _kv(handle: object) -> KVStore:
@@ -115,10 +115,10 @@ def _kv(handle: object) -> KVStore:
 @impl("kv_store", "Store.open")
 def kv_open(cls: type, name: str) -> Any:
     if not isinstance(name, str) or not name:
-        raise world.open_error("INVALID_SYNTAX")
+        raise registry.open_error("INVALID_SYNTAX")
     store = KVStore.open(name)
     if store is None:
-        raise world.open_error("NOT_FOUND")
+        raise registry.open_error("NOT_FOUND")
     return handles.new("kv_store", "Store", store)
 
 
