@@ -33,7 +33,8 @@ def backend_name(backend: object) -> str:
 
 
 def send_error(exc: SendError) -> Exception:
-    """``Err(http_req.ErrorWithDetail)`` for a failed send (chained to the SendError)."""
+    """``Err(http_req.ErrorWithDetail)`` for a failed send, its detail filled from the cause
+    (Viceroy leaves it empty; the SDK then raises its ConnectionError, Timeout, ...)."""
     http_req = registry.wit("http_req")
     cause = exc.root_cause().name
     detail_cls = getattr(http_req, f"SendErrorDetail_{cause}", None)
@@ -45,11 +46,9 @@ def send_error(exc: SendError) -> Exception:
     elif detail_cls is not None:
         detail = detail_cls()
     kind = "InvalidArgument" if detail is None else "GenericError"
-    error = registry.err(
-        http_req.ErrorWithDetail(detail, getattr(registry.wit("types"), f"Error_{kind}")())
-    )
-    error.__cause__ = exc
-    return error
+    # componentize-py's Err is a frozen dataclass: its cause is set by the caller's
+    # ``raise ... from exc``, never by assigning ``__cause__`` (FrozenInstanceError)
+    return registry.err(http_req.ErrorWithDetail(detail, registry.error_value(kind)))
 
 
 def _prepare(request: object, body: object, backend: object) -> tuple[Request, str]:

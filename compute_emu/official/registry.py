@@ -60,9 +60,14 @@ def err(value: object) -> Exception:
     return error
 
 
+def error_value(kind: str, *args: object) -> object:
+    """``types.Error_<kind>(...)``, e.g. ``error_value("BufferLen", 300)``."""
+    return getattr(wit("types"), f"Error_{kind}")(*args)
+
+
 def error(kind: str, *args: object) -> Exception:
     """``Err(types.Error_<kind>(...))``, e.g. ``error("InvalidArgument")``."""
-    return err(getattr(wit("types"), f"Error_{kind}")(*args))
+    return err(error_value(kind, *args))
 
 
 def open_error(kind: str) -> Exception:
