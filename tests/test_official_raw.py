@@ -217,3 +217,34 @@ def test_core_cache_transaction_insert_lookup_and_purge(served):
 
 def test_trailers_raise_unsupported(served):
     assert httpx.get(served.url + "/unsupported").json() == {"trailer": "Unsupported"}
+
+
+BARE_APP = """
+import sys
+
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.imports import config_store, http_body, http_resp, types
+
+
+class HttpIncoming(exports.HttpIncoming):
+    def handle(self, request, body):
+        try:
+            config_store.Store.open("no-such-store")
+            caught = "nothing raised"
+        except Err as exc:
+            caught = "Err " + str(exc.value == types.OpenError.NOT_FOUND)
+        loaded = "fastly_compute" in sys.modules
+        out = http_body.new()
+        http_body.write(out, f"{caught}; fastly_compute loaded: {loaded}".encode())
+        http_resp.send_downstream(http_resp.Response.new(), out)
+"""
+
+
+def test_an_app_on_the_bare_bindings_catches_err(tmp_path, spawn):
+    """Without ``import fastly_compute`` in the app, nothing imports it (as in a build): WIT
+    errors stay componentize-py's ``Err``, which the app catches as on Compute."""
+    served = serve_official(spawn, official_project(tmp_path / "bare", BARE_APP))
+    for _ in range(2):
+        r = httpx.get(served.url + "/")
+        assert (r.status_code, r.text) == (200, "Err True; fastly_compute loaded: False")
