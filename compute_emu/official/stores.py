@@ -7,6 +7,7 @@ The ``*-async`` KV calls run at once; their ``await-*`` hands over the result.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,22 +21,25 @@ from .messages import fit, fit_bytes
 from .registry import impl
 
 
-def _open_failed(exc: Exception) -> Exception:
+def _open_failed(exc: Exception, what: str, name: str) -> Exception:
+    """The WIT's open error for a failed ``open``; a store that does not exist is also said in
+    the log with the stores there are (as ``compute_emu.sdk``'s ``KVStore.open`` does)."""
     kind = type(exc).__name__
     if "Long" in kind:
         return registry.open_error("NAME_TOO_LONG")
     if "Invalid" in kind or "Empty" in kind:
         return registry.open_error("INVALID_SYNTAX")
+    print(f'warning: {what}("{name}"): {exc}', file=sys.stderr)
     return registry.open_error("NOT_FOUND")
 
 
 # -- config-store and dictionary -----------------------------------------------------------
 def _config_open(cls: type, name: str) -> Any:
+    module = "config_store" if cls.__name__ == "Store" else "dictionary"
     try:
         store = ConfigStore.open(name)
     except ConfigStoreError as exc:
-        raise _open_failed(exc) from exc
-    module = "config_store" if cls.__name__ == "Store" else "dictionary"
+        raise _open_failed(exc, f"{module}.{cls.__name__}.open", name) from exc
     return handles.new(module, cls.__name__, store)
 
 
@@ -66,7 +70,7 @@ def secret_store_open(cls: type, name: str) -> Any:
     try:
         return handles.new("secret_store", "Store", SecretStore.open(name))
     except SecretStoreError as exc:
-        raise _open_failed(exc) from exc
+        raise _open_failed(exc, "secret_store.Store.open", name) from exc
 
 
 @impl("secret_store", "Store.get")
