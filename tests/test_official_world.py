@@ -77,7 +77,6 @@ KNOWN_UNSUPPORTED = {
         "downstream_client_h2_fingerprint",
         "downstream_client_oh_fingerprint",
     ],
-    "http_req": ["send_async_streaming", "send_async_uncached_streaming"],
     "backend": [
         "Backend.get_http_keepalive_time",
         "Backend.get_tcp_keepalive_enable",

@@ -2,8 +2,8 @@
 ``compute_emu.sdk.cache.core`` and ``compute_emu.sdk.purge`` (the same store as
 ``compute_emu.sdk`` apps and the readthrough HTTP cache).
 
-Differences: ``replace``, ``transaction-insert-and-stream-back`` and ``http-cache`` raise
-``Unsupported``; the ``*-async`` lookup runs at once.
+Differences: ``replace`` and ``http-cache`` raise ``Unsupported``; the ``*-async`` lookup
+runs at once.
 """
 
 from __future__ import annotations
@@ -132,6 +132,17 @@ def transaction_insert(self: object, options: Any) -> Any:
         raise registry.error("InvalidArgument")
     builder = _write_options(tx.insert(options.max_age_ns / _NS), options)
     return _writer(_run(builder.execute))
+
+
+@impl("cache", "Entry.transaction_insert_and_stream_back")
+def transaction_insert_and_stream_back(self: object, options: Any) -> tuple[Any, Any]:
+    """Insert, and a new entry to read the object back while it is written."""
+    tx = _entry(self).tx
+    if tx is None or not tx.must_insert_or_update():
+        raise registry.error("InvalidArgument")
+    builder = _write_options(tx.insert(options.max_age_ns / _NS), options)
+    streaming, found = _run(builder.execute_and_stream_back)
+    return _writer(streaming), handles.new("cache", "Entry", CacheEntry(found))
 
 
 @impl("cache", "Entry.transaction_update")

@@ -1,9 +1,9 @@
 """Sending, bodies, the downstream request and polling: ``http-req``, ``http-resp``,
 ``http-body``, ``http-downstream`` and ``async-io`` over ``compute_emu.sdk``.
 
-Differences from Compute (and Viceroy): ``send-async-streaming`` and trailers raise
-``Unsupported``; ``next-request`` never yields a second request (each request gets a fresh
-sandbox here); a pollable body is always "ready" (a read blocks until data comes).
+Differences from Compute (and Viceroy): trailers raise ``Unsupported``; ``next-request``
+never yields a second request (each request gets a fresh sandbox here); a pollable body is
+always "ready" (a read blocks until data comes).
 """
 
 from __future__ import annotations
@@ -93,6 +93,21 @@ def send_async(request: object, body: object, backend: object) -> Any:
         pending = req.send_async(name)
     except SendError as exc:  # an unknown backend fails at once
         raise registry.error("InvalidArgument") from exc
+    return handles.pollable(pending)
+
+
+@impl("http_req", "send_async_streaming")
+@impl("http_req", "send_async_uncached_streaming")
+def send_async_streaming(request: object, body: object, backend: object) -> Any:
+    """The body handle stays open: what is written to it follows what it held, until
+    ``http-body.close`` ends the upload."""
+    handle = body_of(body)
+    req, name = _prepare(request, body, backend)
+    try:
+        out, pending = req.send_async_streaming(name)
+    except SendError as exc:  # an unknown backend fails at once
+        raise registry.error("InvalidArgument") from exc
+    handle.closed, handle.out = False, out
     return handles.pollable(pending)
 
 
@@ -309,10 +324,15 @@ for _name in (
 
 
 @impl("http_downstream", "downstream_client_ddos_detected")
-@impl("http_downstream", "fastly_key_is_valid")
 def _false(ds_request: object) -> bool:
     _client_request(ds_request)
     return False
+
+
+@impl("http_downstream", "fastly_key_is_valid")
+def fastly_key_is_valid(ds_request: object) -> bool:
+    """Whether its ``Fastly-Key`` is one of ``[local_server] fake_valid_fastly_keys``."""
+    return _client_request(ds_request).fastly_key_is_valid()
 
 
 # -- async-io ------------------------------------------------------------------------------

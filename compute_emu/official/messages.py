@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..sdk._message import Message, normalize_version
+from ..sdk._modes import FramingHeadersMode, HttpKeepaliveMode
 from ..sdk._request import Request, parse_url
 from ..sdk._response import Response
 from . import handles, registry
@@ -114,10 +115,21 @@ def set_version(self: object, version: Any) -> None:
     _message(self).set_version(normalize_version(names.get(version.name, "HTTP/1.1")))
 
 
-def record_only(self: object, *args: object) -> None:
-    """Accepted and recorded nowhere: framing and keepalive modes (compute-emu frames bodies
-    itself, as Viceroy does in automatic mode)."""
-    handles.emu(self)
+def set_framing_headers_mode(self: object, mode: Any) -> None:
+    """``manually-from-headers``: the message's own Content-Length/Transfer-Encoding frame
+    it when they fit its body (as ``compute_emu.sdk``'s ``FramingHeadersMode``)."""
+    manual = getattr(mode, "name", "") == "MANUALLY_FROM_HEADERS"
+    _message(self).set_framing_headers_mode(
+        FramingHeadersMode.ManuallyFromHeaders if manual else FramingHeadersMode.Automatic
+    )
+
+
+def set_http_keepalive_mode(self: object, mode: Any) -> None:
+    """``no-keepalive``: the client connection closes after this response."""
+    off = getattr(mode, "name", "") == "NO_KEEPALIVE"
+    response_of(self).set_http_keepalive_mode(
+        HttpKeepaliveMode.NoKeepalive if off else HttpKeepaliveMode.Automatic
+    )
 
 
 def exit_handle(self: object, *args: object) -> None:
@@ -137,9 +149,9 @@ for _module, _cls in (("http_req", "Request"), ("http_resp", "Response")):
         set_version,
     ):
         impl(_module, f"{_cls}.{_fn.__name__}")(_fn)
-    impl(_module, f"{_cls}.set_framing_headers_mode")(record_only)
+    impl(_module, f"{_cls}.set_framing_headers_mode")(set_framing_headers_mode)
     impl(_module, f"{_cls}.__exit__")(exit_handle)
-impl("http_resp", "Response.set_http_keepalive_mode")(record_only)
+impl("http_resp", "Response.set_http_keepalive_mode")(set_http_keepalive_mode)
 
 
 # -- requests ------------------------------------------------------------------------------
