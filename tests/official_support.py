@@ -60,7 +60,13 @@ def example_project(directory: Path, name: str, **kwargs: object) -> Path:
     return official_project(directory / name, source, entry=name, **kwargs)  # type: ignore[arg-type]
 
 
-def serve_official(spawn: Spawner, project: Path, *args: str, timeout: float = 30) -> Served:
+def serve_official(
+    spawn: Spawner,
+    project: Path,
+    *args: str,
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
+) -> Served:
     """`compute-emu serve` for ``project`` under the 3.12+ env, on a free port."""
     python = require_official_env()
     child = spawn(
@@ -74,7 +80,8 @@ def serve_official(spawn: Spawner, project: Path, *args: str, timeout: float = 3
             "--addr",
             "127.0.0.1:0",
             *args,
-        ]
+        ],
+        env=env,
     )
     url = child.wait_for(r"Listening on (http://\S+)", timeout=timeout).group(1)
     return Served(url, child)

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..runtime.bridge import body_length
 from ..sdk._body import Body
 from ..sdk._request import Request
 from ..sdk._streaming import StreamingBody
@@ -45,6 +46,13 @@ class BodyHandle:
         out, rest = data[:size], data[size:]
         self.body = Body.from_stream(stream, rest) if stream is not None else Body(rest)
         return out
+
+    def known_length(self) -> int | None:
+        """The body's whole length when it is known without reading it (in memory, or a
+        stream whose sender declared it), else ``None``."""
+        prefix, stream = self.body.detach()
+        self.body = Body.from_stream(stream, prefix) if stream is not None else Body(prefix)
+        return body_length(prefix, stream)
 
     def write(self, data: bytes) -> int:
         if self.out is not None:

@@ -18,6 +18,7 @@ from ..sdk._host import current_host
 from ..sdk._pending import PendingRequest
 from ..sdk._request import Request
 from ..sdk._response import Response
+from ..sdk._wit_values import CACHE_KEY_HEADER
 from . import handles, registry
 from .handles import BodyHandle, body_of, new_body
 from .messages import nul_list, request_of, response_of
@@ -58,6 +59,13 @@ def _prepare(request: object, body: object, backend: object) -> tuple[Request, s
     req = request_of(request)
     req.set_body(body_of(body).take())
     sdk_backend: Backend = handles.emu(backend, Backend)
+    key = req.get_header_bytes(CACHE_KEY_HEADER)
+    if key is not None:  # how a guest sets the readthrough cache key (64 hex digits)
+        req.remove_header(CACHE_KEY_HEADER)
+        try:
+            req.set_cache_key(bytes.fromhex(key.decode("latin-1")))
+        except ValueError as exc:
+            raise registry.error("InvalidArgument") from exc
     relative = getattr(req, "_wit_relative", None)
     if relative:
         scheme = "https" if sdk_backend.is_ssl() else "http"
@@ -222,7 +230,7 @@ def body_close(body: object) -> None:
 @impl("http_body", "get_known_length")
 def body_known_length(body: object) -> int | None:
     handle = body_of(body)
-    return None if handle.out is not None else handle.body.known_length()
+    return None if handle.out is not None else handle.known_length()
 
 
 # -- http-downstream -----------------------------------------------------------------------
