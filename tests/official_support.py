@@ -11,24 +11,13 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Served, Spawner
 from tests.support.processes import ROOT
+from tests.support.sdk_hosts import OFFICIAL_PY as OFFICIAL_PY
+from tests.support.sdk_hosts import SETUP as SETUP
+from tests.support.sdk_hosts import require_official_env
 
-OFFICIAL_PY = ROOT / ".venv-official" / "bin" / "python"
 EXAMPLES = Path(__file__).parent / "official_examples"
-SETUP = "bash scripts/official-env"
-
-
-def require_official_env() -> Path:
-    """The env's python; in CI (or with COMPUTE_EMU_NO_SKIP) its absence fails the test."""
-    if not OFFICIAL_PY.exists():
-        message = f".venv-official is missing (Python 3.12+ with fastly-compute): run {SETUP}"
-        if os.environ.get("CI") or os.environ.get("COMPUTE_EMU_NO_SKIP"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return OFFICIAL_PY
 
 
 def official_project(

@@ -86,7 +86,7 @@ def route_errors(host, client):
     try:
         host.send(OutgoingRequest("GET", "http://127.0.0.1:9/", "HTTP/1.1", ()), "dead")
     except SendError as exc:
-        out["refused"] = [exc.root_cause().name, exc.backend_name()]
+        out["refused"] = [exc.root_cause().name, exc.backend_name(), exc.detail]
     try:
         host.send(get("/echo", cache=CacheOptions(before_send=lambda r: r)), "origin")
     except HostError as exc:
@@ -142,8 +142,24 @@ def route_twice(host, client):
         host.log_write("checks", f"twice: {exc}")
 
 
+def route_hints(host, client):
+    host.send_to_client(OutgoingResponse(103, "HTTP/1.1", (("link", b"</a.css>"),)))
+    try:
+        host.send_to_client(OutgoingResponse(102, "HTTP/1.1", ()))
+    except ValueError as exc:
+        host.log_write("checks", f"hints: {exc}")
+    answer(host, "after the hints")
+
+
 def route_raise(host, client):
     raise ValueError("the app failed")
+
+
+def route_fail(host, client):  # what serve_request does with what main() raised
+    try:
+        raise ValueError("the app failed")
+    except ValueError as exc:
+        host.fail(exc)
 
 
 def route_nothing(host, client):
@@ -336,7 +352,11 @@ def test_send_errors(served):
     assert _json(served, "/errors") == {
         "unknown": "UnknownBackend",
         "registered": [True, False],
-        "refused": ["ConnectionRefused", "dead"],
+        "refused": [
+            "ConnectionRefused",
+            "dead",
+            "http-req.send failed: SendErrorDetail_ConnectionRefused",
+        ],
         "hook": ["unsupported", True],
     }
 
@@ -371,10 +391,26 @@ def test_one_answer_per_request(served):
     )
 
 
+def test_informational_responses(served):
+    """103 goes to the host (which drops it here, as Viceroy, and says so); another 1xx is
+    refused; the real response follows."""
+    assert _json(served, "/hints") == "after the hints"
+    served.child.wait_for(r"informational response \(103\)", stream="stderr")
+    served.child.wait_for(r"checks :: hints: cannot send an informational status \(102\)")
+
+
 def test_an_exception_answers_500_and_nothing_answers_200(served):
-    r = httpx.get(served.url + "/raise")
-    assert (r.status_code, r.text) == (500, "Internal Server Error\n")
+    """The component's answer (``WitHost.fail``): a client on this machine gets the app's
+    frames and the error, as from serve; natively, what escapes goes to the runtime."""
+    r = httpx.get(served.url + "/fail")
+    assert r.status_code == 500 and r.headers["content-type"] == "text/plain; charset=utf-8"
+    assert r.text.startswith("Traceback (most recent call last):\n")
+    assert r.text.endswith("ValueError: the app failed\n")
+    assert "main.py" in r.text and "compute_emu" not in r.text
     served.child.wait_for(r"ValueError: the app failed")
+    r = httpx.get(served.url + "/raise")
+    assert r.status_code == 500 and "ValueError: the app failed" in r.text
+    served.child.wait_for(r"#\d+ main\(\) raised", stream="stderr")  # the runtime's
     r = httpx.get(served.url + "/nothing")
     assert (r.status_code, r.content) == (200, b"")
 
@@ -454,3 +490,23 @@ def test_without_the_stubs_it_says_what_to_run(tmp_path):
     assert result.returncode == 1
     assert "needs the wit_world stubs of fastly-compute" in result.stderr
     assert "bash scripts/official-env" in result.stderr
+
+
+def test_an_exception_shows_no_traceback_to_a_client_elsewhere(tmp_path, spawn):
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "main.py").write_text(
+        "from compute_emu.sdk._host import current_host\n"
+        "def main():\n"
+        "    try:\n"
+        "        raise ValueError('hidden')\n"
+        "    except ValueError as exc:\n"
+        "        current_host('t').fail(exc)\n"
+    )
+    (project / "fastly.toml").write_text('manifest_version = 3\nname = "p"\n')
+    served = serve_official(
+        spawn, project, "--client-ip", "203.0.113.9", env={"COMPUTE_EMU_SDK_HOST": "wit"}
+    )
+    r = httpx.get(served.url + "/")
+    assert (r.status_code, r.text) == (500, "Internal Server Error\n")
+    served.child.wait_for(r"ValueError: hidden")  # in the log

@@ -1,11 +1,13 @@
 """A ``compute_emu.sdk`` app served through the SDK's Wasm host, natively: the loopback.
 
 ``compute-emu serve --sdk-host wit`` (``COMPUTE_EMU_SDK_HOST=wit``; hidden, for compute-emu's
-own tests) runs each request the way a component built by ``compute-emu build`` does, minus the
-Wasm: ``main()`` runs under ``compute_emu.sdk._wit_host.serve_request``, so every SDK call goes
+own tests) runs each request the way a component built by ``compute-emu build`` does, minus
+the Wasm: ``main()`` runs on a ``compute_emu.sdk._wit_host.WitHost``, so every SDK call goes
 app -> SDK -> Wasm host -> ``wit_world`` (compute-emu's implementation, this package) -> the
-native SDK objects -> the native host. It needs the ``wit_world`` stubs of an installed
-``fastly-compute`` (Python >= 3.12), as official-SDK apps do.
+native SDK objects -> the native host. What ``main()`` raises reaches the runtime, which
+answers and logs it as for a native app (a component answers it itself: ``serve_request``).
+It needs the ``wit_world`` stubs of an installed ``fastly-compute`` (Python >= 3.12), as
+official-SDK apps do.
 
 One ``current_host`` serves both sides, so the crossing is switched in one place,
 :func:`native_side`: every ``wit_world`` function runs with the request's native host bound,
@@ -62,7 +64,7 @@ class LoopbackApp(App):
     def main_of(self, module: types.ModuleType) -> Callable[[], object]:
         main = super().main_of(module)
         # imports wit_world, which exists once install() has run (loopback_app below)
-        from ..sdk._wit_host import serve_request
+        from ..sdk._wit_host import WitHost
 
         def run() -> None:
             with handles.sandbox() as state:  # what official-SDK requests get: see serving.py
@@ -70,8 +72,8 @@ class LoopbackApp(App):
                 state.downstream = request
                 body = handles.new_body(request.take_body())
                 token = _native.set(_host.current_host("the Wasm host's loopback"))
-                try:
-                    serve_request(main, handles.new("http_req", "Request", request), body)
+                try:  # what main() raises goes to the runtime, as a native app's does
+                    WitHost(handles.new("http_req", "Request", request), body).run(main)
                 finally:
                     _native.reset(token)
 

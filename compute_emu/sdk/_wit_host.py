@@ -36,6 +36,7 @@ Deliberate differences from the native host (what the WIT cannot express):
 from __future__ import annotations
 
 import ipaddress
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -175,14 +176,16 @@ class WitHost(WitServices, WitBackends):
         self._answered = outcome
 
     def send_to_client(self, response: OutgoingResponse) -> None:
-        if response.status < 200:  # as the native host: 103 dropped, other 1xx refused
-            if response.status != 103:
-                raise ValueError(
-                    f"cannot send an informational status ({response.status}) to the client"
-                )
+        if response.status < 200 and response.status != 103:  # as the native host
+            raise ValueError(
+                f"cannot send an informational status ({response.status}) to the client"
+            )
+        head = self._response(response)
+        if response.status == 103:  # Early Hints: the host decides (locally: dropped, said)
+            with calling("http-resp.send-downstream"):
+                http_resp.send_downstream(head, body_handle(response.body))
             return
         self._decide("send a response", "a response was already sent")
-        head = self._response(response)
         stream = response.body.stream
         if stream is None or isinstance(stream, WitBodyStream):
             body = body_handle(response.body)
@@ -242,7 +245,7 @@ class WitHost(WitServices, WitBackends):
                 raise
             call = "redirect-to-grip-proxy" if kind == "fanout" else "redirect-to-websocket-proxy"
             raise SendError(
-                backend, SendErrorCause.InternalError, f"{call}: {type(err.value).__name__}"
+                backend, SendErrorCause.InternalError, f"{call} failed: {type(err.value).__name__}"
             ) from None
         self._decide(f"hand off to {kind}", "the request was already handed off")
 
@@ -287,16 +290,15 @@ class WitHost(WitServices, WitBackends):
                 head.set_cache_override(http_req.CacheOverride_Override(details))
         return head
 
-    def _send_error(self, exc: Exception, backend: str) -> Exception:
-        """The ``SendError`` for a failed send (``exc`` itself when it is no WIT error)."""
+    def _send_error(self, exc: Exception, backend: str, call: str) -> Exception:
+        """The ``SendError`` for a failed ``call`` (``exc`` itself when it is no WIT error):
+        its cause from the ``send-error-detail``, its detail the WIT value's name."""
         err = err_of(exc)
         if err is None:
             return exc
         detail = getattr(err.value, "detail", None)
-        cause = send_error_cause(detail)
-        error = getattr(err.value, "error", err.value)
-        text = "" if detail is not None else f"the host answered {type(error).__name__}"
-        return SendError(backend, cause, text)
+        said = detail if detail is not None else getattr(err.value, "error", err.value)
+        return SendError(backend, send_error_cause(detail), f"{call} failed: {type(said).__name__}")
 
     def _answer(self, response: Any, body: Any, backend: str) -> BackendResponse:
         with calling("http-resp"):
@@ -321,7 +323,7 @@ class WitHost(WitServices, WitBackends):
         try:
             response, response_body = http_req.send(head, body, target)
         except Exception as exc:
-            raise self._send_error(exc, backend) from None
+            raise self._send_error(exc, backend, "http-req.send") from None
         return self._answer(response, response_body, backend)
 
     def send_async(self, request: OutgoingRequest, backend: str) -> Handle:
@@ -330,7 +332,7 @@ class WitHost(WitServices, WitBackends):
         try:
             return _Pending(http_req.send_async(head, body, target), backend)
         except Exception as exc:
-            raise self._send_error(exc, backend) from None
+            raise self._send_error(exc, backend, "http-req.send-async") from None
 
     def send_async_streaming(
         self, request: OutgoingRequest, backend: str
@@ -340,7 +342,7 @@ class WitHost(WitServices, WitBackends):
         try:
             pending = http_req.send_async_streaming(head, body, target)
         except Exception as exc:
-            raise self._send_error(exc, backend) from None
+            raise self._send_error(exc, backend, "http-req.send-async-streaming") from None
         return WitSink(body, f"the upload to {backend}"), _Pending(pending, backend)
 
     def pending_ready(self, pending: Handle) -> bool:
@@ -352,14 +354,21 @@ class WitHost(WitServices, WitBackends):
         try:
             response, body = http_req.await_response(started.pollable)
         except Exception as exc:
-            raise self._send_error(exc, started.backend) from None
+            raise self._send_error(exc, started.backend, "http-req.await-response") from None
         return self._answer(response, body, started.backend)
 
     def select(self, pending: Sequence[Handle]) -> int:
         with calling("async-io.select"):
             return int(async_io.select([_pending(p).pollable for p in pending]))
 
-    # -- the end of the request ------------------------------------------------------------------
+    # -- running main() and the end of the request ----------------------------------------------
+    def run(self, main: Callable[[], object]) -> None:
+        """``main()`` with the SDK bound to this host, then :meth:`finish`; what it raises
+        passes (:func:`serve_request` answers it with :meth:`fail`)."""
+        with bind_host(self):  # type: ignore[arg-type]  # the host interface of _interface.py
+            main()
+        self.finish()
+
     def finish(self) -> None:
         """``main()`` returned: streams it left open end cleanly (as natively); a request it
         never answered gets an empty 200, as on Compute."""
@@ -372,24 +381,38 @@ class WitHost(WitServices, WitBackends):
                 http_resp.send_downstream(http_resp.Response.new(), new_body())
 
     def fail(self, error: BaseException) -> None:
-        """``main()`` raised: its traceback goes to stderr (the service's log on Compute); the
-        client gets a plain-text 500 unless it was answered already, as ``compute-emu serve``
-        answers a client that is not on this machine (the traceback is never sent)."""
+        """``main()`` raised: its traceback goes to stderr (the service's log on Compute), and
+        the client gets a plain-text 500 unless it was answered already, as from
+        ``compute-emu serve``: the app's frames and the error for a client on this machine,
+        ``Internal Server Error`` for any other (on Compute, every client)."""
         traceback.print_exception(error, file=sys.stderr)
         if self._answered is not None:
             self.finish()
             return
         self._answered = "a response was already sent"
-        text = b"Internal Server Error\n"
-        head = self._response(
-            OutgoingResponse(
-                500,
-                "HTTP/1.1",
-                (("content-type", b"text/plain; charset=utf-8"),),
-            )
-        )
+        with calling("http-downstream.downstream-client-ip-addr"):
+            client = _ip(http_downstream.downstream_client_ip_addr(self._client))
+        text = error_text(error) if client is not None and client.is_loopback else ""
+        head = self._response(OutgoingResponse(500, "HTTP/1.1", (("content-type", _TEXT),)))
         with calling("http-resp.send-downstream"):
-            http_resp.send_downstream(head, new_body(text))
+            http_resp.send_downstream(head, new_body((text or "Internal Server Error\n").encode()))
+
+
+_TEXT = b"text/plain; charset=utf-8"
+_PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
+
+
+def error_text(error: BaseException) -> str:
+    """A short traceback of what ``main()`` raised: the app's frames (compute-emu's own left
+    out), then the error."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith(_PACKAGE_DIR)
+    ]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(type(error), error)
+    return "".join(lines)
 
 
 def _pending(handle: Handle) -> _Pending:
@@ -404,9 +427,6 @@ def serve_request(main: Callable[[], object], request: Any, body: Any) -> None:
     trap); a ``main()`` that answers nothing gets an empty 200, as on Compute."""
     host = WitHost(request, body)
     try:
-        with bind_host(host):  # type: ignore[arg-type]  # the host interface of _interface.py
-            main()
+        host.run(main)
     except (Exception, SystemExit) as exc:
         host.fail(exc)
-    else:
-        host.finish()
