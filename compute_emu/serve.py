@@ -69,6 +69,9 @@ class ServeSettings:
     # False: edits to fastly.toml (backends, stores, Pushpin) are not applied while serving
     # (compute_emu.testing keeps its overrides); app code still reloads
     watch_manifest: bool = True
+    # "wit": compute_emu.sdk apps reach the runtime through the SDK's Wasm host over
+    # compute-emu's own wit_world (official/loopback.py), as inside a built component
+    sdk_host: str = "native"
 
 
 def parse_client_ip(value: str | None) -> IpAddress | None:
@@ -119,6 +122,10 @@ class Server:
         from .official.serving import official_app  # apps of the official fastly-compute SDK
 
         official = official_app(settings.file, self.manifest, log)
+        if official is None and settings.sdk_host == "wit":
+            from .official.loopback import loopback_app
+
+            official = loopback_app(entry_path(settings, self.manifest), log)
         self.app = official or App(entry_path(settings, self.manifest))
         with environ.bound(self.app_env):
             self.app.check()
