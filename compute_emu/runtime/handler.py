@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ..log import AppOutput, RequestRecord, current_request
+from ..rules.grip import grip_hold
 from ..rules.http1_server import LocalProtocolError
 from ..sdk._errors import SendError
 from ..sdk._host import bind_host
@@ -21,7 +22,7 @@ from .app_errors import message, plain_text, terminal_text
 from .body_log import RequestBodyTap, log_response_body
 from .bridge import ClientLeft
 from .deliver import deliver_response, error_status, send_text
-from .error_page import error_body
+from .error_page import error_body, error_page
 from .handoff import relay_handoff
 from .host import RequestHost
 from .logged_client import log_backend_calls
@@ -182,6 +183,8 @@ class AppHandler:
             if self.services.log.verbose:
                 self.services.log.headers(host.request_id, "<", outcome.response._headers.items())
                 log_response_body(self.services.log, host.request_id, outcome.response)
+            if outcome.response._headers.contains("grip-hold"):  # the console's channels
+                record.grip = grip_hold(outcome.response._headers.items())
             await deliver_response(exchange, outcome.response, self.date(), outcome.stream)
         elif outcome.handoff is not None:
             await relay_handoff(host, *outcome.handoff, record)
@@ -194,6 +197,10 @@ class AppHandler:
             error = outcome.error
             record.error = message(error)
             self._log_error(host, "main() raised", error)
+            path = self.services.app.path
+            record.error_page = error_page(
+                error, path, exchange.method, exchange.target, exchange.headers
+            )
             content_type, body = error_body(
                 error,
                 self.services.app.path,

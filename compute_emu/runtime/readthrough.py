@@ -300,6 +300,7 @@ async def _candidate(
         surrogate_keys=frozenset(candidate.get_surrogate_keys()),
         sensitive=candidate.get_pci(),
         meta=HttpMeta(candidate.get_status(), stored),
+        label=request.get_url_str(),
     )
 
 
