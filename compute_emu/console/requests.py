@@ -73,73 +73,55 @@ class _Output:
 EPOCH_OFFSET = time.time() - time.perf_counter()
 
 
-@dataclass(frozen=True, slots=True)
-class RequestValues:
-    """What the console keeps of a record (copied when the log is told)."""
-
-    id: int
-    method: str
-    target: str
-    status: int | None
-    started: float  # perf_counter
-    ended: float | None  # perf_counter; None while it is open
-    bytes_sent: int
-    bytes_received: int | None
-    messages: tuple[int, int] | None
-    notes: tuple[str, ...]
-    error: str | None
-    failed_page: bool
-
-    @classmethod
-    def of(cls, record: RequestRecord, done: bool, status: int | None = None) -> RequestValues:
-        """A copy of ``record`` now (``done``: it has ended; ``status``: the one it opened
-        with, before the record has it)."""
-        return cls(
-            record.request_id,
-            record.method,
-            record.target,
-            record.status if status is None else status,
-            record.started,
-            time.perf_counter() if done else None,
-            record.bytes_sent,
-            record.bytes_received,
-            None if record.messages is None else tuple(record.messages),  # type: ignore[arg-type]
-            tuple(record.notes),
-            record.error,
-            record.error_page is not None,
-        )
-
-    def view(self, output: list[str]) -> dict[str, Any]:
-        """The JSON view of the request (docs/console.md, "request")."""
-        done = self.ended is not None
-        return {
-            "id": self.id,
-            "method": self.method,
-            "target": self.target,
-            "status": self.status,
-            "state": "done" if done else "open",
-            "started": round((EPOCH_OFFSET + self.started) * 1000),
-            "duration_ms": None
-            if self.ended is None
-            else round((self.ended - self.started) * 1000, 3),
-            "bytes_sent": self.bytes_sent if done else None,
-            "bytes_received": self.bytes_received,
-            "messages": None if self.messages is None else list(self.messages),
-            "calls": backend_calls(list(self.notes)),
-            "error": self.error,
-            "error_page": self.failed_page,
-            "output": output,
-        }
+# What the console keeps of a record, copied when the log tells it (a plain tuple: this runs
+# for every request): id, method, target, status, started and ended (perf_counter; ended is
+# None while it is open), bytes sent and received, messages, notes, error, has an error page.
+Values = tuple[
+    int, str, str, int | None, float, float | None, int, int | None, Any, tuple[str, ...],
+    str | None, bool,
+]  # fmt: skip
 
 
-@dataclass(slots=True)
-class _Kept:
-    values: RequestValues
-    output: _Output
-    error_page: str | None = None
+def copy_record(record: RequestRecord, done: bool, status: int | None = None) -> Values:
+    """``record`` now (``done``: it has ended; ``status``: the one it opened with, before the
+    record has it)."""
+    return (
+        record.request_id,
+        record.method,
+        record.target,
+        record.status if status is None else status,
+        record.started,
+        time.perf_counter() if done else None,
+        record.bytes_sent,
+        record.bytes_received,
+        record.messages,
+        tuple(record.notes),
+        record.error,
+        record.error_page is not None,
+    )
 
-    def view(self) -> dict[str, Any]:
-        return self.values.view(self.output.shown())
+
+def request_view(values: Values, output: _Output | None) -> dict[str, Any]:
+    """The JSON view of a request (docs/console.md, "request")."""
+    (rid, method, target, status, started, ended, sent, received, messages, notes, error,
+     page) = values  # fmt: skip
+    done = ended is not None
+    return {
+        "id": rid,
+        "method": method,
+        "target": target,
+        "status": status,
+        "state": "done" if done else "open",
+        "started": round((EPOCH_OFFSET + started) * 1000),
+        "duration_ms": None if ended is None else round((ended - started) * 1000, 3),
+        "bytes_sent": sent if done else None,
+        "bytes_received": received,
+        "messages": None if messages is None else list(messages),
+        "calls": backend_calls(list(notes)),
+        "error": error,
+        "error_page": page,
+        "output": [] if output is None else output.shown(),
+    }
 
 
 class RequestFeed:
@@ -156,23 +138,26 @@ class RequestFeed:
         self.size = size
         self._held = held
         self._lock = threading.Lock()
-        self._ring: OrderedDict[int, _Kept] = OrderedDict()
+        # id -> [values, output, error page]: lists, for speed (this runs for every request)
+        self._ring: OrderedDict[int, list[Any]] = OrderedDict()
         self._pending: OrderedDict[int, _Output] = OrderedDict()
+        self._handed: dict[int, str] = {}  # requests handed off, not completed: "fanout→self"
 
     # -- reading ---------------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, Any]]:
         """Every kept request's view, oldest first."""
         with self._lock:
-            return [kept.view() for kept in self._ring.values()]
+            return [request_view(kept[0], kept[1]) for kept in self._ring.values()]
 
     def error_page(self, request_id: int) -> str | None:
         """The error page of a kept request that failed."""
         with self._lock:
             kept = self._ring.get(request_id)
-            return None if kept is None else kept.error_page
+            return None if kept is None else kept[2]
 
     # -- the log's side (LogWatcher) -----------------------------------------------------------
     def handed_off(self, record: RequestRecord, kind: str, backend: str) -> None:
+        self._handed[record.request_id] = f"{kind}→{backend}"
         if self._held is not None:
             values = (record.request_id, record.method, record.target, kind, backend)
             self.hub.on_loop(self._held, "handed_off", (*values, EPOCH_OFFSET + record.started))
@@ -184,14 +169,17 @@ class RequestFeed:
 
     def completed(self, record: RequestRecord) -> None:
         self._keep(record, done=True)
-        if self._held is not None:
+        if self._held is None:
+            return
+        if record.request_id in self._handed:
+            del self._handed[record.request_id]
             messages = None if record.messages is None else tuple(record.messages)
             values = (record.request_id, record.status, record.bytes_sent, record.bytes_received)
             self.hub.on_loop(self._held, "completed", (*values, messages, record.error))
-            if record.grip is not None:
-                mode, channels = record.grip
-                answer = (record.method, record.target, mode, channels)
-                self.hub.on_loop(self._held, "grip", answer)
+        if record.grip is not None:
+            mode, channels = record.grip
+            answer = (record.method, record.target, mode, channels)
+            self.hub.on_loop(self._held, "grip", answer)
 
     def app_output(self, request_id: int, text: str, *, continued: bool, partial: bool) -> None:
         with self._lock:
@@ -204,22 +192,30 @@ class RequestFeed:
                         self._pending.popitem(last=False)
                 output.add(text, continued=continued, partial=partial)
                 return
-            kept.output.add(text, continued=continued, partial=partial)  # after it ended
-            view = kept.view() if self.hub.watched else None
+            if kept[1] is None:
+                kept[1] = _Output()
+            kept[1].add(text, continued=continued, partial=partial)  # after it ended
+            view = request_view(kept[0], kept[1]) if self.hub.watched else None
         if view is not None:
             self.hub.publish("request", view)
 
     # -- keeping ---------------------------------------------------------------------------
     def _keep(self, record: RequestRecord, *, done: bool, status: int | None = None) -> None:
-        values = RequestValues.of(record, done, status)
+        values = copy_record(record, done, status)
+        if not done and not values[9] and record.request_id in self._handed:
+            values = (*values[:9], (self._handed[record.request_id],), *values[10:])
+        rid = record.request_id
+        ring = self._ring
         with self._lock:
-            kept = self._ring.pop(record.request_id, None)
-            output = kept.output if kept is not None else self._pending.pop(record.request_id, None)
-            kept = self._ring[record.request_id] = _Kept(
-                values, output or _Output(), record.error_page
-            )
-            while len(self._ring) > self.size:
-                self._ring.popitem(last=False)
-            view = kept.view() if self.hub.watched else None
+            # an open one is replaced; output printed so far comes along (most print nothing)
+            kept = ring.pop(rid, None) if record.opened else None
+            if kept is not None:
+                output = kept[1]
+            else:
+                output = self._pending.pop(rid, None) if self._pending else None
+            ring[rid] = [values, output, record.error_page]
+            if len(ring) > self.size:
+                ring.popitem(last=False)
+            view = request_view(values, output) if self.hub.watched else None
         if view is not None:
             self.hub.publish("request", view)
