@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -21,6 +19,7 @@ from tests.support.cdp import CDPSession, page_websocket_url
 from tests.support.ports import free_port
 from tests.support.processes import Child
 from tests.test_browser import browser  # noqa: F401 (the fixture)
+from tests.test_publish_port import Page
 
 # The app is its own GRIP origin: a client's GET /events is handed to Fanout with the backend
 # "self" (this same server); Pushpin's signed call back gets a stream hold on ?channel=.
@@ -162,32 +161,14 @@ def test_the_console_sees_and_drives_a_realtime_app(
         assert page.evaluate("location.pathname") == "/.compute-emu/console/"  # no reloads
 
 
-class _Page(BaseHTTPRequestHandler):
-    """A web page of another origin on this machine (what a dev server would serve)."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>another origin</title><p>another page"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
 def other_origin() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    """A page of another origin on this machine (what another dev server would serve)."""
+    page = Page()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield page.url
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+        page.close()
 
 
 # What a page of another origin tries, each a promise of a short outcome.
@@ -243,8 +224,8 @@ def test_a_page_of_another_loopback_origin_cannot_use_the_console(
     base = url.split("/.compute-emu")[0]
     token = re.search(r'name="console-token" content="([^"]+)"', httpx.get(url).text).group(1)  # type: ignore[union-attr]
     with CDPSession(page_websocket_url(devtools_port)) as page:
-        page.navigate(other_origin + "/")
-        page.wait_until("document.title === 'another origin'")
+        page.navigate(other_origin)
+        page.wait_until("document.title === 'elsewhere'")
         page.evaluate(f"window.CONSOLE = {js(url)}; window.TOKEN = {js(token)}")
         outcomes = {name: page.evaluate(attempt) for name, attempt in ATTEMPTS.items()}
     assert outcomes == {
