@@ -43,6 +43,13 @@ def main():
             .with_body("event: subscribed\\ndata: " + channel + "\\n\\n")
             .send_to_client())
         return
+    if path == "/cached":  # through the readthrough cache, from this same app
+        bereq = Request.get("http://127.0.0.1/origin").with_ttl(60).with_surrogate_key("page")
+        bereq.send("self").send_to_client()
+        return
+    if path == "/origin":
+        Response.from_status(200).with_body("from the origin").send_to_client()
+        return
     if path == "/kv":
         key = req.get_query_parameter("key")
         try:
@@ -67,6 +74,9 @@ def served(make_project: Callable[..., Path], serve: Callable[..., Served]) -> S
         extra=(
             "[local_server.pushpin]\nenable = true\n"
             '[local_server.kv_stores]\nsessions = [{key = "seeded", data = "x"}]\n'
+            '[local_server.config_stores.settings]\nformat = "inline-toml"\n'
+            '[local_server.config_stores.settings.contents]\nmode = "dev"\n'
+            '[local_server.secret_stores]\nkeys = [{key = "api", data = "s3cret-value"}]\n'
         ),
     )
     served = serve(
@@ -157,8 +167,32 @@ def test_the_console_sees_and_drives_a_realtime_app(
         page.evaluate("document.getElementById('kv-form').requestSubmit()")
         page.wait_until("!!document.querySelector('#kv-keys li[data-key=\"greeting\"]')")
         assert httpx.get(base + "/kv?key=greeting").text == "written in the console"
+        stores = page.evaluate("document.getElementById('panel-stores').innerText")
+        assert "mode\tdev" in stores or "mode\ndev" in stores
+        assert "api" in stores and "s3cret" not in stores  # secret names, never values
+
+        # the cache: what the app's send() stored, purged by its surrogate key
+        assert httpx.get(base + "/cached").text == "from the origin"
+        assert httpx.get(base + "/cached").text == "from the origin"
+        click(page, "#tabs button[data-panel='cache']")
+        cached = "document.querySelector('#cache-table tbody tr')"
+        assert page.wait_until(f"{cached}?.cells[0].textContent").endswith("/origin")
+        assert page.evaluate(f"{cached}.cells[6].textContent") == "1"  # hits
+        page.evaluate(f"{cached}.querySelector('button.badge').click()")  # "page"
+        page.wait_until(
+            "document.getElementById('cache-result').textContent"
+            " === 'purged 1 object(s) tagged page'"
+        )
+        page.wait_until("document.querySelectorAll('#cache-table tbody tr').length === 0")
+        click(page, "#tabs button[data-panel='requests']")
+        assert "send→self HIT" in page.wait_until(
+            "[...document.querySelectorAll('#requests-table .badge')]"
+            ".map(b => b.textContent).join(' ')"
+        )
 
         assert page.evaluate("location.pathname") == "/.compute-emu/console/"  # no reloads
+        table = page.evaluate("document.getElementById('requests-table').innerText")
+        assert "favicon" not in table  # the console's own icon is not asked of the app
 
 
 @pytest.fixture

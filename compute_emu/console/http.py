@@ -28,7 +28,7 @@ KEEPALIVE = 15.0  # seconds between comments on an idle event stream
 TOKEN_PLACEHOLDER = "__CONSOLE_TOKEN__"
 CSP = (
     b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    b"img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    b"img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 ERROR_PAGE_CSP = b"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'"
 TYPES = {

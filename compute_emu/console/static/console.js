@@ -19,7 +19,7 @@ function el(tag, attrs, ...children) {
     else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
     else node.setAttribute(name, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : String(child));
   }
@@ -131,7 +131,9 @@ function requestRow(view) {
     el(
       "td",
       {},
-      view.output.length ? el("span", { class: "badge", title: "lines main() printed" }, `${view.output.length} lines`) : null,
+      view.output.length
+        ? el("span", { class: "badge", title: "lines main() printed" }, `${view.output.length} line${view.output.length === 1 ? "" : "s"}`)
+        : null,
       view.error ? el("span", { class: "failed" }, " ", view.error, " ") : null,
       errorLink
     )
