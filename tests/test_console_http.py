@@ -241,6 +241,7 @@ def test_what_the_api_refuses(console: Console) -> None:
     assert wrong_method.status_code == 405 and wrong_method.json() == {
         "error": "use GET for api/requests"
     }
+    assert console.api("events", {}).json() == {"error": "use GET for api/events"}
     not_json = httpx.post(
         console.url + "api/kv/write",
         content="{",

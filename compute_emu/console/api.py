@@ -91,11 +91,13 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "cache/remove"): _cache_remove,
     ("POST", "cache/advance"): _cache_advance,
 }
-STREAMS = frozenset({"events"})  # GET paths answered with a stream (http.py)
+STREAMS = frozenset({"events", "error-page"})  # GET paths answered by http.py, not JSON
 
 
 def route(method: str, name: str) -> Route:
     """The function for ``method name``, or a 404/405 saying what there is."""
+    if name in STREAMS:
+        raise ConsoleError(405, f"use GET for api/{name}")
     method = "GET" if method == "HEAD" else method
     found = ROUTES.get((method, name))
     if found is not None:
