@@ -100,6 +100,10 @@ def test_the_page_and_its_files(console: Console) -> None:
     assert script.headers["content-type"] == "text/javascript; charset=utf-8"
     assert "EventSource" in script.text
     assert httpx.get(console.url + "console.css").headers["content-type"].startswith("text/css")
+    for module in ("dom.js", "requests.js", "held.js", "stores.js", "cache.js"):
+        answer = httpx.get(console.url + module)
+        assert answer.status_code == 200 and answer.text.startswith("// ")
+        assert answer.headers["content-type"] == "text/javascript; charset=utf-8"
     moved = httpx.get(console.url.rstrip("/"))
     assert moved.status_code == 308 and moved.headers["location"] == "/.compute-emu/console/"
     # a second run gets another token

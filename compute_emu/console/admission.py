@@ -33,7 +33,9 @@ from ..server.admission import Refusal, is_loopback_authority, is_loopback_peer
 
 PREFIX = "/.compute-emu/console"
 TOKEN_HEADER = "x-console-token"
-ASSETS = frozenset({"console.js", "console.css"})
+ASSETS = frozenset(
+    {"console.css", "console.js", "dom.js", "requests.js", "held.js", "stores.js", "cache.js"}
+)
 
 Kind = Literal["page", "asset", "api", "redirect"]
 

@@ -31,11 +31,12 @@ CSP = (
     b"img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 ERROR_PAGE_CSP = b"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'"
-TYPES = {
-    "index.html": b"text/html; charset=utf-8",
-    "console.js": b"text/javascript; charset=utf-8",
-    "console.css": b"text/css; charset=utf-8",
-}
+
+
+def content_type(name: str) -> bytes:
+    """The Content-Type of one of the page's files."""
+    kind = {"html": b"text/html", "js": b"text/javascript", "css": b"text/css"}
+    return kind[name.rpartition(".")[2]] + b"; charset=utf-8"
 
 
 @cache
@@ -117,7 +118,7 @@ async def answer(console: Console, exchange: Exchange) -> None:
         body = static_file(name)
         if name == "index.html":
             body = body.replace(TOKEN_PLACEHOLDER.encode(), console.token.encode())
-        await _send(exchange, console, 200, TYPES[name], body)
+        await _send(exchange, console, 200, content_type(name), body)
         return
     try:
         await _api(console, exchange, decision)
