@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -28,7 +29,7 @@ from ..manifest import load_manifest
 from ..official.detect import find_entry
 from . import environment, extensions, scan, stage
 from .package import is_current, package_path, write_package
-from .paths import file_digest, project_build_dir
+from .paths import builds_dir, file_digest
 
 Say = Callable[[str], None]
 
@@ -132,20 +133,36 @@ def check(source: stage.Source, site: Path | None, project_dir: Path) -> list[sc
     return findings
 
 
-def _record_path(build_dir: Path) -> Path:
-    return build_dir / "last-build.json"
+BUILDS_KEPT = 8  # builds kept in the cache (each ~20 MB), the least recently used dropped
 
 
-def _up_to_date(build_dir: Path, inputs: str, wasm: Path) -> bool:
+def _cached_output(build_dir: Path) -> str | None:
+    """The SHA-256 of the component a cached build made, if it is there whole."""
     try:
-        record = json.loads(_record_path(build_dir).read_text())
+        record = json.loads((build_dir / "build.json").read_text())
     except (OSError, ValueError):
-        return False
-    return (
-        record.get("inputs") == inputs
-        and wasm.is_file()
-        and record.get("output") == file_digest(wasm)
-    )
+        return None
+    output = record.get("output")
+    return output if isinstance(output, str) and (build_dir / "main.wasm").is_file() else None
+
+
+def _prune(builds: Path, keep: Path) -> None:
+    """Drop the least recently used builds beyond ``BUILDS_KEPT``."""
+    try:
+        found = sorted(builds.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for old in found[BUILDS_KEPT:]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _install(output: Path, wasm: Path) -> None:
+    """Put a built component at ``wasm`` in one step (a server watching it never sees half)."""
+    wasm.parent.mkdir(parents=True, exist_ok=True)
+    partial = wasm.with_name(f".{wasm.name}.{os.getpid()}.part")
+    shutil.copyfile(output, partial)
+    os.replace(partial, wasm)
 
 
 def _run_tool(argv: list[str], cwd: Path, say: Say) -> None:
@@ -192,28 +209,33 @@ def build(settings: BuildSettings, say: Say) -> BuildResult:
         stage.EXPORT_MODULE if not source.official else source.module,
     )
     inputs = stage.digest(files, *facts)
-    build_dir = project_build_dir(project_dir)
+    build_dir = builds_dir() / inputs[:32]  # builds are kept by what went into them
     wasm = project_dir / "bin" / "main.wasm"
-    if not settings.force and _up_to_date(build_dir, inputs, wasm):
-        package = package_path(project_dir, manifest.name)
-        if not is_current(package, wasm, manifest.path):
-            write_package(project_dir, manifest.name, wasm)
-        say(f"  {wasm.relative_to(project_dir)} is up to date (nothing changed; --force builds)")
-        return BuildResult(wasm, package, time.perf_counter() - started, True, tuple(findings))
-    staging = build_dir / "stage"
-    stage.write(files, staging)
     output = build_dir / "main.wasm"
-    output.unlink(missing_ok=True)
-    entry = source.module if source.official else stage.EXPORT_MODULE
-    argv = [str(env.tool), "build", "-e", entry, "-o", str(output), "-v", str(env.root)]
-    _run_tool(argv, staging, say)
-    wasm.parent.mkdir(parents=True, exist_ok=True)
-    partial = wasm.with_name(f".main.wasm.{os.getpid()}.part")
-    partial.write_bytes(output.read_bytes())
-    os.replace(partial, wasm)  # a server watching bin/main.wasm never sees half of it
-    package = write_package(project_dir, manifest.name, wasm)
-    record = {"inputs": inputs, "output": file_digest(wasm), "python": sys.version.split()[0]}
-    _record_path(build_dir).write_text(json.dumps(record))
+    made = _cached_output(build_dir)
+    package = package_path(project_dir, manifest.name)
+    if made is not None and not settings.force:
+        os.utime(build_dir)  # recently used
+        if wasm.is_file() and file_digest(wasm) == made:
+            if not is_current(package, wasm, manifest.path):
+                write_package(project_dir, manifest.name, wasm)
+            say(
+                f"  {wasm.relative_to(project_dir)} is up to date (nothing changed; --force builds)"
+            )
+            return BuildResult(wasm, package, time.perf_counter() - started, True, tuple(findings))
+        say("  the same sources were built before: the component is taken from the build cache")
+    else:
+        shutil.rmtree(build_dir, ignore_errors=True)
+        staging = build_dir / "stage"
+        stage.write(files, staging)
+        entry = source.module if source.official else stage.EXPORT_MODULE
+        argv = [str(env.tool), "build", "-e", entry, "-o", str(output), "-v", str(env.root)]
+        _run_tool(argv, staging, say)
+        record = {"output": file_digest(output), "python": sys.version.split()[0]}
+        (build_dir / "build.json").write_text(json.dumps(record))
+        _prune(build_dir.parent, build_dir)
+    _install(output, wasm)
+    write_package(project_dir, manifest.name, wasm)
     took = time.perf_counter() - started
     size = wasm.stat().st_size / 1e6
     say(

@@ -22,11 +22,9 @@ def cache_dir() -> Path:
     return Path(base).expanduser().resolve() / "compute-emu"
 
 
-def project_build_dir(project_dir: Path) -> Path:
-    """The build directory of one project (its staged sources and last build's record)."""
-    resolved = project_dir.resolve()
-    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
-    return cache_dir() / "builds" / f"{resolved.name}-{digest}"
+def builds_dir() -> Path:
+    """Where builds are kept, each under a hash of its inputs (staged sources, toolchain)."""
+    return cache_dir() / "builds"
 
 
 def file_digest(path: Path) -> str:
