@@ -32,6 +32,8 @@ from tests.test_starters import (
 )
 from tests.wasm_support import serve_wasm
 
+pytestmark = pytest.mark.timeout(900)  # the first wasm test builds the app and compiles it
+
 
 @pytest.fixture(params=["native", "wasm"])
 def forward(request: pytest.FixtureRequest, spawn: Spawner, tmp_path) -> Fanout:

@@ -9,13 +9,24 @@ bodies, buffer sizes, WIT errors, traps, a rebuilt component).
 
 from __future__ import annotations
 
-import subprocess
+import shutil
 import time
 
 import httpx
+import pytest
 
 from tests.conftest import Spawner
-from tests.wasm_support import WASM_TOOLS, Built, package_members, run_build, serve_wasm
+from tests.test_starters import rewrite_manifest
+from tests.wasm_support import (
+    Built,
+    fastly_compute_build,
+    package_members,
+    run_build,
+    serve_wasm,
+    wit_imports,
+)
+
+pytestmark = pytest.mark.timeout(900)  # the first test builds the app and compiles it
 
 NAME = "Fanout-forwarding-starter-kit-for-the-official-Python-SDK"
 
@@ -54,21 +65,9 @@ def test_a_second_build_of_the_same_sources_runs_no_toolchain(official_built: Bu
 
 
 def test_the_component_imports_only_fastly_compute_and_wasi(official_built: Built):
-    world = subprocess.run(
-        [str(WASM_TOOLS), "component", "wit", str(official_built.wasm)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert world.returncode == 0, world.stderr
-    imports = [
-        ln.split()[1] for ln in world.stdout.splitlines() if ln.strip().startswith("import ")
-    ]
-    exports = [
-        ln.split()[1] for ln in world.stdout.splitlines() if ln.strip().startswith("export ")
-    ]
+    imports, exports = wit_imports(official_built.wasm)
     assert imports and all(i.startswith(("fastly:compute/", "wasi:")) for i in imports), imports
-    assert exports == ["fastly:compute/http-incoming@0.1.0;"]
+    assert exports == ["fastly:compute/http-incoming@0.1.0"]
 
 
 def test_the_components_side_of_the_host(official_built: Built, spawn: Spawner, tmp_path):
@@ -123,3 +122,20 @@ def test_a_rebuilt_component_is_served_without_a_restart(
         assert time.monotonic() < deadline + 30, r.text
         time.sleep(0.1)
     served.child.wait_for(r"app reloaded \(main\.wasm changed\)")
+
+
+def test_fastly_compute_build_packages_compute_emus_build(official_built: Built, tmp_path):
+    """The Fastly CLI (npm @fastly/cli) in a project whose [scripts] build is compute-emu's:
+    with language = "python" it first wants Python >= 3.12 first on PATH and uv on PATH."""
+    project = official_built.copy_to(tmp_path)
+    rewrite_manifest(project, 'language = "other"', 'language = "python"')
+    shutil.rmtree(project / "pkg")
+    (project / "bin" / "main.wasm").unlink()
+    result = fastly_compute_build(project, tmp_path / "home")
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    assert f"Built package (pkg/{NAME}.tar.gz)" in result.stdout
+    members = package_members(project / "pkg" / f"{NAME}.tar.gz")
+    wasm = members[f"{NAME}/bin/main.wasm"]
+    assert wasm == (project / "bin" / "main.wasm").read_bytes()
+    assert wasm is not None and b"raised by the component" in wasm  # this app's own code
+    assert members[f"{NAME}/fastly.toml"] == (project / "fastly.toml").read_bytes()

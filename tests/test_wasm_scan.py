@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compute_emu.wasm.extensions import native_module
-from compute_emu.wasm.scan import Finding, scan, top_level_names
+from compute_emu.wasm.scan import Finding, foreign_imports, scan, top_level_names
 
 
 def findings(source: str, native=lambda name: None) -> list[str]:  # type: ignore[no-untyped-def]
@@ -165,3 +165,37 @@ NATIVE_CASES = [
 @pytest.mark.parametrize(("files", "module", "expected"), NATIVE_CASES)
 def test_native_module(tmp_path: Path, files: dict[str, str], module: str, expected: str | None):
     assert native_module(module, [write(tmp_path, files)]) == expected
+
+
+FOREIGN_CASES = [
+    # (module, is package, source, what it imports from outside compute_emu.sdk)
+    (
+        "compute_emu.sdk.geo",
+        False,
+        "from compute_emu.platform.lookups import x\n",
+        [(1, "compute_emu.platform.lookups")],
+    ),
+    (
+        "compute_emu.sdk.cache.core",
+        False,
+        "from ...cache.store import Store\n",
+        [(1, "compute_emu.cache.store")],
+    ),
+    ("compute_emu.sdk.cache", True, "from . import core\nfrom .._body import Body\n", []),
+    ("compute_emu.sdk.geo", False, "import compute_emu\nfrom compute_emu.sdk import x\n", []),
+    (  # never runs in the component: typing only, or in a function (the native host's path)
+        "compute_emu.sdk._host",
+        False,
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..runtime import host\n"
+        "def native():\n    from compute_emu.runtime import host\n",
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("module", "is_package", "source", "expected"), FOREIGN_CASES)
+def test_foreign_imports(
+    module: str, is_package: bool, source: str, expected: list[tuple[int, str]]
+):
+    tree = __import__("ast").parse(source)
+    assert list(foreign_imports(tree, module, is_package, "compute_emu.sdk")) == expected

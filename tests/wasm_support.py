@@ -113,6 +113,54 @@ def official_app(directory: Path) -> Path:
     return project
 
 
+def sdk_app(directory: Path) -> Path:
+    """The fanout-forward starter with tests/wasm_apps/sdk_main.py as src/main.py (the
+    starter's src/main.py, unchanged, as src/starter.py)."""
+    project = directory / "sdk-app"
+    shutil.copytree(
+        STARTERS / "fanout-forward",
+        project,
+        ignore=shutil.ignore_patterns("__pycache__", "pushpin-logs", "bin", "pkg"),
+    )
+    (project / "src" / "main.py").rename(project / "src" / "starter.py")
+    shutil.copyfile(APPS / "sdk_main.py", project / "src" / "main.py")
+    return project
+
+
+def fastly_compute_build(project: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    """The Fastly CLI's ``fastly compute build`` in ``project``: Python >= 3.12 (the build
+    environment's) first on PATH, then uv (this environment's), as language = "python" wants."""
+    cli = require_fastly_cli()
+    path = os.pathsep.join(
+        [str(BUILD_ENV / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]]
+    )
+    home.mkdir(exist_ok=True)
+    return subprocess.run(
+        [str(cli), "compute", "build", "--non-interactive"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **wasm_env(), "PATH": path, "HOME": str(home)},
+    )
+
+
+def wit_imports(wasm: Path) -> tuple[list[str], list[str]]:
+    """The component's imports and exports, as ``wasm-tools component wit`` prints them."""
+    world = subprocess.run(
+        [str(WASM_TOOLS), "component", "wit", str(wasm)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert world.returncode == 0, world.stderr
+    lines = [line.strip() for line in world.stdout.splitlines()]
+    imports = [ln.split()[1].rstrip(";") for ln in lines if ln.startswith("import ")]
+    exports = [ln.split()[1].rstrip(";") for ln in lines if ln.startswith("export ")]
+    return imports, exports
+
+
 def serve_wasm(spawn: Spawner, project: Path, *args: str) -> Served:
     """`compute-emu serve --wasm` for ``project`` on a free port."""
     child = spawn(

@@ -126,11 +126,37 @@ def check(source: stage.Source, site: Path | None, project_dir: Path) -> list[sc
                     fatal=True,
                 )
             )
+    if not source.official:
+        findings += sdk_problems()
     fatal = [f for f in findings if f.fatal]
     if fatal:
         lines = "\n".join(f"  {f}" for f in findings)
         raise UserError(f"the app cannot be built for Compute:\n{lines}")
     return findings
+
+
+def sdk_problems() -> list[scan.Finding]:
+    """What keeps the copy of ``compute_emu.sdk`` from loading in a component: no Wasm host,
+    imports of the rest of compute-emu, modules Wasm CPython lacks (all errors)."""
+    found: list[scan.Finding] = []
+    files = dict(stage.sdk_files())
+    if not any(relative.endswith(f"sdk{os.sep}{stage.WIT_HOST}.py") for relative in files.values()):
+        message = (
+            f"this compute-emu's SDK has no Wasm host (compute_emu.sdk.{stage.WIT_HOST}): "
+            "compute_emu.sdk apps cannot be built with it"
+        )
+        found.append(scan.Finding("compute_emu/sdk", 1, message, fatal=True))
+    for path, relative in files.items():
+        source = path.read_bytes()
+        module = relative.removesuffix(".py").replace(os.sep, ".")
+        is_package = module.endswith(".__init__")
+        module = module.removesuffix(".__init__")
+        tree = scan.ast.parse(source, relative)
+        for line, name in scan.foreign_imports(tree, module, is_package, "compute_emu.sdk"):
+            message = f"imports {name}, which is not part of compute_emu.sdk (not in the component)"
+            found.append(scan.Finding(relative, line, message, fatal=True))
+        found += [f for f in scan.scan(relative, source) if f.fatal]
+    return found
 
 
 BUILDS_KEPT = 8  # builds kept in the cache (each ~20 MB), the least recently used dropped

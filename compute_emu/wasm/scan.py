@@ -84,12 +84,22 @@ class _Import:
     at_load: bool  # runs when the module is imported (not in a function, not guarded)
 
 
-def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:
+def _imported(node: ast.Import | ast.ImportFrom, package: str | None = None) -> list[str]:
+    """The absolute names an import names; a relative one only if ``package`` (the importing
+    module's package) is given to resolve it."""
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
-    if node.level or not node.module:
-        return []  # relative: the app's own
-    return [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    if node.level:
+        if package is None:
+            return []  # the app's own
+        parts = package.split(".")
+        base = ".".join(parts[: len(parts) - node.level + 1])
+        module = f"{base}.{node.module}" if node.module else base
+    elif node.module:
+        module = node.module
+    else:
+        return []
+    return [module] + [f"{module}.{alias.name}" for alias in node.names]
 
 
 def _guards_import_errors(node: ast.Try | ast.TryStar) -> bool:
@@ -102,13 +112,14 @@ def _guards_import_errors(node: ast.Try | ast.TryStar) -> bool:
     return False
 
 
-def imports_of(tree: ast.Module) -> Iterator[_Import]:
-    """Every absolute import, and whether it runs when the module loads, unguarded."""
+def imports_of(tree: ast.Module, package: str | None = None) -> Iterator[_Import]:
+    """Every absolute import (relative ones too, resolved, if ``package`` is given), and
+    whether it runs when the module loads, unguarded."""
 
     def walk(nodes: Iterable[ast.AST], at_load: bool) -> Iterator[_Import]:
         for node in nodes:
             if isinstance(node, ast.Import | ast.ImportFrom):
-                for name in _imported(node):
+                for name in _imported(node, package):
                     yield _Import(name, node.lineno, at_load)
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
                 yield from walk(ast.iter_child_nodes(node), False)
@@ -123,6 +134,24 @@ def imports_of(tree: ast.Module) -> Iterator[_Import]:
                 yield from walk(ast.iter_child_nodes(node), at_load)
 
     yield from walk(tree.body, True)
+
+
+def foreign_imports(
+    tree: ast.Module, module: str, is_package: bool, allowed: str
+) -> Iterator[tuple[int, str]]:
+    """``(line, module)`` of each import that runs when ``module`` loads and names a module of
+    ``allowed``'s top-level package outside ``allowed`` (``compute_emu.platform`` from
+    ``compute_emu.sdk``): what a copy of ``allowed`` alone cannot load."""
+    package = module if is_package else module.rpartition(".")[0]
+    top = allowed.partition(".")[0]
+    reported: set[int] = set()
+    for item in imports_of(tree, package):
+        name = item.module
+        inside = name == allowed or name.startswith(allowed + ".")
+        ours = name.partition(".")[0] == top and name != top  # the bare package is staged
+        if item.at_load and ours and not inside and item.line not in reported:
+            reported.add(item.line)
+            yield item.line, name
 
 
 def _is_type_checking(test: ast.expr) -> bool:

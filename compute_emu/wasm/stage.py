@@ -21,6 +21,7 @@ from pathlib import Path
 import compute_emu
 
 EXPORT_MODULE = "compute_emu_export"
+WIT_HOST = "_wit_host"  # compute_emu.sdk's Wasm host, which the export calls
 SKIPPED_DIRS = {"__pycache__", "node_modules", "bin", "pkg", "build", "dist", "site-packages"}
 
 EXPORT_SOURCE = '''"""The component's export, written by `compute-emu build`: Fastly calls
@@ -29,7 +30,7 @@ host (an exception that escapes main() is answered with a 500, as `compute-emu s
 
 from wit_world import exports
 
-from compute_emu.sdk._wit_host import serve_request
+from compute_emu.sdk.{wit_host} import serve_request
 from {module} import main
 
 
@@ -93,7 +94,7 @@ def staged(source: Source) -> dict[str, bytes]:
             files[relative] = path.read_bytes()
         init = PACKAGE_INIT.format(version=compute_emu.__version__)
         files[str(Path("compute_emu") / "__init__.py")] = init.encode()
-        export = EXPORT_SOURCE.format(module=source.module)
+        export = EXPORT_SOURCE.format(module=source.module, wit_host=WIT_HOST)
         files[f"{EXPORT_MODULE}.py"] = export.encode()
     return files
 
