@@ -29,9 +29,6 @@ TOP_NAMES = ("wit_world", "componentize_py_types")
 
 # (module, "Class.method" or "function") -> implementation
 _IMPLS: dict[tuple[str, str], Callable[..., Any]] = {}
-# (module, "Class.method" or "function") -> the stub's own function (its annotations and
-# docstring give the WIT types' Python classes: the Wasm host converts values by them)
-_STUBS: dict[tuple[str, str], Callable[..., Any]] = {}
 _loaded: dict[str, types.ModuleType] = {}
 
 
@@ -50,38 +47,9 @@ def implemented() -> set[tuple[str, str]]:
     return set(_IMPLS)
 
 
-def stub(module: str, name: str) -> Callable[..., Any] | None:
-    """The stub's own function for ``wit_world.imports.<module>``'s ``name`` (before
-    compute-emu's implementation took its place), for its annotations; None if unknown."""
-    return _STUBS.get((module, name))
-
-
-def raises(module: str, name: str) -> Any:
-    """The WIT error type (its Python annotation: a Union of case classes, an Enum, ...) that
-    the stub's docstring says ``name`` raises in an ``Err``; None if it names none."""
-    function = stub(module, name)
-    error_type = _raises(getattr(function, "__doc__", None))
-    if error_type is None:
-        return None
-    module_name, _, type_name = error_type.rpartition(".")
-    owner = _loaded.get(module_name.rpartition(".")[2])
-    return None if owner is None else getattr(owner, type_name, None)
-
-
-def error_type() -> type[Exception]:
-    """componentize-py's ``Err``: the exception a WIT function raises to return an error."""
-    err_class: type[Exception] = _loaded["componentize_py_types"].Err
-    return err_class
-
-
 def wit(module: str) -> Any:
     """The loaded ``wit_world.imports.<module>`` (``types``, ``http_req``, ...)."""
     return _loaded[module]
-
-
-def loaded(module: str) -> types.ModuleType | None:
-    """``wit_world.imports.<module>`` if it is loaded (None for an interface it lacks)."""
-    return _loaded.get(module)
 
 
 def err(value: object) -> Exception:
@@ -185,15 +153,11 @@ def _stub_callables(tree: ast.Module) -> Iterator[tuple[str, ast.FunctionDef, bo
 def _bind(short: str, module: types.ModuleType, tree: ast.Module) -> None:
     """Put compute-emu's implementation (or the Unsupported stand-in) in place of each stub."""
     for name, node, is_classmethod in _stub_callables(tree):
-        owner_name, _, attr = name.rpartition(".")
-        namespace = vars(getattr(module, owner_name)) if owner_name else vars(module)
-        original = namespace.get(attr)
-        if original is not None:
-            _STUBS[(short, name)] = getattr(original, "__func__", original)
         func = _IMPLS.get((short, name))
         if func is None:
             doc = ast.get_docstring(node)
             func = _release if name.endswith(".__exit__") else _stand_in(short, name, doc)
+        owner_name, _, attr = name.rpartition(".")
         if not owner_name:
             setattr(module, attr, func)
             continue

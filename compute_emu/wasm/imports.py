@@ -13,8 +13,8 @@ function compute-emu does not implement traps naming itself (or returns the WIT'
 
 from __future__ import annotations
 
-import inspect
 import keyword
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +22,7 @@ from typing import Any
 from wasmtime import Engine, WasmtimeError
 from wasmtime import component as wc
 
-from ..official import world
-from . import resources
+from . import resources, stubs
 from .resources import HostFailure
 from .values import Bridge, Unconvertible, classes, is_tagged, result_cases
 
@@ -115,20 +114,19 @@ def link(engine: Engine, component: wc.Component) -> tuple[wc.Linker, ResourceId
                         host = wc.ResourceType.host(ids.add(ty))
                         instance.add_resource(name, host, resources.dropped)
                     elif isinstance(ty, wc.FuncType):
-                        function = host_function(bridge, ImportName(interface, name), ty)
+                        function = LazyHostFunction(bridge, ImportName(interface, name), ty)
                         instance.add_func(name, function)
     return linker, ids
 
 
 # -- one host function -------------------------------------------------------------------
-def _target(name: ImportName) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """(what to call, the stub function whose annotations describe it)."""
-    module = world.loaded(name.module)
-    stub = world.stub(name.module, name.key)
-    if module is None or stub is None:
-        raise Unconvertible(f"{name} has no function in the wit_world bindings compute-emu reads")
+def _target(name: ImportName) -> Callable[..., Any]:
+    """What to call: compute-emu's implementation in the loaded ``wit_world`` module."""
+    module = stubs.module(name.module)
     owner_name, _, attr = name.key.rpartition(".")
-    owner: Any = getattr(module, owner_name) if owner_name else module
+    owner: Any = getattr(module, owner_name, None) if owner_name else module
+    if module is None or owner is None or not hasattr(owner, attr):
+        raise Unconvertible(f"{name} has no function in the wit_world bindings compute-emu reads")
     if name.kind == "constructor":
 
         def construct(*args: Any) -> Any:
@@ -136,18 +134,28 @@ def _target(name: ImportName) -> tuple[Callable[..., Any], Callable[..., Any]]:
             owner.__init__(value, *args)
             return value
 
-        return construct, stub
-    return getattr(owner, attr), stub
+        return construct
+    target: Callable[..., Any] = getattr(owner, attr)
+    return target
 
 
-def _annotations(name: ImportName, stub: Callable[..., Any], count: int) -> list[Any]:
-    """The stub's parameter annotations for the WIT's ``count`` parameters."""
-    parameters = list(inspect.signature(stub).parameters.values())
-    if name.kind in ("static", "constructor"):
-        parameters = parameters[1:]  # cls / self: not a WIT parameter
-    if len(parameters) != count:
-        raise Unconvertible(f"{name}: {count} WIT parameters, the stub has {len(parameters)}")
-    return [p.annotation for p in parameters]
+class LazyHostFunction:
+    """A host function built on its first call: a component imports ~290 functions and a
+    request calls a dozen, so start-up defines them all and converts nothing yet."""
+
+    def __init__(self, bridge: Bridge, name: ImportName, ty: wc.FuncType) -> None:
+        self._build = lambda: host_function(bridge, name, ty)
+        self._built: Callable[..., Any] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, store: Any, *args: Any) -> Any:
+        built = self._built
+        if built is None:
+            with self._lock:
+                if self._built is None:
+                    self._built = self._build()
+                built = self._built
+        return built(store, *args)
 
 
 def host_function(bridge: Bridge, name: ImportName, ty: wc.FuncType) -> Callable[..., Any]:
@@ -159,14 +167,19 @@ def host_function(bridge: Bridge, name: ImportName, ty: wc.FuncType) -> Callable
 
 
 def _host_function(bridge: Bridge, name: ImportName, ty: wc.FuncType) -> Callable[..., Any]:
-    call, stub = _target(name)
+    call = _target(name)
+    signature = stubs.signature(name.module, name.key)
+    if signature is None:
+        raise Unconvertible(f"{name} has no stub in the wit_world bindings compute-emu reads")
     params = ty.params
-    lifts = [
-        bridge.lift(t, a)
-        for (_, t), a in zip(params, _annotations(name, stub, len(params)), strict=True)
-    ]
+    annotations = (None, *signature.params) if name.kind == "method" else signature.params
+    if len(annotations) != len(params):
+        raise Unconvertible(
+            f"{name}: {len(params)} WIT parameters, the stub has {len(annotations)}"
+        )
+    lifts = [bridge.lift(t, a) for (_, t), a in zip(params, annotations, strict=True)]
     result = ty.result
-    returns = inspect.signature(stub).return_annotation
+    returns = signature.result
     lower_ok: Callable[[Any], Any] = lambda v: None  # noqa: E731
     lower_err: Callable[[Any], Any] | None = None
     err_returnable = True
@@ -174,7 +187,7 @@ def _host_function(bridge: Bridge, name: ImportName, ty: wc.FuncType) -> Callabl
         tagged = is_tagged(result_cases(result))
         ok, err = result.ok, result.err
         ok_value = (lambda v: None) if ok is None else bridge.lower(ok, returns)
-        err_value = _err_lowerer(bridge, name, err)
+        err_value = _err_lowerer(bridge, name, err, signature.error)
         if tagged:
             lower_ok = lambda v: wc.Variant("ok", ok_value(v))  # noqa: E731
             lower_err = lambda e: wc.Variant("err", err_value(e))  # noqa: E731
@@ -186,7 +199,7 @@ def _host_function(bridge: Bridge, name: ImportName, ty: wc.FuncType) -> Callabl
     elif result is not None:
         lower_ok = bridge.lower(result, returns)
     max_len = next((i for i, (p, _) in enumerate(params) if p == MAX_LEN), None)
-    err_class = world.error_type()
+    err_class = stubs.error_class()
     text = str(name)
 
     def host(store: Any, *args: Any) -> Any:
@@ -214,10 +227,11 @@ def _host_function(bridge: Bridge, name: ImportName, ty: wc.FuncType) -> Callabl
     return host
 
 
-def _err_lowerer(bridge: Bridge, name: ImportName, err: wc.ValType | None) -> Callable[[Any], Any]:
+def _err_lowerer(
+    bridge: Bridge, name: ImportName, err: wc.ValType | None, annotation: Any
+) -> Callable[[Any], Any]:
     if err is None:
         return lambda e: None
-    annotation = world.raises(name.module, name.key)
     if annotation is None:
         raise Unconvertible(f"{name}: its stub names no error type")
     return bridge.lower(err, annotation)
