@@ -88,6 +88,13 @@ SCAN_CASES = [
             "are not there)",
         ],
     ),
+    (  # a guarded use (getattr with a default) is fine
+        "import time\nt = time.thread_time()\nu = getattr(time, 'thread_time', time.time)()\n",
+        [
+            "app.py:2: warning: time.thread_time: AttributeError on Compute (no per-thread CPU "
+            "clock in Wasm CPython (time.process_time is))"
+        ],
+    ),
     ("def main(:\n", ["app.py:1: error: syntax error: invalid syntax"]),
 ]
 

@@ -141,6 +141,8 @@ def wasm_app(path: Path, manifest: Manifest, build_env: Path | None, log: Reques
         log.debug(
             f"wit_world bindings from {root} ({env.reason}, fastly-compute {env.sdk_version()})"
         )
+    from ..official import interfaces  # noqa: F401  (registers the implementations first)
+
     try:
         world.install(root)
     except RuntimeError as exc:

@@ -156,6 +156,9 @@ def sdk_problems() -> list[scan.Finding]:
             message = f"imports {name}, which is not part of compute_emu.sdk (not in the component)"
             found.append(scan.Finding(relative, line, message, fatal=True))
         found += [f for f in scan.scan(relative, source) if f.fatal]
+        for line, name, why in scan.missing_attributes(tree):  # the SDK runs every request
+            message = f"uses {name}: AttributeError in the component ({why})"
+            found.append(scan.Finding(relative, line, message, fatal=True))
     return found
 
 

@@ -59,6 +59,12 @@ FAILS_AT_RUN = {
     "tempfile": "no file system on Compute: there is no temporary directory",
 }
 
+# Attributes Wasm CPython lacks: using one raises AttributeError (measured).
+MISSING_ATTRIBUTES = {
+    ("time", "thread_time"): "no per-thread CPU clock in Wasm CPython (time.process_time is)",
+    ("time", "thread_time_ns"): "no per-thread CPU clock in Wasm CPython (time.process_time is)",
+}
+
 FILE_CALLS = {"open", "io.open", "os.open", "Path", "pathlib.Path", "PurePath", "os.listdir"}
 IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 
@@ -182,6 +188,22 @@ def file_accesses(tree: ast.Module) -> Iterator[tuple[int, str]]:
             yield node.lineno, first.value
 
 
+def missing_attributes(tree: ast.Module) -> Iterator[tuple[int, str, str]]:
+    """``(line, "module.attr", why)`` of each use of an attribute Wasm CPython lacks
+    (``time.thread_time``, ``from time import thread_time``); ``getattr()`` with a default is
+    the way to use one where it exists."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            key = (node.value.id, node.attr)
+            if key in MISSING_ATTRIBUTES:
+                yield node.lineno, ".".join(key), MISSING_ATTRIBUTES[key]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                key = (node.module, alias.name)
+                if key in MISSING_ATTRIBUTES:
+                    yield node.lineno, ".".join(key), MISSING_ATTRIBUTES[key]
+
+
 def top_level_names(tree: ast.Module) -> set[str]:
     """Names the module binds at its top level (functions, classes, assignments, imports)."""
     names: set[str] = set()
@@ -231,6 +253,8 @@ def scan(
                 what = f"import {name}: loads the C extension module {extension}, built for "
                 what += "this machine, not for Wasm"
                 found.append(Finding(path, item.line, what, fatal=item.at_load))
+    for line, name, why in missing_attributes(tree):
+        found.append(Finding(path, line, f"{name}: AttributeError on Compute ({why})"))
     for line, target in file_accesses(tree):
         message = f"{target!r}: no file system on Compute (files outside the project are not there)"
         found.append(Finding(path, line, message))
