@@ -32,10 +32,9 @@ from tests.test_starters import (
 )
 from tests.wasm_support import serve_wasm
 
-pytestmark = pytest.mark.timeout(900)  # the first wasm test builds the app and compiles it
 
-
-@pytest.fixture(params=["native", "wasm"])
+# the first wasm test builds the app and compiles it
+@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))])
 def forward(request: pytest.FixtureRequest, spawn: Spawner, tmp_path) -> Fanout:
     """The starter served natively, and built (tests/wasm_apps/official_main.py over it) and
     served with `serve --wasm`: the same checks pass both ways."""

@@ -187,7 +187,8 @@ def start_forward(
     return Forward(Fanout(served, proxy, publish), f"http://127.0.0.1:{origin_port}")
 
 
-@pytest.fixture(params=["native", "wasm"])
+# the first wasm test builds the app and compiles it
+@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))])
 def forward(
     request: pytest.FixtureRequest, spawn: Spawner, serve: Callable[..., Served], tmp_path: Path
 ) -> Forward:
@@ -197,7 +198,6 @@ def forward(
         return start_forward(spawn, serve, tmp_path)
     from tests.wasm_support import serve_wasm
 
-    request.applymarker(pytest.mark.timeout(900))  # the first one builds and compiles the app
     project = request.getfixturevalue("sdk_built").copy_to(tmp_path)
     return start_forward(spawn, lambda *args: serve_wasm(spawn, *args), tmp_path, project)
 
