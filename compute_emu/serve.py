@@ -67,6 +67,8 @@ class ServeSettings:
     allow_hosts: tuple[str, ...] = ()  # --allow-host: Host names served besides loopback
     cache_size: int = DEFAULT_CAPACITY  # --cache-size: bytes the in-memory cache may hold
     no_cache: bool = False  # --no-cache: send() never uses the readthrough cache
+    wasm: Path | None = None  # --wasm: serve this built component (relative to the project)
+    build_env: Path | None = None  # --build-env: where fastly-compute is (for --wasm's bindings)
     # False: edits to fastly.toml (backends, stores, Pushpin) are not applied while serving
     # (compute_emu.testing keeps its overrides); app code still reloads
     watch_manifest: bool = True
@@ -120,14 +122,7 @@ class Server:
         # What the app sees in os.environ on top of the process environment (a layer per
         # main() call, never written to the process: see runtime/environ.py).
         self.app_env = {**VICEROY_ENV, **self.manifest.env()}
-        from .official.serving import official_app  # apps of the official fastly-compute SDK
-
-        official = official_app(settings.file, self.manifest, log)
-        if official is None and settings.sdk_host == "wit":
-            from .official.loopback import loopback_app
-
-            official = loopback_app(entry_path(settings, self.manifest), log)
-        self.app = official or App(entry_path(settings, self.manifest))
+        self.app = self._load_app(settings, log)
         with environ.bound(self.app_env):
             self.app.check()
         self.backends = Backends.load(self.manifest.backends, str(self.manifest.path))
@@ -148,6 +143,21 @@ class Server:
             self.pushpin = Pushpin.prepare(
                 path, self.pushpin_settings, self.manifest.project_dir, self.manifest.backends, log
             )
+
+    def _load_app(self, settings: ServeSettings, log: RequestLog) -> App:
+        """The built component (--wasm), an official-SDK app, or a compute_emu.sdk app."""
+        if settings.wasm is not None:
+            from .wasm.app import wasm_app
+
+            return wasm_app(settings.wasm, self.manifest, settings.build_env, log)
+        from .official.serving import official_app  # apps of the official fastly-compute SDK
+
+        official = official_app(settings.file, self.manifest, log)
+        if official is None and settings.sdk_host == "wit":
+            from .official.loopback import loopback_app
+
+            official = loopback_app(entry_path(settings, self.manifest), log)
+        return official or App(entry_path(settings, self.manifest))
 
     async def run(
         self,
