@@ -4,7 +4,6 @@ environment's errors, trap messages, the thread-safety fix."""
 from __future__ import annotations
 
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from compute_emu.wasm import environment, stage
 from compute_emu.wasm.imports import ImportName
 from compute_emu.wasm.instance import backtrace_names, trap_message
 from compute_emu.wasm.package import package_name, write_package
-from compute_emu.wasm.threadsafe import PerThreadSet
 
 NAME_CASES = [
     # (function, module, key, kind)
@@ -129,21 +127,3 @@ def test_trap_messages_name_the_backtraces_functions():
         "Traceback ...",
         "ValueError: boom",
     ]
-
-
-def test_the_scratch_set_is_each_threads_own():
-    shared = PerThreadSet()
-    shared.add(int)
-    seen: list[set[type]] = []
-
-    def other() -> None:
-        shared.add(str)
-        seen.append(set(iter(shared)))
-        shared.clear()
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    thread.join()
-    assert seen == [{str}]
-    assert tuple(shared) == (int,)  # how wasmtime-py reads it
-    assert int in shared and str not in shared and len(shared) == 1

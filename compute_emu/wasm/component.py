@@ -18,7 +18,7 @@ from wasmtime import Engine, WasmtimeError
 from wasmtime import component as wc
 
 from ..errors import UserError
-from . import imports, threadsafe
+from . import imports
 from .paths import cache_dir, file_digest
 
 EXPORT = "fastly:compute/http-incoming@0.1.0"
@@ -31,7 +31,6 @@ def engine() -> Engine:
     """The process's one wasmtime engine (compiled code is shared by every instance)."""
     global _engine
     if _engine is None:
-        threadsafe.apply()  # before any component value crosses on two threads
         _engine = Engine()
     return _engine
 

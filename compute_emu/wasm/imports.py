@@ -22,7 +22,7 @@ from typing import Any
 from wasmtime import Engine, WasmtimeError
 from wasmtime import component as wc
 
-from . import resources, stubs
+from . import guest, resources, stubs
 from .resources import HostFailure
 from .values import Bridge, Unconvertible, classes, is_tagged, result_cases
 
@@ -208,14 +208,15 @@ def _host_function(bridge: Bridge, name: ImportName, ty: wc.FuncType) -> Callabl
         try:
             values = [lift(arg) for lift, arg in zip(lifts, args, strict=True)]
             try:
-                return lower_ok(call(*values))
+                result = guest.host_work(call, *values)  # other guests run meanwhile
+                return lower_ok(result)
             except err_class as exc:
                 error = exc.value  # type: ignore[attr-defined]
                 if lower_err is not None and err_returnable:
                     return lower_err(error)
                 if max_len is not None and type(error).__name__ == "Error_BufferLen":
                     values[max_len] = error.value  # the retry the guest would make
-                    return lower_ok(call(*values))
+                    return lower_ok(guest.host_work(call, *values))
                 raise _unreturnable(text, error) from exc
         except BaseException as exc:  # anything else traps the call
             failure = HostFailure(text, exc)

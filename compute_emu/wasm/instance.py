@@ -20,7 +20,7 @@ from typing import Any
 from wasmtime import Store, WasiConfig, WasmtimeError
 from wasmtime import component as wc
 
-from . import resources
+from . import guest, resources
 from .component import Loaded, engine
 from .resources import ResourceTable
 
@@ -93,7 +93,8 @@ def run(loaded: Loaded, request: object, body: object, env: Mapping[str, str]) -
     table = ResourceTable()
     with resources.bound(table):
         try:
-            result = _call(loaded, store, table, request, body)
+            with guest.running():  # see .guest: values convert on one thread at a time
+                result = _call(loaded, store, table, request, body)
         except WasmtimeError as exc:
             raise _failure(exc, table, stderr.tail) from None
         finally:
