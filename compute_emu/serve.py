@@ -1,10 +1,13 @@
-"""`compute-emu serve`: settings in, a running server out (until Ctrl-C or SIGTERM)."""
+"""`compute-emu serve`: settings in, a running server out (until Ctrl-C, SIGTERM, SIGHUP)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
+import os
 import signal
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,8 +166,8 @@ class Server:
         *,
         handle_signals: bool = True,
     ) -> None:
-        """Serve until cancelled (or, with ``handle_signals``, until SIGINT/SIGTERM arrives);
-        then stop Pushpin too."""
+        """Serve until cancelled (or, with ``handle_signals``, until SIGINT, SIGTERM or SIGHUP
+        arrives); then stop Pushpin too."""
         try:
             await self._run(on_ready, handle_signals)
         finally:
@@ -316,8 +319,34 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
+#: Signals that stop serving cleanly (Pushpin stopped, files removed): Ctrl-C, kill, and a
+#: closed terminal (SIGHUP: a closed tab, `tmux kill-session`), which would otherwise end
+#: the process on the spot.
+STOP_SIGNALS = tuple(
+    sig for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if sig
+)
+
+
 async def _stop_on_signal(scope: anyio.CancelScope) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
+    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        async for received in signals:
+            if received == getattr(signal, "SIGHUP", None):
+                _leave_terminal()
             scope.cancel()
             return
+
+
+def _leave_terminal() -> None:
+    """After SIGHUP the terminal is gone and writing to it fails (EIO): what is said while
+    stopping goes to /dev/null instead, so that the stop completes. Pipes and files stay.
+
+    (A hung-up terminal no longer passes ``isatty()``; it is still a character device.)
+    """
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in (0, 1, 2):
+            with contextlib.suppress(OSError):
+                if stat.S_ISCHR(os.fstat(fd).st_mode):
+                    os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
