@@ -37,9 +37,17 @@ from .exchange import BadRequestBody as BadRequestBody
 from .exchange import ClientGone as ClientGone
 from .exchange import Exchange as Exchange
 from .framing import HttpDate, error_response_headers, raw_headers, reason_phrase
-from .slow_clients import TooSlow, reset, send_may_wait, send_within_rate, slow_clients
+from .slow_clients import (
+    Reporter,
+    TooSlow,
+    reset,
+    send_may_wait,
+    send_within_rate,
+    slow_clients,
+)
 
 log = logging.getLogger("compute_emu.server")
+_refusals = Reporter()  # connections refused at the limit (one warning per 10 s at most)
 _GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 READ_SIZE = 64 * 1024
@@ -343,11 +351,11 @@ class Connection:
     async def serve(self) -> None:
         """Run request/response cycles until the connection ends. Never raises."""
         if not self._admit():
+            limit = self._slots.limit if self._slots else 0
             await self._send_error(
                 503,
-                f"Service Unavailable: compute-emu holds its most connections "
-                f"({self._slots.limit if self._slots else 0}, serve --max-connections), all "
-                "busy\n",
+                f"Service Unavailable: all {limit} connections compute-emu holds are busy "
+                "(serve --max-connections)\n",
             )
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                 await self._stream.aclose()
@@ -381,7 +389,7 @@ class Connection:
         if evicted is not None:
             evicted.evict()
         if not admitted:
-            slow_clients.report(
+            _refusals.report(
                 f"{self._client()}: refused with 503: all {self._slots.limit} connections are "
                 "busy (serve --max-connections)"
             )

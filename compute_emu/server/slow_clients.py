@@ -30,8 +30,8 @@ class TooSlow(Exception):
 
 
 class Reporter:
-    """Warnings about clients refused for slowness, at most one per ``REPORT_EVERY`` seconds,
-    with the count of those not reported since."""
+    """Warnings of one kind (clients refused for slowness, say), at most one per
+    ``REPORT_EVERY`` seconds, with the count of those not reported since."""
 
     def __init__(self) -> None:
         self._last: float | None = None
