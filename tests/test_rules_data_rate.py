@@ -42,9 +42,9 @@ def test_no_minimum_never_limits():
 def test_the_grace_period_and_the_description():
     rate = DataRate(KESTREL)
     rate.record(3, 2.0)
-    assert not rate.past_grace()
+    assert not rate.too_slow() and rate.wait_limit() == 3.0
     rate.record(2, 3.0)
-    assert rate.past_grace() and rate.too_slow()
+    assert rate.too_slow()
     assert rate.describe() == (
         "1.0 bytes/s over 5.0 s of waiting, below the minimum of 240 bytes/s"
     )

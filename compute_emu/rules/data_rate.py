@@ -66,10 +66,6 @@ class DataRate:
             return False
         return self.transferred < minimum.bytes_per_second * self.waited
 
-    def past_grace(self) -> bool:
-        """The grace period is spent: from now on the rate counts."""
-        return self.waited >= self.minimum.grace
-
     def rate(self) -> float:
         """Bytes per second of waiting so far (0 before any wait)."""
         return self.transferred / self.waited if self.waited > 0 else 0.0

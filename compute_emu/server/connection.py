@@ -10,8 +10,8 @@ What one client can hold is bounded here (see docs/security.md): a request head'
 (slow-loris), an idle connection's, a stalled body's, a body or a response that moves slower
 than the minimum data rate (:mod:`compute_emu.rules.data_rate`: 408 or closed), and the
 number of connections (:mod:`compute_emu.rules.connection_slots`: the one waiting longest for
-a head gives way). A request body is read up to :data:`PREFETCH_LIMIT` before the handler runs
-``main()`` on a thread, so a client that drips its body never holds an app thread.
+a head gives way). The start of a request body is read before the handler runs ``main()`` on
+a thread, so a client that drips its body never holds an app thread.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ BODY_TIMEOUT = 30.0  # a request body that stalls this long is given up (408, cl
 DRAIN_LIMIT = 1024 * 1024  # unread request body we discard to keep a connection alive
 LINGER = 2.0  # seconds we keep reading (and discarding) after deciding to close
 LINGER_LIMIT = 64 * 1024 * 1024
-PREFETCH_LIMIT = 64 * 1024  # request body read before main() gets a thread (see _prefetch_body)
+PREFETCH_LIMIT = 64 * 1024  # most request body read before main() gets a thread (_prefetch_body)
 
 Handler = Callable[["Exchange"], Awaitable[None]]
 
@@ -199,24 +199,23 @@ class Connection:
         raise ClientGone(f"request body ended early ({event!r})")
 
     async def _prefetch_body(self) -> None:
-        """Read the request body before the handler runs ``main()`` on a thread: until it is
-        complete, ``PREFETCH_LIMIT`` bytes of it are in, or it has kept up the minimum data
-        rate through the grace period. A client dripping its body is answered 408 here, by
-        the rate, without ever holding an app thread; a well-behaved body is complete (or
-        64 KiB in) within milliseconds. Not done for ``Expect: 100-continue`` (the app decides
-        whether it wants the body) or without a minimum rate."""
-        if self._http.client_waits_for_100_continue or not self._limits.min_rate.enabled:
+        """Read the start of the request body before the handler runs ``main()`` on a thread:
+        until it is complete, or the client has sent what the grace period asks of it (the
+        minimum rate times the grace period: 1,200 bytes by default, at most
+        ``PREFETCH_LIMIT``). A client that drips its body is answered 408 here, by the rate,
+        without ever holding an app thread; a well-behaved body is that far within
+        milliseconds, and from there ``main()`` reads it as it comes (the rate still applies).
+        Not done for ``Expect: 100-continue`` (the app decides whether it wants the body) or
+        without a minimum rate."""
+        minimum = self._limits.min_rate
+        if self._http.client_waits_for_100_continue or not minimum.enabled:
             return
+        enough = min(PREFETCH_LIMIT, minimum.bytes_per_second * minimum.grace)
         chunks: collections.deque[bytes] = collections.deque()
         total = 0
         try:
-            while total < PREFETCH_LIMIT:
-                rate = self._body_rate
-                if rate is not None and rate.past_grace():
-                    if rate.too_slow():  # (its last bytes came just in time for one wait)
-                        raise self._too_slow(rate)
-                    break  # it keeps up the minimum rate: main() may have it as it comes
-                chunk = await self.receive_body_chunk()
+            while total < enough:
+                chunk = await self.receive_body_chunk()  # 408 once below the minimum rate
                 if not chunk:
                     break
                 chunks.append(chunk)
