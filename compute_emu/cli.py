@@ -112,6 +112,31 @@ def main() -> None:
     help="Give up a request body that sends nothing for this long (408).",
 )
 @click.option(
+    "--min-body-rate",
+    type=click.FloatRange(min=0),
+    default=240.0,
+    show_default=True,
+    metavar="BYTES_PER_S",
+    help="A request body (408) or a response the client takes (closed) slower than this, on "
+    "average after 5 s of waiting for the client, is given up; 0: no minimum.",
+)
+@click.option(
+    "--max-threads",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    metavar="N",
+    help="main() calls running at once (each on a thread of its own); more wait for one.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Client connections held at once; at the limit the one waiting longest for a request "
+    "is closed, or 503 if all are busy [default: half the open-file limit].",
+)
+@click.option(
     "--allow-host",
     "allow_hosts",
     multiple=True,
@@ -173,6 +198,9 @@ def serve(
     client_ip: str | None,
     kv_persist: Path | None,
     body_timeout: float,
+    min_body_rate: float,
+    max_threads: int,
+    max_connections: int | None,
     allow_hosts: tuple[str, ...],
     loop_choice: str,
     sdk_host: str,
@@ -216,6 +244,9 @@ def serve(
             client_ip=parse_client_ip(client_ip),
             kv_persist=kv_persist.resolve() if kv_persist else None,
             body_timeout=body_timeout,
+            min_body_rate=min_body_rate,
+            max_threads=max_threads,
+            max_connections=max_connections,
             allow_hosts=allow_hosts,
             sdk_host=sdk_host,
             wasm=Path(wasm) if wasm is not None else None,
