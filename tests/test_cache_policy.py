@@ -204,3 +204,18 @@ def test_a_body_copy_that_fails_stores_nothing(how: str) -> None:
         sink.feed(b"x" * 100)
     assert fill.obligation.outcome == "failed" and entry.body.state == "failed"
     assert store.lookup(b"k") is None
+
+
+def test_a_body_that_outgrows_one_object_keeps_the_stale_variant() -> None:
+    store = _store()  # one object may take 100 bytes
+    stale = Entry(key=b"k", body=CachedBody(b"old"), stored_at=50.0, max_age=0,
+                  stale_if_error=60, meta=HttpMeta(200, ()))  # fmt: skip
+    store.insert(stale)
+    entry = Entry(key=b"k", body=CachedBody(), stored_at=0.0, max_age=60, meta=HttpMeta(200, ()))
+    with store.fill(b"k") as fill:
+        sink = fill.copy_into(entry)
+    sink.feed(b"x" * 101)  # past one object: the copy is abandoned
+    sink.feed(b"y")  # the rest is still served to the app
+    sink.feed(b"")  # the end of the body stores nothing
+    assert fill.obligation.outcome == "failed" and entry.body.state == "failed"
+    assert store.lookup(b"k") is stale and store.entries() == [stale]

@@ -175,8 +175,11 @@ class FillingBody:
         self.entry = entry
 
     def feed(self, chunk: bytes) -> None:
-        """The next chunk; ``b""`` at the end."""
+        """The next chunk; ``b""`` at the end. Once the copy was abandoned (it outgrew one
+        object), the rest of the body is only served: nothing is stored at its end."""
         body = self.entry.body
+        if body.state != "writing":
+            return
         if chunk:
             body.append(chunk)
             if not self.fill.store.fits(body.size):
