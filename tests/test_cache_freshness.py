@@ -88,7 +88,6 @@ def test_other_statuses_are_not_stored(status: int) -> None:
     [
         (h(cache_control="private"), "Cache-Control: private"),
         (h(cache_control="max-age=60, no-store"), "Cache-Control: no-store"),
-        (h(cache_control="no-cache"), "Cache-Control: no-cache"),
         (
             h(surrogate_control="no-store", cache_control="max-age=60"),
             "Surrogate-Control: no-store",
@@ -101,6 +100,31 @@ def test_responses_not_stored(headers: list[tuple[str, bytes]], reason: str) -> 
     verdict = analyse(200, headers, NOW)
     assert not verdict.storable
     assert verdict.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("headers", "storable", "ttl"),
+    [
+        # Surrogate-Control speaks to Fastly: its max-age is the TTL whatever Cache-Control says
+        (h(cache_control="no-cache", surrogate_control="max-age=60"), True, 60),
+        (h(cache_control="max-age=0", surrogate_control="max-age=60"), True, 60),
+        (h(cache_control="no-cache, max-age=0", surrogate_control="max-age=60"), True, 60),
+        (h(cache_control="no-cache"), True, freshness.DEFAULT_TTL),  # no-cache: ignored
+        (h(cache_control="no-cache, max-age=30"), True, 30),
+        # ... but it does not store what Fastly does not store
+        (h(cache_control="private", surrogate_control="max-age=60"), False, 60),
+        (h(cache_control="no-store", surrogate_control="max-age=60"), False, 60),
+        (h(set_cookie="a=1", surrogate_control="max-age=60"), False, 60),
+        (h(cache_control="public, max-age=5", surrogate_control="max-age=60"), True, 60),
+        (h(cache_control="max-age=60", surrogate_control="no-store"), False, 60),
+    ],
+)
+def test_surrogate_control_gives_the_ttl_not_the_storability(
+    headers: list[tuple[str, bytes]], storable: bool, ttl: float
+) -> None:
+    verdict = analyse(200, headers, NOW)
+    assert verdict.storable is storable
+    assert verdict.ttl == ttl
 
 
 def test_stale_windows_surrogate_control_first() -> None:

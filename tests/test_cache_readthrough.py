@@ -155,7 +155,6 @@ def test_surrogate_control_is_removed_from_what_the_app_sees(emu: Running) -> No
     [
         "cc=private",
         "cc=no-store",
-        "cc=no-cache",
         "sc=no-store",
         "cookie=1",
         "status=500",
@@ -168,6 +167,26 @@ def test_responses_that_are_not_stored(emu: Running, origin: Origin, query: str)
     for _ in range(2):
         emu.get(f"{path}?{query}")
     assert origin.hits[path] == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "origin_hits"),
+    [
+        ("cc=no-cache&sc=max-age%3D60", 1),  # browsers revalidate, Fastly caches
+        ("cc=max-age%3D0&sc=max-age%3D60", 1),
+        ("cc=no-cache", 1),  # no-cache is ignored by Fastly: stored for the default TTL
+        ("cc=private&sc=max-age%3D60", 2),  # private is never stored
+        ("cc=no-store&sc=max-age%3D60", 2),
+        ("cookie=1&sc=max-age%3D60", 2),
+    ],
+)
+def test_surrogate_control_speaks_to_the_edge(
+    emu: Running, origin: Origin, query: str, origin_hits: int
+) -> None:
+    path = "/split-" + query.replace("=", "-").replace("&", "-").replace("%3D", "-")
+    for _ in range(2):
+        assert emu.get(f"{path}?{query}").headers["x-saw-surrogate-control"] == "None"
+    assert origin.hits[path] == origin_hits
 
 
 @pytest.mark.parametrize("status", [203, 300, 301, 302, 404, 410])

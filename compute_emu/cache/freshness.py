@@ -8,9 +8,17 @@ From Fastly's "HTTP caching semantics" (cache freshness) page, Compute behaviour
   response's ``Age`` counts against it (the object is that old already).
 - ``stale-while-revalidate`` and ``stale-if-error``: ``Surrogate-Control`` first, then
   ``Cache-Control``; default 0.
-- Not stored: ``Cache-Control: private`` or ``no-store`` (or ``no-cache``, which would need a
-  revalidation for every use), ``Surrogate-Control: no-store``, a ``Set-Cookie`` header, and
-  ``Vary: *``. ``Surrogate-Control`` wins over ``Cache-Control`` where both speak.
+- Surrogate-Control wins over Cache-Control for what it says: the TTL and the stale windows
+  (Fastly's Surrogate-Control reference: "will prefer Surrogate-Control over Cache-Control if
+  both exist", for the freshness of the object). It does not make a response storable that
+  Fastly does not store:
+- Not stored, whatever Surrogate-Control says: ``Cache-Control: private`` ("Don't store", one of
+  the few Cache-Control directives that influence Fastly's caching, per "About cache control
+  headers"), ``Cache-Control: no-store`` and ``Surrogate-Control: no-store``, a ``Set-Cookie``
+  header (Fastly passes those by default; the Compute SDKs record them uncacheable), and
+  ``Vary: *``. ``Cache-Control: no-cache`` is ignored by Fastly (same page): the response is
+  stored, which is the split Fastly recommends (``Cache-Control: no-cache`` for browsers,
+  ``Surrogate-Control: max-age`` for the edge).
 - ``Vary`` names the request headers whose values pick the variant (the secondary key).
 - ``Surrogate-Key`` lists the keys a purge can name (space-separated).
 - Revalidation (RFC 9111 §4.3): a stale object with an ``ETag`` or ``Last-Modified`` is
@@ -155,7 +163,7 @@ def _not_storable(
         return f"status {status}"
     if "no-store" in surrogate:
         return "Surrogate-Control: no-store"
-    for name in ("private", "no-store", "no-cache"):
+    for name in ("private", "no-store"):  # no-cache is ignored by Fastly
         if name in cache_control:
             return f"Cache-Control: {name}"
     if any(n.lower() == "set-cookie" for n, _ in headers):
