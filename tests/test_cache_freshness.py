@@ -11,6 +11,7 @@ from compute_emu.cache import freshness
 from compute_emu.cache.freshness import analyse, directives, seconds
 
 NOW = 1_700_000_000.0
+DATE = formatdate(NOW, usegmt=True)
 
 
 def h(**headers: str) -> list[tuple[str, bytes]]:
@@ -66,6 +67,27 @@ def test_ttl_order_of_preference(headers: list[tuple[str, bytes]], ttl: float) -
     verdict = analyse(200, headers, NOW)
     assert verdict.storable
     assert verdict.ttl == pytest.approx(ttl, abs=1)
+
+
+@pytest.mark.parametrize(
+    ("headers", "ttl", "age"),
+    [
+        # Fastly's Age reference: max-age=30 with Age: 10 is fresh for 20 more seconds
+        (h(cache_control="max-age=30", age="10"), 20, 10),
+        (h(surrogate_control="max-age=30", age="10"), 20, 10),
+        ([*h(age="10")], freshness.DEFAULT_TTL - 10, 10),
+        # ... but with Expires-based freshness the object's age starts at 0
+        (h(expires=formatdate(NOW + 30, usegmt=True), age="20"), 30, 0),
+        (h(expires=formatdate(NOW + 30, usegmt=True), age="50", date=DATE), 30, 0),
+        (h(expires=formatdate(NOW - 5, usegmt=True), age="20"), 0, 0),
+    ],
+)
+def test_the_age_counts_against_the_ttl_except_with_expires(
+    headers: list[tuple[str, bytes]], ttl: float, age: float
+) -> None:
+    verdict = analyse(200, headers, NOW)
+    assert verdict.ttl == pytest.approx(ttl, abs=1)
+    assert verdict.age == age
 
 
 def test_the_default_ttl_is_fastlys_two_minutes() -> None:

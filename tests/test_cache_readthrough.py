@@ -131,6 +131,7 @@ def test_the_ttl_expires(emu: Running, origin: Origin) -> None:
         ("/ttl-smax?cc=max-age%3D5,s-maxage%3D30", 30),  # then s-maxage
         ("/ttl-age?cc=max-age%3D30&age=20", 10),  # Age counts against it
         ("/ttl-expires?expires=30", 30),  # Expires minus Date
+        ("/ttl-expires-age?expires=30&age=20", 30),  # an Expires-based age starts at 0
         ("/ttl-default", 120),  # Fastly's default: 2 minutes
     ],
 )

@@ -5,7 +5,9 @@ From Fastly's "HTTP caching semantics" (cache freshness) page, Compute behaviour
 - Cacheable statuses: 200, 203, 300, 301, 302, 404, 410; anything else is not stored.
 - TTL, in order of preference: ``Surrogate-Control: max-age``, ``Cache-Control: s-maxage``,
   ``Cache-Control: max-age``, ``Expires`` (minus ``Date``); else the default of 2 minutes. The
-  response's ``Age`` counts against it (the object is that old already).
+  response's ``Age`` counts against it (the object is that old already), except for an
+  ``Expires``-based TTL: then the object's age starts at 0 whatever ``Age`` says (Fastly's
+  ``Age`` reference, "Expires-based freshness").
 - ``stale-while-revalidate`` and ``stale-if-error``: ``Surrogate-Control`` first, then
   ``Cache-Control``; default 0.
 - Surrogate-Control wins over Cache-Control for what it says: the TTL and the stale windows
@@ -101,7 +103,9 @@ def analyse(status: int, headers: Headers, now: float) -> Freshness:
     surrogate = directives(_header(headers, "surrogate-control"))
     cache_control = directives(_header(headers, "cache-control"))
     age = seconds((_header(headers, "age") or "").split(",")[0].strip()) or 0.0
-    ttl = _max_age(surrogate, cache_control, headers, now)
+    ttl = _max_age(surrogate, cache_control)
+    if ttl is None and (ttl := _expires(headers, now)) is not None:
+        age = 0.0  # an Expires-based TTL: the object's age starts at 0
     ttl = DEFAULT_TTL if ttl is None else ttl
     swr = _first(surrogate, cache_control, "stale-while-revalidate")
     sie = _first(surrogate, cache_control, "stale-if-error")
@@ -121,11 +125,9 @@ def analyse(status: int, headers: Headers, now: float) -> Freshness:
 
 
 def _max_age(
-    surrogate: Mapping[str, str | None],
-    cache_control: Mapping[str, str | None],
-    headers: list[tuple[str, bytes]],
-    now: float,
+    surrogate: Mapping[str, str | None], cache_control: Mapping[str, str | None]
 ) -> float | None:
+    """The first of Surrogate-Control max-age, s-maxage and max-age that is given."""
     for found in (
         seconds(surrogate.get("max-age")),
         seconds(cache_control.get("s-maxage")),
@@ -133,6 +135,11 @@ def _max_age(
     ):
         if found is not None:
             return found
+    return None
+
+
+def _expires(headers: list[tuple[str, bytes]], now: float) -> float | None:
+    """The freshness ``Expires`` gives (minus ``Date``, else ``now``), if there is one."""
     expires_text = _header(headers, "expires")
     if expires_text is None:
         return None
