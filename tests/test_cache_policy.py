@@ -64,6 +64,32 @@ def test_after_wait(outcome: str | None, expected: Forward | None) -> None:
 
 
 @pytest.mark.parametrize(
+    ("stale", "has_validators", "expected"),
+    [
+        (True, True, True),  # a stale object with an ETag or Last-Modified: If-None-Match...
+        (True, False, False),  # without: fetched whole
+        (False, False, False),
+        (False, True, False),  # nothing stored: nothing to revalidate
+    ],
+)
+def test_conditional(stale: bool, has_validators: bool, expected: bool) -> None:
+    assert policy.conditional(stale, has_validators) is expected
+
+
+@pytest.mark.parametrize(
+    ("conditional", "status", "expected"),
+    [
+        (True, 304, True),  # refreshes the stored object (its TTL, its Age), keeps its body
+        (True, 200, False),  # a new object replaces it
+        (True, 503, False),
+        (False, 304, False),  # a 304 the cache did not ask for is the app's
+    ],
+)
+def test_not_modified(conditional: bool, status: int, expected: bool) -> None:
+    assert policy.not_modified(conditional, status) is expected
+
+
+@pytest.mark.parametrize(
     ("send_failed", "status", "stale_usable", "expected"),
     [
         (True, None, True, True),

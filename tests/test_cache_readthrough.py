@@ -291,6 +291,37 @@ def test_stale_while_revalidate_revalidates_with_the_etag(emu: Running, origin: 
     assert wait_for_tags(emu, url, 3) == ["MISS", "STALE", "HIT"]
 
 
+def test_a_stale_object_with_an_etag_is_revalidated_and_a_304_refreshes_it(
+    emu: Running, origin: Origin
+) -> None:
+    url = "/reval?cc=max-age%3D10&etag=v1"  # no stale window: the lookup waits for the 304
+    emu.get(url)
+    emu.advance(15)
+    refreshed = emu.get(url)
+    assert refreshed.text == "/reval #1 lang=" and refreshed.headers["age"] == "0"
+    assert origin.requests[-1].get("if-none-match") == '"v1"'
+    emu.advance(8)  # fresh again: 10 s from the 304
+    assert emu.get(url).text == "/reval #1 lang="
+    assert origin.hits["/reval"] == 2
+    assert wait_for_tags(emu, url, 3) == ["MISS", "MISS", "HIT"]
+
+
+def test_the_after_send_hook_runs_on_a_revalidation(
+    emu: Running, origin: Origin, sdk_host: str
+) -> None:
+    if sdk_host == "wit":
+        hooks_unsupported(emu, origin, "/reval-hook?cc=max-age%3D10&etag=v1", x_after_ttl="3")
+        return
+    url = "/reval-hook?cc=max-age%3D10&etag=v1"
+    emu.get(url)
+    emu.advance(15)
+    refreshed = emu.get(url, x_after_ttl="3")  # the hook's TTL and header, on the 304
+    assert refreshed.text == "/reval-hook #1 lang=" and refreshed.headers["x-after"] == "yes"
+    emu.advance(4)  # past the hook's 3 s: revalidated again
+    assert emu.get(url).text == "/reval-hook #1 lang="
+    assert origin.hits["/reval-hook"] == 3
+
+
 def test_stale_if_error_serves_stale_when_the_backend_fails(emu: Running, origin: Origin) -> None:
     url = "/sie?cc=max-age%3D10,stale-if-error%3D60"
     emu.get(url, x_cache_key="sie")

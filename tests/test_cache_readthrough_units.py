@@ -1,10 +1,12 @@
 """The readthrough cache (runtime/readthrough.py) without a server: a request's CallScope and
 the upstream client are stand-ins (the network answers from a script), so each path runs on
-one event loop in this process: MISS then HIT, collapsing, stale-if-error, a HEAD miss."""
+one event loop in this process: MISS then HIT, collapsing, stale-if-error, a HEAD miss,
+conditional revalidation."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -14,7 +16,7 @@ from compute_emu.manifest import BackendConfig
 from compute_emu.runtime.bridge import Loop
 from compute_emu.runtime.readthrough import CachedCall, HeadView, cached_send
 from compute_emu.runtime.send import BackendCall
-from compute_emu.sdk._interface import CacheOptions, OutgoingRequest
+from compute_emu.sdk._interface import CacheOptions, Candidate, OutgoingRequest
 
 T = TypeVar("T")
 ORIGIN = BackendConfig("origin", "http://127.0.0.1:9/", "http", "127.0.0.1", 9, "")
@@ -42,10 +44,12 @@ class ScriptedNetwork:
     def __init__(self, answers: dict[str, list[ScriptedResponse]]) -> None:
         self.answers = answers
         self.sent: list[tuple[str, str]] = []
+        self.heads: list[dict[str, bytes]] = []  # each request's headers
         self.gate: asyncio.Event | None = None  # set: heads wait for it
 
     async def request(self, origin: Any, request: Any, **kwargs: Any) -> ScriptedResponse:
         self.sent.append((request.method, request.target))
+        self.heads.append({n.lower(): v for n, v in request.headers})
         if self.gate is not None:
             await self.gate.wait()
         return self.answers[request.target].pop(0)
@@ -171,3 +175,61 @@ def test_a_pass_and_other_methods_skip_the_cache() -> None:
         assert services.cache.entries() == []
 
     _run({"/p": [_ok(b"1"), _ok(b"2")]}, test)
+
+
+def _not_modified(*headers: tuple[str, bytes]) -> ScriptedResponse:
+    return ScriptedResponse(304, [("cache-control", b"max-age=60"), *headers], [])
+
+
+def test_a_stale_object_with_a_validator_is_revalidated_and_a_304_refreshes_it() -> None:
+    seen: list[float] = []
+
+    def after(candidate: Candidate) -> Candidate:  # the after-send hook: it runs on both
+        seen.append(candidate.ttl)
+        return dataclasses.replace(candidate, ttl=30.0)
+
+    async def test(services: Any, network: ScriptedNetwork, clock: list[float]) -> None:
+        request = _request("/r", after_send=after)
+        await _read(await cached_send(Scope(services), ORIGIN, request, None))
+        services.cache.advance(31)  # stale, past every stale window: kept for its ETag
+        scope = Scope(services)
+        call = await cached_send(scope, ORIGIN, request, None)
+        assert isinstance(call, CachedCall) and scope.tags == ["MISS"]
+        assert await _read(call) == b"v1 body" and ("age", b"0") in call.headers
+        assert network.heads[1]["if-none-match"] == b'"v1"'
+        assert "if-modified-since" not in network.heads[1]
+        services.cache.advance(29)  # fresh again: 30 s (the hook's TTL) from the 304
+        hit = Scope(services)
+        assert await _read(await cached_send(hit, ORIGIN, request, None)) == b"v1 body"
+        assert hit.tags == ["HIT"] and seen == [60.0, 60.0] and len(network.sent) == 2
+
+    first = _ok(b"v1 body", ("etag", b'"v1"'))
+    _run({"/r": [first, _not_modified(("etag", b'"v1"'))]}, test)
+
+
+def test_a_revalidation_sends_if_modified_since_and_a_200_replaces_the_object() -> None:
+    modified = ("last-modified", b"Sun, 06 Nov 1994 08:49:37 GMT")
+
+    async def test(services: Any, network: ScriptedNetwork, clock: list[float]) -> None:
+        await _read(await cached_send(Scope(services), ORIGIN, _request("/m"), None))
+        services.cache.advance(61)
+        changed = await cached_send(Scope(services), ORIGIN, _request("/m"), None)
+        assert await _read(changed) == b"new"
+        assert network.heads[1]["if-modified-since"] == modified[1]
+        hit = Scope(services)
+        assert await _read(await cached_send(hit, ORIGIN, _request("/m"), None)) == b"new"
+        assert hit.tags == ["HIT"]
+
+    _run({"/m": [_ok(b"old", modified), _ok(b"new")]}, test)
+
+
+def test_a_stale_object_without_a_validator_is_fetched_whole() -> None:
+    async def test(services: Any, network: ScriptedNetwork, clock: list[float]) -> None:
+        await _read(await cached_send(Scope(services), ORIGIN, _request("/w"), None))
+        services.cache.advance(61)
+        assert services.cache.entries() != []  # still held until the lookup below
+        await _read(await cached_send(Scope(services), ORIGIN, _request("/w"), None))
+        assert "if-none-match" not in network.heads[1]
+        assert "if-modified-since" not in network.heads[1]
+
+    _run({"/w": [_ok(b"a"), _ok(b"b")]}, test)

@@ -12,9 +12,12 @@ One ``send()`` through the cache asks, in order:
 3. :func:`after_wait`, when it waited: the key is looked up again after a fetch that stored
    or failed; after one that was not stored it goes to the backend (PASS), and after a wait
    that timed out too (MISS).
-4. :func:`serve_stale_on_error`, for a MISS: a failed send, or a 5xx, with a stale object still
+4. :func:`conditional`, for a MISS with a stale object: it asks the backend conditionally
+   when the object has an ``ETag`` or ``Last-Modified``, and :func:`not_modified` says whether
+   the answer (a 304) refreshes the stored object instead of replacing it.
+5. :func:`serve_stale_on_error`, for a MISS: a failed send, or a 5xx, with a stale object still
    within stale-if-error serves that object (STALE).
-5. :func:`keep`/:func:`keep_refreshed`: whether what came back is stored.
+6. :func:`keep`/:func:`keep_refreshed`: whether what came back is stored.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ class Found(enum.Enum):
     NOTHING = "nothing"
     FRESH = "fresh"
     STALE_WHILE_REVALIDATE = "stale, within stale-while-revalidate"
-    STALE = "stale (kept for stale-if-error)"
+    STALE = "stale (kept for stale-if-error or to be revalidated)"
 
 
 class UnderWay(enum.Enum):
@@ -124,6 +127,19 @@ def after_wait(outcome: str | None) -> Forward | None:
     if outcome == "uncacheable":
         return Forward("PASS")
     return None
+
+
+def conditional(stale: bool, has_validators: bool) -> bool:
+    """Whether a MISS asks the backend with ``If-None-Match``/``If-Modified-Since``: it has a
+    stale object, and the object has an ``ETag`` or ``Last-Modified`` (Fastly revalidates
+    those rather than fetch them whole)."""
+    return stale and has_validators
+
+
+def not_modified(conditional: bool, status: int) -> bool:
+    """Whether the answer revalidates the stale object (its TTL refreshed, its body kept): a
+    304 to a conditional request. A 304 the cache did not ask for is the app's answer."""
+    return conditional and status == 304
 
 
 def serve_stale_on_error(send_failed: bool, status: int | None, stale_usable: bool) -> bool:

@@ -56,6 +56,7 @@ class Entry:
     user_metadata: bytes = b""
     sensitive: bool = False
     meta: HttpMeta | None = None
+    revalidatable: bool = False  # has an ETag or Last-Modified: kept stale to be revalidated
     hits: int = 0
     stale_since: float | None = None  # set by a soft purge
     id: int = field(default_factory=itertools.count().__next__)
@@ -82,8 +83,10 @@ class Entry:
         return now < self.expires_at + self.stale_if_error
 
     def kept(self, now: float) -> bool:
-        """Worth keeping: fresh, or still in one of its stale windows."""
-        return now < self.expires_at + max(self.stale_while_revalidate, self.stale_if_error)
+        """Worth keeping: fresh, still in one of its stale windows, or revalidatable (stale
+        objects with a validator stay until evicted, to be refreshed by a 304)."""
+        window = max(self.stale_while_revalidate, self.stale_if_error)
+        return self.revalidatable or now < self.expires_at + window
 
     @property
     def size(self) -> int:

@@ -181,19 +181,22 @@ async def _miss(
     stale: Entry | None,
     note: int | None,
 ) -> BackendCall:
-    """Fetch for the cache: serve the stale object on an error it may cover, else store what
-    may be stored while the app reads it."""
+    """Fetch for the cache: conditionally when the stale object has a validator (a 304 serves
+    it refreshed), serve the stale object on an error it may cover, else store what may be
+    stored while the app reads it."""
     store: CacheStore = scope.services.cache
+    loop = scope.services.loop
     head = request.method == "HEAD"
     if head:  # a HEAD miss fetches the GET, to fill the cache (the app gets no body)
         request = dataclasses.replace(request, method="GET", body=BodyParts())
+    request, conditional = _conditional(request, stale)
 
     def stale_call() -> CachedCall | None:
         usable = stale is not None and stale.within_sie(store.now())
         if stale is None or not policy.serve_stale_on_error(failed, status, usable):
             return None
         scope.tag(note, "STALE")
-        return CachedCall(scope.services.loop, stale, config.name, head, store.now())
+        return CachedCall(loop, stale, config.name, head, store.now())
 
     with store.fill(key, owner=scope) as fill:
         failed, status = True, None
@@ -213,12 +216,21 @@ async def _miss(
             return served
         scope.tag(note, "MISS")
         try:
-            entry = await _candidate(scope, store, key, sent, call)
+            refreshed = _refresh(call, stale, conditional)
+            candidate, entry = await _candidate(scope, store, key, sent, call)
         except BaseException:
             await call.aclose()
             raise
-        keep = policy.keep(entry is not None, call.length, store.max_object)
-        if entry is None or not keep:
+        if refreshed:  # a 304: the stored body, with the new headers and freshness
+            assert stale is not None
+            await call.aclose()
+            entry.body = stale.body
+            if candidate.cacheable:
+                fill.stored(entry)
+            else:
+                fill.uncacheable()
+            return CachedCall(loop, entry, config.name, head, store.now())
+        if not policy.keep(candidate.cacheable, call.length, store.max_object):
             fill.uncacheable()  # not storable, or too big: served, not stored
             if head:
                 await call.aclose()
@@ -229,6 +241,27 @@ async def _miss(
         store.spawn(_drain(call))
         return HeadView(call)
     return call
+
+
+def _conditional(request: OutgoingRequest, stale: Entry | None) -> tuple[OutgoingRequest, bool]:
+    """``request`` with the stale object's validators (``If-None-Match``/``If-Modified-Since``
+    in place of the app's own), and whether it is conditional now."""
+    found = freshness.validators(stale.meta.headers) if stale and stale.meta else []
+    if not policy.conditional(stale is not None, bool(found)):
+        return request, False
+    names = {n for n, _ in found}
+    headers = tuple((n, v) for n, v in request.headers if n.lower() not in names)
+    return dataclasses.replace(request, headers=headers + tuple(found)), True
+
+
+def _refresh(call: UpstreamCall, stale: Entry | None, conditional: bool) -> bool:
+    """If ``call`` answers a conditional request with a 304, make it the stored response as
+    refreshed (its status, its headers updated by the 304's: RFC 9111 §4.3.4) and say so."""
+    if stale is None or stale.meta is None or not policy.not_modified(conditional, call.status):
+        return False
+    call.status = stale.meta.status
+    call.headers = freshness.refreshed(stale.meta.headers, call.headers)
+    return True
 
 
 async def _drain(call: UpstreamCall) -> None:
@@ -243,10 +276,11 @@ async def _drain(call: UpstreamCall) -> None:
 
 async def _candidate(
     scope: CallScope, store: CacheStore, key: bytes, request: OutgoingRequest, call: UpstreamCall
-) -> Entry | None:
+) -> tuple[Candidate, Entry]:
     """Apply the rules, the request's knobs and the after-send hook to a backend response:
-    the entry to fill (its body still empty), or None if it is not to be stored. The call's
-    status and headers become what the hook left (Surrogate-Control removed)."""
+    what the hook left (``cacheable``: whether to store it), and the entry to fill (its body
+    still empty). The call's status and headers become the hook's (Surrogate-Control
+    removed)."""
     options = request.cache
     verdict = freshness.analyse(call.status, call.headers, time.time())
     keys = set(verdict.surrogate_keys)
@@ -270,10 +304,8 @@ async def _candidate(
         candidate = await scope.run_hook(options.after_send, candidate)
     call.status = candidate.status
     call.headers = freshness.app_headers(candidate.headers)
-    if not candidate.cacheable:
-        return None
     stored = tuple((n, v) for n, v in call.headers if n.lower() not in _NOT_STORED)
-    return Entry(
+    return candidate, Entry(
         key=key,
         body=CachedBody(),
         stored_at=store.now(),
@@ -286,6 +318,7 @@ async def _candidate(
         surrogate_keys=frozenset(candidate.surrogate_keys),
         sensitive=candidate.pci,
         meta=HttpMeta(candidate.status, stored),
+        revalidatable=bool(freshness.validators(stored)),
     )
 
 
@@ -300,23 +333,16 @@ async def _revalidate(
     """Refresh a stale object in the background (stale-while-revalidate). With an ``ETag``
     or ``Last-Modified`` the request is conditional, and a 304 keeps the stored body with
     the new freshness."""
-    assert stale.meta is not None
-    validators = freshness.validators(stale.meta.headers)
-    names = {n for n, _ in validators}
-    headers = tuple((n, v) for n, v in request.headers if n.lower() not in names)
-    request = dataclasses.replace(request, headers=headers + tuple(validators))
+    request, conditional = _conditional(request, stale)
     with fill:
         try:
             sent, call = await _fetch(scope, config, request, context)
         except Exception:
             return
         try:
-            not_modified = call.status == 304
-            if not_modified:
-                call.status = stale.meta.status
-                call.headers = freshness.refreshed(stale.meta.headers, call.headers)
-            entry = await _candidate(scope, fill.store, fill.key, sent, call)
-            if entry is None or not policy.keep_refreshed(entry is not None, call.status):
+            not_modified = _refresh(call, stale, conditional)
+            candidate, entry = await _candidate(scope, fill.store, fill.key, sent, call)
+            if not policy.keep_refreshed(candidate.cacheable, call.status):
                 fill.uncacheable()
                 return
             entry.body = stale.body if not_modified else CachedBody(await call.read_all())
