@@ -125,6 +125,32 @@ def test_responses_not_stored(headers: list[tuple[str, bytes]], reason: str) -> 
 
 
 @pytest.mark.parametrize(
+    ("status", "headers", "record", "ttl"),
+    [
+        # recorded uncacheable (hit-for-pass) for the TTL the response would have had
+        (200, h(cache_control="private"), True, freshness.DEFAULT_TTL),
+        (200, h(cache_control="private, max-age=30"), True, 30),
+        (200, h(cache_control="no-store", surrogate_control="max-age=60"), True, 60),
+        (200, h(surrogate_control="no-store"), True, freshness.DEFAULT_TTL),
+        (200, h(set_cookie="a=1", cache_control="max-age=10"), True, 10),
+        (404, h(set_cookie="a=1"), True, freshness.DEFAULT_TTL),
+        (200, h(cache_control="private, max-age=0"), True, 0),  # a TTL of 0: no record
+        # not recorded: the next request for the key fetches for the cache again
+        (500, h(cache_control="private"), False, freshness.DEFAULT_TTL),
+        (201, h(set_cookie="a=1"), False, freshness.DEFAULT_TTL),
+        (200, h(vary="*", set_cookie="a=1"), False, freshness.DEFAULT_TTL),
+        (200, h(cache_control="max-age=60"), False, 60),  # stored
+    ],
+)
+def test_what_is_recorded_uncacheable(
+    status: int, headers: list[tuple[str, bytes]], record: bool, ttl: float
+) -> None:
+    verdict = analyse(status, headers, NOW)
+    assert verdict.record_uncacheable is record
+    assert verdict.ttl == ttl
+
+
+@pytest.mark.parametrize(
     ("headers", "storable", "ttl"),
     [
         # Surrogate-Control speaks to Fastly: its max-age is the TTL whatever Cache-Control says

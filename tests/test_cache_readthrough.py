@@ -101,6 +101,22 @@ def wait_for_tags(emu: Running, path: str, count: int) -> list[str]:
     return tags
 
 
+def concurrent_gets(emu: Running, url: str, count: int) -> list[str]:
+    """The bodies of ``count`` GETs of ``url`` sent at once (threads, a client each)."""
+    results: list[str] = []
+
+    def fetch() -> None:
+        with httpx.Client(base_url=emu.url, timeout=10) as client:
+            results.append(client.get(url).text)
+
+    threads = [threading.Thread(target=fetch) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    return results
+
+
 def test_a_cacheable_response_is_stored_and_served_with_its_age(
     emu: Running, origin: Origin
 ) -> None:
@@ -389,19 +405,24 @@ def test_before_send_runs_on_a_miss_only(emu: Running, origin: Origin, sdk_host:
 
 def test_twenty_concurrent_misses_make_one_backend_fetch(emu: Running, origin: Origin) -> None:
     url = "/collapse?cc=max-age%3D60&slow=0.3"
-    results: list[str] = []
-
-    def fetch() -> None:
-        with httpx.Client(base_url=emu.url, timeout=10) as client:
-            results.append(client.get(url).text)
-
-    threads = [threading.Thread(target=fetch) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    assert results == ["/collapse #1 lang="] * 20
+    assert concurrent_gets(emu, url, 20) == ["/collapse #1 lang="] * 20
     assert origin.hits["/collapse"] == 1
+
+
+@pytest.mark.parametrize("query", ["cc=private", "cookie=1"])
+def test_after_an_uncacheable_response_concurrent_requests_go_straight_to_the_origin(
+    emu: Running, origin: Origin, query: str
+) -> None:
+    path = "/hfp-" + query.replace("=", "-")
+    url = f"{path}?{query}&slow=0.6"
+    emu.get(url)  # uncacheable: recorded so (hit-for-pass) for 2 minutes
+    results = concurrent_gets(emu, url, 3)
+    assert sorted(results) == [f"{path} #{n} lang=" for n in (2, 3, 4)]
+    assert origin.most_in_flight[path] == 3  # all three at once, none queued behind one
+    assert wait_for_tags(emu, url, 4) == ["MISS", "PASS", "PASS", "PASS"]
+    emu.advance(120)  # the record is over: the key is looked up and collapsed again
+    emu.get(url)
+    assert wait_for_tags(emu, url, 5)[-1] == "MISS"
 
 
 def test_send_async_goes_through_the_cache(emu: Running, origin: Origin) -> None:

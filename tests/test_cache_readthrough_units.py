@@ -11,11 +11,14 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
+import pytest
+
 from compute_emu.cache.store import CacheStore
 from compute_emu.manifest import BackendConfig
 from compute_emu.runtime.bridge import Loop
 from compute_emu.runtime.readthrough import CachedCall, HeadView, cached_send
 from compute_emu.runtime.send import BackendCall
+from compute_emu.sdk import Request
 from compute_emu.sdk._interface import CacheOptions, Candidate, OutgoingRequest
 
 T = TypeVar("T")
@@ -233,3 +236,73 @@ def test_a_stale_object_without_a_validator_is_fetched_whole() -> None:
         assert "if-modified-since" not in network.heads[1]
 
     _run({"/w": [_ok(b"a"), _ok(b"b")]}, test)
+
+
+def _cookie(body: bytes) -> ScriptedResponse:
+    return _ok(body, ("set-cookie", b"session=1"))
+
+
+def test_after_an_uncacheable_response_concurrent_requests_pass_at_once() -> None:
+    async def test(services: Any, network: ScriptedNetwork, clock: list[float]) -> None:
+        first = Scope(services)
+        await _read(await cached_send(first, ORIGIN, _request("/hfp"), None))
+        assert first.tags == ["MISS"] and services.cache.entries() == []
+        network.gate = asyncio.Event()  # the origin holds every answer
+        scopes = [Scope(services) for _ in range(3)]
+        sends = [
+            asyncio.create_task(cached_send(scope, ORIGIN, _request("/hfp"), None))
+            for scope in scopes
+        ]
+        while len(network.sent) < 4:  # all three reach the origin, none queues behind one
+            await asyncio.sleep(0)
+        network.gate.set()
+        assert [await _read(await send) for send in sends] == [b"2", b"3", b"4"]
+        assert [scope.tags for scope in scopes] == [["PASS"]] * 3
+        clock[0] += 120  # the record lasts the TTL the response would have had (2 min)
+        again = Scope(services)
+        await _read(await cached_send(again, ORIGIN, _request("/hfp"), None))
+        assert again.tags == ["MISS"]
+
+    no_ttl = [ScriptedResponse(200, [("set-cookie", b"s=1")], [b"%d" % n]) for n in range(1, 6)]
+    _run({"/hfp": no_ttl}, test)
+
+
+def test_set_uncacheable_with_record_passes_the_key_for_the_ttl() -> None:
+    def record(candidate: Candidate) -> Candidate:
+        return dataclasses.replace(candidate, cacheable=False, record_uncacheable=True, ttl=5.0)
+
+    def plain(candidate: Candidate) -> Candidate:  # set_uncacheable(): nothing recorded
+        return dataclasses.replace(candidate, cacheable=False, record_uncacheable=False)
+
+    async def test(services: Any, network: ScriptedNetwork, clock: list[float]) -> None:
+        async def get(**cache: Any) -> list[str]:
+            scope = Scope(services)
+            await _read(await cached_send(scope, ORIGIN, _request("/r", **cache), None))
+            return scope.tags
+
+        assert await get(after_send=record) == ["MISS"]
+        assert await get() == ["PASS"]  # recorded for the hook's 5 s
+        clock[0] += 5
+        assert await get(after_send=plain) == ["MISS"]  # set_uncacheable(): not recorded
+        assert await get() == ["MISS"]
+
+    _run({"/r": [_cookie(b"1"), _ok(b"2"), _cookie(b"3"), _ok(b"4")]}, test)
+
+
+@pytest.mark.parametrize(
+    ("hook", "given", "expected"),
+    [
+        (lambda c: c.set_uncacheable(True), False, (False, True)),
+        (lambda c: c.set_uncacheable(), True, (False, False)),  # the app's word wins
+        (lambda c: None, True, (False, True)),  # the rules' record passes through
+        (lambda c: c.set_cacheable(), True, (True, True)),  # stored: the record is moot
+    ],
+)
+def test_the_sdks_candidate_carries_record_uncacheable(
+    hook: Callable[[Any], None], given: bool, expected: tuple[bool, bool]
+) -> None:
+    after = Request.get("http://e.com/").with_after_send(hook)._outgoing().cache.after_send
+    assert after is not None
+    value = Candidate(200, (), False, 60.0, 0.0, 0.0, (), (), False, record_uncacheable=given)
+    got = after(value)
+    assert (got.cacheable, got.record_uncacheable) == expected

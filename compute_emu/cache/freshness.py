@@ -21,6 +21,11 @@ From Fastly's "HTTP caching semantics" (cache freshness) page, Compute behaviour
   ``Vary: *``. ``Cache-Control: no-cache`` is ignored by Fastly (same page): the response is
   stored, which is the split Fastly recommends (``Cache-Control: no-cache`` for browsers,
   ``Surrogate-Control: max-age`` for the edge).
+- Hit-for-pass: ``private``, ``no-store`` and ``Set-Cookie`` are recorded uncacheable (Fastly
+  passes them in ``vcl_fetch``, which makes a hit-for-pass object; the Compute SDKs record a
+  ``Set-Cookie`` response uncacheable), for the TTL the response would have had: later
+  requests for its key go to the backend at once instead of queueing behind one fetch. An
+  uncacheable status and ``Vary: *`` are not recorded.
 - ``Vary`` names the request headers whose values pick the variant (the secondary key).
 - ``Surrogate-Key`` lists the keys a purge can name (space-separated).
 - Revalidation (RFC 9111 §4.3): a stale object with an ``ETag`` or ``Last-Modified`` is
@@ -89,6 +94,7 @@ class Freshness:
 
     storable: bool
     reason: str  # why not stored ("" when storable)
+    record_uncacheable: bool  # not stored, and recorded so (hit-for-pass) for ``ttl``
     ttl: float  # seconds of freshness left when it arrived (max-age minus Age)
     age: float  # the response's Age when it arrived
     stale_while_revalidate: float = 0.0
@@ -111,10 +117,11 @@ def analyse(status: int, headers: Headers, now: float) -> Freshness:
     sie = _first(surrogate, cache_control, "stale-if-error")
     vary = vary_names(_header(headers, "vary"))
     keys = surrogate_keys(_header(headers, "surrogate-key"))
-    reason = _not_storable(status, surrogate, cache_control, headers, vary)
+    reason, record = _not_storable(status, surrogate, cache_control, headers, vary)
     return Freshness(
         storable=not reason,
         reason=reason,
+        record_uncacheable=record,
         ttl=max(ttl - age, 0.0),
         age=age,
         stale_while_revalidate=swr,
@@ -165,19 +172,21 @@ def _not_storable(
     cache_control: Mapping[str, str | None],
     headers: list[tuple[str, bytes]],
     vary: tuple[str, ...],
-) -> str:
+) -> tuple[str, bool]:
+    """Why the response is not stored ("" if it is), and whether that is recorded
+    (hit-for-pass)."""
     if status not in CACHEABLE_STATUSES:
-        return f"status {status}"
+        return f"status {status}", False
+    if "*" in vary:
+        return "Vary: *", False
     if "no-store" in surrogate:
-        return "Surrogate-Control: no-store"
+        return "Surrogate-Control: no-store", True
     for name in ("private", "no-store"):  # no-cache is ignored by Fastly
         if name in cache_control:
-            return f"Cache-Control: {name}"
+            return f"Cache-Control: {name}", True
     if any(n.lower() == "set-cookie" for n, _ in headers):
-        return "Set-Cookie"
-    if "*" in vary:
-        return "Vary: *"
-    return ""
+        return "Set-Cookie", True
+    return "", False
 
 
 def vary_names(value: str | None) -> tuple[str, ...]:

@@ -1,13 +1,16 @@
 """The readthrough HTTP cache in front of ``Request.send()``/``send_async()`` (on the loop).
 
 For a GET or HEAD that is not a pass: look the request up (its cache key, then its Vary
-variant). A fresh object is a HIT (served from memory with its ``Age``); a stale one within
+variant). A key recorded uncacheable (hit-for-pass) goes to the backend at once (PASS); a
+fresh object is a HIT (served from memory with its ``Age``); a stale one within
 ``stale-while-revalidate`` is served as STALE while one background fetch refreshes it; a
 fetch already under way for the key is waited for (request collapsing); otherwise the request
-goes to the backend (MISS). A MISS the rules (and the after-send hook) call cacheable is
-copied into the cache as the app reads it, and becomes a HIT once its body is complete; a
-fetch that fails or is not read to its end stores nothing. A HEAD miss fetches the GET (read
-into the cache in the background) and gives the app its head. Anything else is a PASS.
+goes to the backend (MISS), conditionally when a stale object has a validator (a 304 serves
+it refreshed). A MISS the rules (and the after-send hook) call cacheable is copied into the
+cache as the app reads it, and becomes a HIT once its body is complete; one they record
+uncacheable passes its key for its TTL; a fetch that fails or is not read to its end stores
+nothing. A HEAD miss fetches the GET (read into the cache in the background) and gives the
+app its head. Anything else is a PASS.
 
 Each decision is :mod:`compute_emu.cache.policy`'s (pure); this module does the I/O it asks
 for. The request is a :class:`~compute_emu.runtime.send.CallScope`: the app's hooks
@@ -149,7 +152,8 @@ async def cached_send(
         under_way = policy.UnderWay.NONE
         if fetching is not None:
             under_way = policy.UnderWay.OURS if fetching.owner is scope else policy.UnderWay.OTHERS
-        step = policy.on_lookup(policy.found_state(entry, store.now()), under_way)
+        found = policy.found_state(entry, store.now(), store.pass_until(key))
+        step = policy.on_lookup(found, under_way)
         if isinstance(step, policy.Hit | policy.ServeStale):
             assert entry is not None
             if isinstance(step, policy.ServeStale) and step.revalidate:
@@ -221,17 +225,18 @@ async def _miss(
         except BaseException:
             await call.aclose()
             raise
+        length = None if refreshed else call.length
+        action = policy.storage(
+            candidate.cacheable, candidate.record_uncacheable, length, store.max_object
+        )
         if refreshed:  # a 304: the stored body, with the new headers and freshness
             assert stale is not None
             await call.aclose()
             entry.body = stale.body
-            if candidate.cacheable:
-                fill.stored(entry)
-            else:
-                fill.uncacheable()
+            _settle(fill, action, candidate, entry)
             return CachedCall(loop, entry, config.name, head, store.now())
-        if not policy.keep(candidate.cacheable, call.length, store.max_object):
-            fill.uncacheable()  # not storable, or too big: served, not stored
+        if action is not policy.Storage.INSERT:
+            _settle(fill, action, candidate, entry)  # not storable, or too big: served only
             if head:
                 await call.aclose()
                 return HeadView(call)
@@ -241,6 +246,17 @@ async def _miss(
         store.spawn(_drain(call))
         return HeadView(call)
     return call
+
+
+def _settle(fill: Fill, action: policy.Storage, candidate: Candidate, entry: Entry) -> None:
+    """End the fetch as ``action`` says: store ``entry`` (its body complete), record the key
+    uncacheable for the candidate's TTL (hit-for-pass), or store nothing."""
+    if action is policy.Storage.INSERT:
+        fill.stored(entry)
+    elif action is policy.Storage.RECORD_UNCACHEABLE:
+        fill.pass_for(candidate.ttl)
+    else:
+        fill.uncacheable()
 
 
 def _conditional(request: OutgoingRequest, stale: Entry | None) -> tuple[OutgoingRequest, bool]:
@@ -299,6 +315,7 @@ async def _candidate(
         surrogate_keys=tuple(sorted(keys)),
         vary=verdict.vary,
         pci=options.pci,
+        record_uncacheable=verdict.record_uncacheable,
     )
     if options.after_send is not None:
         candidate = await scope.run_hook(options.after_send, candidate)
@@ -342,11 +359,12 @@ async def _revalidate(
         try:
             not_modified = _refresh(call, stale, conditional)
             candidate, entry = await _candidate(scope, fill.store, fill.key, sent, call)
-            if not policy.keep_refreshed(candidate.cacheable, call.status):
-                fill.uncacheable()
-                return
-            entry.body = stale.body if not_modified else CachedBody(await call.read_all())
-            fill.stored(entry)
+            action = policy.storage_refreshed(
+                candidate.cacheable, candidate.record_uncacheable, call.status
+            )
+            if action is policy.Storage.INSERT:
+                entry.body = stale.body if not_modified else CachedBody(await call.read_all())
+            _settle(fill, action, candidate, entry)
         except Exception:
             return
         finally:
