@@ -65,7 +65,7 @@ def test_on_lookup(found: Found, under_way: UnderWay, expected: policy.Step) -> 
     [
         ("stored", None),  # look again: a HIT now
         ("failed", None),  # look again: this request may fetch it itself
-        ("uncacheable", Forward("PASS")),
+        ("uncacheable", None),  # look again: PASS if recorded, else queue behind the next
         (None, Forward("MISS")),  # the wait timed out
     ],
 )

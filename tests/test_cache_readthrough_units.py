@@ -306,3 +306,25 @@ def test_the_sdks_candidate_carries_record_uncacheable(
     value = Candidate(200, (), False, 60.0, 0.0, 0.0, (), (), False, record_uncacheable=given)
     got = after(value)
     assert (got.cacheable, got.record_uncacheable) == expected
+
+
+def test_after_an_unrecorded_uncacheable_response_the_waiters_queue_behind_the_next() -> None:
+    async def test(services: Any, network: ScriptedNetwork, clock: list[float]) -> None:
+        first_gate = network.gate = asyncio.Event()
+        scopes = [Scope(services) for _ in range(3)]
+        sends = []
+        for scope in scopes:  # the first fetches; the other two wait for it
+            sends.append(asyncio.create_task(cached_send(scope, ORIGIN, _request("/q"), None)))
+            await asyncio.sleep(0.01)
+        network.gate = asyncio.Event()  # the next fetch is held
+        first_gate.set()  # a 201: not stored, not recorded
+        while len(network.sent) < 2:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        assert len(network.sent) == 2  # one waiter fetches; the other waits for it
+        network.gate.set()
+        assert [await _read(await send) for send in sends] == [b"1", b"2", b"3"]
+        assert [scope.tags for scope in scopes] == [["MISS"]] * 3
+
+    created = [ScriptedResponse(201, [], [b"%d" % n]) for n in (1, 2, 3)]
+    _run({"/q": created}, test)

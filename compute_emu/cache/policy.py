@@ -10,9 +10,10 @@ One ``send()`` through the cache asks, in order:
    served STALE, and refreshed in the background unless a fetch is already under way; another
    request's fetch is waited for (collapsing); the request's own fetch is never waited for (it
    goes to the backend on its own, MISS); else it is a MISS that fetches for the cache.
-3. :func:`after_wait`, when it waited: the key is looked up again after a fetch that stored
-   or failed; after one that was not stored it goes to the backend (PASS), and after a wait
-   that timed out too (MISS).
+3. :func:`after_wait`, when it waited: the key is looked up again after the fetch, whatever
+   became of it (a HIT if stored; a PASS if recorded uncacheable; else the next waiter
+   fetches and the others queue behind it, as Fastly's request collapsing does); after a
+   wait that timed out it goes to the backend itself (MISS).
 4. :func:`conditional`, for a MISS with a stale object: it asks the backend conditionally
    when the object has an ``ETag`` or ``Last-Modified``, and :func:`not_modified` says whether
    the answer (a 304) refreshes the stored object instead of replacing it.
@@ -129,11 +130,11 @@ def on_lookup(found: Found, under_way: UnderWay) -> Step:
 
 def after_wait(outcome: str | None) -> Forward | None:
     """After waiting for another's fetch (``outcome``: stored, failed, uncacheable; ``None``:
-    the wait timed out): go to the backend (a :class:`Forward`), or ``None``: look up again."""
+    the wait timed out): go to the backend (a :class:`Forward`), or ``None``: look up again.
+    An uncacheable response serves only the request that fetched it: the waiters look again,
+    and go to the backend at once only if it was recorded uncacheable (hit-for-pass)."""
     if outcome is None:
         return Forward("MISS")
-    if outcome == "uncacheable":
-        return Forward("PASS")
     return None
 
 
