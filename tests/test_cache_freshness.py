@@ -9,6 +9,7 @@ import pytest
 
 from compute_emu.cache import freshness
 from compute_emu.cache.freshness import analyse, directives, seconds
+from compute_emu.cache.store import CachedBody, Entry, HttpMeta
 
 NOW = 1_700_000_000.0
 DATE = formatdate(NOW, usegmt=True)
@@ -241,3 +242,57 @@ def test_validators_and_refreshed_headers() -> None:
         h(cache_control="max-age=9", content_length="0"),
     )
     assert merged == h(etag='"v1"', content_length="5") + h(cache_control="max-age=9")
+
+
+# -- the rest of Fastly's documented rules, one table each ----------------------------------
+@pytest.mark.parametrize(
+    ("headers", "storable", "ttl", "swr", "sie"),
+    [
+        # Fastly names the Cache-Control directives that influence its caching ("About cache
+        # control headers": public, private, max-age, s-maxage, the stale windows; no-cache
+        # "is ignored by Fastly"); the others, and Pragma, change nothing here
+        (h(cache_control="max-age=10, must-revalidate, stale-while-revalidate=9"), True, 10, 9, 0),
+        (h(cache_control="max-age=10, proxy-revalidate, stale-if-error=60"), True, 10, 0, 60),
+        (h(cache_control="max-age=10, no-transform, immutable"), True, 10, 0, 0),
+        (h(cache_control="public, max-age=10"), True, 10, 0, 0),
+        (h(pragma="no-cache"), True, freshness.DEFAULT_TTL, 0, 0),  # Pragma is not read
+        (h(pragma="no-cache", cache_control="max-age=10"), True, 10, 0, 0),
+        # max-age=0: stored, stale at once (served only within a stale window, or revalidated)
+        (h(cache_control="max-age=0"), True, 0, 0, 0),
+        (h(cache_control="max-age=0, stale-while-revalidate=30"), True, 0, 30, 0),
+        (h(cache_control="s-maxage=0, max-age=60"), True, 0, 0, 0),  # s-maxage first
+        (h(cache_control="s-maxage=60, max-age=0"), True, 60, 0, 0),
+    ],
+)
+def test_directives_fastly_does_and_does_not_read(
+    headers: list[tuple[str, bytes]], storable: bool, ttl: float, swr: float, sie: float
+) -> None:
+    verdict = analyse(200, headers, NOW)
+    assert verdict.storable is storable
+    assert (verdict.ttl, verdict.stale_while_revalidate, verdict.stale_if_error) == (
+        ttl,
+        swr,
+        sie,
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "later", "age", "ttl_left"),
+    [
+        # Fastly's Age reference: max-age=30 with Age: 10 -> TTL 20; 8 s later a hit has
+        # obj.age 18 and obj.ttl 12
+        (h(cache_control="max-age=30", age="10"), 8, 18, 12),
+        (h(cache_control="max-age=30"), 8, 8, 22),
+        (h(expires=formatdate(NOW + 30, usegmt=True), date=DATE, age="10"), 8, 8, 22),
+    ],
+)
+def test_the_age_a_hit_carries(
+    headers: list[tuple[str, bytes]], later: float, age: float, ttl_left: float
+) -> None:
+    verdict = analyse(200, headers, NOW)
+    entry = Entry(
+        key=b"k", body=CachedBody(b"x"), stored_at=NOW, max_age=verdict.ttl,
+        initial_age=verdict.age, meta=HttpMeta(200, ()),
+    )  # fmt: skip
+    assert entry.age(NOW + later) == age
+    assert entry.expires_at - (NOW + later) == ttl_left

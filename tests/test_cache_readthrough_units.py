@@ -328,3 +328,21 @@ def test_after_an_unrecorded_uncacheable_response_the_waiters_queue_behind_the_n
 
     created = [ScriptedResponse(201, [], [b"%d" % n]) for n in (1, 2, 3)]
     _run({"/q": created}, test)
+
+
+def test_request_cache_directives_do_not_bypass_the_cache() -> None:
+    """Fastly reads Cache-Control from responses only (its Cache-Control reference): a
+    request's no-cache, max-age=0 or Pragma is the backend's business, not the cache's."""
+
+    async def test(services: Any, network: ScriptedNetwork, clock: list[float]) -> None:
+        await _read(await cached_send(Scope(services), ORIGIN, _request("/n"), None))
+        for directive in (("cache-control", b"no-cache"), ("cache-control", b"max-age=0"),
+                          ("pragma", b"no-cache")):  # fmt: skip
+            request = _request("/n")
+            request = dataclasses.replace(request, headers=(*request.headers, directive))
+            scope = Scope(services)
+            assert await _read(await cached_send(scope, ORIGIN, request, None)) == b"a"
+            assert scope.tags == ["HIT"]
+        assert len(network.sent) == 1
+
+    _run({"/n": [_ok(b"a")]}, test)
