@@ -1,10 +1,14 @@
-"""`compute-emu serve`: settings in, a running server out (until Ctrl-C or SIGTERM)."""
+"""`compute-emu serve`: settings in, a running server out (until Ctrl-C, SIGTERM, SIGHUP)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import functools
 import ipaddress
+import os
 import signal
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,37 +17,35 @@ import anyio
 import anyio.abc
 
 from .cache.store import DEFAULT_CAPACITY, CacheStore
+from .console import Console
 from .errors import UserError
 from .log import RequestLog, capture_app_output
 from .manifest import Manifest, load_manifest
 from .platform import Platform
 from .ports import port_in_use_message
-from .pushpin.config import (
-    DEFAULT_PROXY_PORT,
-    DEFAULT_PUBLISH_PORT,
-    DEFAULT_SIG_ISS,
-    DEFAULT_SIG_KEY,
-    PushpinSettings,
-)
+from .pushpin.config import PushpinSettings, pushpin_settings, stats_address
 from .pushpin.supervisor import Pushpin
 from .restart import adopt, inherited_socket
+from .rules.connection_slots import ConnectionSlots
+from .rules.data_rate import DEFAULT_MIN_RATE, MinDataRate
 from .runtime import environ
 from .runtime.app import App
 from .runtime.bridge import Loop
 from .runtime.cache_admin import with_cache_admin
 from .runtime.handler import AppHandler
 from .runtime.services import Backends, Services
-from .runtime.workers import WorkerPool
+from .runtime.workers import MAX_THREADS, WorkerPool
 from .sdk.compute_runtime import LOCAL_VALUES
 from .server.admission import HostPolicy, parse_authority
 from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
 from .server.publish_admission import AppOrigins
 from .server.publish_port import PublishForwarder, serve_publish_port
 from .transport import Listener, ProtocolStream
-from .watch import watch_project
+from .watch import WatchedProject, watch_project
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MANIFEST_POLL = 1.0  # seconds between fastly.toml checks
+FD_RESERVE = 256  # file descriptors kept for backends, Pushpin, files (see max_connections)
 
 # What Viceroy sets in a guest's environment (fastly-compute.md §7).
 VICEROY_ENV = {**LOCAL_VALUES, "FASTLY_TRACE_ID": "0" * 32}
@@ -68,12 +70,22 @@ class ServeSettings:
     client_ip: IpAddress | None = None  # what the app sees instead of the TCP peer
     kv_persist: Path | None = None  # where KV store writes are kept across restarts
     body_timeout: float = BODY_TIMEOUT  # seconds a request body may stall (--body-timeout)
+    # bytes/s a request body (and a response the client takes) must average after the grace
+    # period, 0 for none (--min-body-rate)
+    min_body_rate: float = DEFAULT_MIN_RATE
+    max_connections: int | None = None  # --max-connections; None: from the fd limit
+    max_threads: int = MAX_THREADS  # --max-threads: main() calls running at once
     allow_hosts: tuple[str, ...] = ()  # --allow-host: Host names served besides loopback
     cache_size: int = DEFAULT_CAPACITY  # --cache-size: bytes the in-memory cache may hold
     no_cache: bool = False  # --no-cache: send() never uses the readthrough cache
+    wasm: Path | None = None  # --wasm: serve this built component (relative to the project)
+    build_env: Path | None = None  # --build-env: where fastly-compute is (for --wasm's bindings)
     # False: edits to fastly.toml (backends, stores, Pushpin) are not applied while serving
     # (compute_emu.testing keeps its overrides); app code still reloads
     watch_manifest: bool = True
+    # "wit": compute_emu.sdk apps reach the runtime through the SDK's Wasm host over
+    # compute-emu's own wit_world (official/loopback.py), as inside a built component
+    sdk_host: str = "native"
 
 
 def parse_client_ip(value: str | None) -> IpAddress | None:
@@ -84,18 +96,6 @@ def parse_client_ip(value: str | None) -> IpAddress | None:
         return ipaddress.ip_address(value)
     except ValueError:
         raise UserError(f"--client-ip {value!r}: not an IPv4 or IPv6 address") from None
-
-
-def pushpin_settings(settings: ServeSettings, manifest: Manifest) -> tuple[bool, PushpinSettings]:
-    """Whether Fanout is on, and Pushpin's settings: flag, then manifest, then default."""
-    config = manifest.pushpin
-    enabled = settings.enable_pushpin or config.enable
-    return enabled, PushpinSettings(
-        proxy_port=settings.pushpin_proxy_port or config.proxy_port or DEFAULT_PROXY_PORT,
-        publish_port=settings.pushpin_publish_port or config.publish_port or DEFAULT_PUBLISH_PORT,
-        sig_iss=config.sig_iss or DEFAULT_SIG_ISS,
-        sig_key=config.sig_key or DEFAULT_SIG_KEY,
-    )
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -133,10 +133,7 @@ class Server:
         # What the app sees in os.environ on top of the process environment (a layer per
         # main() call, never written to the process: see runtime/environ.py).
         self.app_env = {**VICEROY_ENV, **self.manifest.env()}
-        from .official.serving import official_app  # apps of the official fastly-compute SDK
-
-        official = official_app(settings.file, self.manifest, log)
-        self.app = official or App(entry_path(settings, self.manifest))
+        self.app = self._load_app(settings, log)
         with environ.bound(self.app_env):
             self.app.check()
         self.backends = Backends.load(self.manifest.backends, str(self.manifest.path))
@@ -146,7 +143,8 @@ class Server:
         self.address: tuple[str, int] | None = None
         self.host_policy = self._host_policy(self.manifest)
         self.pushpin: Pushpin | None = None
-        enabled, self.pushpin_settings = pushpin_settings(settings, self.manifest)
+        self.console: Console | None = None
+        enabled, self.pushpin_settings = self._pushpin_of(self.manifest)
         if enabled:
             if self.pushpin_settings.proxy_port == settings.port or (
                 self.pushpin_settings.publish_port == settings.port
@@ -157,14 +155,29 @@ class Server:
                 path, self.pushpin_settings, self.manifest.project_dir, self.manifest.backends, log
             )
 
+    def _load_app(self, settings: ServeSettings, log: RequestLog) -> App:
+        """The built component (--wasm), an official-SDK app, or a compute_emu.sdk app."""
+        if settings.wasm is not None:
+            from .wasm.app import wasm_app
+
+            return wasm_app(settings.wasm, self.manifest, settings.build_env, log)
+        from .official.serving import official_app  # apps of the official fastly-compute SDK
+
+        official = official_app(settings.file, self.manifest, log)
+        if official is None and settings.sdk_host == "wit":
+            from .official.loopback import loopback_app
+
+            official = loopback_app(entry_path(settings, self.manifest), log)
+        return official or App(entry_path(settings, self.manifest))
+
     async def run(
         self,
         on_ready: Callable[[tuple[str, int]], None] | None = None,
         *,
         handle_signals: bool = True,
     ) -> None:
-        """Serve until cancelled (or, with ``handle_signals``, until SIGINT/SIGTERM arrives);
-        then stop Pushpin too."""
+        """Serve until cancelled (or, with ``handle_signals``, until SIGINT, SIGTERM or SIGHUP
+        arrives); then stop Pushpin too."""
         try:
             await self._run(on_ready, handle_signals)
         finally:
@@ -204,7 +217,9 @@ class Server:
         loop = Loop()
         services = Services(
             loop=loop,
-            workers=WorkerPool(loop.asyncio_loop, mailbox=loop.mailbox),
+            workers=WorkerPool(
+                loop.asyncio_loop, max_threads=self.settings.max_threads, mailbox=loop.mailbox
+            ),
             app=self.app,
             backends=self.backends,
             log=self.log,
@@ -216,11 +231,23 @@ class Server:
             cache=CacheStore(self.settings.cache_size),
             readthrough=not self.settings.no_cache,
         )
-        handler = with_cache_admin(
-            AppHandler(services), services.cache, services.date, services.log
+        pushpin = self.pushpin
+        self.console = console = Console(
+            services,
+            publish_port=None if pushpin is None else self.pushpin_settings.publish_port,
+            stats_address=None if pushpin is None else stats_address(str(pushpin.rundir)),
+        )
+        handler = console.wrap(
+            with_cache_admin(AppHandler(services), services.cache, services.date, services.log)
         )
         self.address = listener.address
-        limits = Limits(body_timeout=self.settings.body_timeout)
+        limits = Limits(
+            body_timeout=self.settings.body_timeout,
+            min_rate=MinDataRate(self.settings.min_body_rate),
+        )
+        slots: ConnectionSlots[Connection] = ConnectionSlots(
+            self.settings.max_connections or default_max_connections()
+        )
         publish: Listener | None = None
         try:
             if self.pushpin is not None:
@@ -234,13 +261,26 @@ class Server:
                     tg.start_soon(self._serve_publish, publish, services, limits)
                 if self.settings.watch_manifest:
                     tg.start_soon(self._watch_manifest, services)
-                tg.start_soon(watch_project, self, services)  # syntax errors, stores
+                watched = WatchedProject(
+                    log=self.log,
+                    manifest=self.manifest,
+                    project_dir=self.settings.project_dir,
+                    env=self.settings.env,
+                    kv_persist=self.settings.kv_persist,
+                    follow_manifest=self.settings.watch_manifest,
+                    app_dir=self.app.dir,
+                    address=self.address,
+                    pushpin_of=self._pushpin_of,
+                    apply_platform=functools.partial(setattr, services, "platform"),
+                )
+                tg.start_soon(watch_project, watched)  # syntax errors, stores
+                tg.start_soon(console.run)
 
                 async def serve_connection(stream: ProtocolStream) -> None:
                     client = stream.extra(anyio.abc.SocketAttribute.remote_address)
                     addresses = Addresses(client=client[:2], server=self.address)  # type: ignore[arg-type]
                     await Connection(
-                        stream, addresses, handler, services.date, limits, self.host_policy
+                        stream, addresses, handler, services.date, limits, self.host_policy, slots
                     ).serve()
 
                 self._announce()
@@ -248,6 +288,7 @@ class Server:
                     on_ready(self.address)
                 await listener.serve(serve_connection)
         finally:
+            console.close()
             await listener.aclose()
             if publish is not None:
                 await publish.aclose()
@@ -294,6 +335,16 @@ class Server:
                 names.append(parsed[0] if parsed else backend.override_host)
         return HostPolicy.build(names)
 
+    def _pushpin_of(self, manifest: Manifest) -> tuple[bool, PushpinSettings]:
+        """Whether Fanout is on, and Pushpin's settings, for ``manifest`` with these flags."""
+        flags = self.settings
+        return pushpin_settings(
+            flags.enable_pushpin,
+            flags.pushpin_proxy_port,
+            flags.pushpin_publish_port,
+            manifest.pushpin,
+        )
+
     def _announce(self) -> None:
         assert self.address is not None
         host, port = self.address
@@ -307,6 +358,22 @@ class Server:
                 f"publish at http://127.0.0.1:{pp.publish_port}/publish/"
             )
         self.log.info(f"Listening on http://{host}:{port}")
+        if self.console is not None:
+            self.log.info(f"  console: {self.console.url((host, port))}")
+
+
+def default_max_connections() -> int:
+    """The connections the app port holds by default: half the file descriptors the process
+    may open, less a reserve (a handed-off connection costs two: the client's and Pushpin's
+    or the backend's)."""
+    try:
+        import resource
+    except ImportError:  # not on this platform: Windows' own default
+        return 8192
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 19
+    return max((soft - FD_RESERVE) // 2, 64)
 
 
 def _mtime(path: Path) -> float | None:
@@ -316,8 +383,34 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
+#: Signals that stop serving cleanly (Pushpin stopped, files removed): Ctrl-C, kill, and a
+#: closed terminal (SIGHUP: a closed tab, `tmux kill-session`), which would otherwise end
+#: the process on the spot.
+STOP_SIGNALS = tuple(
+    sig for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if sig
+)
+
+
 async def _stop_on_signal(scope: anyio.CancelScope) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
+    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        async for received in signals:
+            if received == getattr(signal, "SIGHUP", None):
+                _leave_terminal()
             scope.cancel()
             return
+
+
+def _leave_terminal() -> None:
+    """After SIGHUP the terminal is gone and writing to it fails (EIO): what is said while
+    stopping goes to /dev/null instead, so that the stop completes. Pipes and files stay.
+
+    (A hung-up terminal no longer passes ``isatty()``; it is still a character device.)
+    """
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in (0, 1, 2):
+            with contextlib.suppress(OSError):
+                if stat.S_ISCHR(os.fstat(fd).st_mode):
+                    os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)

@@ -14,6 +14,7 @@ import pytest
 from tests.support import layers
 from tests.support.processes import Child, python_module
 from tests.support.relay_rig import Loopback
+from tests.support.sdk_hosts import host_params, serve_argv, serve_env
 
 LAYER = pytest.StashKey[str]()
 SLOW_TIMEOUT = 600  # seconds, for a test marked slow
@@ -26,7 +27,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         function = getattr(item, "originalname", item.name)
         fixtures = getattr(item, "fixturenames", ())
-        layer = layers.layer_of(item.path.name, function, fixtures)
+        callspec = getattr(item, "callspec", None)
+        sdk_host = callspec.params.get("sdk_host") if callspec else None
+        layer = layers.layer_of(item.path.name, function, fixtures, sdk_host)
         item.stash[LAYER] = layer
         item.add_marker(layer)
         if layers.is_slow(item.path.name, function):
@@ -189,21 +192,32 @@ def project_maker(root: Path) -> Callable[..., Path]:
     return make
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module with ``SDK_HOSTS = BOTH`` (tests/support/sdk_hosts.py) runs its tests on the
+    native host and on the SDK's Wasm host."""
+    hosts = getattr(metafunc.module, "SDK_HOSTS", None)
+    if hosts and "sdk_host" in metafunc.fixturenames:
+        metafunc.parametrize("sdk_host", host_params(hosts), indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def sdk_host(request: pytest.FixtureRequest) -> str:
+    """How the served app's SDK reaches the runtime: ``native``, or ``wit`` (its Wasm host)."""
+    return str(getattr(request, "param", "native"))
+
+
 @pytest.fixture
 def make_project(tmp_path: Path) -> Callable[..., Path]:
     """Write a project: fastly.toml (with optional backends and extra TOML) and src/main.py."""
     return project_maker(tmp_path)
 
 
-def server_starter(spawn: Spawner) -> Callable[..., Served]:
-    """``serve`` starting its children with ``spawn``."""
+def server_starter(spawn: Spawner, sdk_host: str) -> Callable[..., Served]:
+    """``serve`` starting its children with ``spawn``, for ``sdk_host``."""
 
     def start(project: Path, *args: str) -> Served:
-        child = spawn(
-            python_module(
-                "compute_emu", "serve", "-C", str(project), "--addr", "127.0.0.1:0", *args
-            )
-        )
+        argv = serve_argv(sdk_host, "-C", str(project), "--addr", "127.0.0.1:0", *args)
+        child = spawn(argv, env=serve_env(sdk_host))
         url = child.wait_for(r"Listening on (http://\S+)").group(1)
         return Served(url, child)
 
@@ -211,9 +225,9 @@ def server_starter(spawn: Spawner) -> Callable[..., Served]:
 
 
 @pytest.fixture
-def serve(spawn: Spawner) -> Callable[..., Served]:
+def serve(spawn: Spawner, sdk_host: str) -> Callable[..., Served]:
     """Start `compute-emu serve` on a free port for a project and wait until it listens."""
-    return server_starter(spawn)
+    return server_starter(spawn, sdk_host)
 
 
 def forward_fanout(make_project, serve, origin):  # type: ignore[no-untyped-def]
@@ -238,10 +252,13 @@ def fanout(make_project, serve, origin):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def module_fanout(spawn_module: Spawner, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def module_fanout(  # type: ignore[no-untyped-def]
+    spawn_module: Spawner, sdk_host: str, tmp_path_factory: pytest.TempPathFactory
+):
+    """``fanout`` for a module (once per SDK host where the module runs on both)."""
     root = tmp_path_factory.mktemp("shared-fanout")
     return forward_fanout(
-        project_maker(root), server_starter(spawn_module), start_origin(spawn_module)
+        project_maker(root), server_starter(spawn_module, sdk_host), start_origin(spawn_module)
     )
 
 
@@ -251,3 +268,22 @@ def shared_fanout(module_fanout):  # type: ignore[no-untyped-def]
     restart it, nor count its connections); each test reads only its own part of the log."""
     module_fanout.served.child.read_from_here()
     return module_fanout
+
+
+@pytest.fixture(scope="session")
+def official_built(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """tests/wasm_apps/official_main.py (over the fanout-forward-official starter), built once
+    per run by `compute-emu build` (tests/wasm_support.py)."""
+    from tests.wasm_support import build_once, official_app
+
+    return build_once(official_app(tmp_path_factory.mktemp("wasm-official")))
+
+
+@pytest.fixture(scope="session")
+def sdk_built(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """tests/wasm_apps/sdk_main.py (over the fanout-forward starter), built once per run by
+    `compute-emu build` (tests/wasm_support.py)."""
+    from tests.wasm_support import build_once, require_wit_host, sdk_app
+
+    require_wit_host()
+    return build_once(sdk_app(tmp_path_factory.mktemp("wasm-sdk")))

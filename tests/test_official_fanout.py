@@ -1,5 +1,6 @@
 """Fanout from an official-SDK app: ``redirect_to_grip_proxy`` through the real Pushpin, with the
-fanout-forward-official starter and its example origin."""
+fanout-forward-official starter and its example origin, served natively and as the Wasm
+component `compute-emu build` makes of it (`serve --wasm`)."""
 
 from __future__ import annotations
 
@@ -29,13 +30,30 @@ from tests.test_starters import (
     ws_receives,
     ws_url,
 )
+from tests.wasm_support import serve_wasm
 
 
-@pytest.fixture(scope="module")
-def module_forward(spawn_module: Spawner, tmp_path_factory: pytest.TempPathFactory) -> Fanout:
+# the first wasm test builds the app and compiles it
+@pytest.fixture(
+    scope="module", params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))]
+)
+def module_forward(
+    request: pytest.FixtureRequest,
+    spawn_module: Spawner,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Fanout:
+    """The starter served natively, and built (tests/wasm_apps/official_main.py over it) and
+    served with `serve --wasm`, each started once for this module: the same checks pass both
+    ways."""
     require_pushpin()
     spawn = spawn_module
-    project = copy_starter("fanout-forward-official", tmp_path_factory.mktemp("forward"))
+    root = tmp_path_factory.mktemp("forward")
+    if request.param == "wasm":
+        project = request.getfixturevalue("official_built").copy_to(root)
+        serve = serve_wasm
+    else:
+        project = copy_starter("fanout-forward-official", root)
+        serve = serve_official
     proxy, publish = free_port(), free_port()
     origin = spawn(
         [
@@ -46,14 +64,12 @@ def module_forward(spawn_module: Spawner, tmp_path_factory: pytest.TempPathFacto
     )
     origin_port = origin.wait_for(r"^Listening on http://127\.0\.0\.1:(\d+)$").group(1)
     rewrite_manifest(project, "localhost:3000", f"localhost:{origin_port}")
-    return start_fanout(
-        lambda *args: serve_official(spawn, *args), project, proxy=proxy, publish=publish
-    )
+    return start_fanout(lambda *args: serve(spawn, *args), project, proxy=proxy, publish=publish)
 
 
 @pytest.fixture
 def forward(module_forward: Fanout) -> Fanout:
-    """The fanout-forward-official starter with its origin, started once for this module."""
+    """The fanout-forward-official starter with its origin, shared by this module's tests."""
     module_forward.served.child.read_from_here()
     return module_forward
 

@@ -160,10 +160,13 @@ class Forward:
     origin: str  # http://127.0.0.1:<port>
 
 
-def start_forward(spawn: Spawner, serve: Callable[..., Served], tmp_path: Path) -> Forward:
-    """The fanout-forward starter served by compute-emu, with its example origin running."""
+def start_forward(
+    spawn: Spawner, serve: Callable[..., Served], tmp_path: Path, project: Path | None = None
+) -> Forward:
+    """The fanout-forward starter (or ``project``, a copy of it) served by compute-emu, with
+    its example origin running."""
     require_pushpin()
-    project = copy_starter("fanout-forward", tmp_path)
+    project = project or copy_starter("fanout-forward", tmp_path)
     proxy, publish = free_port(), free_port()
     origin = spawn(
         [
@@ -184,15 +187,30 @@ def start_forward(spawn: Spawner, serve: Callable[..., Served], tmp_path: Path) 
     return Forward(Fanout(served, proxy, publish), f"http://127.0.0.1:{origin_port}")
 
 
-@pytest.fixture(scope="module")
-def module_forward(spawn_module: Spawner, tmp_path_factory: pytest.TempPathFactory) -> Forward:
+# the first wasm test builds the app and compiles it
+@pytest.fixture(
+    scope="module", params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))]
+)
+def module_forward(
+    request: pytest.FixtureRequest,
+    spawn_module: Spawner,
+    sdk_host: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Forward:
+    """The starter served natively, and built (tests/wasm_apps/sdk_main.py over it) and served
+    with `serve --wasm`, each started once for this module: the same checks pass both ways."""
     root = tmp_path_factory.mktemp("forward")
-    return start_forward(spawn_module, server_starter(spawn_module), root)
+    if request.param == "native":
+        return start_forward(spawn_module, server_starter(spawn_module, sdk_host), root)
+    from tests.wasm_support import serve_wasm
+
+    project = request.getfixturevalue("sdk_built").copy_to(root)
+    return start_forward(spawn_module, lambda *args: serve_wasm(spawn_module, *args), root, project)
 
 
 @pytest.fixture
 def forward(module_forward: Forward) -> Forward:
-    """The fanout-forward starter with its origin, started once for this module's tests."""
+    """The fanout-forward starter with its origin, shared by this module's tests."""
     module_forward.fanout.served.child.read_from_here()
     return module_forward
 

@@ -64,6 +64,11 @@ def test_fixtures_raise_the_layer_never_lower_it() -> None:
     assert layers.layer_of("test_serve.py", "test_x", ["net"]) == E2E
 
 
+def test_a_test_on_the_sdks_wasm_host_is_e2e() -> None:
+    assert layers.layer_of("test_cache_api.py", "test_x", ["sdk_host"], "native") == INPROCESS
+    assert layers.layer_of("test_cache_api.py", "test_x", ["sdk_host"], "wit") == E2E
+
+
 def test_slow_names_a_whole_file_or_one_function() -> None:
     assert layers.is_slow("test_fuzz_manifest.py", "test_random_bytes")
     assert layers.is_slow("test_aborts.py", "test_a_thousand_of_each_abort_leave_nothing_behind")

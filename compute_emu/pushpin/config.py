@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..errors import UserError
-from ..manifest import BackendConfig
+from ..manifest import BackendConfig, PushpinConfig
 from ..manifest.values import conf_value_problem
 
 # The local Grip-Sig issuer and key of the Fastly CLI (fastly/cli PR #1569), so an origin
@@ -24,6 +24,8 @@ DEFAULT_PROXY_PORT = 7677
 DEFAULT_PUBLISH_PORT = 5561
 MAX_PUBLISH_BODY = 65536  # Fanout's message size limit (the CLI sets the same)
 SUN_PATH_MAX = 107  # usable bytes of a unix socket path
+# Where pushpin-handler publishes its statistics (a ZeroMQ PUB socket; see pushpin/stats.py)
+STATS_SPEC = "ipc://{rundir}/{ipc_prefix}stats"
 
 
 @dataclass(frozen=True, order=True)
@@ -84,6 +86,22 @@ class PushpinSettings:
     sig_key: str = DEFAULT_SIG_KEY
 
 
+def pushpin_settings(
+    enable_flag: bool,
+    proxy_port_flag: int | None,
+    publish_port_flag: int | None,
+    config: PushpinConfig,
+) -> tuple[bool, PushpinSettings]:
+    """Whether Fanout is on, and Pushpin's settings: the flag, then ``[local_server.pushpin]``,
+    then the default."""
+    return enable_flag or config.enable, PushpinSettings(
+        proxy_port=proxy_port_flag or config.proxy_port or DEFAULT_PROXY_PORT,
+        publish_port=publish_port_flag or config.publish_port or DEFAULT_PUBLISH_PORT,
+        sig_iss=config.sig_iss or DEFAULT_SIG_ISS,
+        sig_key=config.sig_key or DEFAULT_SIG_KEY,
+    )
+
+
 def _conf_value(name: str, value: str) -> str:
     """A value for pushpin.conf; one that could change its meaning is refused (not quoted).
 
@@ -93,6 +111,11 @@ def _conf_value(name: str, value: str) -> str:
     if problem:
         raise UserError(f"cannot write {name} into Pushpin's configuration: it {problem}")
     return value
+
+
+def stats_address(rundir: str) -> str:
+    """The ZeroMQ address of pushpin-handler's stats socket for this run directory."""
+    return STATS_SPEC.format(rundir=rundir, ipc_prefix=IPC_PREFIX)
 
 
 def pushpin_conf(
@@ -151,7 +174,7 @@ def pushpin_conf(
         "[handler]",
         "push_in_http_addr=127.0.0.1",
         f"push_in_http_port={settings.publish_port if api_port is None else api_port}",
-        "stats_spec=ipc://{rundir}/{ipc_prefix}stats",
+        f"stats_spec={STATS_SPEC}",
         # 1.36-1.40 read the first spelling, 1.41+ the second; each ignores the other
         f"push_in_max_body_size={MAX_PUBLISH_BODY}",
         f"push_in_http_max_body_size={MAX_PUBLISH_BODY}",

@@ -5,7 +5,8 @@ Surrogate-Control, ``sk``: Surrogate-Key, ``vary``, ``cookie=1``, ``status``, ``
 ``age``, ``etag`` (a 304 to a matching If-None-Match), ``slow``: seconds before the head,
 ``abort=1``: a body cut off, ``gate=NAME``: send ``first`` then wait for ``release(NAME)``
 before the rest). Its body names the path, the hit count and the request's
-``Accept-Language``. Hits are counted per path (query excluded) unless ``id`` is given.
+``Accept-Language``. Hits are counted per path (query excluded) unless ``id`` is given; the
+most requests of a path it answered at once, in ``most_in_flight``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import httpx
 
 from compute_emu.log import RequestLog
 from compute_emu.serve import Server, ServeSettings
+from tests.support.processes import Child
+from tests.support.sdk_hosts import serve_argv, serve_env
 from tests.support.threaded_server import serve_in_thread
 
 
@@ -35,6 +38,8 @@ class Origin:
 
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
+        self.in_flight: Counter[str] = Counter()
+        self.most_in_flight: Counter[str] = Counter()  # the most requests answered at once
         self.gates: dict[str, threading.Event] = {}
         self.requests: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -55,7 +60,7 @@ class Origin:
                 self.do_GET()
 
             def do_GET(self) -> None:
-                origin._answer(self)
+                origin._answer_counted(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -72,6 +77,17 @@ class Origin:
 
     def release(self, name: str) -> None:
         self.gate(name).set()
+
+    def _answer_counted(self, handler: BaseHTTPRequestHandler) -> None:
+        path = urlsplit(handler.path).path
+        with self._lock:
+            self.in_flight[path] += 1
+            self.most_in_flight[path] = max(self.most_in_flight[path], self.in_flight[path])
+        try:
+            self._answer(handler)
+        finally:
+            with self._lock:
+                self.in_flight[path] -= 1
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
@@ -217,3 +233,38 @@ def serve_in_process(project: Path, **settings: Any) -> Iterator[Running]:
         finally:
             running.client.close()
             future.cancel()
+
+
+class ChildLines(Lines):
+    """The log of a ``compute-emu serve`` child: its output lines, as they come."""
+
+    def __init__(self, child: Child) -> None:
+        super().__init__()
+        self._child = child
+
+    def find(self, *parts: str) -> list[str]:
+        lines = [*self._child.stdout_lines, *self._child.stderr_lines]
+        return [line for line in lines if all(p in line for p in parts)]
+
+
+def serve_for(sdk_host: str, project: Path, **settings: Any) -> Iterator[Running]:
+    """compute-emu serving ``project`` for the SDK host of the test (tests/support/sdk_hosts):
+    in this process natively, as a ``--sdk-host wit`` child under the 3.12+ env otherwise
+    (only the ``no_cache`` setting is a flag there)."""
+    if sdk_host == "native":
+        yield from serve_in_process(project, **settings)
+        return
+    flags = ["--no-cache"] if settings.pop("no_cache", False) else []
+    assert not settings, f"no flag for {settings}"
+    argv = serve_argv(sdk_host, "-C", str(project), "--addr", "127.0.0.1:0", *flags)
+    child = Child(argv, env=serve_env(sdk_host))
+    try:
+        url = child.wait_for(r"Listening on (http://\S+)").group(1)
+        running = Running(url, ChildLines(child))
+        try:
+            yield running
+        finally:
+            running.client.close()
+    finally:
+        child.stop()
+        assert not child.kill_leftovers()

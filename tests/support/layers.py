@@ -9,7 +9,8 @@
 
 A test's layer is its file's (``FILES``) unless ``TESTS`` names the test function; a test
 that uses a fixture of ``E2E_FIXTURES`` (directly or through another fixture) is ``e2e``
-whatever the tables say, and one that uses ``INPROCESS_FIXTURES`` is at least ``inprocess``.
+whatever the tables say, and so is a test run on the SDK's Wasm host (``[wit]``, a process);
+one that uses ``INPROCESS_FIXTURES`` is at least ``inprocess``.
 A new test file must be added to ``FILES`` (tests/test_suite_layers.py fails until it is;
 till then its tests count as ``e2e``). The guard (:func:`audit`) fails a ``unit`` test that
 binds or connects a socket and a ``unit`` or ``inprocess`` test that starts a process, so a
@@ -31,6 +32,8 @@ E2E_FIXTURES = frozenset(
         "browser",  # tests/test_browser.py: Chromium
         "served",  # tests/test_official_*.py: an app of the official SDK's venv
         "pushpin_url",  # tests/test_publish.py: a real Pushpin
+        "official_built",  # tests/conftest.py: Wasm components built by `compute-emu build`
+        "sdk_built",
     }
 )
 INPROCESS_FIXTURES = frozenset(
@@ -51,13 +54,15 @@ FILES: dict[str, str] = {
     **_files(
         UNIT,
         """
-        admission body cache_freshness cache_store crate_coverage environ erl event_loop
-        fanout_routes fuzz_manifest init log log_inspect_ws loop_flag manifest manifest_corpus
-        manifest_files official_units platform_config platform_errors platform_kv
-        platform_lookups publish publish_admission pushpin_config rules_backend rules_chunked
-        rules_framing rules_handoff rules_http1_client rules_http1_server rules_ws_frames sdk
-        sdk_streams starter_copies suite_layers testing_units upstream_client upstream_pool
-        workers
+        admission body cache_calls cache_freshness cache_policy cache_readthrough_units
+        cache_store console_admission console_pushpin_stats console_state crate_coverage
+        environ erl event_loop fanout_routes fuzz_manifest init log log_inspect_ws loop_flag
+        manifest manifest_corpus manifest_files official_units platform_calls platform_config
+        platform_errors platform_kv platform_lookups publish publish_admission pushpin_config
+        rules_backend rules_chunked rules_connection_slots rules_data_rate rules_framing
+        rules_handoff rules_http1_client rules_http1_server rules_ws_frames sdk sdk_host_errors
+        sdk_imports sdk_streams starter_copies suite_layers testing_units upstream_client
+        upstream_pool wasm_scan wasm_units wit_values workers
         """,
     ),
     **_files(
@@ -71,14 +76,16 @@ FILES: dict[str, str] = {
     **_files(
         E2E,
         """
-        aborts backends bench_official browser cli data_path debug_debugpy debug_pdb errors
-        errors_guardrails fanout fanout_lifecycle hardening_app hardening_pushpin
-        hardening_reaping log_backend_body log_fanout log_handlers log_serve log_ws_counts
-        official_examples official_fanout official_platform official_raw official_reload
-        official_starter_tests official_world platform_e2e platform_runtime processes_psutil
-        publish_port pushpin_links pushpin_values sdk_crate serve starters testing_fanout
-        testing_packaging testing_plugin testing_websocket upstream_e2e upstream_handoff
-        upstream_layers viceroy_diffs watch watch_restart
+        aborts backends bench_official browser cli console_browser console_http data_path
+        debug_debugpy debug_pdb errors errors_guardrails fanout fanout_lifecycle hardening_app
+        hardening_pushpin hardening_reaping kv_persist_crash log_backend_body log_fanout
+        log_handlers log_serve log_ws_counts manifest_paths official_examples official_fanout
+        official_platform official_raw official_reload official_starter_tests official_world
+        platform_e2e platform_runtime processes_psutil publish_port pushpin_lifetime
+        pushpin_links pushpin_values resource_limits resource_limits_fanout sdk_crate serve
+        starters testing_fanout testing_packaging testing_plugin testing_websocket upstream_e2e
+        upstream_handoff upstream_layers viceroy_diffs wasm_official wasm_sdk watch
+        watch_restart wit_host
         """,
     ),
 }
@@ -136,11 +143,13 @@ SLOW = frozenset(
 )
 
 
-def layer_of(file: str, function: str, fixtures: Iterable[str]) -> str:
-    """The layer of test ``function`` of ``file`` (a base name) that uses ``fixtures``."""
+def layer_of(file: str, function: str, fixtures: Iterable[str], sdk_host: object = None) -> str:
+    """The layer of test ``function`` of ``file`` (a base name) that uses ``fixtures``, run
+    for ``sdk_host`` where its module runs on both (the Wasm host serves from a process of
+    the official SDK's venv: ``e2e``)."""
     layer = TESTS.get(f"{file}::{function}") or FILES.get(file, E2E)
     used = set(fixtures)
-    if used & E2E_FIXTURES:
+    if used & E2E_FIXTURES or sdk_host == "wit":
         return E2E
     if used & INPROCESS_FIXTURES and layer == UNIT:
         return INPROCESS
