@@ -27,8 +27,9 @@ serve: setup
 ## Python processes, and each would compile compute-emu again.
 PYTEST := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest
 ## Two workers (two cores here), each running whole test files: a module's shared processes
-## stay in one worker, and every test still stops and checks its own children by PID.
-XDIST := -n 2 --dist loadfile
+## stay in one worker, and every test still stops and checks its own children by PID. The
+## files go out in the order tests/conftest.py gives them (longest first), not by test count.
+XDIST := -n 2 --dist loadfile --no-loadscope-reorder
 
 test: setup
 	@bash scripts/test-deps

@@ -23,7 +23,8 @@ sys.addaudithook(GUARD.audit)  # for good: audit hooks cannot be removed
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its layer (unit, inprocess, e2e), and the soak/fuzz ones slow."""
+    """Mark each test with its layer (unit, inprocess, e2e), and the soak/fuzz ones slow; the
+    files that take longest first (xdist hands whole files out in this order)."""
     for item in items:
         function = getattr(item, "originalname", item.name)
         fixtures = getattr(item, "fixturenames", ())
@@ -37,6 +38,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             # thousands of examples or rounds: minutes on a loaded machine, where the others'
             # two minutes (pyproject.toml) are only a guard against a hang
             item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
+    items[:] = layers.longest_files_first(
+        items,
+        lambda item: item.stash[LAYER],
+        lambda item: item.get_closest_marker("slow") is not None,
+    )
 
 
 @pytest.hookimpl(wrapper=True)

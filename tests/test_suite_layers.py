@@ -106,3 +106,22 @@ def guard_message(test: str, layer: str, what: str) -> str:
         f"tests/test_x.py::{test} is a {layer} test but starts a process ({what}): give it "
         "its layer in tests/support/layers.py (FILES or TESTS)"
     )
+
+
+def test_files_with_soak_tests_then_e2e_then_inprocess_then_unit_each_file_whole() -> None:
+    def item(path: str, layer: str, slow: bool = False) -> SimpleNamespace:
+        return SimpleNamespace(path=Path(path), layer=layer, slow=slow)
+
+    items = [
+        unit := item("test_a.py", UNIT),
+        mixed_1 := item("test_b.py", UNIT),
+        mixed_2 := item("test_b.py", E2E),
+        inproc := item("test_c.py", INPROCESS),
+        e2e_1 := item("test_d.py", E2E),
+        soak_1 := item("test_e.py", UNIT),
+        soak_2 := item("test_e.py", UNIT, slow=True),
+        e2e_2 := item("test_d.py", E2E),
+    ]
+    ordered = layers.longest_files_first(items, lambda i: i.layer, lambda i: i.slow)
+    # test_d.py has two end-to-end tests, test_b.py one
+    assert ordered == [soak_1, soak_2, e2e_1, e2e_2, mixed_1, mixed_2, inproc, unit]
