@@ -18,6 +18,7 @@ from .log import RequestLog, capture_app_output
 from .manifest import Manifest, load_manifest
 from .platform import Platform
 from .ports import port_in_use_message
+from .publish_backends import follow_publish_port
 from .pushpin.config import (
     DEFAULT_PROXY_PORT,
     DEFAULT_PUBLISH_PORT,
@@ -37,7 +38,7 @@ from .runtime.workers import WorkerPool
 from .sdk.compute_runtime import LOCAL_VALUES
 from .server.admission import HostPolicy, parse_authority
 from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
-from .server.publish_admission import AppOrigins
+from .server.publish_admission import AppOrigins, publish_host_policy
 from .server.publish_port import PublishForwarder, serve_publish_port
 from .transport import Listener, ProtocolStream
 from .watch import watch_project
@@ -130,6 +131,11 @@ class Server:
         self.manifest = manifest or load_manifest(settings.project_dir, settings.env)
         for warning in self.manifest.warnings:
             log.warning(warning)
+        enabled, self.pushpin_settings = pushpin_settings(settings, self.manifest)
+        self.publish_port = self.pushpin_settings.publish_port if enabled else None
+        self.manifest, moved = follow_publish_port(self.manifest, self.publish_port)
+        for note in moved:
+            log.info(note)
         # What the app sees in os.environ on top of the process environment (a layer per
         # main() call, never written to the process: see runtime/environ.py).
         self.app_env = {**VICEROY_ENV, **self.manifest.env()}
@@ -146,7 +152,6 @@ class Server:
         self.address: tuple[str, int] | None = None
         self.host_policy = self._host_policy(self.manifest)
         self.pushpin: Pushpin | None = None
-        enabled, self.pushpin_settings = pushpin_settings(settings, self.manifest)
         if enabled:
             if self.pushpin_settings.proxy_port == settings.port or (
                 self.pushpin_settings.publish_port == settings.port
@@ -194,7 +199,9 @@ class Server:
         forwarder = PublishForwarder(
             services.pool, lambda: pushpin.api_port, services.date, self.log, app
         )
-        await serve_publish_port(listener, forwarder, lambda: self.host_policy, limits)
+        await serve_publish_port(
+            listener, forwarder, lambda: publish_host_policy(self.host_policy), limits
+        )
 
     async def _run(
         self, on_ready: Callable[[tuple[str, int]], None] | None, handle_signals: bool
@@ -267,7 +274,8 @@ class Server:
                 continue
             seen = mtime
             try:
-                manifest = load_manifest(self.settings.project_dir, self.settings.env)
+                loaded = load_manifest(self.settings.project_dir, self.settings.env)
+                manifest, _ = follow_publish_port(loaded, self.publish_port)
                 if dict(manifest.backends) == dict(services.backends):
                     continue
                 backends = Backends.load(manifest.backends, str(manifest.path))
