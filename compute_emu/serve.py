@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from .errors import UserError
 from .log import RequestLog, capture_app_output
 from .manifest import Manifest, load_manifest
 from .platform import Platform
-from .ports import port_in_use_message
+from .ports import PortUse, conflict_message, port_in_use_message, taken_ports
 from .publish_backends import follow_publish_port
 from .pushpin.config import (
     DEFAULT_PROXY_PORT,
@@ -27,6 +28,7 @@ from .pushpin.config import (
     PushpinSettings,
 )
 from .pushpin.supervisor import Pushpin
+from .restart import ENV as RESTART_FD
 from .restart import adopt, inherited_socket
 from .runtime import environ
 from .runtime.app import App
@@ -152,15 +154,21 @@ class Server:
         self.address: tuple[str, int] | None = None
         self.host_policy = self._host_policy(self.manifest)
         self.pushpin: Pushpin | None = None
+        uses = self._port_uses(enabled)
+        pp = self.pushpin_settings
+        if enabled and settings.port in (pp.proxy_port, pp.publish_port):
+            raise UserError(f"--addr port {settings.port} is also a Pushpin port")
+        if (taken := taken_ports(uses)) and (uses[0] in taken or not enabled):
+            raise UserError(conflict_message(uses, taken))  # all taken ports, in one line
         if enabled:
-            if self.pushpin_settings.proxy_port == settings.port or (
-                self.pushpin_settings.publish_port == settings.port
-            ):
-                raise UserError(f"--addr port {settings.port} is also a Pushpin port")
             path = settings.pushpin_path or self.manifest.pushpin.pushpin_path
-            self.pushpin = Pushpin.prepare(
-                path, self.pushpin_settings, self.manifest.project_dir, self.manifest.backends, log
-            )
+            try:  # Pushpin's ports, once it stopped what it may (orphans of a dead serve)
+                project, backends = self.manifest.project_dir, self.manifest.backends
+                self.pushpin = Pushpin.prepare(path, pp, project, backends, log)
+            except UserError as exc:
+                if not (taken := taken_ports(uses)):
+                    raise
+                raise UserError(conflict_message(uses, taken, str(exc))) from None
 
     async def run(
         self,
@@ -291,6 +299,20 @@ class Server:
             self.host_policy = self._host_policy(manifest)
             names = ", ".join(manifest.backends) or "none"
             self.log.info(f"{path.name} changed: backends are now {names}")
+
+    def _port_uses(self, fanout: bool) -> list[PortUse]:
+        """The app's port (unless a restart hands its socket over), then Pushpin's two."""
+        settings, pp = self.settings, self.pushpin_settings
+        handed_over = RESTART_FD in os.environ  # compute_emu/restart.py: the app's socket is kept
+        uses = [PortUse("app", settings.host, 0 if handed_over else settings.port, "--addr")]
+        if fanout:
+            uses.append(
+                PortUse("Pushpin proxy", "127.0.0.1", pp.proxy_port, "--pushpin-proxy-port")
+            )
+            uses.append(
+                PortUse("Pushpin publish", "127.0.0.1", pp.publish_port, "--pushpin-publish-port")
+            )
+        return uses
 
     def _host_policy(self, manifest: Manifest) -> HostPolicy:
         """The Host names served: --allow-host, the bound address, fastly.toml's hosts."""
