@@ -5,10 +5,14 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 from .cache.commands import cache_options, cache_settings
 from .cache.commands import purge as purge_command
 from .cli_compat import fastly_flags, take_notes
@@ -243,14 +247,47 @@ def _exit_despite_running_apps() -> None:
         os._exit(0)
 
 
-@main.command(short_help="Create a project from a starter kit (folder, built-in or git URL).")
+class _InitCommand(click.Command):
+    """`init`, whose help ends with the built-in starters (read when help is shown)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from .starters import starter_summaries
+
+        summaries = starter_summaries()
+        if summaries:
+            with formatter.section("Built-in starters (--from NAME)"):
+                formatter.write_dl(summaries)
+        super().format_epilog(ctx, formatter)
+
+
+def _complete_starter(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """`--from`: the built-in starters' names (with their descriptions), else a folder."""
+    from click.shell_completion import CompletionItem
+
+    from .starters import starter_summaries
+
+    items = [
+        CompletionItem(name, help=description)
+        for name, description in starter_summaries()
+        if name.startswith(incomplete)
+    ]
+    return items or [CompletionItem(incomplete, type="dir")]
+
+
+@main.command(
+    cls=_InitCommand,
+    short_help="Create a project from a starter kit (folder, built-in or git URL).",
+)
 @click.option(
     "-f",
     "--from",
     "source",
     required=True,
     metavar="SRC",
-    help="Starter: a folder, a built-in starter (fanout-forward, fanout) or a git URL.",
+    shell_complete=_complete_starter,
+    help="Starter: a built-in starter's name (listed below), a folder or a git URL.",
 )
 @click.option(
     "-p",
