@@ -320,9 +320,9 @@ def init(source: str, directory: Path | None, name: str | None, force: bool) -> 
 
 _PUBLISH_EXAMPLES = """\b
 Examples:
-  compute-emu publish test "hello"
+  compute-emu publish test "hello"        # streams, long-polls and WebSockets of test
   compute-emu publish test-sse "hello" --format sse --event message
-  compute-emu publish test "hi" --format ws-message
+  compute-emu publish test "hi" --format ws-message   # WebSockets only
   compute-emu publish test --action close
   date | compute-emu publish test -
 """
@@ -337,9 +337,10 @@ Examples:
     "--format",
     "fmt",
     type=click.Choice(["http-stream", "sse", "ws-message", "http-response"]),
-    default="http-stream",
-    show_default=True,
-    help="How subscribers get it (sse: an SSE event sent as http-stream content).",
+    multiple=True,
+    help="How subscribers get it; repeat for several. Default: http-stream, ws-message and "
+    "http-response (every subscriber, whatever its transport; --action close: the first two, "
+    "hint: http-stream and http-response). sse: an SSE event sent as http-stream content.",
 )
 @click.option("--no-newline", is_flag=True, help="http-stream: don't append a newline.")
 @click.option("--event", default=None, metavar="NAME", help="sse: the event name.")
@@ -369,12 +370,13 @@ Examples:
     "--url",
     default="http://127.0.0.1:5561",
     show_default=True,
-    help="Pushpin's publish endpoint (POSTs to <url>/publish/).",
+    envvar="COMPUTE_EMU_PUBLISH_URL",
+    help="The publish port (POSTs to <url>/publish/); env COMPUTE_EMU_PUBLISH_URL.",
 )
 def publish(
     channel: str,
     message: str | None,
-    fmt: str,
+    fmt: tuple[str, ...],
     no_newline: bool,
     event: str | None,
     item_id: str | None,
@@ -388,7 +390,7 @@ def publish(
 
     One trailing newline of stdin is dropped; http-stream adds one back unless --no-newline.
     """
-    from .publish import OptionError, build_item, describe
+    from .publish import OptionError, build_item, chosen_formats, describe
     from .publish import publish as send
 
     if message == "-":
@@ -416,7 +418,7 @@ def publish(
         answer = send(url, item)
     except UserError as exc:
         _fail(str(exc))
-    click.echo(f"{answer}: {describe(item, fmt)}")
+    click.echo(f"{answer}: {describe(item, chosen_formats(fmt, action), message)}")
 
 
 main.add_command(purge_command)

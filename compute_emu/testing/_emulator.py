@@ -12,7 +12,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -375,14 +375,14 @@ class Emulator(PlatformAccess):
         channel: str,
         message: str | None = None,
         *,
-        format: str = "http-stream",
+        format: str | Sequence[str] = "http-stream",
         to: StreamReader | None = None,
         timeout: float = 10.0,
         **options: Any,
     ) -> str:
         """Publish one item to Pushpin, as `compute-emu publish` does (``format``:
-        ``http-stream``, ``sse``, ``ws-message``, ``http-response``; ``options``: ``event``,
-        ``id``, ``prev_id``, ``action``, ``code``, ``newline``).
+        ``http-stream``, ``sse``, ``ws-message``, ``http-response``, or several of them;
+        ``options``: ``event``, ``id``, ``prev_id``, ``action``, ``code``, ``newline``).
 
         With ``to``, publish again until that stream has received the message (a
         subscription can take a moment to settle after the response head arrives); raises
