@@ -133,6 +133,15 @@ def main() -> None:
     envvar="COMPUTE_EMU_LOOP",
     help="The event loop: uvloop where installed (auto), or asyncio's own.",
 )
+@click.option(
+    "--sdk-host",
+    type=click.Choice(["native", "wit"]),
+    default="native",
+    envvar="COMPUTE_EMU_SDK_HOST",
+    hidden=True,  # for compute-emu's own tests: the SDK over its Wasm host, natively
+    help="How compute_emu.sdk reaches the runtime: natively, or through its Wasm host over "
+    "compute-emu's wit_world (needs fastly-compute's stubs, Python >= 3.12).",
+)
 @fastly_flags
 @cache_options
 def serve(
@@ -153,6 +162,7 @@ def serve(
     body_timeout: float,
     allow_hosts: tuple[str, ...],
     loop_choice: str,
+    sdk_host: str,
     **fastly_cli_flags: object,
 ) -> None:
     """Serve the app on --addr (default 127.0.0.1:7676) until Ctrl-C.
@@ -192,6 +202,7 @@ def serve(
             kv_persist=kv_persist.resolve() if kv_persist else None,
             body_timeout=body_timeout,
             allow_hosts=allow_hosts,
+            sdk_host=sdk_host,
             **cache_settings(),
         )
         server = Server(settings, log)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import os
 import signal
@@ -20,13 +21,7 @@ from .manifest import Manifest, load_manifest
 from .platform import Platform
 from .ports import PortUse, conflict_message, port_in_use_message, taken_ports
 from .publish_backends import follow_publish_port
-from .pushpin.config import (
-    DEFAULT_PROXY_PORT,
-    DEFAULT_PUBLISH_PORT,
-    DEFAULT_SIG_ISS,
-    DEFAULT_SIG_KEY,
-    PushpinSettings,
-)
+from .pushpin.config import PushpinSettings, pushpin_settings
 from .pushpin.supervisor import Pushpin
 from .restart import ENV as RESTART_FD
 from .restart import adopt, inherited_socket
@@ -43,7 +38,7 @@ from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
 from .server.publish_admission import AppOrigins, publish_host_policy
 from .server.publish_port import PublishForwarder, serve_publish_port
 from .transport import Listener, ProtocolStream
-from .watch import watch_project
+from .watch import WatchedProject, watch_project
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MANIFEST_POLL = 1.0  # seconds between fastly.toml checks
@@ -77,6 +72,9 @@ class ServeSettings:
     # False: edits to fastly.toml (backends, stores, Pushpin) are not applied while serving
     # (compute_emu.testing keeps its overrides); app code still reloads
     watch_manifest: bool = True
+    # "wit": compute_emu.sdk apps reach the runtime through the SDK's Wasm host over
+    # compute-emu's own wit_world (official/loopback.py), as inside a built component
+    sdk_host: str = "native"
 
 
 def parse_client_ip(value: str | None) -> IpAddress | None:
@@ -87,18 +85,6 @@ def parse_client_ip(value: str | None) -> IpAddress | None:
         return ipaddress.ip_address(value)
     except ValueError:
         raise UserError(f"--client-ip {value!r}: not an IPv4 or IPv6 address") from None
-
-
-def pushpin_settings(settings: ServeSettings, manifest: Manifest) -> tuple[bool, PushpinSettings]:
-    """Whether Fanout is on, and Pushpin's settings: flag, then manifest, then default."""
-    config = manifest.pushpin
-    enabled = settings.enable_pushpin or config.enable
-    return enabled, PushpinSettings(
-        proxy_port=settings.pushpin_proxy_port or config.proxy_port or DEFAULT_PROXY_PORT,
-        publish_port=settings.pushpin_publish_port or config.publish_port or DEFAULT_PUBLISH_PORT,
-        sig_iss=config.sig_iss or DEFAULT_SIG_ISS,
-        sig_key=config.sig_key or DEFAULT_SIG_KEY,
-    )
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -133,7 +119,7 @@ class Server:
         self.manifest = manifest or load_manifest(settings.project_dir, settings.env)
         for warning in self.manifest.warnings:
             log.warning(warning)
-        enabled, self.pushpin_settings = pushpin_settings(settings, self.manifest)
+        enabled, self.pushpin_settings = self._pushpin_of(self.manifest)
         self.publish_port = self.pushpin_settings.publish_port if enabled else None
         self.manifest, moved = follow_publish_port(self.manifest, self.publish_port)
         for note in moved:
@@ -144,6 +130,10 @@ class Server:
         from .official.serving import official_app  # apps of the official fastly-compute SDK
 
         official = official_app(settings.file, self.manifest, log)
+        if official is None and settings.sdk_host == "wit":
+            from .official.loopback import loopback_app
+
+            official = loopback_app(entry_path(settings, self.manifest), log)
         self.app = official or App(entry_path(settings, self.manifest))
         with environ.bound(self.app_env):
             self.app.check()
@@ -249,7 +239,19 @@ class Server:
                     tg.start_soon(self._serve_publish, publish, services, limits)
                 if self.settings.watch_manifest:
                     tg.start_soon(self._watch_manifest, services)
-                tg.start_soon(watch_project, self, services)  # syntax errors, stores
+                watched = WatchedProject(
+                    log=self.log,
+                    manifest=self.manifest,
+                    project_dir=self.settings.project_dir,
+                    env=self.settings.env,
+                    kv_persist=self.settings.kv_persist,
+                    follow_manifest=self.settings.watch_manifest,
+                    app_dir=self.app.dir,
+                    address=self.address,
+                    pushpin_of=self._pushpin_of,
+                    apply_platform=functools.partial(setattr, services, "platform"),
+                )
+                tg.start_soon(watch_project, watched)  # syntax errors, stores
 
                 async def serve_connection(stream: ProtocolStream) -> None:
                     client = stream.extra(anyio.abc.SocketAttribute.remote_address)
@@ -323,6 +325,16 @@ class Server:
                 parsed = parse_authority(backend.override_host)
                 names.append(parsed[0] if parsed else backend.override_host)
         return HostPolicy.build(names)
+
+    def _pushpin_of(self, manifest: Manifest) -> tuple[bool, PushpinSettings]:
+        """Whether Fanout is on, and Pushpin's settings, for ``manifest`` with these flags."""
+        flags = self.settings
+        return pushpin_settings(
+            flags.enable_pushpin,
+            flags.pushpin_proxy_port,
+            flags.pushpin_publish_port,
+            manifest.pushpin,
+        )
 
     def _announce(self) -> None:
         assert self.address is not None

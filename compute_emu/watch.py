@@ -10,12 +10,15 @@
 
 Backend changes are picked up by ``Server._watch_manifest`` (compute_emu/serve.py). With
 ``ServeSettings.watch_manifest`` off (compute_emu.testing), only Python files are followed.
+The watcher is given what it reads of the server, and what it may do to it, as a
+:class:`WatchedProject`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +31,23 @@ from .restart import Restart, keep_listening_socket
 
 if TYPE_CHECKING:
     from .log import RequestLog
-    from .runtime.services import Services
-    from .serve import Server
+
+
+@dataclass(frozen=True)
+class WatchedProject:
+    """What the watcher reads of a running server, and the one change it makes to it."""
+
+    log: RequestLog
+    manifest: Manifest  # as the server started with it
+    project_dir: Path  # where fastly.toml is loaded from (``--dir``)
+    env: str | None  # ``--env``
+    kv_persist: Path | None  # ``--kv-persist``
+    follow_manifest: bool  # False: only Python files are followed
+    app_dir: Path
+    address: tuple[str, int] | None  # the listening address (kept across a restart)
+    pushpin_of: Callable[[Manifest], object]  # Pushpin's settings for a manifest
+    apply_platform: Callable[[Platform], None]  # swap new stores in, whole
+
 
 _NOT_STORES = ("backends", "pushpin")
 
@@ -77,13 +95,12 @@ def store_files(manifest: Manifest) -> set[Path]:
 class ProjectWatcher:
     """Follows the files of one served project; see the module docstring."""
 
-    def __init__(self, server: Server, services: Services) -> None:
-        self.server = server
-        self.services = services
-        self.log: RequestLog = server.log
-        self.manifest = server.manifest  # the one whose stores are in force
+    def __init__(self, project: WatchedProject) -> None:
+        self.project = project
+        self.log: RequestLog = project.log
+        self.manifest = project.manifest  # the one whose stores are in force
         self.broken: set[Path] = set()  # Python files saved with a syntax error
-        self.follow_manifest = server.settings.watch_manifest
+        self.follow_manifest = project.follow_manifest
         self.files = store_files(self.manifest) if self.follow_manifest else set()
 
     def changed(self, paths: Iterable[Path]) -> None:
@@ -115,12 +132,12 @@ class ProjectWatcher:
             self.log.error(f"{problem} (saved just now; requests fail until it is fixed)")
         elif path in self.broken:
             self.broken.discard(path)
-            self.log.info(f"{os.path.relpath(path, self.server.manifest.project_dir)} fixed")
+            self.log.info(f"{os.path.relpath(path, self.project.manifest.project_dir)} fixed")
 
     def _reload(self, manifest_changed: bool) -> None:
-        settings = self.server.settings
+        project = self.project
         try:
-            manifest = load_manifest(settings.project_dir, settings.env)
+            manifest = load_manifest(project.project_dir, project.env)
         except UserError:
             return  # _watch_manifest reports a broken fastly.toml
         name = manifest.path.name
@@ -130,29 +147,27 @@ class ProjectWatcher:
             self.manifest = manifest  # nothing of the stores changed
             return
         try:
-            platform = Platform.from_manifest(manifest, settings.kv_persist)
+            platform = Platform.from_manifest(manifest, project.kv_persist)
         except UserError as exc:
             self.log.error(f"{exc} ({name} changed; keeping the previous stores)")
             return
         for warning in platform.warnings:
             self.log.warning(warning)
-        self.services.platform = platform  # swapped whole: requests under way keep theirs
+        project.apply_platform(platform)  # swapped whole: requests under way keep theirs
         self.manifest = manifest
         self.files = store_files(manifest)
-        kept = "kept in " + str(settings.kv_persist) if settings.kv_persist else "dropped"
+        kept = "kept in " + str(project.kv_persist) if project.kv_persist else "dropped"
         self.log.info(f"{name} changed: stores reloaded (KV writes made while serving {kept})")
 
     def _pushpin_changed(self, manifest: Manifest) -> bool:
-        from .serve import pushpin_settings
-
-        settings = self.server.settings
-        now = pushpin_settings(settings, manifest), manifest.pushpin.pushpin_path
-        before = pushpin_settings(settings, self.manifest), self.manifest.pushpin.pushpin_path
+        pushpin_of = self.project.pushpin_of
+        now = pushpin_of(manifest), manifest.pushpin.pushpin_path
+        before = pushpin_of(self.manifest), self.manifest.pushpin.pushpin_path
         return now != before
 
     def _restart(self, name: str) -> None:
         """Pushpin's settings changed: restart, keeping the listening socket (or say to)."""
-        address = self.server.address
+        address = self.project.address
         if address is None or keep_listening_socket(address) is None:
             self.log.warning(f"{name} changed [local_server.pushpin]: restart compute-emu")
             return
@@ -171,7 +186,7 @@ class ProjectWatcher:
         def wanted(change: Any, path: str) -> bool:
             return default(change, path) and self.wanted(change, path)
 
-        roots = {self.server.manifest.project_dir.resolve(), self.server.app.dir}
+        roots = {self.project.manifest.project_dir.resolve(), self.project.app_dir}
         stop = anyio.Event()  # the watcher thread checks it: cancelling returns at once
 
         async def follow() -> None:
@@ -194,6 +209,6 @@ class ProjectWatcher:
                 stop.set()
 
 
-async def watch_project(server: Server, services: Services) -> None:
+async def watch_project(project: WatchedProject) -> None:
     """The watcher task of a running server."""
-    await ProjectWatcher(server, services).run()
+    await ProjectWatcher(project).run()

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.processes import Child, python_module
 from tests.support.relay_rig import Loopback
+from tests.support.sdk_hosts import host_params, serve_argv, serve_env
 
 
 class Spawner:
@@ -130,16 +131,27 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module with ``SDK_HOSTS = BOTH`` (tests/support/sdk_hosts.py) runs its tests on the
+    native host and on the SDK's Wasm host."""
+    hosts = getattr(metafunc.module, "SDK_HOSTS", None)
+    if hosts and "sdk_host" in metafunc.fixturenames:
+        metafunc.parametrize("sdk_host", host_params(hosts), indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def sdk_host(request: pytest.FixtureRequest) -> str:
+    """How the served app's SDK reaches the runtime: ``native``, or ``wit`` (its Wasm host)."""
+    return str(getattr(request, "param", "native"))
+
+
 @pytest.fixture
-def serve(spawn: Spawner) -> Callable[..., Served]:
+def serve(spawn: Spawner, sdk_host: str) -> Callable[..., Served]:
     """Start `compute-emu serve` on a free port for a project and wait until it listens."""
 
     def start(project: Path, *args: str) -> Served:
-        child = spawn(
-            python_module(
-                "compute_emu", "serve", "-C", str(project), "--addr", "127.0.0.1:0", *args
-            )
-        )
+        argv = serve_argv(sdk_host, "-C", str(project), "--addr", "127.0.0.1:0", *args)
+        child = spawn(argv, env=serve_env(sdk_host))
         url = child.wait_for(r"Listening on (http://\S+)").group(1)
         return Served(url, child)
 

@@ -11,24 +11,13 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Served, Spawner
 from tests.support.processes import ROOT
+from tests.support.sdk_hosts import OFFICIAL_PY as OFFICIAL_PY
+from tests.support.sdk_hosts import SETUP as SETUP
+from tests.support.sdk_hosts import require_official_env
 
-OFFICIAL_PY = ROOT / ".venv-official" / "bin" / "python"
 EXAMPLES = Path(__file__).parent / "official_examples"
-SETUP = "bash scripts/official-env"
-
-
-def require_official_env() -> Path:
-    """The env's python; in CI (or with COMPUTE_EMU_NO_SKIP) its absence fails the test."""
-    if not OFFICIAL_PY.exists():
-        message = f".venv-official is missing (Python 3.12+ with fastly-compute): run {SETUP}"
-        if os.environ.get("CI") or os.environ.get("COMPUTE_EMU_NO_SKIP"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return OFFICIAL_PY
 
 
 def official_project(
@@ -60,7 +49,13 @@ def example_project(directory: Path, name: str, **kwargs: object) -> Path:
     return official_project(directory / name, source, entry=name, **kwargs)  # type: ignore[arg-type]
 
 
-def serve_official(spawn: Spawner, project: Path, *args: str, timeout: float = 30) -> Served:
+def serve_official(
+    spawn: Spawner,
+    project: Path,
+    *args: str,
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
+) -> Served:
     """`compute-emu serve` for ``project`` under the 3.12+ env, on a free port."""
     python = require_official_env()
     child = spawn(
@@ -74,7 +69,8 @@ def serve_official(spawn: Spawner, project: Path, *args: str, timeout: float = 3
             "--addr",
             "127.0.0.1:0",
             *args,
-        ]
+        ],
+        env=env,
     )
     url = child.wait_for(r"Listening on (http://\S+)", timeout=timeout).group(1)
     return Served(url, child)

@@ -1,20 +1,28 @@
-"""Helpers for the platform tests: a project in tmp_path and a fake host carrying a Platform."""
+"""Helpers for the platform tests: a project in tmp_path, and the native host's platform calls
+over a Platform (with an event loop of their own, no server)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import textwrap
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
+from compute_emu.cache.store import CacheStore
 from compute_emu.errors import ManifestError
 from compute_emu.manifest import load_manifest
 from compute_emu.platform import Platform
+from compute_emu.runtime.platform_calls import PlatformCalls
 from compute_emu.sdk._host import bind_host
+
+T = TypeVar("T")
 
 HEAD = "manifest_version = 3\n"
 
@@ -59,15 +67,62 @@ def build_error(
     return err
 
 
-class FakeHost:
-    """Just enough of the Host protocol for the store SDK."""
+class LoopThread:
+    """An event loop on a thread of its own: what the runtime's ``calls``/``loop`` give."""
 
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="test-loop")
+        self._thread.start()
+
+    def run(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``func(*args)`` on the loop and wait for it."""
+
+        async def call() -> T:
+            return await func(*args)
+
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=10)
+
+    def notify(self, func: Callable[..., object], *args: Any) -> None:
+        self.loop.call_soon_threadsafe(func, *args)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        assert not self._thread.is_alive()
+        self.loop.close()
+
+
+@dataclass
+class Services:
+    """The parts of the runtime's per-server services the platform calls read."""
+
+    platform: Platform
+    loop: LoopThread
+    cache: CacheStore = field(default_factory=CacheStore)
+
+
+class PlatformHost(PlatformCalls):
+    """The native host's platform calls, for one request, over ``services``."""
+
+    def __init__(self, services: Services, request_id: int = 0) -> None:
+        self.services = services
+        self.calls = services.loop
+        self.request_id = request_id
+
+
+@contextlib.contextmanager
+def platform_host(platform: Platform, request_id: int = 0) -> Iterator[PlatformHost]:
+    """A :class:`PlatformHost` over ``platform`` with its own loop, stopped at the end."""
+    loop = LoopThread()
+    try:
+        yield PlatformHost(Services(platform, loop), request_id)
+    finally:
+        loop.close()
 
 
 @contextlib.contextmanager
 def serving(platform: Platform) -> Iterator[Platform]:
-    """Bind a fake host carrying ``platform`` (as the runtime does around ``main()``)."""
-    with bind_host(FakeHost(platform)):  # type: ignore[arg-type]
+    """Bind the platform calls over ``platform`` (as the runtime does around ``main()``)."""
+    with platform_host(platform) as host, bind_host(host):  # type: ignore[arg-type]
         yield platform

@@ -12,7 +12,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.cache_rig import Origin, Running, serve_in_process
+from tests.support.cache_rig import Origin, Running, serve_for
+from tests.support.sdk_hosts import BOTH
+
+SDK_HOSTS = BOTH  # each test also runs on the SDK's Wasm host (tests/support/sdk_hosts.py)
 
 APP = """
 from compute_emu.sdk import Request, Response
@@ -33,14 +36,16 @@ def main():
 
 
 @pytest.fixture(scope="module")
-def origin() -> Iterator[Origin]:
+def origin(sdk_host: str) -> Iterator[Origin]:  # one per host: its hit counts start at 0
     server = Origin()
     yield server
     server.close()
 
 
 @pytest.fixture(scope="module")
-def emu(tmp_path_factory: pytest.TempPathFactory, origin: Origin) -> Iterator[Running]:
+def emu(
+    tmp_path_factory: pytest.TempPathFactory, origin: Origin, sdk_host: str
+) -> Iterator[Running]:
     project = tmp_path_factory.mktemp("collapse") / "proj"
     (project / "src").mkdir(parents=True)
     (project / "fastly.toml").write_text(
@@ -49,7 +54,7 @@ def emu(tmp_path_factory: pytest.TempPathFactory, origin: Origin) -> Iterator[Ru
         f'[local_server.backends.quick]\nurl = "{origin.url}"\nfirst_byte_timeout_ms = 300\n'
     )
     (project / "src" / "main.py").write_text(textwrap.dedent(APP))
-    yield from serve_in_process(project)
+    yield from serve_for(sdk_host, project)
 
 
 def until(check, what: str, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,9 @@ import httpx
 import pytest
 
 from compute_emu.platform.erl import ErlArgumentError, RateLimits, penalty_ttl
+from tests.support.sdk_hosts import BOTH
+
+SDK_HOSTS = BOTH  # each test also runs on the SDK's Wasm host (tests/support/sdk_hosts.py)
 
 
 class Clock:

@@ -59,7 +59,7 @@ def test_an_sdk_error_shows_the_apps_frames_and_one_clean_message(make_project, 
 def test_verbose_shows_our_frames_too(make_project, serve):
     served = serve(_project(make_project), "-v")
     r = httpx.get(served.url + "/x", timeout=10)
-    assert "compute_emu/runtime/host.py" in r.text and "frames hidden" not in r.text
+    assert "compute_emu/runtime/hostcalls.py" in r.text and "frames hidden" not in r.text
     served.child.wait_for(r"bridge\.py", stream="stderr")
 
 

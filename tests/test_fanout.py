@@ -15,6 +15,9 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.fanout_support import FORWARD_APP, LineReader, publish_until, start_fanout
 from tests.support.processes import python_module
+from tests.support.sdk_hosts import BOTH
+
+SDK_HOSTS = BOTH  # each test also runs on the SDK's Wasm host (tests/support/sdk_hosts.py)
 
 
 def line_arrives(reader: LineReader, text: str, wait: float = 0.5):

@@ -13,6 +13,9 @@ from compute_emu.pushpin.config import (
     routes_probe_route,
 )
 from tests.fanout_support import FORWARD_APP, start_fanout
+from tests.support.sdk_hosts import BOTH
+
+SDK_HOSTS = BOTH  # each test also runs on the SDK's Wasm host (tests/support/sdk_hosts.py)
 
 
 def test_a_backend_added_while_serving_takes_handoffs_at_once(make_project, serve, origin):

@@ -103,3 +103,16 @@ def test_backend_requests(tmp_path, spawn, backend):
     missing = proxy("get", "/x", fastly_backend="nope")
     assert missing["error_type"] == "RequestException"
     assert "Static backend 'nope' does not exist" in missing["error"]
+
+
+def test_a_failed_send_raises_the_sdks_connection_error(tmp_path, spawn):
+    """A refused connection and a DNS failure are the SDK's ConnectionError (compute-emu
+    fills the send error's detail, which Viceroy leaves empty), never an error of compute-emu."""
+    project = example_project(tmp_path, "backend-requests")
+    served = serve_official(spawn, project)
+    for url in ("http://127.0.0.1:9/", "http://this-domain-should-not-exist-12345.invalid/"):
+        r = httpx.get(f"{served.url}/proxy/get", params={"url": url}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json()["error_type"] == "ConnectionError", r.json()
+    served.stop()
+    assert "FrozenInstanceError" not in served.child.stdout + served.child.stderr

@@ -174,6 +174,9 @@ def test_config_store(served):
 @pytest.mark.parametrize("kind", ["config", "kv", "secret"])
 def test_except_not_found_catches_a_missing_store(served, kind):
     assert _get(served, f"/missing/{kind}").text == "NotFound caught"
+    # the log says which store was asked for and which there are
+    known = {"config": "settings", "kv": "kv", "secret": "secrets"}[kind]
+    served[0].child.wait_for(rf'(?i)"nope".*known {kind}\w* stores: "?{known}\b')
 
 
 def test_kv_store(served):

@@ -21,7 +21,7 @@ import fastly_compute  # noqa: F401
 from fastly_compute.exceptions.types.error import Unsupported
 from wit_world import exports
 from wit_world.imports import (
-    acl, async_io, backend, cache, compute_runtime, device_detection, dictionary, http_body,
+    acl, async_io, backend, cache, compute_runtime, device_detection, dictionary, erl, http_body,
     http_downstream, http_req, http_resp, purge, types,
 )
 
@@ -133,6 +133,40 @@ class HttpIncoming(exports.HttpIncoming):
         steps.append(str(cache.Entry.lookup(key, lookup).get_state()))
         answer(steps)
 
+    def route_upload(self, request, body):
+        req = http_req.Request.new()
+        req.set_method("POST")
+        req.set_uri(f"{BACKEND}/echo/upload")
+        upload = http_body.new()
+        http_body.write(upload, b"first,")
+        pending = http_req.send_async_streaming(req, upload, backend.Backend.open("origin"))
+        http_body.write(upload, b"second")
+        http_body.close(upload)
+        response, response_body = http_req.await_response(pending)
+        answer(json.loads(read_all(response_body)))
+
+    def route_stream_back(self, request, body):
+        lookup = cache.LookupOptions(
+            request_headers=None, always_use_requested_range=False, extra=None
+        )
+        entry = cache.Entry.transaction_lookup(b"stream-back", lookup)
+        options = cache.WriteOptions(
+            max_age_ns=60 * 10**9, request_headers=None, vary_rule=None, initial_age_ns=None,
+            stale_while_revalidate_ns=None, surrogate_keys=None, length=None,
+            user_metadata=None, edge_max_age_ns=None, sensitive_data=False, extra=None,
+        )
+        writer, reader = entry.transaction_insert_and_stream_back(options)
+        http_body.write(writer, b"written and read back")
+        http_body.close(writer)
+        whole = cache.GetBodyOptions(from_=None, to=None, extra=None)
+        answer({"back": read_all(reader.get_body(whole)).decode()})
+
+    def route_erl(self, request, body):
+        counter, box = erl.RateCounter.open("rc"), erl.PenaltyBox.open("pb")
+        blocked = [counter.check_rate("client", 100, 1, 10, box, 120) for _ in range(2)]
+        answer({"blocked": blocked, "in_box": box.has("client"),
+                "count": counter.lookup_count("client", 10)})
+
     def route_unsupported(self, request, body):
         try:
             http_body.append_trailer(http_body.new(), "x", b"y")
@@ -215,5 +249,59 @@ def test_core_cache_transaction_insert_lookup_and_purge(served):
     assert steps[5] == "LookupState(0)"  # purged by one of its surrogate keys
 
 
+def test_send_async_streaming_uploads_what_is_written_until_close(served):
+    echoed = httpx.get(served.url + "/upload", timeout=10).json()
+    assert (echoed["method"], echoed["path"], echoed["body"]) == (
+        "POST",
+        "/echo/upload",
+        "first,second",
+    )
+
+
+def test_cache_insert_and_stream_back(served):
+    assert httpx.get(served.url + "/stream-back").json() == {"back": "written and read back"}
+
+
+def test_rate_limiting_counts(served):
+    """ERL counts (as on Compute; Viceroy's counters are stubs): 100 events over 1 s is over a
+    limit of 10/s, so the entry is blocked and in the penalty box."""
+    assert httpx.get(served.url + "/erl").json() == {
+        "blocked": [True, True],
+        "in_box": True,
+        "count": 100,  # the second call found it in the box: not counted
+    }
+
+
 def test_trailers_raise_unsupported(served):
     assert httpx.get(served.url + "/unsupported").json() == {"trailer": "Unsupported"}
+
+
+BARE_APP = """
+import sys
+
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.imports import config_store, http_body, http_resp, types
+
+
+class HttpIncoming(exports.HttpIncoming):
+    def handle(self, request, body):
+        try:
+            config_store.Store.open("no-such-store")
+            caught = "nothing raised"
+        except Err as exc:
+            caught = "Err " + str(exc.value == types.OpenError.NOT_FOUND)
+        loaded = "fastly_compute" in sys.modules
+        out = http_body.new()
+        http_body.write(out, f"{caught}; fastly_compute loaded: {loaded}".encode())
+        http_resp.send_downstream(http_resp.Response.new(), out)
+"""
+
+
+def test_an_app_on_the_bare_bindings_catches_err(tmp_path, spawn):
+    """Without ``import fastly_compute`` in the app, nothing imports it (as in a build): WIT
+    errors stay componentize-py's ``Err``, which the app catches as on Compute."""
+    served = serve_official(spawn, official_project(tmp_path / "bare", BARE_APP))
+    for _ in range(2):
+        r = httpx.get(served.url + "/")
+        assert (r.status_code, r.text) == (200, "Err True; fastly_compute loaded: False")

@@ -120,3 +120,30 @@ def test_official_env_without_python_3_12_fails_with_the_command(tmp_path):
     assert "no Python 3.12 or newer found" in result.stderr
     assert "pyenv install 3.12" in result.stderr
     assert not (tmp_path / ".venv-official").exists()
+
+
+def _package_imports(path: Path) -> tuple[set[str], set[str]]:
+    """The ``official`` modules a file imports: (at the top level, inside functions)."""
+    import ast
+
+    top: set[str] = set()
+    inner: set[str] = set()
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            names = [node.module] if node.module else [a.name for a in node.names]
+            (top if node in tree.body else inner).update(n.split(".")[0] for n in names)
+    return top, inner
+
+
+def test_the_registry_is_the_bottom_and_nothing_imports_late():
+    """No import circle in official/: the registry imports nothing of the package, the loader
+    only the registry, and no module imports another inside a function."""
+    package = Path(world.__file__).parent
+    assert _package_imports(package / "registry.py") == (set(), set())
+    assert _package_imports(package / "world.py") == ({"registry"}, set())
+    for path in sorted(package.glob("*.py")):
+        top, inner = _package_imports(path)
+        assert not inner, f"{path.name} imports {sorted(inner)} inside a function"
+        if path.stem not in ("serving", "interfaces", "loopback", "__init__"):
+            assert "interfaces" not in top and "world" not in top, path.name

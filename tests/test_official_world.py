@@ -12,7 +12,7 @@ from tests.support.processes import run_compute_emu
 CHECK = r"""
 import importlib, json, re
 import importlib.util
-from compute_emu.official import world
+from compute_emu.official import interfaces, world  # interfaces: registers the implementations
 
 root = world.stubs_dir()
 world.install(root)
@@ -77,7 +77,6 @@ KNOWN_UNSUPPORTED = {
         "downstream_client_h2_fingerprint",
         "downstream_client_oh_fingerprint",
     ],
-    "http_req": ["send_async_streaming", "send_async_uncached_streaming"],
     "backend": [
         "Backend.get_http_keepalive_time",
         "Backend.get_tcp_keepalive_enable",

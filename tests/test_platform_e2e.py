@@ -9,6 +9,10 @@ import os
 
 import httpx
 
+from tests.support.sdk_hosts import BOTH
+
+SDK_HOSTS = BOTH  # each test also runs on the SDK's Wasm host (tests/support/sdk_hosts.py)
+
 APP = """
 import time
 from compute_emu.sdk import (ConfigStore, Endpoint, KVStore, KVStoreError, Request,

@@ -8,6 +8,10 @@ import time
 
 import httpx
 
+from tests.support.sdk_hosts import BOTH
+
+SDK_HOSTS = BOTH  # each test also runs on the SDK's Wasm host (tests/support/sdk_hosts.py)
+
 STREAM_APP = """
 import time
 from compute_emu.sdk import Request, Response

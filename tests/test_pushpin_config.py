@@ -157,7 +157,7 @@ def test_log_lines_are_parsed(line, parsed):
 
 
 def test_settings_precedence_is_flag_then_manifest_then_default():
-    from compute_emu.serve import ServeSettings, pushpin_settings
+    from compute_emu.pushpin.config import pushpin_settings
 
     manifest = parse_manifest(
         "[local_server.pushpin]\nenable = true\nproxy_port = 8001\npublish_port = 0\n"
@@ -165,15 +165,15 @@ def test_settings_precedence_is_flag_then_manifest_then_default():
         Path("/p/fastly.toml"),
         Path("/p"),
     )
-    enabled, settings = pushpin_settings(ServeSettings(), manifest)
+    enabled, settings = pushpin_settings(False, None, None, manifest.pushpin)
     assert enabled
     assert (settings.proxy_port, settings.publish_port) == (8001, 5561)  # 0 counts as unset
     assert (settings.sig_iss, settings.sig_key) == ("viceroy", "k")
-    _, flagged = pushpin_settings(ServeSettings(pushpin_proxy_port=9001), manifest)
+    _, flagged = pushpin_settings(False, 9001, None, manifest.pushpin)
     assert flagged.proxy_port == 9001
     bare = parse_manifest("", Path("/p/fastly.toml"), Path("/p"))
-    assert pushpin_settings(ServeSettings(), bare)[0] is False
-    assert pushpin_settings(ServeSettings(enable_pushpin=True), bare)[0] is True
+    assert pushpin_settings(False, None, None, bare.pushpin)[0] is False
+    assert pushpin_settings(True, None, None, bare.pushpin)[0] is True
 
 
 def test_pushpin_lines_problems_always_the_rest_on_verbose():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 from collections.abc import Iterator
@@ -12,7 +13,16 @@ import pytest
 
 import compute_emu.sdk as sdk
 from compute_emu.sdk import Body, HeaderMap, Request, Response, SendError, SendErrorCause
-from compute_emu.sdk._host import ClientRequestParts, HandoffKind, bind_host
+from compute_emu.sdk._host import bind_host
+from compute_emu.sdk._interface import (
+    BackendResponse,
+    BodyParts,
+    Candidate,
+    ClientRequestParts,
+    HandoffKind,
+    OutgoingRequest,
+    OutgoingResponse,
+)
 
 
 class ListStream:
@@ -29,7 +39,7 @@ class ListStream:
 
 @dataclass
 class FakeHost:
-    """Implements the Host protocol; records every call."""
+    """Implements the Host protocol's client and send calls; records every call (values)."""
 
     parts: ClientRequestParts | None = None
     fail_with: SendError | None = None
@@ -43,20 +53,20 @@ class FakeHost:
         self.taken = True
         return self.parts
 
-    def send(self, request: Request, backend: str) -> Response:
+    def send(self, request: OutgoingRequest, backend: str) -> BackendResponse:
         self.calls.append(("send", request, backend))
         if self.fail_with is not None:
             raise self.fail_with
-        body = Body(b"from " + backend.encode())
-        return Response._from_backend(200, [("X-B", b"1")], body, backend, request)
+        body = ListStream([b"from ", backend.encode()])
+        return BackendResponse(200, "HTTP/1.1", (("X-B", b"1"),), body, backend)
 
-    def send_to_client(self, response: Response) -> None:
+    def send_to_client(self, response: OutgoingResponse) -> None:
         if self.sent:
             raise RuntimeError("a response was already sent")
         self.sent = True
         self.calls.append(("send_to_client", response))
 
-    def handoff(self, request: Request, backend: str, kind: HandoffKind) -> None:
+    def handoff(self, request: OutgoingRequest, backend: str, kind: HandoffKind) -> None:
         self.calls.append(("handoff", request, backend, kind))
 
 
@@ -66,8 +76,8 @@ def client_parts(
     return ClientRequestParts(
         method="POST",
         url="http://127.0.0.1:7676/path/x?a=1&b=two&a=3",
-        version="1.1",
-        headers=headers if headers is not None else [("Host", b"127.0.0.1:7676")],
+        version="HTTP/1.1",
+        headers=tuple(headers) if headers is not None else (("Host", b"127.0.0.1:7676"),),
         body=body,
         client_ip=ipaddress.ip_address("127.0.0.1"),
         request_id=f"{0:032x}",
@@ -471,9 +481,14 @@ def test_cache_knobs_are_recorded() -> None:
 
 
 def test_send_delegates_to_host(host: FakeHost) -> None:
-    req = Request.get("http://example.com/")
+    req = Request.get("http://example.com/").with_body("up").with_header("X-A", "1")
+    req.set_ttl(60)
     resp = req.send("origin")
-    assert host.calls == [("send", req, "origin")]
+    [(call, sent, backend)] = host.calls
+    assert (call, backend) == ("send", "origin")
+    assert (sent.method, sent.url, sent.headers) == ("GET", "http://example.com/", (("X-A", b"1"),))
+    assert sent.body.prefix == b"up" and sent.body.stream is None and not req.has_body()
+    assert sent.cache.ttl == 60.0 and not sent.cache.pass_ and sent.cache.before_send is None
     assert resp.is_from_backend()
     assert resp.get_backend_name() == "origin"
     assert resp.get_backend_request() is req
@@ -498,17 +513,23 @@ def test_handoffs_delegate_to_host(host: FakeHost) -> None:
     req.handoff_websocket("ws")
     with pytest.warns(DeprecationWarning, match="handoff_websocket"):
         req.upgrade_websocket("old")
-    assert host.calls == [
-        ("handoff", req, "grip", "fanout"),
-        ("handoff", req, "ws", "websocket"),
-        ("handoff", req, "old", "websocket"),
+    assert [(c[0], *c[2:]) for c in host.calls] == [
+        ("handoff", "grip", "fanout"),
+        ("handoff", "ws", "websocket"),
+        ("handoff", "old", "websocket"),
     ]
+    for _, sent, *_ in host.calls:
+        assert (sent.method, sent.url) == ("POST", req.get_url_str())
+        assert sent.body.prefix == b"" and sent.body.stream is None
+    assert req.has_body()  # a handoff sends the client's own body: the request keeps its
 
 
 def test_send_to_client_delegates_and_second_raises(host: FakeHost) -> None:
-    resp = Response.from_body("ok")
+    resp = Response.from_body("ok").with_header("X", "1")
     resp.send_to_client()
-    assert host.calls == [("send_to_client", resp)]
+    [(call, sent)] = host.calls
+    assert call == "send_to_client" and (sent.status, sent.headers) == (200, (("X", b"1"),))
+    assert sent.body.prefix == b"ok" and sent.keepalive and not sent.framing_from_headers
     with pytest.raises(RuntimeError, match="already sent"):
         Response().send_to_client()
 
@@ -603,3 +624,60 @@ def test_response_from_backend_keeps_stream_lazy() -> None:
     assert resp.get_header_all("set-cookie") == ["a", "b"]
     assert resp.has_body() and stream.reads == 0
     assert resp.into_body_str() == "xy"
+
+
+# -- the cache hooks as values ----------------------------------------------------------------
+
+
+class HookingHost(FakeHost):
+    """Runs the request's before-send hook on what it was sent, then on a GET it derives."""
+
+    def send(self, request: OutgoingRequest, backend: str) -> BackendResponse:
+        hook = request.cache.before_send
+        assert hook is not None
+        self.calls.append(("hooked", hook(request)))
+        derived = dataclasses.replace(request, method="GET", body=BodyParts())
+        self.calls.append(("derived", hook(derived)))
+        return super().send(request, backend)
+
+
+def test_the_before_send_hook_changes_the_request_the_app_sent() -> None:
+    fake = HookingHost()
+    seen: list[Request] = []
+
+    def before(req: Request) -> None:
+        seen.append(req)
+        req.set_header("x-hook", str(len(seen)))
+        req.set_body(req.take_body_str() + "!")
+
+    req = Request.head("http://example.com/a").with_body("up").with_before_send(before)
+    with bind_host(fake):
+        resp = req.send("origin")
+    (_, hooked), (_, derived), _ = fake.calls
+    assert seen[0] is req and seen[1] is not req  # a derived request gets a copy
+    assert (hooked.method, hooked.body.prefix) == ("HEAD", b"up!")
+    assert dict(hooked.headers)["x-hook"] == b"1"
+    assert (derived.method, derived.body.prefix, dict(derived.headers)["x-hook"]) == (
+        "GET",
+        b"!",
+        b"2",
+    )
+    assert req.get_header("x-hook") == "1" and resp.get_backend_request() is req
+    assert not req.has_body()  # sent
+
+
+def test_the_after_send_hook_takes_and_gives_a_candidate_value() -> None:
+    def after(candidate: sdk.CandidateResponse) -> None:
+        candidate.set_ttl(5)
+        candidate.set_header("x-after", "1")
+        candidate.set_vary(["Accept", "origin"])
+        candidate.set_uncacheable()
+
+    value = Request.get("http://e.com/").with_after_send(after)._outgoing()
+    hook = value.cache.after_send
+    assert hook is not None
+    given = Candidate(200, (("a", b"1"),), True, 60.0, 3.0, 0.0, ("k",), (), False)
+    got = hook(given)
+    assert (got.status, got.ttl, got.age, got.cacheable) == (200, 5.0, 3.0, False)
+    assert got.headers == (("a", b"1"), ("x-after", b"1")) and got.vary == ("accept", "origin")
+    assert got.surrogate_keys == ("k",)

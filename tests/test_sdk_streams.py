@@ -3,14 +3,16 @@ two members, trailing garbage), the upload pipe of send_async_streaming, manual 
 
 from __future__ import annotations
 
+import gc
 import gzip
 import threading
 
 import pytest
 
-from compute_emu.sdk import Body, FramingHeadersMode, HeaderMap
-from compute_emu.sdk._body_streams import GunzipStream, UploadPipe
-from compute_emu.sdk._modes import manual_framing
+from compute_emu.rules.framing import manual_framing
+from compute_emu.runtime.upload import UploadPipe, UploadWriter
+from compute_emu.sdk._body_streams import GunzipStream
+from compute_emu.sdk._interface import BodyParts
 
 TEXT = b"hello, world!\n" * 100
 
@@ -45,7 +47,7 @@ def test_gunzip_two_members_and_garbage() -> None:
 
 
 def test_upload_pipe_sends_the_body_first_then_the_writes() -> None:
-    pipe = UploadPipe(Body(b"first,"))
+    pipe = UploadPipe(BodyParts(b"first,", Chunks(b"then,", 2)))
     got: list[bytes] = []
 
     def reader() -> None:
@@ -60,7 +62,7 @@ def test_upload_pipe_sends_the_body_first_then_the_writes() -> None:
     pipe.finish()
     pipe.finish()  # idempotent
     thread.join(5)
-    assert b"".join(got) == b"first,second,third"
+    assert b"".join(got) == b"first,then,second,third"
     with pytest.raises(RuntimeError):
         pipe.write(b"late")
 
@@ -73,6 +75,22 @@ def test_an_upload_dropped_unfinished_fails_the_reader() -> None:
     with pytest.raises(BrokenPipeError):
         pipe.read_chunk()
     pipe.abort()  # once only
+
+
+def test_an_upload_writer_dropped_unfinished_aborts_the_upload() -> None:
+    finished, dropped = UploadPipe(), UploadPipe()
+    writer = UploadWriter(finished)
+    writer.write(b"all")
+    writer.finish()
+    assert writer.finished
+    del writer
+    UploadWriter(dropped).write(b"part")
+    gc.collect()
+    assert not finished.aborted and dropped.aborted
+    assert finished.read_chunk() == b"all" and finished.read_chunk() == b""
+    assert dropped.read_chunk() == b"part"
+    with pytest.raises(BrokenPipeError):
+        dropped.read_chunk()
 
 
 @pytest.mark.parametrize(
@@ -92,6 +110,5 @@ def test_an_upload_dropped_unfinished_fails_the_reader() -> None:
 def test_manual_framing_keeps_only_valid_headers(
     headers: list[tuple[str, bytes]], length: int | None, expected: tuple[str, bytes] | None
 ) -> None:
-    manual = FramingHeadersMode.ManuallyFromHeaders
-    assert manual_framing(manual, HeaderMap(headers), length) == expected
-    assert manual_framing(FramingHeadersMode.Automatic, HeaderMap(headers), length) is None
+    assert manual_framing(headers, length) == expected
+    assert manual_framing([(n.upper(), v) for n, v in headers], length) == expected

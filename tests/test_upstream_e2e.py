@@ -17,6 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.sdk_hosts import BOTH
+
+SDK_HOSTS = BOTH  # each test also runs on the SDK's Wasm host (tests/support/sdk_hosts.py)
+
 FORWARD_APP = """
 from compute_emu.sdk import Request
 

@@ -2,8 +2,8 @@
 
 Bounded by bytes with LRU eviction; a surrogate-key index for purges (hard: removed; soft:
 marked stale); obligations for request collapsing (concurrent misses for one key wait for the
-one fetch under way). Bodies are :class:`CachedBody` values that readers can follow while
-they are still being written.
+one fetch under way), taken and ended by a :class:`Fill`. Bodies are :class:`CachedBody`
+values that readers can follow while they are still being written.
 
 Threading: every method runs on the server's event loop thread (the network side). The app's
 thread reaches the store through the loop (``Calls.call``/``Calls.run``), so there are no
@@ -19,77 +19,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Literal
 
+from .body import CacheBodyError as CacheBodyError
+from .body import CachedBody as CachedBody
 from .freshness import variant
 
 DEFAULT_CAPACITY = 256 * 1024 * 1024  # bytes (--cache-size)
 OBJECT_SHARE = 8  # one object may take at most 1/8 of the cache (32 MiB by default)
 ENTRY_OVERHEAD = 256  # bytes counted per object besides its body and headers
-
-
-class CacheBodyError(Exception):
-    """The object's body was abandoned before it was complete."""
-
-
-class CachedBody:
-    """The bytes of one cached object, appended as they arrive; readers wait for more."""
-
-    def __init__(self, data: bytes | None = None) -> None:
-        self.chunks: list[bytes] = [data] if data else []
-        self.size = len(data or b"")
-        self.state: Literal["writing", "complete", "failed"] = "writing"
-        self._changed = asyncio.Event()
-        self.on_done: list[Callable[[CachedBody], None]] = []
-        if data is not None:
-            self.finish()
-
-    @property
-    def complete(self) -> bool:
-        """True once every byte is in."""
-        return self.state == "complete"
-
-    def _wake(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    def append(self, chunk: bytes) -> None:
-        """Add bytes (ignored once finished or failed)."""
-        if chunk and self.state == "writing":
-            self.chunks.append(chunk)
-            self.size += len(chunk)
-            self._wake()
-
-    def finish(self) -> None:
-        """All bytes are in."""
-        self._end("complete")
-
-    def fail(self) -> None:
-        """Abandon the body: readers get :class:`CacheBodyError`, nothing is stored."""
-        self._end("failed")
-
-    def _end(self, state: Literal["complete", "failed"]) -> None:
-        if self.state != "writing":
-            return
-        self.state = state
-        if state == "failed":
-            self.chunks.clear()  # nobody may read it: free the memory now
-        self._wake()
-        for callback in self.on_done:
-            callback(self)
-        self.on_done.clear()
-
-    async def chunk(self, index: int) -> bytes:
-        """Chunk ``index`` (waits for it); ``b""`` after the last one."""
-        while index >= len(self.chunks) and self.state == "writing":
-            await self._changed.wait()
-        if self.state == "failed":
-            raise CacheBodyError("the cached object was abandoned while it was being written")
-        return self.chunks[index] if index < len(self.chunks) else b""
-
-    def data(self) -> bytes:
-        """The bytes so far."""
-        return b"".join(self.chunks)
 
 
 @dataclass(frozen=True)
@@ -176,6 +115,80 @@ class Obligation:
         except TimeoutError:
             return None
         return self.outcome
+
+
+class Fill:
+    """The one fetch of a key under way: its obligation is taken when the fill is made, and
+    ended exactly once, by the fill.
+
+    ``with store.fill(key, owner) as fill:`` fetches, then ends it with :meth:`stored`,
+    :meth:`uncacheable`, or by handing it to the body's copy (:meth:`copy_into`: stored when
+    the body is complete, failed if it is not). A block that leaves without saying (an
+    exception, a stale object served instead) ends it failed. Those waiting for the key wake
+    at the end.
+    """
+
+    def __init__(self, store: CacheStore, key: bytes, owner: object = None) -> None:
+        self.store = store
+        self.key = key
+        self.obligation = store.begin(key, owner)
+        self._handed_over = False
+
+    def __enter__(self) -> Fill:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._handed_over:
+            self.failed()
+
+    def stored(self, entry: Entry) -> None:
+        """Store ``entry`` (its body complete) and end the fetch."""
+        entry.stored_at = self.store.now()
+        self.store.insert(entry)
+        self.store.end(self.key, self.obligation, "stored")
+
+    def uncacheable(self) -> None:
+        """The response is not to be stored: end the fetch (waiters go to the backend)."""
+        self.store.end(self.key, self.obligation, "uncacheable")
+
+    def failed(self) -> None:
+        """Nothing came of the fetch: end it (waiters look the key up again)."""
+        self.store.end(self.key, self.obligation, "failed")
+
+    def copy_into(self, entry: Entry) -> FillingBody:
+        """Hand the end of the fetch to the copy of the body into ``entry``."""
+        self._handed_over = True
+        return FillingBody(self, entry)
+
+
+class FillingBody:
+    """Copies a body into a new object as it is read (a backend call's sink); stores the
+    object when the body is complete, and drops it if it fails or outgrows one object."""
+
+    def __init__(self, fill: Fill, entry: Entry) -> None:
+        self.fill = fill
+        self.entry = entry
+
+    def feed(self, chunk: bytes) -> None:
+        """The next chunk; ``b""`` at the end."""
+        body = self.entry.body
+        if chunk:
+            body.append(chunk)
+            if not self.fill.store.fits(body.size):
+                self.abort()
+            return
+        body.finish()
+        self.fill.stored(self.entry)
+
+    def abort(self) -> None:
+        """The body will not be complete: nothing is stored."""
+        self.entry.body.fail()
+        self.fill.failed()
 
 
 class CacheStore:
@@ -290,6 +303,10 @@ class CacheStore:
     def obligation(self, key: bytes) -> Obligation | None:
         """The fetch under way for ``key``, if any."""
         return self._obligations.get(key)
+
+    def fill(self, key: bytes, owner: object = None) -> Fill:
+        """Take the fetch of ``key`` (there must be none under way); see :class:`Fill`."""
+        return Fill(self, key, owner)
 
     def begin(self, key: bytes, owner: object = None) -> Obligation:
         """Take the obligation to fetch ``key`` (there must be none under way)."""

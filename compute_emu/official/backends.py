@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..sdk._backend import Backend, BackendBuilder, BackendCreationError, BackendError
-from . import handles, world
-from .world import impl
+from . import handles, registry
+from .messages import fit, fit_bytes
+from .registry import impl
 
 
 @dataclass
@@ -31,7 +32,7 @@ def backend_open(cls: type, name: str) -> Any:
     try:
         return handles.new("backend", "Backend", Backend.from_name(name))
     except BackendError as exc:
-        raise world.open_error("NOT_FOUND") from exc
+        raise registry.open_error("NOT_FOUND") from exc
 
 
 @impl("backend", "Backend.get_name")
@@ -46,21 +47,17 @@ def is_dynamic(self: object) -> bool:
 
 @impl("backend", "Backend.is_healthy")
 def is_healthy(self: object) -> Any:
-    health = world.wit("backend").BackendHealth
+    health = registry.wit("backend").BackendHealth
     return getattr(health, _backend(self).is_healthy().name.upper())
 
 
 @impl("backend", "Backend.get_host")
 def get_host(self: object, max_len: int) -> str:
-    from .messages import fit
-
     return fit(_backend(self).get_host(), max_len)
 
 
 @impl("backend", "Backend.get_override_host")
 def get_override_host(self: object, max_len: int) -> bytes | None:
-    from .messages import fit_bytes
-
     host = _backend(self).get_host_override()
     return None if host is None else fit_bytes(host.encode(), max_len)
 
@@ -77,7 +74,7 @@ def is_tls(self: object) -> bool:
 
 def _timeout(value: Any) -> int:
     if value is None:
-        raise world.error("Unsupported")  # not set: Compute's defaults are not modelled
+        raise registry.error("Unsupported")  # not set: Compute's defaults are not modelled
     return int(value.total_seconds() * 1000)
 
 
@@ -156,7 +153,7 @@ impl("backend", "DynamicBackendOptions.__exit__")(backend_exit)
 def register_dynamic_backend(prefix: str, target: str, options: object) -> Any:
     values = handles.emu(options, DynamicOptions).values
     if "client_cert" in values:
-        raise world.error("Unsupported")  # client certificates for dynamic backends
+        raise registry.error("Unsupported")  # client certificates for dynamic backends
     try:
         builder = BackendBuilder(prefix, target)
         if values.get("use_tls"):
@@ -174,7 +171,7 @@ def register_dynamic_backend(prefix: str, target: str, options: object) -> Any:
             builder.ca_certificate(values["ca_certificate"])
         backend = builder.finish()
     except BackendCreationError as exc:
-        raise world.error("InvalidArgument") from exc
+        raise registry.error("InvalidArgument") from exc
     except ValueError as exc:
-        raise world.error("InvalidArgument") from exc
+        raise registry.error("InvalidArgument") from exc
     return handles.new("backend", "Backend", backend)

@@ -2,8 +2,8 @@
 ``compute_emu.sdk.cache.core`` and ``compute_emu.sdk.purge`` (the same store as
 ``compute_emu.sdk`` apps and the readthrough HTTP cache).
 
-Differences: ``replace``, ``transaction-insert-and-stream-back`` and ``http-cache`` raise
-``Unsupported``; the ``*-async`` lookup runs at once.
+Differences: ``replace`` and ``http-cache`` raise ``Unsupported``; the ``*-async`` lookup
+runs at once.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from ..sdk import purge as sdk_purge
 from ..sdk._body import Body
 from ..sdk.cache import core
 from ..sdk.cache.core import CacheError, Found, Transaction
-from . import handles, world
+from . import handles, registry
 from .handles import BodyHandle
-from .messages import fit_bytes
-from .world import impl
+from .messages import fit_bytes, request_of
+from .registry import impl
 
 _NS = 1_000_000_000
 
@@ -39,15 +39,13 @@ def _entry(handle: object) -> CacheEntry:
 def _found(handle: object) -> Found:
     found = _entry(handle).found
     if found is None:
-        raise world.error("InvalidArgument")  # nothing was found: no body or metadata
+        raise registry.error("InvalidArgument")  # nothing was found: no body or metadata
     return found
 
 
 def _request_headers(request: object | None) -> list[tuple[str, bytes]]:
     if request is None:
         return []
-    from .messages import request_of
-
     return list(request_of(request)._headers.items())
 
 
@@ -83,7 +81,7 @@ def _run(call: Any, *args: Any) -> Any:
     try:
         return call(*args)
     except (CacheError, ValueError) as exc:
-        raise world.error("InvalidArgument") from exc
+        raise registry.error("InvalidArgument") from exc
 
 
 def _writer(streaming: Any) -> Any:
@@ -131,16 +129,27 @@ def insert(key: bytes, options: Any) -> Any:
 def transaction_insert(self: object, options: Any) -> Any:
     tx = _entry(self).tx
     if tx is None or not tx.must_insert_or_update():
-        raise world.error("InvalidArgument")
+        raise registry.error("InvalidArgument")
     builder = _write_options(tx.insert(options.max_age_ns / _NS), options)
     return _writer(_run(builder.execute))
+
+
+@impl("cache", "Entry.transaction_insert_and_stream_back")
+def transaction_insert_and_stream_back(self: object, options: Any) -> tuple[Any, Any]:
+    """Insert, and a new entry to read the object back while it is written."""
+    tx = _entry(self).tx
+    if tx is None or not tx.must_insert_or_update():
+        raise registry.error("InvalidArgument")
+    builder = _write_options(tx.insert(options.max_age_ns / _NS), options)
+    streaming, found = _run(builder.execute_and_stream_back)
+    return _writer(streaming), handles.new("cache", "Entry", CacheEntry(found))
 
 
 @impl("cache", "Entry.transaction_update")
 def transaction_update(self: object, options: Any) -> None:
     tx = _entry(self).tx
     if tx is None or not tx.must_insert_or_update():
-        raise world.error("InvalidArgument")
+        raise registry.error("InvalidArgument")
     _run(_write_options(tx.update(options.max_age_ns / _NS), options).execute)
 
 
@@ -167,7 +176,7 @@ impl("cache", "Entry.__exit__")(lambda self, *args: _close(self))
 # -- what was found ------------------------------------------------------------------------
 @impl("cache", "Entry.get_state")
 def get_state(self: object) -> Any:
-    state = world.wit("cache").LookupState
+    state = registry.wit("cache").LookupState
     entry = _entry(self)
     flags = state(0)
     if entry.found is not None:
@@ -227,4 +236,4 @@ def purge_surrogate_key(surrogate_keys: str, purge_options: Any) -> None:
             else:
                 sdk_purge.purge_surrogate_key(key)
         except (ValueError, RuntimeError) as exc:
-            raise world.error("InvalidArgument") from exc
+            raise registry.error("InvalidArgument") from exc

@@ -15,10 +15,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..runtime.bridge import body_length
 from ..sdk._body import Body
 from ..sdk._request import Request
 from ..sdk._streaming import StreamingBody
-from . import world
+from . import registry
 
 
 @dataclass
@@ -45,6 +46,13 @@ class BodyHandle:
         out, rest = data[:size], data[size:]
         self.body = Body.from_stream(stream, rest) if stream is not None else Body(rest)
         return out
+
+    def known_length(self) -> int | None:
+        """The body's whole length when it is known without reading it (in memory, or a
+        stream whose sender declared it), else ``None``."""
+        prefix, stream = self.body.detach()
+        self.body = Body.from_stream(stream, prefix) if stream is not None else Body(prefix)
+        return body_length(prefix, stream)
 
     def write(self, data: bytes) -> int:
         if self.out is not None:
@@ -118,7 +126,7 @@ class SandboxSet(MutableSet[str]):
 
 def new(module: str, cls_name: str, emu: object) -> Any:
     """A WIT resource of ``wit_world.imports.<module>.<cls_name>`` wrapping ``emu``."""
-    cls = getattr(world.wit(module), cls_name)
+    cls = getattr(registry.wit(module), cls_name)
     handle = cls.__new__(cls)
     handle._emu = emu
     return handle
@@ -128,7 +136,7 @@ def emu(handle: object, kind: type | tuple[type, ...] | None = None) -> Any:
     """The compute-emu object behind a WIT handle (an InvalidArgument error if none)."""
     value = getattr(handle, "_emu", None)
     if value is None or (kind is not None and not isinstance(value, kind)):
-        raise world.error("InvalidArgument")
+        raise registry.error("InvalidArgument")
     return value
 
 

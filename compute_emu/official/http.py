@@ -1,9 +1,9 @@
 """Sending, bodies, the downstream request and polling: ``http-req``, ``http-resp``,
 ``http-body``, ``http-downstream`` and ``async-io`` over ``compute_emu.sdk``.
 
-Differences from Compute (and Viceroy): ``send-async-streaming`` and trailers raise
-``Unsupported``; ``next-request`` never yields a second request (each request gets a fresh
-sandbox here); a pollable body is always "ready" (a read blocks until data comes).
+Differences from Compute (and Viceroy): trailers raise ``Unsupported``; ``next-request``
+never yields a second request (each request gets a fresh sandbox here); a pollable body is
+always "ready" (a read blocks until data comes).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from ..sdk._host import current_host
 from ..sdk._pending import PendingRequest
 from ..sdk._request import Request
 from ..sdk._response import Response
-from . import handles, world
+from ..sdk._wit_values import CACHE_KEY_HEADER
+from . import handles, registry
 from .handles import BodyHandle, body_of, new_body
-from .messages import request_of, response_of
-from .world import impl
+from .messages import nul_list, request_of, response_of
+from .registry import impl
 
 _CHUNK = 64 * 1024
 
@@ -33,8 +34,9 @@ def backend_name(backend: object) -> str:
 
 
 def send_error(exc: SendError) -> Exception:
-    """``Err(http_req.ErrorWithDetail)`` for a failed send (chained to the SendError)."""
-    http_req = world.wit("http_req")
+    """``Err(http_req.ErrorWithDetail)`` for a failed send, its detail filled from the cause
+    (Viceroy leaves it empty; the SDK then raises its ConnectionError, Timeout, ...)."""
+    http_req = registry.wit("http_req")
     cause = exc.root_cause().name
     detail_cls = getattr(http_req, f"SendErrorDetail_{cause}", None)
     detail: object = None
@@ -45,11 +47,9 @@ def send_error(exc: SendError) -> Exception:
     elif detail_cls is not None:
         detail = detail_cls()
     kind = "InvalidArgument" if detail is None else "GenericError"
-    error = world.err(
-        http_req.ErrorWithDetail(detail, getattr(world.wit("types"), f"Error_{kind}")())
-    )
-    error.__cause__ = exc
-    return error
+    # componentize-py's Err is a frozen dataclass: its cause is set by the caller's
+    # ``raise ... from exc``, never by assigning ``__cause__`` (FrozenInstanceError)
+    return registry.err(http_req.ErrorWithDetail(detail, registry.error_value(kind)))
 
 
 def _prepare(request: object, body: object, backend: object) -> tuple[Request, str]:
@@ -59,6 +59,13 @@ def _prepare(request: object, body: object, backend: object) -> tuple[Request, s
     req = request_of(request)
     req.set_body(body_of(body).take())
     sdk_backend: Backend = handles.emu(backend, Backend)
+    key = req.get_header_bytes(CACHE_KEY_HEADER)
+    if key is not None:  # how a guest sets the readthrough cache key (64 hex digits)
+        req.remove_header(CACHE_KEY_HEADER)
+        try:
+            req.set_cache_key(bytes.fromhex(key.decode("latin-1")))
+        except ValueError as exc:
+            raise registry.error("InvalidArgument") from exc
     relative = getattr(req, "_wit_relative", None)
     if relative:
         scheme = "https" if sdk_backend.is_ssl() else "http"
@@ -93,7 +100,22 @@ def send_async(request: object, body: object, backend: object) -> Any:
     try:
         pending = req.send_async(name)
     except SendError as exc:  # an unknown backend fails at once
-        raise world.error("InvalidArgument") from exc
+        raise registry.error("InvalidArgument") from exc
+    return handles.pollable(pending)
+
+
+@impl("http_req", "send_async_streaming")
+@impl("http_req", "send_async_uncached_streaming")
+def send_async_streaming(request: object, body: object, backend: object) -> Any:
+    """The body handle stays open: what is written to it follows what it held, until
+    ``http-body.close`` ends the upload."""
+    handle = body_of(body)
+    req, name = _prepare(request, body, backend)
+    try:
+        out, pending = req.send_async_streaming(name)
+    except SendError as exc:  # an unknown backend fails at once
+        raise registry.error("InvalidArgument") from exc
+    handle.closed, handle.out = False, out
     return handles.pollable(pending)
 
 
@@ -114,7 +136,7 @@ def _handoff(request: Request, backend: str, kind: str) -> None:
         else:
             request.handoff_websocket(backend)
     except (SendError, RuntimeError) as exc:
-        raise world.error("InvalidArgument") from exc
+        raise registry.error("InvalidArgument") from exc
 
 
 @impl("http_req", "Request.redirect_to_grip_proxy")
@@ -133,7 +155,7 @@ def redirect_to_websocket_proxy(self: object, backend: object) -> None:
 def upgrade_websocket(backend: object) -> None:
     downstream = handles.current().downstream
     if downstream is None:
-        raise world.error("InvalidArgument")
+        raise registry.error("InvalidArgument")
     _handoff(downstream, backend_name(backend), "websocket")
 
 
@@ -145,7 +167,7 @@ def send_downstream(response: object, body: object) -> None:
     try:
         resp.send_to_client()
     except RuntimeError as exc:
-        raise world.error("HttpUser") from exc
+        raise registry.error("HttpUser") from exc
 
 
 @impl("http_resp", "send_downstream_streaming")
@@ -156,7 +178,7 @@ def send_downstream_streaming(response: object, body: object) -> None:
     try:
         out = resp.stream_to_client()
     except RuntimeError as exc:
-        raise world.error("HttpUser") from exc
+        raise registry.error("HttpUser") from exc
     handle.closed = False
     handle.out = out
     for chunk in pending.read_chunks(_CHUNK):
@@ -188,7 +210,7 @@ def body_read(body: object, chunk_size: int) -> bytes:
 def body_write(body: object, buf: bytes) -> int:
     handle = body_of(body)
     if handle.closed:
-        raise world.error("AuxiliaryError")  # WIT: the body has already been closed
+        raise registry.error("AuxiliaryError")  # WIT: the body has already been closed
     return handle.write(buf)
 
 
@@ -208,7 +230,7 @@ def body_close(body: object) -> None:
 @impl("http_body", "get_known_length")
 def body_known_length(body: object) -> int | None:
     handle = body_of(body)
-    return None if handle.out is not None else handle.body.known_length()
+    return None if handle.out is not None else handle.known_length()
 
 
 # -- http-downstream -----------------------------------------------------------------------
@@ -228,7 +250,7 @@ def await_request(pending: object) -> None:
 
 def ip_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> Any:
     """A ``types.ip-address`` for an ``ipaddress`` object (``None`` stays ``None``)."""
-    types_ = world.wit("types")
+    types_ = registry.wit("types")
     if ip is None:
         return None
     if isinstance(ip, ipaddress.IPv4Address):
@@ -240,12 +262,8 @@ def ip_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> Any:
 def _client_request(handle: object) -> Request:
     request = request_of(handle)
     if not request.is_from_client():
-        raise world.error("InvalidArgument")  # only the downstream request has these
+        raise registry.error("InvalidArgument")  # only the downstream request has these
     return request
-
-
-def _exchange() -> Any:
-    return getattr(current_host("http_downstream"), "exchange", None)
 
 
 @impl("http_downstream", "downstream_client_ip_addr")
@@ -255,41 +273,34 @@ def downstream_client_ip_addr(ds_request: object) -> Any:
 
 @impl("http_downstream", "downstream_server_ip_addr")
 def downstream_server_ip_addr(ds_request: object) -> Any:
-    _client_request(ds_request)
-    exchange = _exchange()
-    if exchange is None:
-        return None
-    return ip_address(ipaddress.ip_address(exchange.addresses.server[0]))
+    return ip_address(_client_request(ds_request).get_server_ip_addr())
 
 
 @impl("http_downstream", "downstream_client_request_id")
 def downstream_client_request_id(ds_request: object, max_len: int) -> str:
     request_id = _client_request(ds_request).get_client_request_id() or ""
     if len(request_id) > max_len:
-        raise world.error("BufferLen", len(request_id))
+        raise registry.error("BufferLen", len(request_id))
     return request_id
 
 
-def _original_names() -> list[bytes]:
-    exchange = _exchange()
-    return [] if exchange is None else [name.encode() for name, _ in exchange.headers]
+def _original_names(ds_request: object) -> list[bytes]:
+    """The header names as the client sent them (their case kept)."""
+    meta = _client_request(ds_request)._client_meta
+    return [] if meta is None else [name.encode() for name, _ in meta.headers]
 
 
 @impl("http_downstream", "downstream_original_header_names")
 def downstream_original_header_names(
     ds_request: object, max_len: int, cursor: int
 ) -> tuple[str, int | None]:
-    from .messages import nul_list
-
-    _client_request(ds_request)
-    data, next_cursor = nul_list(_original_names(), max_len, cursor)
+    data, next_cursor = nul_list(_original_names(ds_request), max_len, cursor)
     return data.decode("latin-1"), next_cursor
 
 
 @impl("http_downstream", "downstream_original_header_count")
 def downstream_original_header_count(ds_request: object) -> int:
-    _client_request(ds_request)
-    return len(_original_names())
+    return len(_original_names(ds_request))
 
 
 def _no_tls(ds_request: object, *args: object) -> None:
@@ -312,10 +323,15 @@ for _name in (
 
 
 @impl("http_downstream", "downstream_client_ddos_detected")
-@impl("http_downstream", "fastly_key_is_valid")
 def _false(ds_request: object) -> bool:
     _client_request(ds_request)
     return False
+
+
+@impl("http_downstream", "fastly_key_is_valid")
+def fastly_key_is_valid(ds_request: object) -> bool:
+    """Whether its ``Fastly-Key`` is one of ``[local_server] fake_valid_fastly_keys``."""
+    return _client_request(ds_request).fastly_key_is_valid()
 
 
 # -- async-io ------------------------------------------------------------------------------

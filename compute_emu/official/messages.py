@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..sdk._message import Message, normalize_version
+from ..sdk._modes import FramingHeadersMode, HttpKeepaliveMode
 from ..sdk._request import Request, parse_url
 from ..sdk._response import Response
-from . import handles, world
-from .world import impl
+from . import handles, registry
+from .registry import impl
 
 _VERSIONS = {"HTTP/0.9": "HTTP09", "HTTP/1.0": "HTTP10", "HTTP/1.1": "HTTP11"}
 _VERSIONS |= {"HTTP/2.0": "H2", "HTTP/3.0": "H3"}
@@ -23,13 +24,13 @@ RELATIVE_BASE = "http://localhost"  # WIT requests may have a path-only URI (sta
 def fit(text: str, max_len: int) -> str:
     """``text``, or a buffer-len error when it is over ``max_len`` bytes."""
     if len(text.encode()) > max_len:
-        raise world.error("BufferLen", len(text.encode()))
+        raise registry.error("BufferLen", len(text.encode()))
     return text
 
 
 def fit_bytes(data: bytes, max_len: int) -> bytes:
     if len(data) > max_len:
-        raise world.error("BufferLen", len(data))
+        raise registry.error("BufferLen", len(data))
     return data
 
 
@@ -40,7 +41,7 @@ def nul_list(items: list[bytes], max_len: int, cursor: int) -> tuple[bytes, int 
         item = items[index] + b"\0"
         if len(out) + len(item) > max_len:
             if not out:
-                raise world.error("BufferLen", len(item))
+                raise registry.error("BufferLen", len(item))
             return out, index
         out += item
     return out, None
@@ -53,7 +54,7 @@ def _message(handle: object) -> Message:
 
 def _name(name: str) -> str:
     if not isinstance(name, str) or not name:
-        raise world.error("InvalidArgument")
+        raise registry.error("InvalidArgument")
     return name
 
 
@@ -78,7 +79,7 @@ def _edit(action: Any, *args: object) -> None:
     try:
         action(*args)
     except (TypeError, ValueError) as exc:
-        raise world.error("InvalidArgument") from exc
+        raise registry.error("InvalidArgument") from exc
 
 
 def set_header_values(self: object, name: str, values: bytes) -> None:
@@ -101,12 +102,12 @@ def append_header(self: object, name: str, value: bytes) -> None:
 
 def remove_header(self: object, name: str) -> None:
     if not _message(self)._headers.remove(_name(name)):
-        raise world.error("InvalidArgument")  # Viceroy: removing a missing header fails
+        raise registry.error("InvalidArgument")  # Viceroy: removing a missing header fails
 
 
 def get_version(self: object) -> Any:
     version = _message(self).get_version()
-    return getattr(world.wit("http_types").HttpVersion, _VERSIONS.get(version, "HTTP11"))
+    return getattr(registry.wit("http_types").HttpVersion, _VERSIONS.get(version, "HTTP11"))
 
 
 def set_version(self: object, version: Any) -> None:
@@ -114,10 +115,21 @@ def set_version(self: object, version: Any) -> None:
     _message(self).set_version(normalize_version(names.get(version.name, "HTTP/1.1")))
 
 
-def record_only(self: object, *args: object) -> None:
-    """Accepted and recorded nowhere: framing and keepalive modes (compute-emu frames bodies
-    itself, as Viceroy does in automatic mode)."""
-    handles.emu(self)
+def set_framing_headers_mode(self: object, mode: Any) -> None:
+    """``manually-from-headers``: the message's own Content-Length/Transfer-Encoding frame
+    it when they fit its body (as ``compute_emu.sdk``'s ``FramingHeadersMode``)."""
+    manual = getattr(mode, "name", "") == "MANUALLY_FROM_HEADERS"
+    _message(self).set_framing_headers_mode(
+        FramingHeadersMode.ManuallyFromHeaders if manual else FramingHeadersMode.Automatic
+    )
+
+
+def set_http_keepalive_mode(self: object, mode: Any) -> None:
+    """``no-keepalive``: the client connection closes after this response."""
+    off = getattr(mode, "name", "") == "NO_KEEPALIVE"
+    response_of(self).set_http_keepalive_mode(
+        HttpKeepaliveMode.NoKeepalive if off else HttpKeepaliveMode.Automatic
+    )
 
 
 def exit_handle(self: object, *args: object) -> None:
@@ -137,9 +149,9 @@ for _module, _cls in (("http_req", "Request"), ("http_resp", "Response")):
         set_version,
     ):
         impl(_module, f"{_cls}.{_fn.__name__}")(_fn)
-    impl(_module, f"{_cls}.set_framing_headers_mode")(record_only)
+    impl(_module, f"{_cls}.set_framing_headers_mode")(set_framing_headers_mode)
     impl(_module, f"{_cls}.__exit__")(exit_handle)
-impl("http_resp", "Response.set_http_keepalive_mode")(record_only)
+impl("http_resp", "Response.set_http_keepalive_mode")(set_http_keepalive_mode)
 
 
 # -- requests ------------------------------------------------------------------------------
@@ -163,7 +175,7 @@ def set_method(self: object, method: str) -> None:
     try:
         request_of(self).set_method(method)
     except (TypeError, ValueError) as exc:
-        raise world.error("HttpInvalid") from exc
+        raise registry.error("HttpInvalid") from exc
 
 
 @impl("http_req", "Request.get_uri")
@@ -180,7 +192,7 @@ def set_uri(self: object, uri: str) -> None:
     try:
         request.set_url(parse_url(RELATIVE_BASE + uri if relative else uri))
     except (TypeError, ValueError) as exc:
-        raise world.error("HttpInvalid") from exc
+        raise registry.error("HttpInvalid") from exc
     request._wit_relative = uri if relative else None  # type: ignore[attr-defined]
 
 
@@ -203,7 +215,7 @@ def set_cache_override(self: object, cache_override: Any) -> None:
 
 @impl("http_req", "Request.set_auto_decompress_response")
 def set_auto_decompress_response(self: object, encodings: Any) -> None:
-    gzip = world.wit("http_types").ContentEncodings.GZIP
+    gzip = registry.wit("http_types").ContentEncodings.GZIP
     request_of(self).set_auto_decompress_gzip(bool(encodings & gzip))
 
 
@@ -233,7 +245,7 @@ def set_status(self: object, status: int) -> None:
     try:
         response_of(self).set_status(status)
     except (TypeError, ValueError) as exc:
-        raise world.error("HttpInvalidStatus") from exc
+        raise registry.error("HttpInvalidStatus") from exc
 
 
 @impl("http_resp", "Response.get_remote_ip_addr")

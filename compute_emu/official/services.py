@@ -2,7 +2,8 @@
 
 Log lines go to the request's log as ``NAME :: message`` (``compute_emu.sdk.Endpoint``); geo,
 device detection and ACLs read fastly.toml's tables; compute-runtime answers what Viceroy
-sets in the environment; ERL counts nothing, as in Viceroy (``check-rate`` is always false).
+sets in the environment; ERL counts for real, with ``compute_emu.sdk.erl``'s counters (Viceroy
+counts nothing; Compute does).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import resource
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..sdk import device_detection
@@ -19,10 +21,11 @@ from ..sdk._body import Body
 from ..sdk._log import Endpoint, LogError
 from ..sdk.acl import Acl, AclError
 from ..sdk.compute_runtime import LOCAL_VALUES
+from ..sdk.erl import ERL, ERLError, Penaltybox, RateCounter
 from ..sdk.geo import geo_lookup
-from . import handles, world
+from . import handles, registry
 from .messages import fit
-from .world import impl
+from .registry import impl
 
 
 def _exit(self: object, *args: object) -> None:
@@ -44,7 +47,7 @@ def log_open(cls: type, name: str) -> Any:
         endpoint = Endpoint(name)
     except LogError as exc:
         kind = "RESERVED" if "reserved" in str(exc) else "INVALID_SYNTAX"
-        raise world.open_error(kind) from exc
+        raise registry.open_error(kind) from exc
     return handles.new("log", "Endpoint", endpoint)
 
 
@@ -62,7 +65,7 @@ impl("log", "Endpoint.__exit__")(_exit)
 def geo(ip_addr: Any, max_len: int) -> str:
     record = geo_lookup(ip_of(ip_addr))
     if record is None:
-        raise world.error("GenericError")  # no data for this address
+        raise registry.error("GenericError")  # no data for this address
     return fit(json.dumps(record.raw()), max_len)
 
 
@@ -77,7 +80,7 @@ def acl_open(cls: type, name: str) -> Any:
     try:
         return handles.new("acl", "Acl", Acl.open(name))
     except AclError as exc:
-        raise world.open_error("NOT_FOUND") from exc
+        raise registry.open_error("NOT_FOUND") from exc
 
 
 @impl("acl", "Acl.lookup")
@@ -86,7 +89,7 @@ def acl_lookup(self: object, ip_addr: Any) -> Any:
     try:
         match = acl.lookup(ip_of(ip_addr))
     except AclError as exc:
-        raise world.err(world.wit("acl").AclError.GENERIC_ERROR) from exc
+        raise registry.err(registry.wit("acl").AclError.GENERIC_ERROR) from exc
     if match is None:
         return None
     text = json.dumps({"action": match.action().value, "prefix": match.prefix()})
@@ -129,30 +132,55 @@ impl("compute_runtime", "get_cache_generation")(lambda: int(_env("FASTLY_CACHE_G
 impl("compute_runtime", "get_service_version")(lambda: int(_env("FASTLY_SERVICE_VERSION") or 0))
 
 
-# -- erl: as in Viceroy, nothing is counted and nothing is ever penalised -------------------
-class _Named:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
+# -- erl: real counters (compute_emu.sdk.erl's, shared with compute_emu.sdk apps) -----------
 def _erl_open(cls: type, name: str) -> Any:
     if not isinstance(name, str) or not name:
-        raise world.open_error("INVALID_SYNTAX")
-    return handles.new("erl", cls.__name__, _Named(name))
+        raise registry.open_error("INVALID_SYNTAX")
+    kind = RateCounter if cls.__name__ == "RateCounter" else Penaltybox
+    return handles.new("erl", cls.__name__, kind.open(name))
 
 
 def _erl_name(self: object) -> str:
-    named: _Named = handles.emu(self, _Named)
-    return named.name
+    named: RateCounter | Penaltybox = handles.emu(self, (RateCounter, Penaltybox))
+    return named.name()
+
+
+def _erl(call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` with ``ERLError.InvalidArgument`` (a TTL, window or delta out of range) as
+    the WIT's ``invalid-argument``."""
+
+    def run(*args: Any) -> Any:
+        try:
+            return call(*args)
+        except ERLError as exc:
+            raise registry.error("InvalidArgument") from exc
+
+    return run
+
+
+def _counter(handle: object) -> RateCounter:
+    counter: RateCounter = handles.emu(handle, RateCounter)
+    return counter
+
+
+def _box(handle: object) -> Penaltybox:
+    box: Penaltybox = handles.emu(handle, Penaltybox)
+    return box
+
+
+def _check_rate(
+    self: object, entry: str, delta: int, window: int, limit: int, box: object, ttl: int
+) -> bool:
+    return ERL.open(_counter(self), _box(box)).check_rate(entry, delta, window, limit, ttl)
 
 
 for _cls in ("RateCounter", "PenaltyBox"):
     impl("erl", f"{_cls}.open")(_erl_open)
     impl("erl", f"{_cls}.get_name")(_erl_name)
     impl("erl", f"{_cls}.__exit__")(_exit)
-impl("erl", "RateCounter.check_rate")(lambda self, *args: False)
-impl("erl", "RateCounter.increment")(lambda self, *args: None)
-impl("erl", "RateCounter.lookup_rate")(lambda self, *args: 0)
-impl("erl", "RateCounter.lookup_count")(lambda self, *args: 0)
-impl("erl", "PenaltyBox.add")(lambda self, *args: None)
-impl("erl", "PenaltyBox.has")(lambda self, *args: False)
+impl("erl", "RateCounter.check_rate")(_erl(_check_rate))
+impl("erl", "RateCounter.increment")(_erl(lambda self, e, d: _counter(self).increment(e, d)))
+impl("erl", "RateCounter.lookup_rate")(_erl(lambda self, e, w: _counter(self).lookup_rate(e, w)))
+impl("erl", "RateCounter.lookup_count")(_erl(lambda self, e, d: _counter(self).lookup_count(e, d)))
+impl("erl", "PenaltyBox.add")(_erl(lambda self, e, ttl: _box(self).add(e, ttl)))
+impl("erl", "PenaltyBox.has")(_erl(lambda self, e: _box(self).has(e)))

@@ -8,8 +8,8 @@ is the same server as for a ``compute_emu.sdk`` app.
 
 from __future__ import annotations
 
-import importlib
 import platform
+import sys
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING
 from ..errors import AppLoadError, UserError
 from ..runtime.app import App
 from ..sdk._request import Request
-from . import handles, world
+from . import (
+    handles,
+    interfaces,  # noqa: F401  (importing it registers every implementation)
+    world,
+)
 from .detect import OfficialEntry, check_interpreter, find_entry
 
 if TYPE_CHECKING:
@@ -37,8 +41,8 @@ DIFFERENCES = (
 )
 
 # Module globals of the SDK that a Wasm sandbox starts afresh for every request:
-# (module, attribute) -> what stands in for them here.
-SANDBOX_GLOBALS: dict[tuple[str, str], Callable[[], object]] = {
+# (module, attribute) -> the per-request type that stands in for them here.
+SANDBOX_GLOBALS: dict[tuple[str, str], type] = {
     ("fastly_compute.requests.backend", "_dynamic_backends"): handles.SandboxSet,
 }
 
@@ -55,6 +59,7 @@ class OfficialApp(App):
             )
 
         def main() -> None:
+            isolate_sdk_globals()  # the app's top level may just have imported the SDK
             with handles.sandbox() as state:
                 request = Request.from_client()
                 state.downstream = request
@@ -65,15 +70,16 @@ class OfficialApp(App):
 
 
 def isolate_sdk_globals() -> list[str]:
-    """Replace the SDK's per-sandbox globals with per-request ones; the names replaced."""
+    """Replace the SDK's per-sandbox globals with per-request ones; the names replaced.
+
+    Only in SDK modules already imported: importing ``fastly_compute`` here would run its
+    ``patch()`` for an app that never imports it, turning the WIT's ``Err`` into the SDK's
+    exceptions (in a build that happens only if the app imports it)."""
     done = []
-    for (module_name, attr), make in SANDBOX_GLOBALS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if hasattr(module, attr):
-            setattr(module, attr, make())
+    for (module_name, attr), kind in SANDBOX_GLOBALS.items():
+        module = sys.modules.get(module_name)
+        if module is not None and not isinstance(getattr(module, attr, kind()), kind):
+            setattr(module, attr, kind())
             done.append(f"{module_name}.{attr}")
     return done
 
@@ -100,7 +106,6 @@ def load(entry: OfficialEntry, project_dir: Path, log: RequestLog) -> OfficialAp
         world.install(root)
     except RuntimeError as exc:
         raise UserError(f"cannot serve an official fastly-compute app: {exc}") from None
-    isolate_sdk_globals()
     app = OfficialApp(entry.path)
     log.info(f"official fastly-compute {_sdk_version() or ''} app ({entry.reason})")
     log.info("  " + DIFFERENCES.format(version=platform.python_version()))

@@ -7,6 +7,7 @@ The ``*-async`` KV calls run at once; their ``await-*`` hands over the result.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,27 +16,30 @@ from ..sdk._body import Body
 from ..sdk.config_store import ConfigStore, ConfigStoreError
 from ..sdk.kv_store import InsertMode, KVStore, KVStoreError, LookupResponse
 from ..sdk.secret_store import Secret, SecretStore, SecretStoreError
-from . import handles, world
+from . import handles, registry
 from .messages import fit, fit_bytes
-from .world import impl
+from .registry import impl
 
 
-def _open_failed(exc: Exception) -> Exception:
+def _open_failed(exc: Exception, what: str, name: str) -> Exception:
+    """The WIT's open error for a failed ``open``; a store that does not exist is also said in
+    the log with the stores there are (as ``compute_emu.sdk``'s ``KVStore.open`` does)."""
     kind = type(exc).__name__
     if "Long" in kind:
-        return world.open_error("NAME_TOO_LONG")
+        return registry.open_error("NAME_TOO_LONG")
     if "Invalid" in kind or "Empty" in kind:
-        return world.open_error("INVALID_SYNTAX")
-    return world.open_error("NOT_FOUND")
+        return registry.open_error("INVALID_SYNTAX")
+    print(f'warning: {what}("{name}"): {exc}', file=sys.stderr)
+    return registry.open_error("NOT_FOUND")
 
 
 # -- config-store and dictionary -----------------------------------------------------------
 def _config_open(cls: type, name: str) -> Any:
+    module = "config_store" if cls.__name__ == "Store" else "dictionary"
     try:
         store = ConfigStore.open(name)
     except ConfigStoreError as exc:
-        raise _open_failed(exc) from exc
-    module = "config_store" if cls.__name__ == "Store" else "dictionary"
+        raise _open_failed(exc, f"{module}.{cls.__name__}.open", name) from exc
     return handles.new(module, cls.__name__, store)
 
 
@@ -44,7 +48,7 @@ def _config_get(self: object, key: str, max_len: int) -> str | None:
     try:
         value = store.get(key)
     except ConfigStoreError as exc:
-        raise world.error("InvalidArgument") from exc
+        raise registry.error("InvalidArgument") from exc
     return None if value is None else fit(value, max_len)
 
 
@@ -66,7 +70,7 @@ def secret_store_open(cls: type, name: str) -> Any:
     try:
         return handles.new("secret_store", "Store", SecretStore.open(name))
     except SecretStoreError as exc:
-        raise _open_failed(exc) from exc
+        raise _open_failed(exc, "secret_store.Store.open", name) from exc
 
 
 @impl("secret_store", "Store.get")
@@ -75,7 +79,7 @@ def secret_store_get(self: object, key: str) -> Any:
     try:
         secret = store.get(key)
     except SecretStoreError as exc:
-        raise world.error("InvalidArgument") from exc
+        raise registry.error("InvalidArgument") from exc
     return None if secret is None else handles.new("secret_store", "Secret", secret)
 
 
@@ -104,7 +108,7 @@ _KV_ERRORS = {
 
 def _kv_error(exc: KVStoreError) -> Exception:
     name = _KV_ERRORS.get(type(exc).__name__, "KvError_InternalError")
-    return world.err(getattr(world.wit("kv_store"), name)())
+    return registry.err(getattr(registry.wit("kv_store"), name)())
 
 
 def _kv(handle: object) -> KVStore:
@@ -115,10 +119,10 @@ def _kv(handle: object) -> KVStore:
 @impl("kv_store", "Store.open")
 def kv_open(cls: type, name: str) -> Any:
     if not isinstance(name, str) or not name:
-        raise world.open_error("INVALID_SYNTAX")
+        raise registry.open_error("INVALID_SYNTAX")
     store = KVStore.open(name)
     if store is None:
-        raise world.open_error("NOT_FOUND")
+        raise registry.open_error("NOT_FOUND")
     return handles.new("kv_store", "Store", store)
 
 

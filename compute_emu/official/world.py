@@ -25,47 +25,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import registry
+from .registry import err, wit
+
 TOP_NAMES = ("wit_world", "componentize_py_types")
-
-# (module, "Class.method" or "function") -> implementation
-_IMPLS: dict[tuple[str, str], Callable[..., Any]] = {}
-_loaded: dict[str, types.ModuleType] = {}
-
-
-def impl(module: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register the implementation of ``wit_world.imports.<module>``'s ``name``."""
-
-    def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        _IMPLS[(module, name)] = func
-        return func
-
-    return register
-
-
-def implemented() -> set[tuple[str, str]]:
-    """What compute-emu implements, as ``(module, name)``."""
-    return set(_IMPLS)
-
-
-def wit(module: str) -> Any:
-    """The loaded ``wit_world.imports.<module>`` (``types``, ``http_req``, ...)."""
-    return _loaded[module]
-
-
-def err(value: object) -> Exception:
-    """componentize-py's ``Err(value)``: how a WIT function returns an error."""
-    error: Exception = _loaded["componentize_py_types"].Err(value)
-    return error
-
-
-def error(kind: str, *args: object) -> Exception:
-    """``Err(types.Error_<kind>(...))``, e.g. ``error("InvalidArgument")``."""
-    return err(getattr(wit("types"), f"Error_{kind}")(*args))
-
-
-def open_error(kind: str) -> Exception:
-    """``Err(types.OpenError.<KIND>)``, e.g. ``open_error("NOT_FOUND")``."""
-    return err(getattr(wit("types").OpenError, kind))
 
 
 def stubs_dir() -> Path | None:
@@ -92,7 +55,7 @@ def _raises(doc: str | None) -> str | None:
 def _unsupported_value(error_type: str) -> object:
     """The value of an ``Unsupported`` error of WIT type ``error_type``."""
     module_name, _, type_name = error_type.rpartition(".")
-    module = _loaded.get(module_name.rpartition(".")[2])
+    module = registry.loaded(module_name.rpartition(".")[2])
     if module is None or module_name.startswith("componentize"):
         return None
     kinds: dict[str, Callable[[], object]] = {
@@ -150,13 +113,19 @@ def _stub_callables(tree: ast.Module) -> Iterator[tuple[str, ast.FunctionDef, bo
                     yield f"{node.name}.{member.name}", member, classmethod_
 
 
-def _bind(short: str, module: types.ModuleType, tree: ast.Module) -> None:
-    """Put compute-emu's implementation (or the Unsupported stand-in) in place of each stub."""
+Wrap = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _bind(short: str, module: types.ModuleType, tree: ast.Module, wrap: Wrap | None) -> None:
+    """Put compute-emu's implementation (or the Unsupported stand-in) in place of each stub,
+    through ``wrap`` if one was installed."""
     for name, node, is_classmethod in _stub_callables(tree):
-        func = _IMPLS.get((short, name))
+        func = registry.implementation(short, name)
         if func is None:
             doc = ast.get_docstring(node)
             func = _release if name.endswith(".__exit__") else _stand_in(short, name, doc)
+        if wrap is not None:
+            func = wrap(func)
         owner_name, _, attr = name.rpartition(".")
         if not owner_name:
             setattr(module, attr, func)
@@ -171,21 +140,26 @@ def _bind(short: str, module: types.ModuleType, tree: ast.Module) -> None:
 class _StubLoader(importlib.machinery.SourceFileLoader):
     """Runs a stub file as the module, then binds compute-emu's implementations into it."""
 
+    def __init__(self, fullname: str, path: str, wrap: Wrap | None) -> None:
+        super().__init__(fullname, path)
+        self.wrap = wrap
+
     def exec_module(self, module: types.ModuleType) -> None:
         super().exec_module(module)
         short = module.__name__.rpartition(".")[2]
-        _loaded[short] = module
+        registry.record(short, module)
         if module.__name__.startswith("wit_world.imports."):
             tree = ast.parse(Path(self.path).read_text(encoding="utf-8"))
-            _bind(short, module, tree)
+            _bind(short, module, tree, self.wrap)
             module.__compute_emu__ = True  # type: ignore[attr-defined]
 
 
 class StubFinder(importlib.abc.MetaPathFinder):
     """Finds ``wit_world.*`` and ``componentize_py_types`` in the SDK's stubs directory."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, wrap: Wrap | None = None) -> None:
         self.root = root
+        self.wrap = wrap
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
@@ -199,24 +173,28 @@ class StubFinder(importlib.abc.MetaPathFinder):
             file, search = base.with_suffix(".py"), None
         else:
             return None
-        loader = _StubLoader(fullname, str(file))
+        loader = _StubLoader(fullname, str(file), self.wrap)
         return importlib.util.spec_from_file_location(
             fullname, file, loader=loader, submodule_search_locations=search
         )
 
 
-def install(root: Path) -> list[str]:
+def install(root: Path, wrap: Wrap | None = None) -> list[str]:
     """Make ``wit_world`` importable from ``root`` (the stubs) and import all of its
-    interfaces now, before ``fastly_compute`` binds them. Returns the interface names."""
-    from . import interfaces  # noqa: F401  (registers the implementations)
+    interfaces now, before ``fastly_compute`` binds them. Returns the interface names.
 
+    The implementations must be registered first (``import compute_emu.official.interfaces``:
+    the composition root, :mod:`.serving`, does); a function with none raises Unsupported.
+    ``wrap``, if given, wraps every function put into the bindings (the first install of a
+    process decides).
+    """
     for name in TOP_NAMES:
         module = sys.modules.get(name)
         loader = getattr(getattr(module, "__spec__", None), "loader", None)
         if module is not None and not isinstance(loader, _StubLoader):
             raise RuntimeError(f"another {name} module is already imported ({module!r})")
     if not any(isinstance(f, StubFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, StubFinder(root))
+        sys.meta_path.insert(0, StubFinder(root, wrap))
     names = sorted(p.stem for p in (root / "wit_world" / "imports").glob("*.py"))
     names.remove("__init__")
     importlib.import_module("wit_world.exports")

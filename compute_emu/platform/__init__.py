@@ -5,8 +5,9 @@
 ``geolocation``, ``device_detection`` and ``acls`` with Viceroy's rules and formats, reads their
 files once at start-up (JSON config stores are re-read on each open and geolocation/device JSON
 on each lookup, as Viceroy does) and raises a one-line ``ManifestError`` naming the manifest, the
-key path, the line and any resolved file path. The SDK (``compute_emu.sdk``) reads it through
-``current_host(...).platform``.
+key path, the line and any resolved file path. The SDK (``compute_emu.sdk``) reaches it only
+through its host interface, which the native host implements over it
+(``compute_emu/runtime/platform_calls.py``).
 """
 
 from ._platform import Platform

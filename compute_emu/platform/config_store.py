@@ -15,11 +15,11 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from compute_emu.errors import ManifestError
+from compute_emu.sdk._names import CONFIG_KEY_MAX_CHARS as KEY_MAX_CHARS
+from compute_emu.sdk._names import CONFIG_VALUE_MAX_CHARS as VALUE_MAX_CHARS
 
 from ._common import KeyPath, Section, json_kind, json_object, kind_of
 
-KEY_MAX_CHARS = 256
-VALUE_MAX_CHARS = 8000
 FORMATS = ("inline-toml", "json")
 
 

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from compute_emu.errors import ManifestError
+from compute_emu.sdk._names import parse_ip
 
 from ._common import KeyPath, Section, json_kind, json_object, kind_of
 
@@ -61,13 +62,6 @@ def is_loopback(ip: IPAddress) -> bool:
     if isinstance(ip, ipaddress.IPv4Address):
         return ip in _LOOPBACK_V4
     return ip == _LOOPBACK_V6
-
-
-def parse_ip(text: str) -> IPAddress:
-    """An IP address as Rust's ``IpAddr::from_str`` reads it (no zone, no brackets)."""
-    if "%" in text:
-        raise ValueError(f"{text!r} is not an IP address (zone identifiers are not accepted)")
-    return ipaddress.ip_address(text)
 
 
 @dataclass(frozen=True)

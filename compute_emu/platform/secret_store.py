@@ -9,25 +9,14 @@ string-to-string JSON object. No message, ``repr`` or log line built here contai
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from compute_emu.sdk._names import secret_name_problem as name_problem
+
 from ._common import KeyPath, Section, kind_of
 
-_NAME = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 SOURCES = ("data", "file", "env")
-
-
-def name_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid secret store or secret name, or ``None``."""
-    if not name:
-        return "names cannot be empty"
-    if len(name.encode("utf-8", "replace")) > 255:
-        return "names are at most 255 bytes"
-    if not _NAME.fullmatch(name):
-        return "names may only contain letters, digits, '-', '_' and '.'"
-    return None
 
 
 class SecretStore:

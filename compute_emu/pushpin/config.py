@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..errors import UserError
-from ..manifest import BackendConfig
+from ..manifest import BackendConfig, PushpinConfig
 from ..manifest.values import conf_value_problem
 
 # The local Grip-Sig issuer and key of the Fastly CLI (fastly/cli PR #1569), so an origin
@@ -92,6 +92,22 @@ class PushpinSettings:
     publish_port: int = DEFAULT_PUBLISH_PORT
     sig_iss: str = DEFAULT_SIG_ISS
     sig_key: str = DEFAULT_SIG_KEY
+
+
+def pushpin_settings(
+    enable_flag: bool,
+    proxy_port_flag: int | None,
+    publish_port_flag: int | None,
+    config: PushpinConfig,
+) -> tuple[bool, PushpinSettings]:
+    """Whether Fanout is on, and Pushpin's settings: the flag, then ``[local_server.pushpin]``,
+    then the default."""
+    return enable_flag or config.enable, PushpinSettings(
+        proxy_port=proxy_port_flag or config.proxy_port or DEFAULT_PROXY_PORT,
+        publish_port=publish_port_flag or config.publish_port or DEFAULT_PUBLISH_PORT,
+        sig_iss=config.sig_iss or DEFAULT_SIG_ISS,
+        sig_key=config.sig_key or DEFAULT_SIG_KEY,
+    )
 
 
 def _conf_value(name: str, value: str) -> str:

@@ -8,6 +8,7 @@ values that are not digits or disagree, or a transfer coding other than ``chunke
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -155,3 +156,20 @@ def body_headers(method: str, length: int | None) -> Headers:
     if length > 0 or method in BODY_METHODS:
         return [("content-length", str(length).encode())]
     return []
+
+
+def manual_framing(
+    headers: Iterable[tuple[str, bytes]], length: int | None
+) -> tuple[str, bytes] | None:
+    """A message's own framing header, for ``FramingHeadersMode.ManuallyFromHeaders``, when it
+    is valid for a body of ``length`` bytes (``None``: not known yet): one all-digit
+    ``Content-Length`` equal to it, or ``Transfer-Encoding: chunked`` alone. ``None``
+    otherwise: the message is framed automatically, as Viceroy falls back."""
+    encoding = [v for n, v in headers if n.lower() == "transfer-encoding"]
+    declared = [v for n, v in headers if n.lower() == "content-length"]
+    if encoding and not declared and [v.strip().lower() for v in encoding] == [b"chunked"]:
+        return ("transfer-encoding", b"chunked")
+    valid = not encoding and len(declared) == 1 and declared[0].strip().isdigit()
+    if valid and (length is None or int(declared[0]) == length):
+        return ("content-length", declared[0].strip())
+    return None

@@ -10,7 +10,7 @@ from ..log import BODY_LIMIT
 
 if TYPE_CHECKING:
     from ..log import RequestLog
-    from ..sdk._response import Response
+    from ..sdk._interface import OutgoingResponse
     from ..server.connection import Exchange
     from ..upstream.client import UpstreamResponse
 
@@ -45,10 +45,10 @@ class RequestBodyTap:
             self.log.body(self.request_id, ">", self.kept, self.total)
 
 
-def log_response_body(log: RequestLog, request_id: int, response: Response) -> None:
+def log_response_body(log: RequestLog, request_id: int, response: OutgoingResponse) -> None:
     """The app's response body, if it is in memory (a streamed one: what is buffered)."""
-    body = response._body
-    buffered = bytes(body._buffer[:BODY_LIMIT])
+    body = response.body
+    buffered = body.prefix[:BODY_LIMIT]
     if buffered or body.known_length():
         log.body(request_id, "<", buffered, body.known_length())
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ..sdk._modes import HttpKeepaliveMode, manual_framing
-from ..sdk._response import Response
+from ..rules.framing import end_to_end, header_value, manual_framing
+from ..sdk._interface import OutgoingResponse
 from ..server.connection import Exchange
-from ..server.framing import end_to_end, header_value
 from .bridge import body_length, iterate_body
 from .streaming import StreamingSink
 
@@ -37,11 +36,14 @@ async def send_text(
 
 
 async def deliver_response(
-    exchange: Exchange, response: Response, date: bytes, stream: StreamingSink | None = None
+    exchange: Exchange,
+    response: OutgoingResponse,
+    date: bytes,
+    stream: StreamingSink | None = None,
 ) -> None:
     """Write the app's response: framing rebuilt, body streamed as it is read (and, for
     ``stream_to_client``, followed by what the app writes until it finishes)."""
-    status = response.get_status()
+    status = response.status
     if status < 200:
         await send_text(
             exchange,
@@ -50,17 +52,17 @@ async def deliver_response(
             date,
         )
         return
-    headers = end_to_end(response._headers.items())
-    prefix, body = response.take_body().detach()
+    headers = end_to_end(list(response.headers))
+    prefix, body = response.body.prefix, response.body.stream
     length = body_length(prefix, body)
-    manual = manual_framing(
-        response._framing, response._headers, None if stream is not None else length
-    )
+    manual = None
+    if response.framing_from_headers:
+        manual = manual_framing(response.headers, None if stream is not None else length)
     if manual is not None:
         headers.append(manual)
     elif length is not None and status != 204 and stream is None:
         headers.append(("content-length", str(length).encode()))
-    if response._keepalive is HttpKeepaliveMode.NoKeepalive:
+    if not response.keepalive:
         headers.append(("connection", b"close"))
     if header_value(headers, "date") is None:
         headers.append(("date", date))

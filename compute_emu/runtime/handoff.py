@@ -14,8 +14,8 @@ from ..rules.backend import OutgoingRequest
 from ..rules.framing import end_to_end, header_value
 from ..rules.handoff import fanout_request, websocket_request
 from ..rules.ws_frames import FrameCounter
-from ..sdk._host import HandoffKind
-from ..sdk._request import Request
+from ..sdk._interface import HandoffKind
+from ..sdk._interface import OutgoingRequest as AppRequest
 from ..server.connection import ClientGone, Exchange
 from ..upstream.client import (
     FailureKind,
@@ -28,6 +28,7 @@ from ..upstream.client import (
 )
 from ..upstream.relay import relay_chunked, splice
 from .bridge import iterate_body
+from .decision import Handoff
 from .deliver import send_text
 
 T = TypeVar("T")
@@ -35,49 +36,57 @@ QUICK_ANSWER = 0.05  # seconds: a response head later than this is watched for a
 SMALL_BODY = 64 * 1024  # a relayed body of at most this many bytes goes out with its head
 
 if TYPE_CHECKING:
-    from .host import RequestHost
+    from .scope import RequestScope
+    from .services import Backends
 
 
 def handoff_target(
-    host: RequestHost, request: Request, backend: str, kind: HandoffKind
+    fanout_port: int | None,
+    backends: Backends,
+    client_headers: list[tuple[str, bytes]],
+    request: AppRequest,
+    backend: str,
+    kind: HandoffKind,
 ) -> OutgoingRequest:
     """Where the handoff of ``request`` goes and what it says, by Viceroy's rules."""
-    exchange = host.exchange
-    app_headers = request._headers.items()
-    url = request.get_url_str()
-    method = request.get_method()
+    app_headers = list(request.headers)
+    url, method = request.url, request.method
     if kind == "fanout":
-        port = host.services.fanout_proxy_port
-        assert port is not None, "checked when the app asked for the handoff"
-        return fanout_request(port, backend, method, url, exchange.headers, app_headers)
-    config = host.backends[backend]
-    return websocket_request(config, method, url, exchange.headers, app_headers)
+        assert fanout_port is not None, "checked when the app asked for the handoff"
+        return fanout_request(fanout_port, backend, method, url, client_headers, app_headers)
+    return websocket_request(backends[backend], method, url, client_headers, app_headers)
 
 
 async def relay_handoff(
-    host: RequestHost,
-    request: Request,
-    backend: str,
-    kind: HandoffKind,
+    exchange: Exchange,
+    scope: RequestScope,
+    handoff: Handoff,
     record: RequestRecord | None = None,
 ) -> None:
     """Send the handed-off request on and relay what comes back, until either side closes
     (``record``: the request's log line, told when a long-lived answer opens)."""
-    services, exchange = host.services, host.exchange
-    target = handoff_target(host, request, backend, kind)
+    services, backend, kind = scope.services, handoff.backend, handoff.kind
+    target = handoff_target(
+        services.fanout_proxy_port,
+        scope.backends,
+        exchange.headers,
+        handoff.request,
+        backend,
+        kind,
+    )
     destination = target.destination
     label = (
         f"Pushpin [{backend}]" if kind == "fanout" else f"backend {backend} ({destination.label})"
     )
-    host.notes.append(f"{kind}→{backend}")
+    scope.notes.append(f"{kind}→{backend}")
     services.log.debug(
-        f"#{host.request_id} {kind} handoff to {label}: {target.method} {target.target}"
+        f"#{scope.request_id} {kind} handoff to {label}: {target.method} {target.target}"
     )
     date = services.date()
     # The client's original body, framed by its own (protected) Content-Length or
     # Transfer-Encoding, which the handoff request carries.
-    prefix, stream = host.original_body()
-    ssl_context = host.backends.ssl_context(backend) if destination.tls else None
+    prefix, stream = scope.original_body()
+    ssl_context = scope.backends.ssl_context(backend) if destination.tls else None
     upstream = UpstreamRequest(
         target.method,
         target.target,
@@ -93,9 +102,9 @@ async def relay_handoff(
         return
     try:
         services.log.debug(
-            f"#{host.request_id} handoff target '{label}' responded with {response.status}"
+            f"#{scope.request_id} handoff target '{label}' responded with {response.status}"
         )
-        services.log.headers(host.request_id, "<", response.headers)
+        services.log.headers(scope.request_id, "<", response.headers)
         if response.status == 101:
             upstream_stream, upstream_pending = response.upgrade()
             try:
@@ -110,7 +119,7 @@ async def relay_handoff(
                 extensions = header_value(response.headers, "sec-websocket-extensions")
                 inspector = WsInspector(
                     services.log,
-                    host.request_id,
+                    scope.request_id,
                     extensions.decode("latin-1") if extensions else None,
                 )
             if record is not None:

@@ -7,37 +7,21 @@ asks for a result.
 
 from __future__ import annotations
 
-import ssl
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 import anyio
 
-from ..manifest import BackendConfig
 from ..sdk._errors import SendError, SendErrorCause
-from ..sdk._request import Request
-from .readthrough import cached_send
 from .send import BackendCall
-
-if TYPE_CHECKING:
-    from .host import RequestHost
 
 
 class PendingCall:
-    """One backend request started by ``send_async`` (created and run on the loop)."""
+    """One backend request started by ``send_async`` (created and run on the loop):
+    ``fetch()`` sends it (through the readthrough cache) and gives its response head."""
 
-    def __init__(
-        self,
-        host: RequestHost,
-        backend: BackendConfig,
-        request: Request,
-        ssl_context: ssl.SSLContext | None,
-        note: int | None = None,
-    ) -> None:
-        self.host = host
-        self.note = note  # the log note the cache tags (HIT/MISS/STALE/PASS)
+    def __init__(self, fetch: Callable[[], Awaitable[BackendCall]], backend: str) -> None:
+        self._fetch = fetch
         self.backend = backend
-        self.request = request
-        self.ssl_context = ssl_context
         self.done = anyio.Event()
         self.call: BackendCall | None = None
         self.error: SendError | None = None
@@ -47,9 +31,7 @@ class PendingCall:
         """Send the request and keep the outcome (never raises)."""
         with self.scope:
             try:
-                self.call = await cached_send(
-                    self.host, self.backend, self.request, self.ssl_context, self.note
-                )
+                self.call = await self._fetch()
             except SendError as exc:
                 self.error = exc
         self.done.set()
@@ -64,9 +46,7 @@ class PendingCall:
         if self.error is not None:
             raise self.error
         if self.call is None:
-            raise SendError(
-                self.backend.name, SendErrorCause.InternalError, "the request was cancelled"
-            )
+            raise SendError(self.backend, SendErrorCause.InternalError, "the request was cancelled")
         return self.call
 
     async def aclose(self) -> None:

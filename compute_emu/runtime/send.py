@@ -4,20 +4,27 @@ The response body is not read here. It is handed to the SDK as a stream, so a re
 goes straight to the client flows through chunk by chunk and a 1 GiB download never sits in
 memory. The connection goes back to the pool when the body has been read to its end.
 The upstream client's errors become the SDK's ``SendError`` here, in :func:`send_error`.
+
+Two faces are defined here, below everything that uses them:
+
+- :class:`BackendCall`: a response whose head has arrived, as the request's scope hands it to
+  the app (an :class:`UpstreamCall` on the wire, or the readthrough cache's stand-ins);
+- :class:`CallScope`: what a backend call needs of the request that makes it (the readthrough
+  cache and pending calls take it, never the whole request).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ssl
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ..manifest import BackendConfig
 from ..rules.backend import backend_request
-from ..rules.framing import FramingError, content_length
+from ..rules.framing import FramingError, content_length, manual_framing
 from ..sdk._errors import SendError, SendErrorCause
-from ..sdk._modes import manual_framing
-from ..sdk._request import Request
+from ..sdk._interface import OutgoingRequest
 from ..upstream.client import (
     FailureKind,
     Origin,
@@ -25,10 +32,56 @@ from ..upstream.client import (
     UpstreamRequest,
     UpstreamResponse,
 )
-from .bridge import LoopBodyStream, body_length, iterate_body
+from .bridge import Loop, LoopBodyStream, body_length, iterate_body
 
 if TYPE_CHECKING:
     from .services import Services
+
+T = TypeVar("T")
+
+
+class CallScope(Protocol):
+    """The request a backend call is made for, as the readthrough cache and pending calls see
+    it. The scope object itself owns the fetches it starts: a request never waits for (collapses
+    onto) a fetch of its own."""
+
+    @property
+    def request_id(self) -> int: ...
+
+    @property
+    def services(self) -> Services: ...
+
+    def tag(self, note: int | None, word: str) -> None:
+        """Add ``word`` (HIT, MISS, STALE, PASS) to the request's log note ``note``."""
+        ...
+
+    async def run_hook(self, hook: Callable[[T], T], value: T) -> T:
+        """Run one of the app's cache hooks on the app's side; its result."""
+        ...
+
+
+class BackendCall(Protocol):
+    """A backend response whose head has arrived: on the wire, or served by the cache."""
+
+    status: int
+    headers: list[tuple[str, bytes]]
+    length: int | None  # the body's declared length, when known
+
+    @property
+    def backend_name(self) -> str: ...
+
+    @property
+    def version(self) -> str:
+        """The response's HTTP version, e.g. ``"HTTP/1.1"``."""
+        ...
+
+    def body_stream(self) -> LoopBodyStream:
+        """The body as a stream read on demand."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the response holds (its connection, if the body was not all read)."""
+        ...
 
 
 class BodySink(Protocol):
@@ -76,16 +129,15 @@ def _seconds(ms: int | None) -> float | None:
     return None if ms is None else ms / 1000
 
 
-class BackendCall:
-    """A backend response whose head has arrived and whose body is still on the wire."""
+class UpstreamCall:
+    """A :class:`BackendCall` on the wire: the head has arrived, the body is still coming."""
 
-    def __init__(
-        self, services: Services, backend: BackendConfig, response: UpstreamResponse
-    ) -> None:
-        self.services = services
+    def __init__(self, loop: Loop, backend: BackendConfig, response: UpstreamResponse) -> None:
+        self._loop = loop
         self.backend = backend
         self.status = response.status
         self.headers = response.headers
+        self.version = f"HTTP/{response.http_version}"
         self._response = response
         self._between_bytes = _seconds(backend.between_bytes_timeout_ms)
         self.sink: BodySink | None = None  # set by the readthrough cache on a miss
@@ -93,9 +145,13 @@ class BackendCall:
         with contextlib.suppress(FramingError):  # checked when the head arrived
             self.length = content_length(self.headers)
 
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
     def body_stream(self) -> LoopBodyStream:
         """The response body as a lazily read stream."""
-        return LoopBodyStream(self.services.loop, self._read, self.length)
+        return LoopBodyStream(self._loop, self._read, self.length)
 
     async def _read(self) -> bytes:
         try:
@@ -131,22 +187,17 @@ class BackendCall:
 async def open_backend_call(
     services: Services,
     backend: BackendConfig,
-    request: Request,
+    request: OutgoingRequest,
     ssl_context: ssl.SSLContext | None = None,
-) -> BackendCall:
+) -> UpstreamCall:
     """Send ``request`` to ``backend`` and wait for the response head; raises SendError."""
-    prefix, stream = request.take_body().detach()
-    method = request.get_method()
+    prefix, stream = request.body.prefix, request.body.stream
+    method = request.method
     length = body_length(prefix, stream)
-    if manual := manual_framing(request._framing, request._headers, length):  # the app's own
+    manual = manual_framing(request.headers, length) if request.framing_from_headers else None
+    if manual is not None:  # the app's own framing
         length = int(manual[1]) if manual[0] == "content-length" else None
-    outgoing = backend_request(
-        backend,
-        method,
-        request.get_url_str(),
-        request._headers.items(),
-        length,
-    )
+    outgoing = backend_request(backend, method, request.url, list(request.headers), length)
     origin = Origin.of(outgoing.destination, ssl_context)
     upstream = UpstreamRequest(
         method,
@@ -166,4 +217,4 @@ async def open_backend_call(
             SendErrorCause.HttpUpgradeFailed,
             "the backend switched protocols; use handoff_websocket() for WebSockets",
         )
-    return BackendCall(services, backend, response)
+    return UpstreamCall(services.loop, backend, response)

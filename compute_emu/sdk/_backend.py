@@ -20,8 +20,8 @@ from datetime import timedelta
 from enum import Enum
 from typing import ClassVar
 
-from ..manifest import BackendConfig
 from ._host import current_host
+from ._interface import BackendInfo
 from ._variants import VariantError, add_variants
 
 _TARGET = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?$")
@@ -75,6 +75,10 @@ add_variants(
 )
 
 
+def _timedelta(ms: int | None) -> timedelta | None:
+    return None if ms is None else timedelta(milliseconds=ms)
+
+
 def _ms(value: timedelta | float) -> int:
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
     if seconds < 0:
@@ -83,28 +87,24 @@ def _ms(value: timedelta | float) -> int:
 
 
 class Backend:
-    """A backend the app can send requests to."""
+    """A backend the app can send requests to (the host's description of it)."""
 
-    def __init__(
-        self, config: BackendConfig, dynamic: bool, extras: dict[str, object] | None = None
-    ) -> None:
-        self._config = config
-        self._dynamic = dynamic
-        self._extras: dict[str, object] = dict(extras or {})
+    def __init__(self, info: BackendInfo) -> None:
+        self._info = info
+        self._extras: dict[str, object] = dict(info.options)
 
     @classmethod
     def from_name(cls, name: str) -> Backend:
         """The backend called ``name``; raises ``BackendError`` if there is none."""
-        host = current_host("Backend.from_name()")
-        config = host.backend_config(name)
-        if config is None:
+        info = current_host("Backend.from_name()").backend(name)
+        if info is None:
             raise BackendError.DoesNotExist(f"no backend named {name!r}")
-        return cls(config, dynamic=name in getattr(host, "dynamic_backends", {}))
+        return cls(info)
 
     @staticmethod
     def exists(name: str) -> bool:
         """Whether a backend called ``name`` exists (static or registered dynamically)."""
-        return current_host("Backend.exists()").backend_config(name) is not None
+        return current_host("Backend.exists()").backend(name) is not None
 
     @staticmethod
     def builder(name: str, target: str) -> BackendBuilder:
@@ -112,34 +112,31 @@ class Backend:
         return BackendBuilder(name, target)
 
     def name(self) -> str:
-        return self._config.name
+        return self._info.name
 
     def is_dynamic(self) -> bool:
-        return self._dynamic
+        return self._info.dynamic
 
     def get_host(self) -> str:
-        return self._config.host
+        return self._info.host
 
     def get_host_override(self) -> str | None:
-        return self._config.override_host
+        return self._info.override_host
 
     def get_port(self) -> int:
-        return self._config.port
+        return self._info.port
 
     def is_ssl(self) -> bool:
-        return self._config.scheme == "https"
+        return self._info.use_ssl
 
     def get_connect_timeout(self) -> timedelta | None:
-        ms = self._config.connect_timeout_ms
-        return None if ms is None else timedelta(milliseconds=ms)
+        return _timedelta(self._info.connect_timeout_ms)
 
     def get_first_byte_timeout(self) -> timedelta | None:
-        ms = self._config.first_byte_timeout_ms
-        return None if ms is None else timedelta(milliseconds=ms)
+        return _timedelta(self._info.first_byte_timeout_ms)
 
     def get_between_bytes_timeout(self) -> timedelta | None:
-        ms = self._config.between_bytes_timeout_ms
-        return None if ms is None else timedelta(milliseconds=ms)
+        return _timedelta(self._info.between_bytes_timeout_ms)
 
     def get_ssl_min_version(self) -> SslVersion | None:
         """The minimum TLS version set with the builder, if any."""
@@ -171,13 +168,13 @@ class Backend:
 
     def is_healthy(self) -> BackendHealth:
         """The ``health`` of the backend in fastly.toml (``Unknown`` if unset or dynamic)."""
-        return BackendHealth(self._config.health)
+        return BackendHealth(self._info.health)
 
     def __str__(self) -> str:
-        return self._config.name
+        return self._info.name
 
     def __repr__(self) -> str:
-        return f"Backend({self._config.name!r})"
+        return f"Backend({self._info.name!r})"
 
 
 class BackendBuilder:
@@ -229,6 +226,7 @@ class BackendBuilder:
 
     def sni_hostname(self, name: str) -> BackendBuilder:
         """The TLS name (compute-emu verifies the certificate against it too)."""
+        self._options["sni_hostname"] = name
         self._options.setdefault("cert_host", name)
         return self
 
@@ -314,18 +312,15 @@ class BackendBuilder:
 
     def finish(self) -> Backend:
         """Register the backend for this request; raises ``BackendCreationError``."""
-        scheme = "https" if self._ssl else "http"
-        port = self._port or (443 if self._ssl else 80)
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        config = BackendConfig(
+        info = BackendInfo(
             name=self._name,
-            url=f"{scheme}://{host}:{port}/",
-            scheme=scheme,
             host=self._host,
-            port=port,
-            path_prefix="",
+            port=self._port or (443 if self._ssl else 80),
+            use_ssl=self._ssl,
+            dynamic=True,
+            options=tuple(self._extras.items()),
             **self._options,  # type: ignore[arg-type]
         )
-        if not current_host("BackendBuilder.finish()").register_backend(config):
+        if not current_host("BackendBuilder.finish()").register_backend(info):
             raise BackendCreationError.NameInUse(f"a backend named {self._name!r} already exists")
-        return Backend(config, dynamic=True, extras=self._extras)
+        return Backend(info)

@@ -8,15 +8,10 @@ client) chunk by chunk without ever being held in memory whole.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
 
+from ._interface import BodyParts, BodyStream
 
-class BodyStream(Protocol):
-    """A source of body bytes provided by the host."""
-
-    def read_chunk(self) -> bytes:
-        """The next chunk; ``b""`` at the end. Blocks the calling thread."""
-        ...
+__all__ = ["Body", "BodyStream"]
 
 
 class Body:
@@ -41,6 +36,13 @@ class Body:
         body = cls(prefix)
         body._stream = stream
         return body
+
+    @classmethod
+    def from_parts(cls, parts: BodyParts) -> Body:
+        """The body a host value describes (its bytes in memory, then its stream)."""
+        if parts.stream is None:
+            return cls(parts.prefix)
+        return cls.from_stream(parts.stream, parts.prefix)
 
     # -- reading -------------------------------------------------------------------------
     def _fill(self) -> None:
@@ -130,6 +132,11 @@ class Body:
         self._buffer = bytearray()
         self._stream = None
         return data, stream
+
+    def take_parts(self) -> BodyParts:
+        """The body as a host value (see :meth:`detach`), leaving this body empty."""
+        prefix, stream = self.detach()
+        return BodyParts(prefix, stream)
 
     def __len__(self) -> int:
         """Length of the body (reads any stream)."""

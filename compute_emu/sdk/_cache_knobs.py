@@ -4,8 +4,8 @@ Mirrors ``fastly::Request``'s cache override methods and ``fastly::http::Candida
 ``set_pass``, ``set_ttl``, ``set_stale_while_revalidate``, ``set_pci`` and
 ``set_surrogate_key`` are defined on ``Request`` itself (they record into
 ``_cache_override``); this mixin adds their builder twins, ``set_cache_key`` and the
-before/after-send hooks, recorded in the same dict. The runtime reads that dict
-(``compute_emu/runtime/readthrough.py``).
+before/after-send hooks, recorded in the same dict. ``Request`` hands that dict to the host
+as a ``CacheOptions`` value (the hooks wrapped to take and give values).
 
 Differences from Rust: durations are seconds (``float``) or ``datetime.timedelta``; the hooks
 are plain callables that may raise (``SendError`` fails the ``send()``); they run on a thread
@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Self
 
 from ._headers import HeaderMap
+from ._interface import Candidate
 
 if TYPE_CHECKING:
     from ._request import Request
@@ -144,6 +145,35 @@ class CandidateResponse:
         self._vary = list(vary)
         self._pci = pci
         self._record_uncacheable = False
+
+    @classmethod
+    def _from_value(cls, value: Candidate) -> CandidateResponse:
+        """The candidate the host describes (for the app's ``set_after_send`` hook)."""
+        return cls(
+            value.status,
+            value.headers,
+            cacheable=value.cacheable,
+            ttl=value.ttl,
+            age=value.age,
+            stale_while_revalidate=value.stale_while_revalidate,
+            surrogate_keys=value.surrogate_keys,
+            vary=value.vary,
+            pci=value.pci,
+        )
+
+    def _value(self) -> Candidate:
+        """What the hook left, as a value for the host."""
+        return Candidate(
+            status=self._status,
+            headers=tuple(self._headers.items()),
+            cacheable=self._cacheable,
+            ttl=self._ttl,
+            age=self._age,
+            stale_while_revalidate=self._swr,
+            surrogate_keys=tuple(self._surrogate_keys),
+            vary=tuple(self._vary),
+            pci=self._pci,
+        )
 
     # -- status and headers ----------------------------------------------------------------
     def get_status(self) -> int:

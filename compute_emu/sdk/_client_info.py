@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ._headers import HeaderMap
-from ._variants import platform
+from ._variants import host
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -209,5 +209,5 @@ class ClientInfo:
         value = self._headers.get("fastly-key")
         if value is None:
             return False
-        keys = getattr(platform("Request.fastly_key_is_valid()"), "fake_valid_fastly_keys", ())
-        return value.decode("utf-8", "replace") in keys
+        key = value.decode("utf-8", "replace")
+        return host("Request.fastly_key_is_valid()").fastly_key_is_valid(key)

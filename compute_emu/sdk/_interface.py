@@ -39,6 +39,7 @@ Handle = object
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 HandoffKind = Literal["fanout", "websocket"]
+StoreKind = Literal["kv", "config", "secret", "acl"]
 
 ERROR_KINDS = frozenset(
     {
@@ -397,6 +398,11 @@ class Host(Protocol):
 
     def acl_lookup(self, acl: Handle, ip: IpAddress) -> AclMatch | None:
         """The most specific entry matching ``ip``; ``None`` if none does."""
+        ...
+
+    def store_names(self, kind: StoreKind) -> tuple[str, ...] | None:
+        """The names of the stores (or ACLs) of ``kind`` there are, sorted, for the message of a
+        failed open; ``None`` if this host cannot list them."""
         ...
 
     # -- lookups about the client ------------------------------------------------------------

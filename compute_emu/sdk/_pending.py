@@ -9,36 +9,39 @@ otherwise (Rust returns ``PollResult``), raising ``SendError`` on failure; ``sel
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._body_streams import gunzip_if_asked
 from ._errors import SendError
 from ._host import current_host
+from ._interface import Handle
+from ._response import Response
 
 if TYPE_CHECKING:
     from ._request import Request
-    from ._response import Response
 
 
 class PendingRequest:
     """A backend request in flight; several run at the same time."""
 
-    def __init__(self, handle: Any, request: Request) -> None:
+    def __init__(self, handle: Handle, request: Request) -> None:
         self._handle = handle  # the host's token for this request
         self._request = request
 
     def wait(self) -> Response:
         """Block until the response head arrives; raises ``SendError``."""
-        response = current_host("PendingRequest.wait()").wait_pending(self._handle)
+        value = current_host("PendingRequest.wait()").wait_pending(self._handle)
+        response = Response._from_backend_response(value, self._request)
         return gunzip_if_asked(self._request, response)
 
     def poll(self) -> Response | None:
         """The response if it has arrived, else ``None`` (never blocks)."""
-        return self.wait() if self._handle.is_done() else None
+        ready = current_host("PendingRequest.poll()").pending_ready(self._handle)
+        return self.wait() if ready else None
 
     def is_ready(self) -> bool:
         """True once ``wait()`` would not block."""
-        return bool(self._handle.is_done())
+        return current_host("PendingRequest.is_ready()").pending_ready(self._handle)
 
     def sent_req(self) -> Request:
         """The request that was sent."""

@@ -5,24 +5,23 @@ from __future__ import annotations
 import copy
 import ipaddress
 import warnings
-import weakref
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Self
 from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
 
 from ._backend import Backend
 from ._body import Body
-from ._body_streams import UploadPipe, gunzip_if_asked
-from ._cache_knobs import CacheKnobs
+from ._body_streams import gunzip_if_asked
+from ._cache_knobs import CacheKnobs, CandidateResponse
 from ._client_info import ClientInfo, ClientMeta
 from ._headers import HeaderMap
 from ._host import current_host
+from ._interface import BodyParts, CacheOptions, Candidate, OutgoingRequest
 from ._message import Message, normalize_version
+from ._modes import FramingHeadersMode
 from ._pending import PendingRequest
+from ._response import Response
 from ._streaming import StreamingBody
-
-if TYPE_CHECKING:
-    from ._response import Response
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -167,12 +166,12 @@ class Request(Message, CacheKnobs, ClientInfo):
         parts = current_host("Request.from_client()").take_client_request()
         req = cls(parts.method, parts.url)
         req._version = normalize_version(parts.version)
-        req._headers = HeaderMap(parts.headers)
+        req._headers = HeaderMap(list(parts.headers))
         if parts.body is not None:
             req._body = Body.from_stream(parts.body)
         req._from_client = True
         req._client_ip = parts.client_ip
-        req._client_request_id = parts.request_id
+        req._client_request_id = parts.request_id or None
         req._client_meta = ClientMeta(list(parts.headers), parts.server_ip)
         return req
 
@@ -341,13 +340,16 @@ class Request(Message, CacheKnobs, ClientInfo):
 
     def send(self, backend: str | Backend) -> Response:
         """Send to the backend and wait for the response head; raises ``SendError``."""
-        response = current_host("Request.send()").send(self, _backend_name(backend))
+        host = current_host("Request.send()")
+        name = _backend_name(backend)
+        response = Response._from_backend_response(host.send(self._outgoing(), name), self)
         return gunzip_if_asked(self, response)
 
     def send_async(self, backend: str | Backend) -> PendingRequest:
         """Start sending to the backend and return at once; see ``PendingRequest``."""
         host = current_host("Request.send_async()")
-        return PendingRequest(host.send_async(self, _backend_name(backend)), self)
+        name = _backend_name(backend)
+        return PendingRequest(host.send_async(self._outgoing(), name), self)
 
     def send_async_streaming(self, backend: str | Backend) -> tuple[StreamingBody, PendingRequest]:
         """Start sending with a body the app goes on writing: ``(body, pending)``.
@@ -356,21 +358,19 @@ class Request(Message, CacheKnobs, ClientInfo):
         ``body.finish()`` before ``pending.wait()``. A body dropped unfinished aborts the
         upload (the backend sees an incomplete request)."""
         host = current_host("Request.send_async_streaming()")
-        pipe = UploadPipe(self.take_body())
-        self._body = Body.from_stream(pipe)
-        pending = PendingRequest(host.send_async(self, _backend_name(backend)), self)
-        body = StreamingBody(pipe)
-        weakref.finalize(body, pipe.abort)
-        return body, pending
+        name = _backend_name(backend)
+        sink, handle = host.send_async_streaming(self._outgoing(), name)
+        return StreamingBody(sink), PendingRequest(handle, self)
 
     def handoff_fanout(self, backend: str) -> None:
         """Pass this request through the Fanout GRIP proxy to ``backend``; no response follows."""
-        current_host("Request.handoff_fanout()").handoff(self, _backend_name(backend), "fanout")
+        host = current_host("Request.handoff_fanout()")
+        host.handoff(self._outgoing(body=False), _backend_name(backend), "fanout")
 
     def handoff_websocket(self, backend: str) -> None:
         """Pass the WebSocket connection straight to ``backend``; no response follows."""
         host = current_host("Request.handoff_websocket()")
-        host.handoff(self, _backend_name(backend), "websocket")
+        host.handoff(self._outgoing(body=False), _backend_name(backend), "websocket")
 
     def upgrade_websocket(self, backend: str) -> None:
         """Deprecated name of :meth:`handoff_websocket`."""
@@ -383,6 +383,97 @@ class Request(Message, CacheKnobs, ClientInfo):
 
     def __repr__(self) -> str:
         return f"<Request {self._method} {self.get_url_str()}>"
+
+    # -- as values for the host ------------------------------------------------------------
+    def _outgoing(self, *, body: bool = True) -> OutgoingRequest:
+        """This request as a value for the host. With ``body`` its body moves into the value
+        (this request is left with an empty one); a handoff sends the client's own body."""
+        sent: list[OutgoingRequest] = []  # for the before-send hook: see _before_send
+        value = OutgoingRequest(
+            method=self._method,
+            url=self.get_url_str(),
+            version=self._version,
+            headers=tuple(self._headers.items()),
+            body=self.take_body().take_parts() if body else BodyParts(),
+            framing_from_headers=self._framing is FramingHeadersMode.ManuallyFromHeaders,
+            cache=self._cache_options(sent),
+        )
+        sent.append(value)
+        return value
+
+    def _like(self, value: OutgoingRequest) -> Request:
+        """A request as ``value`` describes it, keeping this one's knobs and client facts
+        (what the app's ``set_before_send`` hook gets)."""
+        new = self.clone_without_body()
+        new._method = value.method
+        new.set_url(value.url)
+        new._version = value.version
+        new._headers = HeaderMap(list(value.headers))
+        new._body = Body.from_parts(value.body)
+        new._framing = (
+            FramingHeadersMode.ManuallyFromHeaders
+            if value.framing_from_headers
+            else FramingHeadersMode.Automatic
+        )
+        new._from_client = self._from_client
+        new._client_ip = self._client_ip
+        new._client_request_id = self._client_request_id
+        new._client_meta = self._client_meta
+        return new
+
+    def _cache_options(self, sent: list[OutgoingRequest]) -> CacheOptions:
+        """The cache knobs as a value, the hooks wrapped to take and give values."""
+        knobs = self._cache_override
+        if not knobs:
+            return _NO_KNOBS
+        swr = knobs.get("stale_while_revalidate")
+        return CacheOptions(
+            pass_=bool(knobs.get("pass")),
+            ttl=float(knobs["ttl"]) if "ttl" in knobs else None,
+            stale_while_revalidate=None if swr is None else float(swr),
+            pci=bool(knobs.get("pci")),
+            surrogate_key=knobs.get("surrogate_key"),
+            cache_key=knobs.get("cache_key"),
+            before_send=self._before_send(knobs.get("before_send"), sent),
+            after_send=_after_send(knobs.get("after_send")),
+        )
+
+    def _before_send(
+        self, hook: Callable[[Request], object] | None, sent: list[OutgoingRequest]
+    ) -> Callable[[OutgoingRequest], OutgoingRequest] | None:
+        """The app's hook as the host calls it. Given the very value this request was sent as,
+        the hook changes this request (as Rust's ``&mut Request``: the app sees what its hook
+        did); given one the host derived from it (a HEAD's GET, a revalidation), a copy."""
+        if hook is None:
+            return None
+
+        def before_send(value: OutgoingRequest) -> OutgoingRequest:
+            if sent and value is sent[0]:
+                request = self
+                request._body = Body.from_parts(value.body)
+            else:
+                request = self._like(value)
+            hook(request)
+            return request._outgoing()
+
+        return before_send
+
+
+_NO_KNOBS = CacheOptions()
+
+
+def _after_send(
+    hook: Callable[[CandidateResponse], object] | None,
+) -> Callable[[Candidate], Candidate] | None:
+    if hook is None:
+        return None
+
+    def after_send(value: Candidate) -> Candidate:
+        candidate = CandidateResponse._from_value(value)
+        hook(candidate)
+        return candidate._value()
+
+    return after_send
 
 
 def _backend_name(backend: str | Backend) -> str:

@@ -9,8 +9,9 @@ from ._backend import Backend
 from ._body import Body
 from ._headers import HeaderMap
 from ._host import current_host
-from ._message import Message, as_body
-from ._modes import HttpKeepaliveMode
+from ._interface import BackendResponse, OutgoingResponse
+from ._message import Message, as_body, normalize_version
+from ._modes import FramingHeadersMode, HttpKeepaliveMode
 from ._streaming import StreamingBody
 
 if TYPE_CHECKING:
@@ -87,6 +88,29 @@ class Response(Message):
         resp._backend_request = backend_request
         return resp
 
+    @classmethod
+    def _from_backend_response(
+        cls, value: BackendResponse, backend_request: Request | None
+    ) -> Response:
+        """The response a host describes, with its body still on the wire."""
+        body = Body() if value.body is None else Body.from_stream(value.body)
+        resp = cls._from_backend(
+            value.status, list(value.headers), body, value.backend, backend_request
+        )
+        resp._version = normalize_version(value.version)
+        return resp
+
+    def _outgoing(self) -> OutgoingResponse:
+        """This response as a value for the host; its body moves into the value."""
+        return OutgoingResponse(
+            status=self._status,
+            version=self._version,
+            headers=tuple(self._headers.items()),
+            body=self.take_body().take_parts(),
+            framing_from_headers=self._framing is FramingHeadersMode.ManuallyFromHeaders,
+            keepalive=self._keepalive is not HttpKeepaliveMode.NoKeepalive,
+        )
+
     def clone_without_body(self) -> Response:
         """A copy with the same status, version, headers and backend, and an empty body."""
         new = copy.copy(self)
@@ -130,11 +154,8 @@ class Response(Message):
         """The backend that returned this response, else ``None``."""
         if self._backend_name is None:
             return None
-        host = current_host("Response.get_backend()")
-        config = host.backend_config(self._backend_name)
-        if config is None:
-            return None
-        return Backend(config, dynamic=self._backend_name in getattr(host, "dynamic_backends", {}))
+        info = current_host("Response.get_backend()").backend(self._backend_name)
+        return None if info is None else Backend(info)
 
     def get_backend_request(self) -> Request | None:
         """The request sent to the backend (its body was consumed), else ``None``."""
@@ -160,12 +181,12 @@ class Response(Message):
     # -- sending ---------------------------------------------------------------------------
     def send_to_client(self) -> None:
         """Send this response to the client; ``RuntimeError`` if one was already sent."""
-        current_host("Response.send_to_client()").send_to_client(self)
+        current_host("Response.send_to_client()").send_to_client(self._outgoing())
 
     def stream_to_client(self) -> StreamingBody:
         """Send the head now and return the body to write to as the app goes on."""
-        sink = current_host("Response.stream_to_client()").stream_to_client(self)
-        return StreamingBody(sink)
+        host = current_host("Response.stream_to_client()")
+        return StreamingBody(host.stream_to_client(self._outgoing()))
 
     def __repr__(self) -> str:
         return f"<Response {self._status}>"

@@ -9,19 +9,11 @@ returns (Rust may signal an error to the client instead).
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Protocol
 
 from ._body import Body
+from ._interface import StreamSink
 
-
-class StreamSink(Protocol):
-    """What the host provides behind a StreamingBody."""
-
-    finished: bool
-
-    def write(self, data: bytes) -> None: ...
-
-    def finish(self) -> None: ...
+__all__ = ["StreamSink", "StreamingBody"]
 
 
 class StreamingBody:

@@ -27,16 +27,11 @@ from __future__ import annotations
 
 import ipaddress
 from enum import Enum
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from compute_emu.platform.lookups import parse_ip
-
-from ._variants import VariantError, add_variants, known, platform
-
-if TYPE_CHECKING:
-    from compute_emu.platform import Acl as _Acl
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from ._interface import Handle, HostError
+from ._names import IPAddress, parse_ip
+from ._variants import VariantError, add_variants, host, missing, variant_of
 
 
 class AclError(VariantError):
@@ -64,6 +59,9 @@ add_variants(
         "InvalidResponseBody": "The matching entry could not be decoded.",
     },
 )
+
+
+_LOOKUP_KINDS = {"invalid_argument": "InvalidArgument"}
 
 
 class MatchAction(Enum):
@@ -99,21 +97,21 @@ class LookupMatch:
 class Acl:
     """An open ACL."""
 
-    def __init__(self, name: str, acl: _Acl) -> None:
+    def __init__(self, name: str, handle: Handle) -> None:
         self._name = name
-        self._acl = acl
+        self._handle = handle
 
     @classmethod
     def open(cls, name: str) -> Acl:
         """Open an ACL by name; raises ``OpenError.AclNotFound``."""
-        acls = platform("Acl.open()").acls
-        acl = acls.get(name)
-        if acl is None:
-            raise OpenError.AclNotFound(
-                f'ACL "{name}" does not exist (known ACLs: {known(acls)}; '
-                "define it under [local_server.acls] in fastly.toml)"
-            )
-        return cls(name, acl)
+        runtime = host("Acl.open()")
+        try:
+            handle = runtime.acl_open(name)
+        except HostError as exc:
+            raise OpenError.AclNotFound(str(exc)) from None
+        if handle is None:
+            raise OpenError.AclNotFound(missing(runtime, "acl", "ACL", name, "acls"))
+        return cls(name, handle)
 
     def try_lookup(self, ip: IPAddress | str) -> LookupMatch | None:
         """The longest matching entry for ``ip``, or ``None``."""
@@ -124,17 +122,11 @@ class Acl:
                 raise LookupError.InvalidArgument(str(exc)) from None
         if not isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address):
             raise LookupError.InvalidArgument(f"not an IP address: {type(ip).__name__}")
-        entry = self._acl.lookup(ip)
-        if entry is None:
-            return None
         try:
-            action = MatchAction(entry.action)
-        except ValueError:
-            raise LookupError.InvalidResponseBody(
-                f'ACL "{self._name}": the entry {entry.prefix} has action {entry.action!r}, '
-                "neither ALLOW nor BLOCK"
-            ) from None
-        return LookupMatch(entry.prefix, action)
+            found = host("Acl.lookup()").acl_lookup(self._handle, ip)
+        except HostError as exc:
+            raise variant_of(LookupError, _LOOKUP_KINDS, exc, "InvalidResponseBody") from None
+        return None if found is None else LookupMatch(found.prefix, MatchAction(found.action))
 
     lookup = try_lookup
 

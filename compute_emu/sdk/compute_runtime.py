@@ -15,11 +15,9 @@ the two measurements; here they return the number.
 
 from __future__ import annotations
 
-import math
 import os
-import resource
 
-from ._host import cpu_seconds, current_host
+from ._variants import host
 
 #: What Viceroy puts in a guest's environment (and these functions fall back to).
 LOCAL_VALUES = {
@@ -32,7 +30,6 @@ LOCAL_VALUES = {
     "FASTLY_SERVICE_ID": "0000000000000000000000",
     "FASTLY_SERVICE_VERSION": "0",
 }
-_MIB = 1 << 20
 
 
 def _env(name: str) -> str:
@@ -48,19 +45,12 @@ def _number(name: str) -> int:
 
 def elapsed_vcpu_ms() -> int:
     """CPU milliseconds this instance has used so far (its thread only; I/O waits excluded)."""
-    current_host("compute_runtime.elapsed_vcpu_ms()")
-    return int(cpu_seconds() * 1000)
+    return host("compute_runtime.elapsed_vcpu_ms()").vcpu_ms()
 
 
 def heap_memory_snapshot_mib() -> int:
     """Memory in use, in MiB rounded up (the process's resident set: see the module doc)."""
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            pages = int(f.read().split()[1])
-        used = pages * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        used = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # peak, in KiB
-    return max(1, math.ceil(used / _MIB))
+    return host("compute_runtime.heap_memory_snapshot_mib()").heap_mib()
 
 
 def cache_generation() -> int:
@@ -95,9 +85,7 @@ def region() -> str:
 
 def sandbox_id() -> str:
     """This instance's id: 32 hex digits, the request's ``FASTLY_TRACE_ID``."""
-    host = current_host("compute_runtime.sandbox_id()")
-    trace = getattr(host, "trace_id", None)
-    return str(trace) if trace else os.environ.get("FASTLY_TRACE_ID", "0" * 32)
+    return host("compute_runtime.sandbox_id()").sandbox_id()
 
 
 def service_id() -> str:

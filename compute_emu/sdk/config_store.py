@@ -26,15 +26,12 @@ Deliberate differences from Rust:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
 from typing import ClassVar
 
-from compute_emu.errors import ManifestError
-from compute_emu.platform.config_store import KEY_MAX_CHARS
-
-from ._variants import VariantError, add_variants, known, platform
-
-NAME_MAX_LEN = 255
+from ._interface import Handle, HostError
+from ._names import CONFIG_KEY_MAX_CHARS as KEY_MAX_CHARS
+from ._names import CONFIG_NAME_MAX_CHARS as NAME_MAX_LEN
+from ._variants import VariantError, add_variants, host, missing, variant_of
 
 
 class ConfigStoreError(VariantError):
@@ -77,14 +74,18 @@ add_variants(
 )
 
 
+_OPEN_KINDS = {"invalid_argument": "NameInvalid", "too_long": "NameTooLong"}
+_LOOKUP_KINDS = {"too_long": "KeyTooLong"}
+
+
 class ConfigStore:
     """An open config store: a read-only string-to-string map."""
 
     _what = "ConfigStore"
 
-    def __init__(self, name: str, items: Mapping[str, str]) -> None:
+    def __init__(self, name: str, handle: Handle) -> None:
         self._name = name
-        self._items = items
+        self._handle = handle
 
     @classmethod
     def open(cls, name: str) -> ConfigStore:
@@ -98,22 +99,21 @@ class ConfigStore:
 
     @classmethod
     def _open(cls, name: str, what: str) -> ConfigStore:
-        stores = platform(what).config_stores
+        runtime = host(what)
         if not name:
             raise OpenError.NameEmpty("config store name is empty")
         if len(name) > NAME_MAX_LEN:
             raise OpenError.NameTooLong(f"config store name is over {NAME_MAX_LEN} characters")
-        config = stores.get(name)
-        if config is None:
-            raise OpenError.ConfigStoreDoesNotExist(
-                f'config store "{name}" does not exist (known config stores: {known(stores)}; '
-                "define it under [local_server.config_stores] in fastly.toml)"
-            )
         try:
-            items = config.load()
-        except ManifestError as exc:
-            raise OpenError.Unexpected(f'cannot open config store "{name}": {exc}') from None
-        return cls(name, items)
+            handle = runtime.config_store_open(name)
+        except HostError as exc:  # e.g. its JSON file has become invalid
+            variant: type[OpenError] = getattr(OpenError, _OPEN_KINDS.get(exc.kind, "Unexpected"))
+            raise variant(f'cannot open config store "{name}": {exc}') from None
+        if handle is None:
+            raise OpenError.ConfigStoreDoesNotExist(
+                missing(runtime, "config", "config store", name, "config_stores")
+            )
+        return cls(name, handle)
 
     def get(self, key: str) -> str | None:
         """The value for ``key``, or ``None``; raises ``LookupError`` for an invalid key."""
@@ -127,7 +127,10 @@ class ConfigStore:
             raise LookupError.KeyTooLong(
                 f"config store keys are at most {KEY_MAX_CHARS} characters, got {len(key)}"
             )
-        return self._items.get(key)
+        try:
+            return host(f"{type(self).__name__}.get()").config_store_get(self._handle, key)
+        except HostError as exc:
+            raise variant_of(LookupError, _LOOKUP_KINDS, exc, "KeyInvalid") from None
 
     def contains(self, key: str) -> bool:
         """Whether ``key`` has a value."""

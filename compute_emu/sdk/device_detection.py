@@ -24,17 +24,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from compute_emu.errors import ManifestError
-
-from ._variants import platform
+from ._interface import HostError
+from ._variants import host
 
 
 def lookup(user_agent: str) -> Device | None:
     """The device record for exactly this User-Agent, or ``None``."""
-    detection = platform("device_detection.lookup()").device_detection
+    runtime = host("device_detection.lookup()")
     try:
-        record = detection.lookup(user_agent)
-    except ManifestError as exc:  # the JSON file broke since start-up: Viceroy's host panics
+        record = runtime.device_lookup(user_agent)
+    except HostError as exc:  # e.g. the JSON file broke since start-up: Viceroy's host panics
         raise RuntimeError(f"device detection lookup failed: {exc}") from None
     return None if record is None else Device(record)
 

@@ -11,15 +11,15 @@ outside 1 to 60 minutes, an unknown window or a negative delta), not returned.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, TypeVar
 
-from ..platform.erl import ErlArgumentError
-from ._variants import VariantError, add_variants, platform
+from ._interface import Host, HostError
+from ._variants import VariantError, add_variants, host, variant_of
 
-if TYPE_CHECKING:
-    from ..platform.erl import RateLimits
+T = TypeVar("T")
 
 
 class RateWindow(Enum):
@@ -59,8 +59,16 @@ add_variants(
 )
 
 
-def _limits(what: str) -> RateLimits:
-    return platform(what).erl
+_KINDS = {"invalid_argument": "InvalidArgument"}
+
+
+def _call(what: str, call: Callable[[Host], T]) -> T:
+    """``call(host)``, with a host error raised as its ``ERLError`` variant."""
+    runtime = host(what)
+    try:
+        return call(runtime)
+    except HostError as exc:
+        raise variant_of(ERLError, _KINDS, exc) from None
 
 
 def _seconds(value: timedelta | float) -> float:
@@ -100,25 +108,19 @@ class RateCounter(_Named):
 
     def increment(self, entry: str, delta: int) -> None:
         """Add ``delta`` events for ``entry``."""
-        try:
-            _limits("RateCounter.increment()").increment(self._name, entry, delta)
-        except ErlArgumentError as exc:
-            raise ERLError.InvalidArgument(str(exc)) from None
+        _call("RateCounter.increment()", lambda h: h.erl_increment(self._name, entry, delta))
 
     def lookup_rate(self, entry: str, window: RateWindow | int) -> int:
         """Events per second for ``entry`` over ``window``."""
-        try:
-            return _limits("RateCounter.lookup_rate()").rate(self._name, entry, _value(window))
-        except ErlArgumentError as exc:
-            raise ERLError.InvalidArgument(str(exc)) from None
+        seconds = _value(window)
+        return _call("RateCounter.lookup_rate()", lambda h: h.erl_rate(self._name, entry, seconds))
 
     def lookup_count(self, entry: str, duration: CounterDuration | int) -> int:
         """Events for ``entry`` over the last ``duration``."""
-        try:
-            limits = _limits("RateCounter.lookup_count()")
-            return limits.count(self._name, entry, _value(duration))
-        except ErlArgumentError as exc:
-            raise ERLError.InvalidArgument(str(exc)) from None
+        seconds = _value(duration)
+        return _call(
+            "RateCounter.lookup_count()", lambda h: h.erl_count(self._name, entry, seconds)
+        )
 
 
 class Penaltybox(_Named):
@@ -131,14 +133,12 @@ class Penaltybox(_Named):
 
     def add(self, entry: str, ttl: timedelta | float) -> None:
         """Put ``entry`` in the box for ``ttl`` (truncated to whole minutes, 1 to 60)."""
-        try:
-            _limits("Penaltybox.add()").penalize(self._name, entry, _seconds(ttl))
-        except ErlArgumentError as exc:
-            raise ERLError.InvalidArgument(str(exc)) from None
+        seconds = _seconds(ttl)
+        _call("Penaltybox.add()", lambda h: h.penaltybox_add(self._name, entry, seconds))
 
     def has(self, entry: str) -> bool:
         """Whether ``entry`` is in the box now."""
-        return _limits("Penaltybox.has()").in_box(self._name, entry)
+        return _call("Penaltybox.has()", lambda h: h.penaltybox_has(self._name, entry))
 
 
 class ERL:
@@ -163,18 +163,12 @@ class ERL:
     ) -> bool:
         """Count ``delta`` events for ``entry``; True if it is over ``limit`` events per second
         over ``window`` (it is then in the penalty box for ``ttl``) or already in the box."""
-        try:
-            return _limits("ERL.check_rate()").check_rate(
-                self._counter.name(),
-                self._box.name(),
-                entry,
-                delta,
-                _value(window),
-                limit,
-                _seconds(ttl),
-            )
-        except ErlArgumentError as exc:
-            raise ERLError.InvalidArgument(str(exc)) from None
+        counter, box = self._counter.name(), self._box.name()
+        seconds, ttl_seconds = _value(window), _seconds(ttl)
+        return _call(
+            "ERL.check_rate()",
+            lambda h: h.erl_check_rate(counter, entry, delta, seconds, limit, box, ttl_seconds),
+        )
 
     def __repr__(self) -> str:
         return f"ERL({self._counter!r}, {self._box!r})"

@@ -33,24 +33,21 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from compute_emu.errors import ManifestError
-from compute_emu.platform.lookups import parse_ip
-
-from ._variants import platform
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from ._interface import HostError
+from ._names import IPAddress, parse_ip
+from ._variants import host
 
 
 def geo_lookup(ip: IPAddress | str) -> Geo | None:
     """The geolocation record of ``ip``, or ``None``."""
-    geolocation = platform("geo_lookup()").geolocation
+    runtime = host("geo_lookup()")
     if isinstance(ip, str):
         ip = parse_ip(ip)
     if not isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address):
         raise TypeError(f"geo_lookup() takes an IP address, not {type(ip).__name__}")
     try:
-        record = geolocation.lookup(ip)
-    except ManifestError as exc:  # the JSON file broke since start-up: Viceroy's host panics
+        record = runtime.geo_lookup(ip)
+    except HostError as exc:  # e.g. the JSON file broke since start-up: Viceroy's host panics
         raise RuntimeError(f"geolocation lookup failed: {exc}") from None
     return None if record is None else Geo(record)
 

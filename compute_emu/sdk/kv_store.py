@@ -32,15 +32,11 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Iterator
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar
-
-from compute_emu.platform.kv_store import KVEntry, KVError
+from typing import Any, ClassVar
 
 from ._body import Body
-from ._variants import VariantError, add_variants, platform
-
-if TYPE_CHECKING:
-    from compute_emu.platform.kv_store import KVStore as _Engine
+from ._interface import Handle, HostError, KvEntry, KvInsert
+from ._variants import VariantError, add_variants, host, variant_of
 
 
 class KVStoreError(VariantError):
@@ -67,15 +63,15 @@ add_variants(
 )
 
 _KINDS = {
+    "not_found": "ItemNotFound",
     "invalid_key": "InvalidKey",
     "precondition_failed": "ItemPreconditionFailed",
-    "bad_request": "ItemBadRequest",
+    "invalid_argument": "ItemBadRequest",
 }
 
 
-def _raise(exc: KVError) -> KVStoreError:
-    variant: type[KVStoreError] = getattr(KVStoreError, _KINDS.get(exc.kind, "Unexpected"))
-    return variant(str(exc))
+def _error(exc: HostError) -> KVStoreError:
+    return variant_of(KVStoreError, _KINDS, exc)
 
 
 class InsertMode(Enum):
@@ -90,7 +86,7 @@ class InsertMode(Enum):
 class LookupResponse:
     """The result of a successful lookup."""
 
-    def __init__(self, key: str, entry: KVEntry) -> None:
+    def __init__(self, key: str, entry: KvEntry) -> None:
         self._key = key
         self._body: bytes | None = entry.body
         self._metadata = entry.metadata
@@ -159,26 +155,19 @@ class ListPage:
 class KVStore:
     """An open KV store."""
 
-    def __init__(self, name: str, engine: _Engine) -> None:
+    def __init__(self, name: str, handle: Handle) -> None:
         self._name = name
-        self._engine = engine
+        self._handle = handle
 
     @classmethod
     def open(cls, name: str) -> KVStore | None:
-        """The store named ``name``, or ``None`` if there is none."""
-        stores = platform("KVStore.open()").kv_stores
-        engine = stores.get(name)
-        if engine is None:  # None, as in Rust; say why now, not at the next call on None
-            import sys
-
-            known = ", ".join(f'"{n}"' for n in sorted(stores)) or "none"
-            print(
-                f'warning: KVStore.open("{name}"): no such KV store (known KV stores: {known}; '
-                "define it under [local_server.kv_stores] in fastly.toml)",
-                file=sys.stderr,
-            )
-            return None
-        return cls(name, engine)
+        """The store named ``name``, or ``None`` if there is none (the host says which
+        stores there are)."""
+        try:
+            handle = host("KVStore.open()").kv_open(name)
+        except HostError as exc:
+            raise _error(exc) from None
+        return None if handle is None else cls(name, handle)
 
     def name(self) -> str:
         return self._name
@@ -219,9 +208,9 @@ class KVStore:
     def delete(self, key: str) -> None:
         """Remove ``key``; raises ``KVStoreError.ItemNotFound`` if it is missing."""
         try:
-            found = self._engine.delete(key)
-        except KVError as exc:
-            raise _raise(exc) from None
+            found = host("KVStore.delete()").kv_delete(self._handle, key)
+        except HostError as exc:
+            raise _error(exc) from None
         if not found:
             raise KVStoreError.ItemNotFound(f'key {key!r} not found in KV store "{self._name}"')
 
@@ -244,9 +233,9 @@ class LookupBuilder:
 
     def execute(self, key: str) -> LookupResponse:
         try:
-            entry = self._store._engine.lookup(key)
-        except KVError as exc:
-            raise _raise(exc) from None
+            entry = host("KVStore.lookup()").kv_lookup(self._store._handle, key)
+        except HostError as exc:
+            raise _error(exc) from None
         if entry is None:
             raise KVStoreError.ItemNotFound(
                 f'key {key!r} not found in KV store "{self._store._name}"'
@@ -267,6 +256,7 @@ class InsertBuilder:
         self._metadata: str | None = None
         self._generation: int | None = None
         self._ttl: float | None = None
+        self._background_fetch = False
 
     def mode(self, mode: InsertMode) -> InsertBuilder:
         self._mode = InsertMode(mode)
@@ -286,6 +276,7 @@ class InsertBuilder:
 
     def background_fetch(self) -> InsertBuilder:
         """Accepted for compatibility; no effect locally."""
+        self._background_fetch = True
         return self
 
     def execute(self, key: str, value: Body | bytes | str) -> None:
@@ -295,17 +286,17 @@ class InsertBuilder:
             data = value.encode("utf-8")
         else:
             data = bytes(value)
+        options = KvInsert(
+            mode=self._mode.value,
+            metadata=self._metadata,
+            if_generation_match=self._generation,
+            ttl=self._ttl,
+            background_fetch=self._background_fetch,
+        )
         try:
-            self._store._engine.insert(
-                key,
-                data,
-                metadata=self._metadata,
-                mode=self._mode.value,
-                if_generation_match=self._generation,
-                ttl=self._ttl,
-            )
-        except KVError as exc:
-            raise _raise(exc) from None
+            host("KVStore.insert()").kv_insert(self._store._handle, key, data, options)
+        except HostError as exc:
+            raise _error(exc) from None
 
     def execute_async(self, key: str, value: Body | bytes | str) -> PendingKVOperation:
         """Start the insert; ``KVStore.pending_insert_wait()`` (or ``.wait()``) finishes it."""
@@ -341,10 +332,12 @@ class ListBuilder:
 
     def execute(self) -> ListPage:
         try:
-            keys, next_cursor = self._store._engine.list(self._prefix, self._cursor, self._limit)
-        except KVError as exc:
-            raise _raise(exc) from None
-        return ListPage(keys, next_cursor, self._prefix, self._limit or 1000)
+            page = host("KVStore.list()").kv_list(
+                self._store._handle, self._prefix, self._cursor, self._limit
+            )
+        except HostError as exc:
+            raise _error(exc) from None
+        return ListPage(list(page.keys), page.next_cursor, self._prefix, self._limit or 1000)
 
     def execute_async(self) -> PendingKVOperation:
         """Start the listing; ``KVStore.pending_list_wait()`` (or ``.wait()``) gives it."""

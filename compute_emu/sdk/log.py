@@ -7,11 +7,8 @@ compute-emu still answers 500 and shows the traceback in its own log as usual.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-
+from ._host import panic_endpoint as _panic_endpoint
 from ._log import Endpoint, EndpointHandler, LogError
-
-_panic_endpoint: ContextVar[Endpoint | None] = ContextVar("compute_emu_panic", default=None)
 
 
 def set_panic_endpoint(endpoint: str | Endpoint) -> None:
@@ -21,7 +18,8 @@ def set_panic_endpoint(endpoint: str | Endpoint) -> None:
 
 def panic_endpoint() -> Endpoint | None:
     """The endpoint set by :func:`set_panic_endpoint` in this request, if any."""
-    return _panic_endpoint.get()
+    endpoint = _panic_endpoint.get()
+    return endpoint if isinstance(endpoint, Endpoint) else None
 
 
 __all__ = ["Endpoint", "EndpointHandler", "LogError", "panic_endpoint", "set_panic_endpoint"]

@@ -9,26 +9,18 @@ a purge cannot fail.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ._host import current_host
-
-if TYPE_CHECKING:
-    from ..cache.store import CacheStore
-
-
-async def _purge(store: CacheStore, key: str, soft: bool) -> int:
-    return store.purge_surrogate_key(key, soft=soft)
+from ._interface import HostError
+from ._variants import host
 
 
 def _run(what: str, key: str, soft: bool) -> None:
     if not isinstance(key, str) or not key:
         raise ValueError("a surrogate key must be a non-empty string")
-    host = current_host(what)
-    runner = getattr(host, "cache_run", None)
-    if runner is None:
-        raise RuntimeError(f"{what}: this host has no cache")
-    runner(_purge, key, soft)
+    runtime = host(what)
+    try:
+        runtime.purge_surrogate_key(key, soft)
+    except HostError as exc:  # e.g. a host with no cache
+        raise RuntimeError(f"{what}: {exc}") from None
 
 
 def purge_surrogate_key(surrogate_key: str) -> None:

@@ -20,14 +20,11 @@ Deliberate differences from Rust:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, NoReturn
+from typing import ClassVar, NoReturn
 
-from compute_emu.platform.secret_store import name_problem
-
-from ._variants import VariantError, add_variants, known, platform
-
-if TYPE_CHECKING:
-    from compute_emu.platform import SecretStore as _Store
+from ._interface import Handle, HostError
+from ._names import secret_name_problem as name_problem
+from ._variants import VariantError, add_variants, host, missing
 
 
 class SecretStoreError(VariantError):
@@ -92,24 +89,26 @@ class Secret:
 class SecretStore:
     """An open secret store."""
 
-    def __init__(self, name: str, store: _Store) -> None:
+    def __init__(self, name: str, handle: Handle) -> None:
         self._name = name
-        self._store = store
+        self._handle = handle
 
     @classmethod
     def open(cls, name: str) -> SecretStore:
         """Open a secret store by name; raises ``OpenError``."""
-        stores = platform("SecretStore.open()").secret_stores
+        runtime = host("SecretStore.open()")
         problem = name_problem(name) if isinstance(name, str) else "names are strings"
         if problem:
             raise OpenError.InvalidSecretStoreName(f"invalid secret store name: {problem}")
-        store = stores.get(name)
-        if store is None:
+        try:
+            handle = runtime.secret_store_open(name)
+        except HostError as exc:
+            raise OpenError.InvalidSecretStoreName(f"invalid secret store name: {exc}") from None
+        if handle is None:
             raise OpenError.SecretStoreDoesNotExist(
-                f'secret store "{name}" does not exist (known secret stores: {known(stores)}; '
-                "define it under [local_server.secret_stores] in fastly.toml)"
+                missing(runtime, "secret", "secret store", name, "secret_stores")
             )
-        return cls(name, store)
+        return cls(name, handle)
 
     def get(self, name: str) -> Secret | None:
         """The secret named ``name``, or ``None``; raises ``LookupError`` for a bad name."""
@@ -118,13 +117,15 @@ class SecretStore:
     def try_get(self, name: str) -> Secret | None:
         """The secret named ``name``, or ``None``; raises ``LookupError``."""
         self._check(name)
-        plaintext = self._store.get(name)
+        try:
+            plaintext = host("SecretStore.get()").secret_store_get(self._handle, name)
+        except HostError as exc:
+            raise LookupError.InvalidSecretName(f"invalid secret name: {exc}") from None
         return None if plaintext is None else Secret(plaintext, name)
 
     def contains(self, name: str) -> bool:
         """Whether the store has a secret named ``name``."""
-        self._check(name)
-        return name in self._store
+        return self.try_get(name) is not None
 
     def _check(self, name: str) -> None:
         problem = name_problem(name) if isinstance(name, str) else "names are strings"

@@ -27,6 +27,8 @@ import httpx
 
 from compute_emu.log import RequestLog
 from compute_emu.serve import Server, ServeSettings
+from tests.support.processes import Child
+from tests.support.sdk_hosts import serve_argv, serve_env
 
 
 class Origin:
@@ -217,3 +219,38 @@ def serve_in_process(project: Path, **settings: Any) -> Iterator[Running]:
         finally:
             running.client.close()
             future.cancel()
+
+
+class ChildLines(Lines):
+    """The log of a ``compute-emu serve`` child: its output lines, as they come."""
+
+    def __init__(self, child: Child) -> None:
+        super().__init__()
+        self._child = child
+
+    def find(self, *parts: str) -> list[str]:
+        lines = [*self._child.stdout_lines, *self._child.stderr_lines]
+        return [line for line in lines if all(p in line for p in parts)]
+
+
+def serve_for(sdk_host: str, project: Path, **settings: Any) -> Iterator[Running]:
+    """compute-emu serving ``project`` for the SDK host of the test (tests/support/sdk_hosts):
+    in this process natively, as a ``--sdk-host wit`` child under the 3.12+ env otherwise
+    (only the ``no_cache`` setting is a flag there)."""
+    if sdk_host == "native":
+        yield from serve_in_process(project, **settings)
+        return
+    flags = ["--no-cache"] if settings.pop("no_cache", False) else []
+    assert not settings, f"no flag for {settings}"
+    argv = serve_argv(sdk_host, "-C", str(project), "--addr", "127.0.0.1:0", *flags)
+    child = Child(argv, env=serve_env(sdk_host))
+    try:
+        url = child.wait_for(r"Listening on (http://\S+)").group(1)
+        running = Running(url, ChildLines(child))
+        try:
+            yield running
+        finally:
+            running.client.close()
+    finally:
+        child.stop()
+        assert not child.kill_leftovers()

@@ -1,19 +1,18 @@
-"""What the Core cache's parts share: errors, the way to the store, ``Found`` and the body
+"""What the Core cache's parts share: errors, keys, the host's lookups, ``Found`` and the body
 streams of found and inserted objects (see ``core``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+import weakref
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
-from ...cache.store import CacheBodyError, CachedBody, Entry
 from .._body import Body
-from .._host import current_host
-
-if TYPE_CHECKING:
-    from ...cache.store import CacheStore
+from .._interface import BodyStream, CachedObject, CacheState, Handle, Host, HostError, StreamSink
+from .._variants import host
 
 CacheKey = bytes | str
+T = TypeVar("T")
 
 
 class CacheError(Exception):
@@ -27,107 +26,126 @@ def _key(key: CacheKey) -> bytes:
     return data
 
 
-def _run(what: str, func: Any, *args: Any) -> Any:
-    host = current_host(what)
-    runner = getattr(host, "cache_run", None)
-    if runner is None:
-        raise RuntimeError(f"{what}: this host has no cache")
-    return runner(func, *args)
+def _call(what: str, call: Callable[[Host], T]) -> T:
+    """``call(host)``, with a host error raised as ``CacheError``."""
+    runtime = host(what)
+    try:
+        return call(runtime)
+    except HostError as exc:
+        raise CacheError(str(exc)) from None
 
 
 def _headers(pairs: Iterable[tuple[str, str | bytes]]) -> list[tuple[str, bytes]]:
     return [(n.lower(), v.encode() if isinstance(v, str) else v) for n, v in pairs]
 
 
+class _Lookup:
+    """A lookup the host made, given back to it (``cache_close``) once nothing here uses it:
+    neither the ``Found``, the ``Transaction`` nor a body stream of it."""
+
+    __slots__ = ("__weakref__", "handle")
+
+    def __init__(self, runtime: Host, handle: Handle) -> None:
+        self.handle = handle
+        close = weakref.finalize(self, runtime.cache_close, handle)
+        close.atexit = False  # at exit there is no request left to give it back to
+
+
+def _lookup(what: str, key: bytes, headers: list[tuple[str, bytes]], tx: bool) -> _Lookup:
+    """Look ``key`` up (``tx``: as a transaction, which may wait for another's fetch)."""
+    return _call(what, lambda h: _Lookup(h, h.cache_lookup(key, tuple(headers), tx)))
+
+
 # -- Found -------------------------------------------------------------------------------
 class _CacheBodyStream:
-    """A found object's body, read through the loop (it may still be written)."""
+    """A found object's body as the host streams it (it may still be written)."""
 
-    def __init__(self, body: CachedBody, start: int = 0, end: int | None = None) -> None:
-        self._body = body
-        self._index = 0
-        self._skip = start
-        self._left = None if end is None else max(end - start + 1, 0)
+    def __init__(self, lookup: _Lookup, stream: BodyStream) -> None:
+        self._lookup = lookup  # the lookup stays open while its body is read
+        self._stream = stream
 
     def read_chunk(self) -> bytes:
-        while True:
-            if self._left == 0:
-                return b""
-            try:
-                chunk: bytes = _run("Found.to_stream()", _chunk, self._body, self._index)
-            except CacheBodyError as exc:
-                raise CacheError(str(exc)) from None
-            if not chunk:
-                return b""
-            self._index += 1
-            if self._skip >= len(chunk):
-                self._skip -= len(chunk)
-                continue
-            chunk, self._skip = chunk[self._skip :], 0
-            if self._left is not None:
-                chunk, self._left = chunk[: self._left], self._left - min(len(chunk), self._left)
-            return chunk
-
-
-async def _chunk(store: CacheStore, body: CachedBody, index: int) -> bytes:
-    return await body.chunk(index)
+        try:
+            return self._stream.read_chunk()
+        except HostError as exc:
+            raise CacheError(str(exc)) from None
 
 
 class Found:
-    """A cached object found by a lookup (``cache::core::Found``)."""
+    """A cached object found by a lookup (``cache::core::Found``): its facts as of the lookup."""
 
-    def __init__(self, entry: Entry, now: float) -> None:
-        self._entry = entry
-        self._now = now
+    def __init__(self, lookup: _Lookup, state: CacheState, found: CachedObject) -> None:
+        self._lookup = lookup
+        self._state = state
+        self._found = found
+
+    @classmethod
+    def _of(cls, what: str, lookup: _Lookup) -> Found | None:
+        """What ``lookup`` found, or ``None``."""
+        state, found = _call(
+            what, lambda h: (h.cache_state(lookup.handle), h.cache_object(lookup.handle))
+        )
+        return None if found is None else cls(lookup, state, found)
 
     def age(self) -> float:
         """Seconds since it was inserted (plus its initial age)."""
-        return self._entry.age(self._now)
+        return self._found.age
 
     def max_age(self) -> float:
         """The TTL it was inserted with (seconds)."""
-        return self._entry.max_age
+        return self._found.max_age
 
     def remaining_ttl(self) -> float:
-        """Seconds of freshness left (0 when stale)."""
-        return max(self._entry.expires_at - self._now, 0.0)
+        """Seconds of freshness left: its max age less its age (0 when stale)."""
+        return 0.0 if self._state.stale else max(self._found.max_age - self._found.age, 0.0)
 
     def stale_while_revalidate(self) -> float:
-        return self._entry.stale_while_revalidate
+        return self._found.stale_while_revalidate
 
     def is_stale(self) -> bool:
-        return not self._entry.is_fresh(self._now)
+        return self._state.stale
 
     def is_usable(self) -> bool:
         """Fresh, or stale within stale-while-revalidate."""
-        return self._entry.within_swr(self._now)
+        return self._state.usable
 
     def hits(self) -> int:
-        return self._entry.hits
+        return self._found.hits
 
     def known_length(self) -> int | None:
         """The body's length once it is all written, else ``None``."""
-        return self._entry.body.size if self._entry.body.complete else None
+        if self._found.length is None:  # it may have been written since the lookup
+            found = _call("Found.known_length()", lambda h: h.cache_object(self._lookup.handle))
+            if found is not None:
+                self._found = found
+        return self._found.length
 
     def user_metadata(self) -> bytes:
-        return self._entry.user_metadata
+        return self._found.user_metadata
 
     def surrogate_keys(self) -> list[str]:
-        return sorted(self._entry.surrogate_keys)
+        return sorted(self._found.surrogate_keys)
 
     def vary_rule(self) -> list[str]:
-        return list(self._entry.vary)
+        return list(self._found.vary)
 
     def is_sensitive_data(self) -> bool:
-        return self._entry.sensitive
+        return self._found.sensitive
 
     def to_stream(self) -> Body:
         """The body (streams while it is still being written)."""
-        return Body.from_stream(_CacheBodyStream(self._entry.body))
+        return self._body("Found.to_stream()", 0, None)
 
     def to_stream_from_range(self, start: int | None = None, end: int | None = None) -> Body:
         """Bytes ``start`` to ``end`` (inclusive) of the body."""
-        return Body.from_stream(_CacheBodyStream(self._entry.body, start or 0, end))
+        return self._body(
+            "Found.to_stream_from_range()", start or 0, None if end is None else end + 1
+        )
+
+    def _body(self, what: str, start: int, end: int | None) -> Body:
+        handle = self._lookup.handle
+        stream = _call(what, lambda h: h.cache_body(handle, start, end))
+        return Body.from_stream(_CacheBodyStream(self._lookup, stream))
 
     def __repr__(self) -> str:
         return f"<Found age={self.age():.1f} max_age={self.max_age()} hits={self.hits()}>"
@@ -135,26 +153,23 @@ class Found:
 
 # -- writing -------------------------------------------------------------------------------
 class _InsertSink:
-    """The StreamingBody of an insert: each write goes into the object (through the loop)."""
+    """The StreamingBody of an insert: each write goes into the object (through the host)."""
 
-    def __init__(self, body: CachedBody) -> None:
-        self._body = body
+    def __init__(self, sink: StreamSink) -> None:
+        self._sink = sink
         self.finished = False
 
     def write(self, data: bytes) -> None:
-        _run("StreamingBody.write()", _append, self._body, bytes(data))
+        try:
+            self._sink.write(bytes(data))
+        except HostError as exc:
+            raise CacheError(str(exc)) from None
 
     def finish(self) -> None:
-        if not self.finished:
-            self.finished = True
-            _run("StreamingBody.finish()", _finish, self._body)
-
-
-async def _append(store: CacheStore, body: CachedBody, data: bytes) -> None:
-    body.append(data)
-    if not store.fits(body.size):
-        body.fail()
-
-
-async def _finish(store: CacheStore, body: CachedBody) -> None:
-    body.finish()
+        if self.finished:
+            return
+        self.finished = True
+        try:
+            self._sink.finish()
+        except HostError as exc:
+            raise CacheError(str(exc)) from None

@@ -15,24 +15,21 @@ Differences from Rust: durations are seconds (``float``) or ``timedelta``; keys 
 or ``str``; ``Result`` errors are raised as :class:`CacheError`. ``Transaction.lookup`` with a
 fetch already under way for the key waits for it (request collapsing), as on Fastly. An
 insert is visible to lookups at once and its body streams to readers as it is written.
-A transaction that is neither inserted nor cancelled is released when it is garbage collected.
+A transaction that is neither inserted nor cancelled is released when it is garbage collected
+(with what it found and that object's body streams). A ``Found`` holds the object's facts as of
+its lookup (``known_length()`` asks again while the body is still being written).
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Self
+from typing import Self
 
-from ...cache.freshness import variant
-from ...cache.store import CachedBody, Entry, Obligation
 from .._cache_knobs import Seconds, as_seconds
+from .._interface import CacheWrite
 from .._streaming import StreamingBody
-from ._objects import CacheError, CacheKey, Found, _headers, _InsertSink, _key, _run
-
-if TYPE_CHECKING:
-    from ...cache.store import CacheStore
+from ._objects import CacheError, CacheKey, Found, _call, _headers, _InsertSink, _key, _Lookup
+from ._objects import _lookup as _host_lookup
 
 __all__ = [
     "CacheError",
@@ -102,28 +99,18 @@ class _Options:
         as_seconds(max_age)
         return self
 
-    def _entry(self, now: float) -> Entry:
-        return Entry(
-            key=self._key,
-            body=CachedBody(),
-            stored_at=now,
-            max_age=self._ttl,
+    def _write(self) -> CacheWrite:
+        return CacheWrite(
+            ttl=self._ttl,
+            request_headers=tuple(self._headers),
+            vary=self._vary,
             initial_age=self._initial_age,
             stale_while_revalidate=self._swr,
-            vary=self._vary,
-            variant=variant(self._vary, self._headers),
-            surrogate_keys=self._keys,
+            surrogate_keys=tuple(sorted(self._keys)),
             user_metadata=self._metadata,
             sensitive=self._sensitive,
+            length=self._length,
         )
-
-
-async def _insert(store: CacheStore, options: _Options, obligation: Obligation | None) -> Entry:
-    entry = options._entry(store.now())
-    store.insert(entry)
-    if obligation is not None:
-        store.end(options._key, obligation, "stored")
-    return entry
 
 
 class InsertBuilder(_Options):
@@ -131,8 +118,9 @@ class InsertBuilder(_Options):
 
     def execute(self) -> StreamingBody:
         """Insert now; write the body to the returned stream and ``finish()`` it."""
-        entry: Entry = _run("insert().execute()", _insert, self, None)
-        return StreamingBody(_InsertSink(entry.body))
+        key, options = self._key, self._write()
+        sink = _call("insert().execute()", lambda h: h.cache_insert(key, options))
+        return StreamingBody(_InsertSink(sink))
 
 
 def insert(key: CacheKey, ttl: Seconds) -> InsertBuilder:
@@ -159,18 +147,8 @@ class LookupBuilder:
 
     def execute(self) -> Found | None:
         """The object, if one is stored (fresh or stale), else ``None``."""
-        return _run("lookup().execute()", _lookup, self._key, self._headers)  # type: ignore[no-any-return]
-
-
-async def _lookup(
-    store: CacheStore, key: bytes, headers: list[tuple[str, bytes]], count: bool = True
-) -> Found | None:
-    entry = store.lookup(key, headers)
-    if entry is None or entry.meta is not None:
-        return None
-    if count:
-        entry.hits += 1
-    return Found(entry, store.now())
+        what = "lookup().execute()"
+        return Found._of(what, _host_lookup(what, self._key, self._headers, False))
 
 
 def lookup(key: CacheKey) -> LookupBuilder:
@@ -181,11 +159,13 @@ def lookup(key: CacheKey) -> LookupBuilder:
 class Transaction:
     """A lookup that collapses concurrent misses: one caller gets to insert, the others wait."""
 
-    def __init__(self, key: bytes, found: Found | None, obligation: Obligation | None) -> None:
+    def __init__(
+        self, key: bytes, lookup: _Lookup, found: Found | None, must_insert_or_update: bool
+    ) -> None:
         self._key = key
+        self._lookup = lookup
         self._found = found
-        self._obligation = obligation
-        self._finalizer: weakref.finalize[Any, Transaction] | None = None
+        self._pending = must_insert_or_update  # until inserted, updated or cancelled
 
     @staticmethod
     def lookup(key: CacheKey) -> TransactionLookupBuilder:
@@ -196,43 +176,28 @@ class Transaction:
 
     def must_insert(self) -> bool:
         """Nothing usable was found: this caller must insert (or cancel)."""
-        return self._obligation is not None and self._found is None
+        return self._pending and self._found is None
 
     def must_insert_or_update(self) -> bool:
         """This caller must insert or update (nothing found, or found stale)."""
-        return self._obligation is not None
+        return self._pending
 
     def insert(self, ttl: Seconds) -> TransactionInsertBuilder:
-        if self._obligation is None:
+        if not self._pending:
             raise CacheError("this transaction has no obligation to insert")
         return TransactionInsertBuilder(self, ttl)
 
     def update(self, ttl: Seconds) -> TransactionUpdateBuilder:
-        if self._obligation is None or self._found is None:
+        if not self._pending or self._found is None:
             raise CacheError("only a transaction that found a stale object can update it")
         return TransactionUpdateBuilder(self, ttl)
 
     def cancel_insert_or_update(self) -> None:
         """Give the obligation up: a waiting caller gets it."""
-        self._release("failed")
-
-    def _release(self, outcome: str) -> None:
-        obligation, self._obligation = self._obligation, None
-        if self._finalizer is not None:
-            self._finalizer.detach()
-        if obligation is not None:
-            _run("Transaction", _end, self._key, obligation, outcome)
-
-
-async def _end(store: CacheStore, key: bytes, obligation: Obligation, outcome: str) -> None:
-    store.end(key, obligation, outcome)
-
-
-def _release_later(
-    loop: asyncio.AbstractEventLoop, store: CacheStore, key: bytes, obligation: Obligation
-) -> None:
-    if not loop.is_closed():
-        loop.call_soon_threadsafe(store.end, key, obligation, "failed")
+        if self._pending:
+            self._pending = False
+            handle = self._lookup.handle
+            _call("Transaction", lambda h: h.cache_transaction_cancel(handle))
 
 
 class TransactionLookupBuilder(LookupBuilder):
@@ -240,30 +205,11 @@ class TransactionLookupBuilder(LookupBuilder):
 
     def execute(self) -> Transaction:  # type: ignore[override]
         """Look up; waits if another caller is fetching this key."""
-        found, obligation, loop, store = _run(
-            "Transaction.lookup().execute()", _transaction, self._key, self._headers
-        )
-        tx = Transaction(self._key, found, obligation)
-        if obligation is not None:
-            tx._finalizer = weakref.finalize(tx, _release_later, loop, store, self._key, obligation)
-        return tx
-
-
-async def _transaction(
-    store: CacheStore, key: bytes, headers: list[tuple[str, bytes]]
-) -> tuple[Found | None, Obligation | None, asyncio.AbstractEventLoop, CacheStore]:
-    loop = asyncio.get_running_loop()
-    while True:
-        found = await _lookup(store, key, headers)
-        now = store.now()
-        if found is not None and found._entry.is_fresh(now):
-            return found, None, loop, store
-        pending = store.obligation(key)
-        if found is not None and found.is_usable():
-            return found, (store.begin(key) if pending is None else None), loop, store
-        if pending is None:
-            return found, store.begin(key), loop, store
-        await pending.wait()
+        what = "Transaction.lookup().execute()"
+        lookup = _host_lookup(what, self._key, self._headers, True)
+        state = _call(what, lambda h: h.cache_state(lookup.handle))
+        found = Found._of(what, lookup) if state.found else None
+        return Transaction(self._key, lookup, found, state.must_insert_or_update)
 
 
 class TransactionInsertBuilder(_Options):
@@ -275,21 +221,23 @@ class TransactionInsertBuilder(_Options):
 
     def execute(self) -> StreamingBody:
         """Insert now (waiting callers see it at once); write the body to the stream."""
-        obligation = self._tx._obligation
-        self._tx._obligation = None
-        if self._tx._finalizer is not None:
-            self._tx._finalizer.detach()
-        entry: Entry = _run("Transaction.insert().execute()", _insert, self, obligation)
-        return StreamingBody(_InsertSink(entry.body))
+        return self._insert(stream_back=False)[0]
 
     def execute_and_stream_back(self) -> tuple[StreamingBody, Found]:
         """Insert, and a ``Found`` that reads the body as it is written."""
-        obligation = self._tx._obligation
-        self._tx._obligation = None
-        if self._tx._finalizer is not None:
-            self._tx._finalizer.detach()
-        entry: Entry = _run("Transaction.insert().execute()", _insert, self, obligation)
-        return StreamingBody(_InsertSink(entry.body)), Found(entry, entry.stored_at)
+        body, found = self._insert(stream_back=True)
+        assert found is not None
+        return body, found
+
+    def _insert(self, stream_back: bool) -> tuple[StreamingBody, Found | None]:
+        what = "Transaction.insert().execute()"
+        self._tx._pending = False
+        handle, options = self._tx._lookup.handle, self._write()
+        sink, new = _call(what, lambda h: h.cache_transaction_insert(handle, options, stream_back))
+        found = None
+        if new is not None:
+            found = Found._of(what, _call(what, lambda h: _Lookup(h, new)))
+        return StreamingBody(_InsertSink(sink)), found
 
 
 class TransactionUpdateBuilder(_Options):
@@ -300,23 +248,8 @@ class TransactionUpdateBuilder(_Options):
         self._tx = tx
 
     def execute(self) -> None:
-        tx = self._tx
-        assert tx._found is not None
-        obligation, tx._obligation = tx._obligation, None
-        if tx._finalizer is not None:
-            tx._finalizer.detach()
-        _run("Transaction.update().execute()", _update, self, tx._found._entry, obligation)
-
-
-async def _update(
-    store: CacheStore, options: _Options, old: Entry, obligation: Obligation | None
-) -> None:
-    entry = options._entry(store.now())
-    entry.body = old.body
-    if not options._keys:
-        entry.surrogate_keys = old.surrogate_keys
-    if not options._metadata:
-        entry.user_metadata = old.user_metadata
-    store.insert(entry)
-    if obligation is not None:
-        store.end(options._key, obligation, "stored")
+        self._tx._pending = False
+        handle, options = self._tx._lookup.handle, self._write()
+        _call(
+            "Transaction.update().execute()", lambda h: h.cache_transaction_update(handle, options)
+        )
