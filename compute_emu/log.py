@@ -15,8 +15,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from .log_capture import AppInput, AppOutput, capture_app_output
 
@@ -24,6 +25,7 @@ __all__ = [
     "BODY_LIMIT",
     "AppInput",
     "AppOutput",
+    "LogWatcher",
     "RequestLog",
     "RequestRecord",
     "capture_app_output",
@@ -100,6 +102,28 @@ class RequestRecord:
     bytes_received: int | None = None  # a long-lived connection: bytes from the client
     messages: tuple[int, int] | None = None  # a WebSocket: messages (from client, to client)
     opened: bool = False  # a line said it opened: this one says it closed
+    error_page: str | None = None  # the HTML page of the error main() raised (the console)
+    grip: tuple[str, tuple[str, ...]] | None = None  # the app answered GRIP: (hold, channels)
+
+
+class LogWatcher(Protocol):
+    """Told of each request as the log sees it (:meth:`RequestLog.watch`), on the thread that
+    logs it: the app's thread for its output, the loop's for the rest. It must copy what it
+    keeps (the record changes after the call) and return at once: it runs on the request path.
+    """
+
+    def handed_off(self, record: RequestRecord, kind: str, backend: str) -> None:
+        """The request was handed off (``kind`` fanout or websocket) to ``backend``."""
+
+    def opened(self, record: RequestRecord, what: str, status: int) -> None:
+        """A long-lived answer started (the ``open`` line)."""
+
+    def completed(self, record: RequestRecord) -> None:
+        """The request ended (its one line; for a long-lived one, the ``closed`` line)."""
+
+    def app_output(self, request_id: int, text: str, *, continued: bool, partial: bool) -> None:
+        """The app printed ``text`` for the request: a line, or with ``partial`` the start of
+        one (a prompt); ``continued``: the rest of the line whose start came before."""
 
 
 class RequestLog:
@@ -126,6 +150,23 @@ class RequestLog:
         self.inspect_ws = inspect_ws
         self._lock = threading.Lock()
         self._partial: int | None = None  # the thread whose unfinished line is on self.out
+        self._watchers: tuple[LogWatcher, ...] = ()
+
+    def watch(self, watcher: LogWatcher) -> Callable[[], None]:
+        """Tell ``watcher`` of every request from now on; returns the function that stops it."""
+        with self._lock:
+            self._watchers = (*self._watchers, watcher)
+
+        def stop() -> None:
+            with self._lock:
+                self._watchers = tuple(w for w in self._watchers if w is not watcher)
+
+        return stop
+
+    def handed_off(self, record: RequestRecord, kind: str, backend: str) -> None:
+        """A request was handed off (no line of its own: watchers only)."""
+        for watcher in self._watchers:
+            watcher.handed_off(record, kind, backend)
 
     # -- writing -------------------------------------------------------------------------
     def _paint(self, code: str, text: str, stream: TextIO | None = None) -> str:
@@ -162,6 +203,8 @@ class RequestLog:
     # -- requests ------------------------------------------------------------------------
     def request(self, record: RequestRecord) -> None:
         """The one line for a completed request (for a long-lived one: when it closed)."""
+        for watcher in self._watchers:
+            watcher.completed(record)
         if self.quiet:
             return
         elapsed = time.perf_counter() - record.started
@@ -210,6 +253,8 @@ class RequestLog:
     def opened(self, record: RequestRecord, what: str, status: int) -> None:
         """A long-lived connection started (a handoff's 101 or held response): say so now."""
         record.opened = True
+        for watcher in self._watchers:
+            watcher.opened(record, what, status)
         if self.quiet:
             return
         self._emit(
@@ -314,6 +359,8 @@ class RequestLog:
     def app_output(self, request_id: int, line: str, *, continued: bool = False) -> None:
         """A line the app printed while handling request ``request_id`` (``continued``: the
         rest of a line whose start was already written)."""
+        for watcher in self._watchers:
+            watcher.app_output(request_id, line, continued=continued, partial=False)
         if self.json:
             self._emit(self.out, "app", "", id=request_id, line=line)
         elif continued:
@@ -323,6 +370,8 @@ class RequestLog:
 
     def app_partial(self, request_id: int, text: str, *, continued: bool = False) -> None:
         """An unfinished line the app flushed (a prompt): written now, without a newline."""
+        for watcher in self._watchers:
+            watcher.app_output(request_id, text, continued=continued, partial=True)
         if self.json:
             self._emit(self.out, "app", "", id=request_id, line=text, partial=True)
             return

@@ -15,13 +15,14 @@ import anyio
 import anyio.abc
 
 from .cache.store import DEFAULT_CAPACITY, CacheStore
+from .console import Console
 from .errors import UserError
 from .log import RequestLog, capture_app_output
 from .manifest import Manifest, load_manifest
 from .platform import Platform
 from .ports import PortUse, conflict_message, port_in_use_message, taken_ports
 from .publish_backends import follow_publish_port
-from .pushpin.config import PushpinSettings, pushpin_settings
+from .pushpin.config import PushpinSettings, pushpin_settings, stats_address
 from .pushpin.supervisor import Pushpin
 from .restart import ENV as RESTART_FD
 from .restart import adopt, inherited_socket
@@ -144,6 +145,7 @@ class Server:
         self.address: tuple[str, int] | None = None
         self.host_policy = self._host_policy(self.manifest)
         self.pushpin: Pushpin | None = None
+        self.console: Console | None = None
         uses = self._port_uses(enabled)
         pp = self.pushpin_settings
         if enabled and settings.port in (pp.proxy_port, pp.publish_port):
@@ -221,8 +223,14 @@ class Server:
             cache=CacheStore(self.settings.cache_size),
             readthrough=not self.settings.no_cache,
         )
-        handler = with_cache_admin(
-            AppHandler(services), services.cache, services.date, services.log
+        pushpin = self.pushpin
+        self.console = console = Console(
+            services,
+            publish_port=None if pushpin is None else self.pushpin_settings.publish_port,
+            stats_address=None if pushpin is None else stats_address(str(pushpin.rundir)),
+        )
+        handler = console.wrap(
+            with_cache_admin(AppHandler(services), services.cache, services.date, services.log)
         )
         self.address = listener.address
         limits = Limits(body_timeout=self.settings.body_timeout)
@@ -252,6 +260,7 @@ class Server:
                     apply_platform=functools.partial(setattr, services, "platform"),
                 )
                 tg.start_soon(watch_project, watched)  # syntax errors, stores
+                tg.start_soon(console.run)
 
                 async def serve_connection(stream: ProtocolStream) -> None:
                     client = stream.extra(anyio.abc.SocketAttribute.remote_address)
@@ -265,6 +274,7 @@ class Server:
                     on_ready(self.address)
                 await listener.serve(serve_connection)
         finally:
+            console.close()
             await listener.aclose()
             if publish is not None:
                 await publish.aclose()
@@ -349,6 +359,8 @@ class Server:
                 f"publish at http://127.0.0.1:{pp.publish_port}/publish/"
             )
         self.log.info(f"Listening on http://{host}:{port}")
+        if self.console is not None:
+            self.log.info(f"  console: {self.console.url((host, port))}")
 
 
 def _mtime(path: Path) -> float | None:

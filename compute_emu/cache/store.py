@@ -58,6 +58,7 @@ class Entry:
     meta: HttpMeta | None = None
     hits: int = 0
     stale_since: float | None = None  # set by a soft purge
+    label: str = ""  # what the key stands for (a readthrough object's URL)
     id: int = field(default_factory=itertools.count().__next__)
 
     @property

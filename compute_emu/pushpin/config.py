@@ -24,6 +24,8 @@ DEFAULT_PROXY_PORT = 7677
 DEFAULT_PUBLISH_PORT = 5561
 MAX_PUBLISH_BODY = 65536  # Fanout's message size limit (the CLI sets the same)
 SUN_PATH_MAX = 107  # usable bytes of a unix socket path
+# Where pushpin-handler publishes its statistics (a ZeroMQ PUB socket; see pushpin/stats.py)
+STATS_SPEC = "ipc://{rundir}/{ipc_prefix}stats"
 
 
 @dataclass(frozen=True, order=True)
@@ -121,6 +123,11 @@ def _conf_value(name: str, value: str) -> str:
     return value
 
 
+def stats_address(rundir: str) -> str:
+    """The ZeroMQ address of pushpin-handler's stats socket for this run directory."""
+    return STATS_SPEC.format(rundir=rundir, ipc_prefix=IPC_PREFIX)
+
+
 def pushpin_conf(
     settings: PushpinSettings,
     version: PushpinVersion,
@@ -177,7 +184,7 @@ def pushpin_conf(
         "[handler]",
         "push_in_http_addr=127.0.0.1",
         f"push_in_http_port={settings.publish_port if api_port is None else api_port}",
-        "stats_spec=ipc://{rundir}/{ipc_prefix}stats",
+        f"stats_spec={STATS_SPEC}",
         # 1.36-1.40 read the first spelling, 1.41+ the second; each ignores the other
         f"push_in_max_body_size={MAX_PUBLISH_BODY}",
         f"push_in_http_max_body_size={MAX_PUBLISH_BODY}",

@@ -18,14 +18,13 @@ moves the cache's clock on (tests: expire TTLs without sleeping); it answers
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from ..server.admission import LOOPBACK_NAMES, Refusal, parse_authority
+from ..server.admission import Refusal, is_loopback_authority, is_loopback_peer
 
 if TYPE_CHECKING:
     from ..cache.store import CacheStore
@@ -53,31 +52,15 @@ class AdvanceClock:
     seconds: float
 
 
-def _loopback_host(value: str) -> bool:
-    authority = parse_authority(value)
-    if authority is None:
-        return False
-    host = authority[0]
-    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.IPv4Address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_purge(
     method: str, target: str, headers: list[tuple[str, bytes]], peer: str
 ) -> PurgeCommand | AdvanceClock | Refusal:
     """The purge (or clock move) a request asks for, or why it is refused."""
     names = {n.lower(): v for n, v in headers}
-    try:
-        if not ipaddress.ip_address(peer).is_loopback:
-            return Refusal(403, "purges are accepted from this machine only\n")
-    except ValueError:
+    if not is_loopback_peer(peer):
         return Refusal(403, "purges are accepted from this machine only\n")
     host = names.get("host", b"").decode("latin-1")
-    if not _loopback_host(host):
+    if not is_loopback_authority(host):
         return Refusal(403, "purges need a loopback Host (localhost, 127.0.0.1, [::1])\n")
     if "origin" in names:
         return Refusal(403, "purges are not accepted from web pages (Origin header)\n")
@@ -106,11 +89,18 @@ def check_purge(
     return PurgeCommand(keys, everything, soft)
 
 
-def purge(store: CacheStore, command: PurgeCommand) -> int:
-    """Carry out a purge on the store (on the loop); how many objects it touched."""
+def purge(store: CacheStore, command: PurgeCommand, log: RequestLog | None = None) -> int:
+    """Carry out a purge on the store (on the loop); how many objects it touched (said in
+    ``log``)."""
     if command.everything:
-        return store.purge_all(soft=command.soft)
-    return sum(store.purge_surrogate_key(k, soft=command.soft) for k in command.keys)
+        count = store.purge_all(soft=command.soft)
+    else:
+        count = sum(store.purge_surrogate_key(k, soft=command.soft) for k in command.keys)
+    if log is not None:
+        what = "everything" if command.everything else ", ".join(command.keys)
+        verb = "soft-purged" if command.soft else "purged"
+        log.info(f"cache: {verb} {count} object{'' if count == 1 else 's'} ({what})")
+    return count
 
 
 def with_cache_admin(
@@ -138,12 +128,8 @@ def with_cache_admin(
             body = json.dumps({"advanced": decision.seconds}).encode() + b"\n"
         else:
             status, kind = 200, b"application/json"
-            count = purge(store, decision)
+            count = purge(store, decision, log)
             body = json.dumps({"purged": count}).encode() + b"\n"
-            if log is not None:
-                what = "everything" if decision.everything else ", ".join(decision.keys)
-                verb = "soft-purged" if decision.soft else "purged"
-                log.info(f"cache: {verb} {count} object{'' if count == 1 else 's'} ({what})")
         headers = [
             ("content-type", kind),
             ("content-length", str(len(body)).encode()),

@@ -12,6 +12,7 @@ import anyio
 
 from ..log import AppOutput, RequestRecord, current_request
 from ..rules.framing import header_value
+from ..rules.grip import grip_hold
 from ..rules.http1_server import LocalProtocolError
 from ..sdk._errors import SendError
 from ..sdk._interface import ClientRequestParts, IpAddress
@@ -23,7 +24,7 @@ from .body_log import RequestBodyTap, log_response_body
 from .bridge import Calls, ClientLeft, LoopBodyStream
 from .decision import ClientWentAway, Failed, Handoff, Respond, Returned, Stream
 from .deliver import deliver_response, error_status, send_text
-from .error_page import error_body
+from .error_page import error_body, error_page
 from .handoff import relay_handoff
 from .hostcalls import Hostcalls
 from .logged_client import log_backend_calls
@@ -212,6 +213,7 @@ class AppHandler:
                 if log.verbose:
                     log.headers(scope.request_id, "<", list(response.headers))
                     log_response_body(log, scope.request_id, response)
+                record.grip = grip_hold(response.headers)  # the console's channels
                 await deliver_response(exchange, response, self.date(), sink)
             case Handoff() as handoff:
                 await relay_handoff(exchange, scope, handoff, record)
@@ -223,6 +225,13 @@ class AppHandler:
             case Failed(error):
                 record.error = message(error)
                 self._log_error(scope.request_id, "main() raised", error)
+                record.error_page = error_page(
+                    error,
+                    self.services.app.path,
+                    exchange.method,
+                    exchange.target,
+                    exchange.headers,
+                )
                 content_type, body = error_body(
                     error,
                     self.services.app.path,

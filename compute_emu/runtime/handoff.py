@@ -80,6 +80,8 @@ async def relay_handoff(
         f"Pushpin [{backend}]" if kind == "fanout" else f"backend {backend} ({destination.label})"
     )
     scope.notes.append(f"{kind}→{backend}")
+    if record is not None:
+        services.log.handed_off(record, kind, backend)
     services.log.debug(
         f"#{scope.request_id} {kind} handoff to {label}: {target.method} {target.target}"
     )

@@ -286,6 +286,7 @@ async def _candidate(
         surrogate_keys=frozenset(candidate.surrogate_keys),
         sensitive=candidate.pci,
         meta=HttpMeta(candidate.status, stored),
+        label=request.url,
     )
 
 

@@ -50,6 +50,30 @@ def parse_authority(value: str) -> tuple[str, int | None] | None:
     return host, (int(port) if port else None)
 
 
+def is_loopback_authority(value: str) -> bool:
+    """Whether a ``Host`` value names this machine (``localhost``, ``*.localhost``,
+    ``127.0.0.0/8``, ``[::1]``), whatever names the app port serves besides: compute-emu's own
+    endpoints answer only these, so DNS rebinding cannot reach them."""
+    authority = parse_authority(value)
+    if authority is None:
+        return False
+    host = authority[0]
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.IPv4Address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_loopback_peer(address: str) -> bool:
+    """Whether the TCP peer ``address`` is on this machine."""
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class HostPolicy:
     """The Host names served (DNS-rebinding guard, as Vite's ``allowedHosts``).

@@ -6,10 +6,6 @@ as usual and once with ``--sdk-host wit``, where every SDK call goes through the
 host and compute-emu's own ``wit_world`` (``compute_emu/official/loopback.py``): the same
 answers are expected. The Wasm path needs the official SDK's stubs, so that server runs under
 ``.venv-official`` (Python >= 3.12, made by ``scripts/official-env``).
-
-Until the SDK calls its host through the host interface (``compute_emu/sdk/_interface.py``)
-everywhere, the ``[wit]`` runs are marked xfail and not run: :func:`interface_gap` names the
-interface calls the native host does not have yet.
 """
 
 from __future__ import annotations
@@ -36,38 +32,9 @@ def require_official_env() -> Path:
     return OFFICIAL_PY
 
 
-def interface_gap() -> list[str]:
-    """The calls of the host interface the native host does not have (none once the SDK and
-    the runtime are on the interface; a native host moved elsewhere counts as on it)."""
-    from compute_emu.sdk import _interface
-
-    try:
-        from compute_emu.runtime.host import RequestHost
-    except ImportError:
-        return []
-
-    wanted = [
-        name
-        for name, value in vars(_interface.Host).items()
-        if callable(value) and not name.startswith("_")
-    ]
-    return [name for name in wanted if not hasattr(RequestHost, name)]
-
-
 def host_params(hosts: tuple[str, ...]) -> list[object]:
-    """``hosts`` as pytest params, ``wit`` marked while the SDK is not on the interface."""
-    gap = interface_gap()
-    params: list[object] = []
-    for host in hosts:
-        marks = []
-        if host == "wit" and gap:
-            reason = (
-                "the SDK does not call its host through _interface.Host yet (the native host "
-                f"lacks {', '.join(gap[:4])}{', ...' if len(gap) > 4 else ''})"
-            )
-            marks.append(pytest.mark.xfail(reason=reason, run=False))
-        params.append(pytest.param(host, marks=marks, id=host))
-    return params
+    """``hosts`` as pytest params, with their names as ids."""
+    return [pytest.param(host, id=host) for host in hosts]
 
 
 def serve_argv(sdk_host: str, *args: str) -> list[str]:
