@@ -59,4 +59,4 @@ soak: setup $(BENCH_STAMP)
 	$(PY) -m bench.soak
 
 clean:
-	rm -rf $(VENV) .venv-official .venv-official-build build *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .venv-official .venv-official-build build .test-tools *.egg-info .pytest_cache .ruff_cache .mypy_cache

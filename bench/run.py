@@ -10,7 +10,7 @@ default 2), BENCH_MESSAGES (publishes per latency row and side, default 20), BEN
 (connections of the at-scale rows, default 9000), BENCH_PROFILE=1 (py-spy on compute-emu
 wherever a target is missed, flame graphs in bench/results/), BENCH_ONLY (comma-separated
 scenario keys to run alone: hello, send, ready, handoff, publish, held_streams, held_ws,
-official_edit).
+official_edit, wasm).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from .report import RESULTS, Row, machine, plot_latency, write
 from .scenarios_fanout import at_scale, latency
 from .scenarios_http import Settings, handoff, hello, launch, ready_row, send
 from .servers import FANOUT_APP, ComputeEmu, project, python_server, start_origin
+from .wasm_rows import wasm_rows
 
 
 def raise_fd_limit() -> int:
@@ -173,6 +174,9 @@ def main() -> int:
             bench.run("held_streams", f"{held:,} held HTTP streams", lambda: scale_rows(False))
             bench.run("held_ws", f"{held:,} held WebSockets", lambda: scale_rows(True))
             bench.run("official_edit", OFFICIAL_EDIT, lambda: official_rows(tmp))
+            bench.run(
+                "wasm", "the Wasm path: build, start, hello", lambda: wasm_rows(tmp, settings)
+            )
             bench.run("ready", "ready time", lambda: [ready_row(ready_samples, ready_failures)])
             grip.stop()
     except KeyboardInterrupt:

@@ -116,6 +116,31 @@ def main() -> None:
     help="Give up a request body that sends nothing for this long (408).",
 )
 @click.option(
+    "--min-body-rate",
+    type=click.FloatRange(min=0),
+    default=240.0,
+    show_default=True,
+    metavar="BYTES_PER_S",
+    help="A request body (408) or a response the client takes (closed) slower than this, on "
+    "average after 5 s of waiting for the client, is given up; 0: no minimum.",
+)
+@click.option(
+    "--max-threads",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    metavar="N",
+    help="main() calls running at once (each on a thread of its own); more wait for one.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Client connections held at once; at the limit the one waiting longest for a request "
+    "is closed, or 503 if all are busy [default: half the open-file limit].",
+)
+@click.option(
     "--allow-host",
     "allow_hosts",
     multiple=True,
@@ -142,6 +167,23 @@ def main() -> None:
     help="How compute_emu.sdk reaches the runtime: natively, or through its Wasm host over "
     "compute-emu's wit_world (needs fastly-compute's stubs, Python >= 3.12).",
 )
+@click.option(
+    "--wasm",
+    "wasm",
+    is_flag=False,
+    flag_value="bin/main.wasm",
+    default=None,
+    metavar="[PATH]",
+    help="Serve the built component (default bin/main.wasm, from `compute-emu build`) under "
+    "wasmtime instead of the Python source: the check before deploying.",
+)
+@click.option(
+    "--build-env",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The build environment (Python >= 3.12 with fastly-compute) whose bindings --wasm "
+    "reads [default: $COMPUTE_EMU_BUILD_ENV, else as `compute-emu build` finds it].",
+)
 @fastly_flags
 @cache_options
 def serve(
@@ -160,9 +202,14 @@ def serve(
     client_ip: str | None,
     kv_persist: Path | None,
     body_timeout: float,
+    min_body_rate: float,
+    max_threads: int,
+    max_connections: int | None,
     allow_hosts: tuple[str, ...],
     loop_choice: str,
     sdk_host: str,
+    wasm: str | None,
+    build_env: Path | None,
     **fastly_cli_flags: object,
 ) -> None:
     """Serve the app on --addr (default 127.0.0.1:7676) until Ctrl-C.
@@ -201,8 +248,13 @@ def serve(
             client_ip=parse_client_ip(client_ip),
             kv_persist=kv_persist.resolve() if kv_persist else None,
             body_timeout=body_timeout,
+            min_body_rate=min_body_rate,
+            max_threads=max_threads,
+            max_connections=max_connections,
             allow_hosts=allow_hosts,
             sdk_host=sdk_host,
+            wasm=Path(wasm) if wasm is not None else None,
+            build_env=build_env,
             **cache_settings(),
         )
         server = Server(settings, log)
@@ -256,6 +308,79 @@ def _exit_despite_running_apps() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+@main.command(short_help="Build the app into bin/main.wasm and pkg/<name>.tar.gz for Fastly.")
+@click.option(
+    "-C",
+    "--dir",
+    "project_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    help="Project directory (where fastly.toml is).",
+)
+@click.option("--env", default=None, help="Read fastly.ENV.toml instead of fastly.toml.")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="App entry file (default: [scripts] entry in fastly.toml, else src/main.py).",
+)
+@click.option(
+    "--build-env",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Python >= 3.12 virtualenv with fastly-compute [default: $COMPUTE_EMU_BUILD_ENV, the "
+    "project's .venv, compute-emu's own, else compute-emu's build-env in its cache directory].",
+)
+@click.option("--force", is_flag=True, help="Build even if nothing changed since the last build.")
+@click.option(
+    "--setup-env",
+    is_flag=True,
+    help="Make (or update) the build environment (Python >= 3.12, fastly-compute, uv), then stop.",
+)
+@click.option(
+    "--python",
+    "python",
+    default=None,
+    help="With --setup-env: the Python >= 3.12 to make it with [default: found].",
+)
+def build(
+    project_dir: Path,
+    env: str | None,
+    file: Path | None,
+    build_env: Path | None,
+    force: bool,
+    setup_env: bool,
+    python: str | None,
+) -> None:
+    """Build the app for Fastly Compute with Fastly's own toolchain: bin/main.wasm (run it
+    locally with `compute-emu serve --wasm`) and pkg/<name>.tar.gz (`fastly compute deploy`)."""
+    from .wasm import environment
+    from .wasm.build import BuildSettings
+    from .wasm.build import build as run_build
+
+    try:
+        if setup_env:
+            root = build_env or environment.default_path()
+            click.echo(f"making the build environment {root}")
+            made = environment.setup(root, python, click.echo)
+            version = made.sdk_version()
+            click.echo(f"build environment ready: {made.root} (fastly-compute {version})")
+            return
+        if not project_dir.is_dir():
+            raise UserError(f"-C/--dir {project_dir}: no such directory")
+        settings = BuildSettings(
+            project_dir=project_dir.resolve(),
+            env=env,
+            file=file.resolve() if file else None,
+            build_env=build_env,
+            force=force,
+        )
+        run_build(settings, click.echo)
+    except UserError as exc:
+        _fail(str(exc))
 
 
 class _InitCommand(click.Command):

@@ -31,7 +31,7 @@ def _describe(pid: int) -> str:
         return f"pid {pid}"
 
 
-def _listening_pid(port: int) -> int | None:
+def listening_pid(port: int) -> int | None:
     """The PID listening on ``port``: from the system-wide table where it is readable (Linux),
     else process by process (macOS lets a user read only their own processes' sockets)."""
     with contextlib.suppress(psutil.Error):
@@ -50,7 +50,7 @@ def _listening_pid(port: int) -> int | None:
 
 def port_owner(port: int) -> str | None:
     """``"pushpin (pid 1234)"`` for the process listening on ``port``, if it can be found."""
-    pid = _listening_pid(port)
+    pid = listening_pid(port)
     return None if pid is None else _describe(pid)
 
 

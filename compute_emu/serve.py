@@ -1,12 +1,14 @@
-"""`compute-emu serve`: settings in, a running server out (until Ctrl-C or SIGTERM)."""
+"""`compute-emu serve`: settings in, a running server out (until Ctrl-C, SIGTERM, SIGHUP)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import ipaddress
 import os
 import signal
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +28,15 @@ from .pushpin.config import PushpinSettings, pushpin_settings, stats_address
 from .pushpin.supervisor import Pushpin
 from .restart import ENV as RESTART_FD
 from .restart import adopt, inherited_socket
+from .rules.connection_slots import ConnectionSlots
+from .rules.data_rate import DEFAULT_MIN_RATE, MinDataRate
 from .runtime import environ
 from .runtime.app import App
 from .runtime.bridge import Loop
 from .runtime.cache_admin import with_cache_admin
 from .runtime.handler import AppHandler
 from .runtime.services import Backends, Services
-from .runtime.workers import WorkerPool
+from .runtime.workers import MAX_THREADS, WorkerPool
 from .sdk.compute_runtime import LOCAL_VALUES
 from .server.admission import HostPolicy, parse_authority
 from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
@@ -43,6 +47,7 @@ from .watch import WatchedProject, watch_project
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MANIFEST_POLL = 1.0  # seconds between fastly.toml checks
+FD_RESERVE = 256  # file descriptors kept for backends, Pushpin, files (see max_connections)
 
 # What Viceroy sets in a guest's environment (fastly-compute.md §7).
 VICEROY_ENV = {**LOCAL_VALUES, "FASTLY_TRACE_ID": "0" * 32}
@@ -67,9 +72,16 @@ class ServeSettings:
     client_ip: IpAddress | None = None  # what the app sees instead of the TCP peer
     kv_persist: Path | None = None  # where KV store writes are kept across restarts
     body_timeout: float = BODY_TIMEOUT  # seconds a request body may stall (--body-timeout)
+    # bytes/s a request body (and a response the client takes) must average after the grace
+    # period, 0 for none (--min-body-rate)
+    min_body_rate: float = DEFAULT_MIN_RATE
+    max_connections: int | None = None  # --max-connections; None: from the fd limit
+    max_threads: int = MAX_THREADS  # --max-threads: main() calls running at once
     allow_hosts: tuple[str, ...] = ()  # --allow-host: Host names served besides loopback
     cache_size: int = DEFAULT_CAPACITY  # --cache-size: bytes the in-memory cache may hold
     no_cache: bool = False  # --no-cache: send() never uses the readthrough cache
+    wasm: Path | None = None  # --wasm: serve this built component (relative to the project)
+    build_env: Path | None = None  # --build-env: where fastly-compute is (for --wasm's bindings)
     # False: edits to fastly.toml (backends, stores, Pushpin) are not applied while serving
     # (compute_emu.testing keeps its overrides); app code still reloads
     watch_manifest: bool = True
@@ -128,14 +140,7 @@ class Server:
         # What the app sees in os.environ on top of the process environment (a layer per
         # main() call, never written to the process: see runtime/environ.py).
         self.app_env = {**VICEROY_ENV, **self.manifest.env()}
-        from .official.serving import official_app  # apps of the official fastly-compute SDK
-
-        official = official_app(settings.file, self.manifest, log)
-        if official is None and settings.sdk_host == "wit":
-            from .official.loopback import loopback_app
-
-            official = loopback_app(entry_path(settings, self.manifest), log)
-        self.app = official or App(entry_path(settings, self.manifest))
+        self.app = self._load_app(settings, log)
         with environ.bound(self.app_env):
             self.app.check()
         self.backends = Backends.load(self.manifest.backends, str(self.manifest.path))
@@ -162,14 +167,29 @@ class Server:
                     raise
                 raise UserError(conflict_message(uses, taken, str(exc))) from None
 
+    def _load_app(self, settings: ServeSettings, log: RequestLog) -> App:
+        """The built component (--wasm), an official-SDK app, or a compute_emu.sdk app."""
+        if settings.wasm is not None:
+            from .wasm.app import wasm_app
+
+            return wasm_app(settings.wasm, self.manifest, settings.build_env, log)
+        from .official.serving import official_app  # apps of the official fastly-compute SDK
+
+        official = official_app(settings.file, self.manifest, log)
+        if official is None and settings.sdk_host == "wit":
+            from .official.loopback import loopback_app
+
+            official = loopback_app(entry_path(settings, self.manifest), log)
+        return official or App(entry_path(settings, self.manifest))
+
     async def run(
         self,
         on_ready: Callable[[tuple[str, int]], None] | None = None,
         *,
         handle_signals: bool = True,
     ) -> None:
-        """Serve until cancelled (or, with ``handle_signals``, until SIGINT/SIGTERM arrives);
-        then stop Pushpin too."""
+        """Serve until cancelled (or, with ``handle_signals``, until SIGINT, SIGTERM or SIGHUP
+        arrives); then stop Pushpin too."""
         try:
             await self._run(on_ready, handle_signals)
         finally:
@@ -211,7 +231,9 @@ class Server:
         loop = Loop()
         services = Services(
             loop=loop,
-            workers=WorkerPool(loop.asyncio_loop, mailbox=loop.mailbox),
+            workers=WorkerPool(
+                loop.asyncio_loop, max_threads=self.settings.max_threads, mailbox=loop.mailbox
+            ),
             app=self.app,
             backends=self.backends,
             log=self.log,
@@ -233,7 +255,13 @@ class Server:
             with_cache_admin(AppHandler(services), services.cache, services.date, services.log)
         )
         self.address = listener.address
-        limits = Limits(body_timeout=self.settings.body_timeout)
+        limits = Limits(
+            body_timeout=self.settings.body_timeout,
+            min_rate=MinDataRate(self.settings.min_body_rate),
+        )
+        slots: ConnectionSlots[Connection] = ConnectionSlots(
+            self.settings.max_connections or default_max_connections()
+        )
         publish: Listener | None = None
         try:
             if self.pushpin is not None:
@@ -266,7 +294,7 @@ class Server:
                     client = stream.extra(anyio.abc.SocketAttribute.remote_address)
                     addresses = Addresses(client=client[:2], server=self.address)  # type: ignore[arg-type]
                     await Connection(
-                        stream, addresses, handler, services.date, limits, self.host_policy
+                        stream, addresses, handler, services.date, limits, self.host_policy, slots
                     ).serve()
 
                 self._announce()
@@ -363,6 +391,20 @@ class Server:
             self.log.info(f"  console: {self.console.url((host, port))}")
 
 
+def default_max_connections() -> int:
+    """The connections the app port holds by default: half the file descriptors the process
+    may open, less a reserve (a handed-off connection costs two: the client's and Pushpin's
+    or the backend's)."""
+    try:
+        import resource
+    except ImportError:  # not on this platform: Windows' own default
+        return 8192
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 19
+    return max((soft - FD_RESERVE) // 2, 64)
+
+
 def _mtime(path: Path) -> float | None:
     try:
         return path.stat().st_mtime
@@ -370,8 +412,34 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
+#: Signals that stop serving cleanly (Pushpin stopped, files removed): Ctrl-C, kill, and a
+#: closed terminal (SIGHUP: a closed tab, `tmux kill-session`), which would otherwise end
+#: the process on the spot.
+STOP_SIGNALS = tuple(
+    sig for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if sig
+)
+
+
 async def _stop_on_signal(scope: anyio.CancelScope) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
+    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        async for received in signals:
+            if received == getattr(signal, "SIGHUP", None):
+                _leave_terminal()
             scope.cancel()
             return
+
+
+def _leave_terminal() -> None:
+    """After SIGHUP the terminal is gone and writing to it fails (EIO): what is said while
+    stopping goes to /dev/null instead, so that the stop completes. Pipes and files stay.
+
+    (A hung-up terminal no longer passes ``isatty()``; it is still a character device.)
+    """
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in (0, 1, 2):
+            with contextlib.suppress(OSError):
+                if stat.S_ISCHR(os.fstat(fd).st_mode):
+                    os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)

@@ -173,3 +173,22 @@ def fanout(make_project, serve, origin):  # type: ignore[no-untyped-def]
         extra="[local_server.pushpin]\nenable = true",
     )
     return start_fanout(serve, project)
+
+
+@pytest.fixture(scope="session")
+def official_built(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """tests/wasm_apps/official_main.py (over the fanout-forward-official starter), built once
+    per run by `compute-emu build` (tests/wasm_support.py)."""
+    from tests.wasm_support import build_project, official_app
+
+    return build_project(official_app(tmp_path_factory.mktemp("wasm-official")))
+
+
+@pytest.fixture(scope="session")
+def sdk_built(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """tests/wasm_apps/sdk_main.py (over the fanout-forward starter), built once per run by
+    `compute-emu build` (tests/wasm_support.py)."""
+    from tests.wasm_support import build_project, require_wit_host, sdk_app
+
+    require_wit_host()
+    return build_project(sdk_app(tmp_path_factory.mktemp("wasm-sdk")))

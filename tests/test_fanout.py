@@ -184,12 +184,6 @@ def test_custom_signing_key_from_the_manifest(make_project, serve, spawn):
     assert httpx.get(f"{fanout.url}/info").json()["grip_sig"] == "valid"
 
 
-def test_unknown_backend_is_named(fanout):
-    r = httpx.get(f"{fanout.url}/info", headers={"x-backend": "nope"})
-    assert r.status_code == 502  # Pushpin has no route for it (as under Viceroy)
-    fanout.served.child.wait_for(r"'nope' is not a backend in .*fastly.toml", stream="stderr")
-
-
 def test_client_body_is_relayed_on_handoff(make_project, serve, origin):
     app = """
     from compute_emu.sdk import Request

@@ -113,6 +113,10 @@ def test_orphans_of_a_killed_run_are_stopped_on_the_next_start(make_project, ser
     orphans = descendants(first.served.child.pid)
     assert len(orphans) >= 4
     first_dir = instance_dir_of(first.served)
+    # the watchdog would stop Pushpin at once (tests/test_pushpin_lifetime.py): kill it too
+    for pid in orphans:
+        if "compute_emu.pushpin.watchdog" in Path(f"/proc/{pid}/cmdline").read_text():
+            os.kill(pid, signal.SIGKILL)
     first.served.child.stop(signal.SIGKILL)
     time.sleep(0.3)
     assert any(alive(pid) for pid in orphans), "expected Pushpin to outlive a SIGKILLed parent"

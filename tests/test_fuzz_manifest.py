@@ -16,6 +16,7 @@ import datetime
 import math
 import os
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from compute_emu.errors import ManifestError, UserError
-from compute_emu.manifest import load_manifest
+from compute_emu.manifest import Manifest, load_manifest
 from compute_emu.platform import Platform
 from compute_emu.pushpin.config import (
     DEFAULT_SIG_ISS,
@@ -35,6 +36,9 @@ from compute_emu.pushpin.config import (
     pushpin_conf,
     routes_file,
 )
+from compute_emu.pushpin.supervisor import find_binary
+from compute_emu.runtime.app import App
+from compute_emu.serve import ServeSettings, entry_path
 from tests.support.pushpin_routes import parse_route_line
 from tests.test_manifest_corpus import corpus_project
 
@@ -141,7 +145,19 @@ FILES = [
     "/dev/zero",
     "",
 ]
-file_names = st.sampled_from(FILES) | text
+# names no system call takes: a NUL, control characters, over PATH_MAX or NAME_MAX
+odd_paths = (
+    st.sampled_from(["\0", "src/main\0.py", "files/\n/x", "\x1b[2J", "a\rb", "files/\x7f"])
+    | st.builds(
+        lambda part, n: "/".join([part] * n),
+        st.sampled_from(["a", "files", "..", "x" * 100]),
+        st.integers(1, 2100),
+    )
+    | st.integers(200, 5000).map(lambda n: "n" * n)
+    | st.text(st.characters(max_codepoint=0x9F), max_size=20)
+)
+file_names = st.sampled_from(FILES) | text | odd_paths
+commands = text | odd_paths
 PEM = "-----BEGIN CERTIFICATE-----\nMIIBfake==\n-----END CERTIFICATE-----\n"
 
 
@@ -230,7 +246,7 @@ local_server = table(
         "pushpin": table(
             {
                 "enable": st.booleans(),
-                "pushpin_path": text,
+                "pushpin_path": commands,
                 "proxy_port": st.integers(-1, 70000),
                 "publish_port": st.integers(-1, 70000),
                 "sig_iss": conf_values,
@@ -293,7 +309,7 @@ documents = table(
         "language": text,
         "scripts": table(
             {
-                "build": text,
+                "build": commands,
                 "env_vars": st.lists(
                     st.sampled_from(["A=1", "A", "=1", "B=x=y"]) | text, max_size=3
                 ),
@@ -330,12 +346,30 @@ def conf_entries(text: str) -> list[str]:
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
+def use_named_paths(manifest: Manifest) -> None:
+    """What ``serve`` does with the entry file and the Pushpin command a manifest names
+    (compiling the entry, finding the binary), short of running either."""
+    saved = list(sys.path)  # App puts the entry's directory on it
+    try:
+        App(entry_path(ServeSettings(project_dir=manifest.project_dir), manifest))
+    except UserError as exc:
+        assert "\n" not in str(exc) and "\r" not in str(exc), str(exc)
+    finally:
+        sys.path[:] = saved
+    if manifest.pushpin.pushpin_path is not None:
+        try:
+            find_binary(manifest.pushpin.pushpin_path)
+        except UserError as exc:
+            assert "\n" not in str(exc) and "\r" not in str(exc), str(exc)
+
+
 def check_loads_or_one_line_error(project: Path, data: bytes) -> None:
     (project / "fastly.toml").write_bytes(data)
     try:
         manifest = load_manifest(project)
         manifest.env()
         Platform.from_manifest(manifest, environ={})
+        use_named_paths(manifest)
     except UserError as exc:
         message = str(exc)
         assert "\n" not in message and "\r" not in message, message

@@ -1,5 +1,6 @@
 """Fanout from an official-SDK app: ``redirect_to_grip_proxy`` through the real Pushpin, with the
-fanout-forward-official starter and its example origin."""
+fanout-forward-official starter and its example origin, served natively and as the Wasm
+component `compute-emu build` makes of it (`serve --wasm`)."""
 
 from __future__ import annotations
 
@@ -29,12 +30,21 @@ from tests.test_starters import (
     ws_receives,
     ws_url,
 )
+from tests.wasm_support import serve_wasm
 
 
-@pytest.fixture
-def forward(spawn: Spawner, tmp_path) -> Fanout:
+# the first wasm test builds the app and compiles it
+@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))])
+def forward(request: pytest.FixtureRequest, spawn: Spawner, tmp_path) -> Fanout:
+    """The starter served natively, and built (tests/wasm_apps/official_main.py over it) and
+    served with `serve --wasm`: the same checks pass both ways."""
     require_pushpin()
-    project = copy_starter("fanout-forward-official", tmp_path)
+    if request.param == "wasm":
+        project = request.getfixturevalue("official_built").copy_to(tmp_path)
+        serve = serve_wasm
+    else:
+        project = copy_starter("fanout-forward-official", tmp_path)
+        serve = serve_official
     proxy, publish = free_port(), free_port()
     origin = spawn(
         [
@@ -45,9 +55,7 @@ def forward(spawn: Spawner, tmp_path) -> Fanout:
     )
     origin_port = origin.wait_for(r"^Listening on http://127\.0\.0\.1:(\d+)$").group(1)
     rewrite_manifest(project, "localhost:3000", f"localhost:{origin_port}")
-    return start_fanout(
-        lambda *args: serve_official(spawn, *args), project, proxy=proxy, publish=publish
-    )
+    return start_fanout(lambda *args: serve(spawn, *args), project, proxy=proxy, publish=publish)
 
 
 def test_http_stream_through_redirect_to_grip_proxy_receives_a_publish(forward: Fanout):

@@ -160,10 +160,13 @@ class Forward:
     origin: str  # http://127.0.0.1:<port>
 
 
-def start_forward(spawn: Spawner, serve: Callable[..., Served], tmp_path: Path) -> Forward:
-    """The fanout-forward starter served by compute-emu, with its example origin running."""
+def start_forward(
+    spawn: Spawner, serve: Callable[..., Served], tmp_path: Path, project: Path | None = None
+) -> Forward:
+    """The fanout-forward starter (or ``project``, a copy of it) served by compute-emu, with
+    its example origin running."""
     require_pushpin()
-    project = copy_starter("fanout-forward", tmp_path)
+    project = project or copy_starter("fanout-forward", tmp_path)
     proxy, publish = free_port(), free_port()
     origin = spawn(
         [
@@ -184,9 +187,19 @@ def start_forward(spawn: Spawner, serve: Callable[..., Served], tmp_path: Path) 
     return Forward(Fanout(served, proxy, publish), f"http://127.0.0.1:{origin_port}")
 
 
-@pytest.fixture
-def forward(spawn: Spawner, serve: Callable[..., Served], tmp_path: Path) -> Forward:
-    return start_forward(spawn, serve, tmp_path)
+# the first wasm test builds the app and compiles it
+@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))])
+def forward(
+    request: pytest.FixtureRequest, spawn: Spawner, serve: Callable[..., Served], tmp_path: Path
+) -> Forward:
+    """The starter served natively, and built (tests/wasm_apps/sdk_main.py over it) and served
+    with `serve --wasm`: the same checks pass both ways."""
+    if request.param == "native":
+        return start_forward(spawn, serve, tmp_path)
+    from tests.wasm_support import serve_wasm
+
+    project = request.getfixturevalue("sdk_built").copy_to(tmp_path)
+    return start_forward(spawn, lambda *args: serve_wasm(spawn, *args), tmp_path, project)
 
 
 def test_forward_page_and_http_stream(forward: Forward) -> None:

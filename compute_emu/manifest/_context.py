@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from compute_emu.errors import ManifestError
 
-from .files import DATA_FILE_MAX_BYTES, read_file
+from .files import DATA_FILE_MAX_BYTES, path_problem, read_file
 from .locate import KeyPath, locate, render_key
 
 # C0 controls, DEL and C1 controls: never printed raw (a manifest could move the cursor or
@@ -123,6 +123,17 @@ class Context:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(key, f"expected an integer, got {describe(value)}")
+        return value
+
+    def path_string(self, table: Mapping[str, Any], key: KeyPath) -> str | None:
+        """``table[key[-1]]``, a string naming a file or a command (``None`` if absent):
+        refused with a one-line error if no system call could take it (see
+        :func:`~.files.path_problem`)."""
+        value = self.string(table, key)
+        if value:
+            problem = path_problem(str(self.resolve(value)))
+            if problem is not None:
+                self.fail(key, problem)
         return value
 
     def resolve(self, relative: str) -> Path:

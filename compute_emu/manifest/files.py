@@ -28,6 +28,10 @@ DATA_FILE_MAX_BYTES = 16 * 1024 * 1024
 ENV_FILE_MAX_BYTES = 1024 * 1024
 #: Arrays, tables and objects nested deeper than this are refused (TOML and JSON).
 MAX_NESTING = 100
+#: The longest path, and path component, the system takes (bytes; Linux's values where the
+#: system does not say).
+PATH_MAX_BYTES = 4096
+NAME_MAX_BYTES = 255
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -93,6 +97,38 @@ def read_file(
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _system_limit(name: str, default: int) -> int:
+    try:
+        return os.pathconf("/", name)
+    except (OSError, ValueError, AttributeError):  # not on this system
+        return default
+
+
+def path_problem(path: str) -> str | None:
+    """Why ``path`` (a file or a command named in fastly.toml, resolved) cannot name a file,
+    or ``None``: a NUL (no system call takes it), another control character (a file name
+    with a newline or an escape is a mistake, or an attempt to forge a log line), or a length
+    over the system's limits (which every system call would refuse)."""
+    if "\0" in path:
+        return "the path contains a NUL character"
+    control = next((c for c in path if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F), None)
+    if control is not None:
+        return f"the path contains the control character {control!r} (U+{ord(control):04X})"
+    size = len(os.fsencode(path))
+    limit = _system_limit("PC_PATH_MAX", PATH_MAX_BYTES)
+    if size >= limit:
+        return f"the path is {size:,} bytes long; the system's limit is {limit - 1:,}"
+    name_limit = _system_limit("PC_NAME_MAX", NAME_MAX_BYTES)
+    longest = max(path.split(os.sep), key=lambda part: len(os.fsencode(part)))
+    if len(os.fsencode(longest)) > name_limit:
+        shown = longest[:20] + "..."
+        return (
+            f"the path has a name of {len(os.fsencode(longest)):,} bytes ({shown!r}); "
+            f"the system's limit is {name_limit}"
+        )
+    return None
 
 
 def nesting_problem(value: Any, limit: int = MAX_NESTING) -> tuple[str | int, ...] | None:

@@ -191,8 +191,8 @@ def _scripts(ctx: Context, value: Any) -> Scripts:
             ctx.fail((*key, "env_vars", i), f"expected a string, got {describe(item)}")
         if not item.partition("=")[0].strip() or "=" not in item:
             ctx.fail((*key, "env_vars", i), f'expected "KEY=VALUE", got {item!r}')
-    env_file = ctx.string(table, (*key, "env_file"))
-    entry = ctx.string(table, (*key, "entry"))
+    env_file = ctx.path_string(table, (*key, "env_file"))
+    entry = ctx.path_string(table, (*key, "entry"))
     return Scripts(
         build=ctx.string(table, (*key, "build")) or None,
         env_vars=tuple(env_vars),
@@ -205,7 +205,7 @@ def _pushpin(ctx: Context, value: Any) -> PushpinConfig:
     key: KeyPath = ("local_server", "pushpin")
     table = ctx.table(value, key)
     ctx.check_keys(table, key, PUSHPIN_KEYS)
-    pushpin_path = ctx.string(table, (*key, "pushpin_path")) or None
+    pushpin_path = ctx.path_string(table, (*key, "pushpin_path")) or None
     if pushpin_path and ("/" in pushpin_path or os.sep in pushpin_path):
         pushpin_path = os.path.abspath(ctx.resolve(pushpin_path))
     ports = []

@@ -36,8 +36,8 @@ DIFFERENCES = (
     "sockets, threads and subprocesses. The HTTP cache API, cache replace, image optimizer, "
     "shielding, security and the other interfaces compute-emu lacks raise Unsupported. "
     "The entry module runs afresh for every request, but modules it imports keep their state "
-    "(on Compute every request starts from the snapshot). Before deploying, check with "
-    "`fastly compute serve` (the real Wasm build)."
+    "(on Compute every request starts from the snapshot). Before deploying, check the real "
+    "Wasm build: `compute-emu build && compute-emu serve --wasm`."
 )
 
 # Module globals of the SDK that a Wasm sandbox starts afresh for every request:

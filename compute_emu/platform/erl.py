@@ -22,23 +22,21 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from ..sdk._erl_rules import (
+    COUNT_DURATIONS,
+    RATE_WINDOWS,
+    ErlArgumentError,
+    check_delta,
+    check_duration,
+    check_window,
+    penalty_ttl,
+)
+
 BUCKET = 0.1  # seconds per bucket
 HORIZON = 60  # seconds of history kept (the longest window and duration)
-RATE_WINDOWS = (1, 10, 60)
-COUNT_DURATIONS = (10, 20, 30, 40, 50, 60)
+__all__ = ["COUNT_DURATIONS", "RATE_WINDOWS", "ErlArgumentError", "RateLimits", "penalty_ttl"]
+
 MAX_ENTRIES = 100_000  # per counter or box; the oldest entry goes first beyond this
-
-
-class ErlArgumentError(ValueError):
-    """An argument Fastly rejects (the SDK raises ``ERLError.InvalidArgument``)."""
-
-
-def penalty_ttl(seconds: float) -> int:
-    """The TTL a penalty box applies: truncated to whole minutes, 1 to 60 minutes."""
-    minutes = math.floor(seconds / 60)
-    if not 1 <= minutes <= 60:
-        raise ErlArgumentError(f"a penalty box TTL must be 1 to 60 minutes, not {seconds:g} s")
-    return minutes * 60
 
 
 class _Counter:
@@ -95,21 +93,19 @@ class RateLimits:
     # -- rate counters -------------------------------------------------------------------
     def increment(self, counter: str, entry: str, delta: int) -> None:
         """Add ``delta`` events for ``entry`` now."""
-        _check_delta(delta)
+        check_delta(delta)
         with self._lock:
             self._counter(counter).add(entry, self._bucket(), delta)
 
     def rate(self, counter: str, entry: str, window: int) -> int:
         """Events per second over the last ``window`` seconds (1, 10 or 60)."""
-        if window not in RATE_WINDOWS:
-            raise ErlArgumentError(f"a rate window is 1, 10 or 60 s, not {window!r}")
+        check_window(window)
         with self._lock:
             return self._counter(counter).total(entry, self._bucket(), window) // window
 
     def count(self, counter: str, entry: str, duration: int) -> int:
         """Events over the last ``duration`` seconds (10, 20, ..., 60)."""
-        if duration not in COUNT_DURATIONS:
-            raise ErlArgumentError(f"a count duration is 10, 20, ... 60 s, not {duration!r}")
+        check_duration(duration)
         with self._lock:
             return self._counter(counter).total(entry, self._bucket(), duration)
 
@@ -153,9 +149,8 @@ class RateLimits:
         ttl_seconds: float,
     ) -> bool:
         """Count ``delta`` events; True (blocked) if ``entry`` is, or now goes, in the box."""
-        _check_delta(delta)
-        if window not in RATE_WINDOWS:
-            raise ErlArgumentError(f"a rate window is 1, 10 or 60 s, not {window!r}")
+        check_delta(delta)
+        check_window(window)
         ttl = penalty_ttl(ttl_seconds)
         with self._lock:
             if self._in_box(box, entry):
@@ -167,8 +162,3 @@ class RateLimits:
                 self._add_to_box(box, entry, ttl)
                 return True
             return False
-
-
-def _check_delta(delta: int) -> None:
-    if isinstance(delta, bool) or not isinstance(delta, int) or not 0 <= delta <= 2**32 - 1:
-        raise ErlArgumentError(f"a delta is an integer from 0 to 2**32 - 1, not {delta!r}")

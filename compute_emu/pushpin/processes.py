@@ -16,6 +16,11 @@ kept as seconds since boot, which a change of the system clock does not move (on
 the exact tick count of ``/proc/PID/stat``). Where psutil cannot read a process at all (another
 user's, on some systems) only ``os.kill(pid, 0)`` is checked, and such a process is never
 signalled: its command line cannot be checked.
+
+While the owner lives, a watchdog process (``watchdog.py``) waits for it to end, however it
+ends, and then stops the instance by the same rules; a later start only finds orphans if the
+watchdog was killed too. A port held by an orphan is freed whatever project it served
+(:func:`reap_port_holder`).
 """
 
 from __future__ import annotations
@@ -209,6 +214,7 @@ def write_state(
         "owner_pid": owner.pid,
         "owner_started": owner.started,
         "pids": sorted(set(pids)),
+        "project_dir": str(project_dir),  # for messages (read as optional)
     }
     tmp.write_text(json.dumps(state))
     tmp.replace(path)
@@ -220,22 +226,54 @@ def clear_state(project_dir: Path, instance_dir: str) -> None:
         state_file(project_dir, instance_dir).unlink()
 
 
-def _read_state(path: Path) -> tuple[str, Owner, list[int]] | None:
+@dataclass(frozen=True)
+class InstanceState:
+    """One state file: an instance, its owner and its PIDs as last recorded."""
+
+    path: Path  # the state file
+    instance_dir: str
+    owner: Owner
+    pids: list[int]
+    project_dir: str | None  # None in files written before it was recorded
+
+
+def read_state(path: Path) -> InstanceState | None:
+    """The state file at ``path``; None if it is gone, unreadable or of another format."""
     try:
         state = json.loads(path.read_text())
         if state["format"] != STATE_FORMAT:
             return None
         started = state["owner_started"]
         owner = Owner(int(state["owner_pid"]), None if started is None else str(started))
-        return str(state["instance_dir"]), owner, [int(p) for p in state["pids"]]
-    except (OSError, ValueError, KeyError, TypeError):
+        project = state.get("project_dir")
+        return InstanceState(
+            path,
+            str(state["instance_dir"]),
+            owner,
+            [int(p) for p in state["pids"]],
+            None if project is None else str(project),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 def live_owners(project_dir: Path) -> list[int]:
     """PIDs of the live compute-emu processes running a Pushpin for this project."""
-    states = (_read_state(path) for path in project_state_files(project_dir))
-    return sorted({s[1].pid for s in states if s is not None and s[1].is_alive()})
+    states = (read_state(path) for path in project_state_files(project_dir))
+    return sorted({s.owner.pid for s in states if s is not None and s.owner.is_alive()})
+
+
+def stop_instance(state: InstanceState) -> list[int]:
+    """Stop a recorded instance (its recorded PIDs and those of its pid files, each only if
+    its command line still names the instance), remove its directory and its state file.
+    Returns the PIDs stopped."""
+    instance = Path(state.instance_dir)
+    killed = kill_instance([*state.pids, *pid_file_pids(instance / "run")], state.instance_dir)
+    if instance.is_dir() and instance.name.startswith("ce-pp-"):
+        shutil.rmtree(instance, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        state.path.unlink()
+    return killed
 
 
 def reap_orphans(project_dir: Path) -> list[int]:
@@ -245,16 +283,51 @@ def reap_orphans(project_dir: Path) -> list[int]:
     """
     killed: set[int] = set()
     for path in project_state_files(project_dir):
-        state = _read_state(path)
-        if state is None:
-            continue
-        instance_dir, owner, pids = state
-        if owner.is_alive():
-            continue
-        instance = Path(instance_dir)
-        killed.update(kill_instance([*pids, *pid_file_pids(instance / "run")], instance_dir))
-        if instance.is_dir() and instance.name.startswith("ce-pp-"):
-            shutil.rmtree(instance, ignore_errors=True)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        state = read_state(path)
+        if state is not None and not state.owner.is_alive():
+            killed.update(stop_instance(state))
     return sorted(killed)
+
+
+@dataclass(frozen=True)
+class PortHolder:
+    """A Pushpin process of compute-emu's listening on a port, and the instance it is of."""
+
+    pid: int
+    name: str  # the process name (condure, pushpin-proxy, ...)
+    state: InstanceState
+
+    def owner_text(self) -> str:
+        """``the Pushpin of compute-emu pid 34 (project /p)``."""
+        project = f" (project {self.state.project_dir})" if self.state.project_dir else ""
+        return f"the Pushpin of compute-emu pid {self.state.owner.pid}{project}"
+
+
+def port_holder(port: int) -> PortHolder | None:
+    """The compute-emu Pushpin instance (of any project of this user) whose process listens
+    on ``port`` on this machine, if that is what holds it."""
+    from ..ports import listening_pid
+
+    pid = listening_pid(port)
+    if pid is None:
+        return None
+    command = cmdline(pid)
+    for path in state_dir().glob("pushpin-*-ce-pp-*.json"):
+        state = read_state(path)
+        if state is not None and state.instance_dir in command:
+            try:
+                name = psutil.Process(pid).name()
+            except psutil.Error:
+                name = "pid"
+            return PortHolder(pid, name, state)
+    return None
+
+
+def reap_port_holder(port: int) -> tuple[PortHolder, list[int]] | None:
+    """If ``port`` is held by a compute-emu Pushpin whose owner is dead, whatever project it
+    served, stop that instance: returns who held it and the PIDs stopped. A live owner's
+    instance, or anything else holding the port, is left alone (None)."""
+    holder = port_holder(port)
+    if holder is None or holder.state.owner.is_alive():
+        return None
+    return holder, stop_instance(holder.state)

@@ -37,9 +37,12 @@ from .processes import (
     kill_instance,
     live_owners,
     pid_file_pids,
+    port_holder,
     reap_orphans,
+    reap_port_holder,
     write_state,
 )
+from .watchdog import Watchdog
 
 INSTALL_HELP = (
     "install it (Debian/Ubuntu: sudo apt-get install pushpin; macOS: brew install pushpin; "
@@ -113,6 +116,37 @@ def _report_reaped(log: RequestLog, pids: list[int]) -> None:
     )
 
 
+def _free_ports(settings: PushpinSettings, log: RequestLog) -> bool:
+    """Stop the Pushpin of a dead compute-emu (of any project) holding one of our ports, and
+    say so. True if one was stopped."""
+    freed = False
+    for what, port in (("proxy", settings.proxy_port), ("publish", settings.publish_port)):
+        if _port_free(port):
+            continue  # (finding who holds a port reads every process's sockets)
+        if (reaped := reap_port_holder(port)) is not None:
+            holder, pids = reaped
+            log.warning(
+                f"Pushpin {what} port {port} was held by {holder.name} (pid {holder.pid}), "
+                f"{holder.owner_text()}, which is gone: stopped it (pids {pids})"
+            )
+            freed = True
+    return freed
+
+
+def _held_by_live_pushpin(settings: PushpinSettings) -> str:
+    """`` (condure is the Pushpin of compute-emu pid 2 (project /p), which still runs: ...)``
+    if a live compute-emu's Pushpin holds one of our ports, else ``""``."""
+    for port in (settings.proxy_port, settings.publish_port):
+        holder = None if _port_free(port) else port_holder(port)
+        if holder is not None and holder.state.owner.is_alive():
+            return (
+                f" ({holder.name} is {holder.owner_text()}, which still runs: stop that one, or "
+                "give this one other Pushpin ports with --pushpin-proxy-port and "
+                "--pushpin-publish-port)"
+            )
+    return ""
+
+
 def _instance_dir(version: PushpinVersion) -> Path:
     """A private directory for one Pushpin instance, short enough for unix sockets."""
     for base in (tempfile.gettempdir(), "/tmp"):
@@ -172,6 +206,8 @@ class Pushpin:
         self._ready = False
         self._pids: list[int] = []  # the runner and its children, as of the last start
         write_state(project_dir, str(self.dir), [])  # known from now on, should we be killed
+        # stops the instance if this process ends without stop() (SIGKILL, os._exit, ...)
+        self.watchdog: Watchdog | None = Watchdog(project_dir, str(self.dir))
 
     @classmethod
     def prepare(
@@ -196,15 +232,17 @@ class Pushpin:
         try:
             _check_ports(settings)
         except UserError as exc:
-            if not (killed := reap_orphans(project_dir)):
+            killed = reap_orphans(project_dir)
+            if killed:
+                _report_reaped(log, killed)
+            if not _free_ports(settings, log) and not killed:
                 if owners := live_owners(project_dir):
                     raise UserError(
                         f"{exc} (another compute-emu serve of this project runs, pid "
                         f"{', '.join(map(str, owners))}: give this one other Pushpin ports "
                         "with --pushpin-proxy-port and --pushpin-publish-port)"
                     ) from None
-                raise
-            _report_reaped(log, killed)
+                raise UserError(f"{exc}{_held_by_live_pushpin(settings)}") from None
             _check_ports(settings)
         else:
             if killed := reap_orphans(project_dir):
@@ -413,6 +451,9 @@ class Pushpin:
         await self.client.aclose()
         shutil.rmtree(self.dir, ignore_errors=True)
         clear_state(self.project_dir, str(self.dir))
+        if (watchdog := self.watchdog) is not None:
+            self.watchdog = None
+            await anyio.to_thread.run_sync(watchdog.close)
 
     @staticmethod
     async def _terminate(process: anyio.abc.Process) -> None:

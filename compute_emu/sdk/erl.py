@@ -16,6 +16,7 @@ from datetime import timedelta
 from enum import Enum
 from typing import ClassVar, TypeVar
 
+from ._erl_rules import ErlArgumentError, check_delta, check_duration, check_window, penalty_ttl
 from ._interface import Host, HostError
 from ._variants import VariantError, add_variants, host, variant_of
 
@@ -63,10 +64,13 @@ _KINDS = {"invalid_argument": "InvalidArgument"}
 
 
 def _call(what: str, call: Callable[[Host], T]) -> T:
-    """``call(host)``, with a host error raised as its ``ERLError`` variant."""
+    """``call(host)``, with a refused argument or a host error raised as its ``ERLError``
+    variant (the arguments are checked here first, so every host refuses the same ones)."""
     runtime = host(what)
     try:
         return call(runtime)
+    except ErlArgumentError as exc:
+        raise ERLError.InvalidArgument(str(exc)) from None
     except HostError as exc:
         raise variant_of(ERLError, _KINDS, exc) from None
 
@@ -108,18 +112,23 @@ class RateCounter(_Named):
 
     def increment(self, entry: str, delta: int) -> None:
         """Add ``delta`` events for ``entry``."""
-        _call("RateCounter.increment()", lambda h: h.erl_increment(self._name, entry, delta))
+        _call(
+            "RateCounter.increment()",
+            lambda h: h.erl_increment(self._name, entry, check_delta(delta)),
+        )
 
     def lookup_rate(self, entry: str, window: RateWindow | int) -> int:
         """Events per second for ``entry`` over ``window``."""
-        seconds = _value(window)
-        return _call("RateCounter.lookup_rate()", lambda h: h.erl_rate(self._name, entry, seconds))
+        return _call(
+            "RateCounter.lookup_rate()",
+            lambda h: h.erl_rate(self._name, entry, check_window(_value(window))),
+        )
 
     def lookup_count(self, entry: str, duration: CounterDuration | int) -> int:
         """Events for ``entry`` over the last ``duration``."""
-        seconds = _value(duration)
         return _call(
-            "RateCounter.lookup_count()", lambda h: h.erl_count(self._name, entry, seconds)
+            "RateCounter.lookup_count()",
+            lambda h: h.erl_count(self._name, entry, check_duration(_value(duration))),
         )
 
 
@@ -134,7 +143,12 @@ class Penaltybox(_Named):
     def add(self, entry: str, ttl: timedelta | float) -> None:
         """Put ``entry`` in the box for ``ttl`` (truncated to whole minutes, 1 to 60)."""
         seconds = _seconds(ttl)
-        _call("Penaltybox.add()", lambda h: h.penaltybox_add(self._name, entry, seconds))
+
+        def add(h: Host) -> None:
+            penalty_ttl(seconds)
+            h.penaltybox_add(self._name, entry, seconds)
+
+        _call("Penaltybox.add()", add)
 
     def has(self, entry: str) -> bool:
         """Whether ``entry`` is in the box now."""
@@ -165,10 +179,14 @@ class ERL:
         over ``window`` (it is then in the penalty box for ``ttl``) or already in the box."""
         counter, box = self._counter.name(), self._box.name()
         seconds, ttl_seconds = _value(window), _seconds(ttl)
-        return _call(
-            "ERL.check_rate()",
-            lambda h: h.erl_check_rate(counter, entry, delta, seconds, limit, box, ttl_seconds),
-        )
+
+        def check(h: Host) -> bool:
+            check_delta(delta)
+            check_window(seconds)
+            penalty_ttl(ttl_seconds)
+            return h.erl_check_rate(counter, entry, delta, seconds, limit, box, ttl_seconds)
+
+        return _call("ERL.check_rate()", check)
 
     def __repr__(self) -> str:
         return f"ERL({self._counter!r}, {self._box!r})"
