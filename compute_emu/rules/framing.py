@@ -147,11 +147,22 @@ def response_framing(status: int, request_method: str, headers: Headers) -> Fram
     return declared or Framing("close")
 
 
+def framing_headers(framing: Framing) -> Headers:
+    """The one way compute-emu spells a body's framing on the wire: ``content-length: N``,
+    ``transfer-encoding: chunked`` or nothing (``none``, and ``close``, which only a
+    response can be and which no header says)."""
+    if framing.kind == "length":
+        return [("content-length", str(framing.length).encode())]
+    if framing.kind == "chunked":
+        return [("transfer-encoding", b"chunked")]
+    return []
+
+
 def body_headers(method: str, length: int | None) -> Headers:
     """The framing headers for a request body we send: ``Content-Length`` when the length is
     known (and either non-zero or a method that carries a body), else chunked."""
     if length is None:
-        return [("transfer-encoding", b"chunked")]
+        return framing_headers(CHUNKED)
     if length > 0 or method in BODY_METHODS:
-        return [("content-length", str(length).encode())]
+        return framing_headers(Framing("length", length))
     return []

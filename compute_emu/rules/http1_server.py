@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .chunked import ChunkedError, ChunkedScanner, take_payload
+from .framing import CHUNKED, NO_BODY, Framing
 
 # the states (as h11 names them)
 IDLE: Final = "IDLE"
@@ -80,12 +81,15 @@ class LocalProtocolError(Exception):
 
 @dataclass(slots=True)
 class RequestHead:
-    """A parsed request head; header names as the client spelled them."""
+    """A parsed request head; header names as the client spelled them. ``framing`` is how
+    its body is delimited, decided once here: whatever reads the body asks it, not the
+    headers."""
 
     method: bytes
     target: bytes
     http_version: bytes
     headers: list[tuple[bytes, bytes]]
+    framing: Framing = NO_BODY
 
 
 class ServerProtocol:
@@ -177,10 +181,10 @@ class ServerProtocol:
         del buffer[: end + 4]
         self._head_search = 0
         request = _parse_head(head)
-        self._start_request(request)
+        request.framing = self._start_request(request)
         return request
 
-    def _start_request(self, request: RequestHead) -> None:
+    def _start_request(self, request: RequestHead) -> Framing:
         length: bytes | None = None
         codings: list[bytes] = []
         host_count = 0
@@ -213,15 +217,19 @@ class ServerProtocol:
         self.our_state = SEND_RESPONSE
         self._chunked = None
         self._left_to_read = 0
+        framing = NO_BODY
         if codings:
             if codings != [b"chunked"]:
                 raise ProtocolError("Transfer-Encoding other than chunked", 501)
             self._chunked = ChunkedScanner()
+            framing = CHUNKED
         elif length is not None:
             self._left_to_read = int(length)
+            framing = Framing("length", self._left_to_read)
         has_body = self._chunked is not None or self._left_to_read > 0
         self.client_waits_for_100_continue = expect and has_body and request.http_version == b"1.1"
         self.their_state = SEND_BODY  # even without a body: END_OF_MESSAGE comes next
+        return framing
 
     def _after_request(self) -> str:
         return DONE if self.keep_alive else MUST_CLOSE
