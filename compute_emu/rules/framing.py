@@ -1,13 +1,16 @@
 """HTTP/1.1 message framing and header hygiene (RFC 9110 §7.6.1, RFC 9112 §6).
 
 Headers are ``(name, value)`` pairs with ``str`` names (any case) and ``bytes`` values, in
-wire order. A message whose body length cannot be told safely is refused with
-:class:`FramingError`: both ``Content-Length`` and ``Transfer-Encoding``, Content-Length
-values that are not digits or disagree, or a transfer coding other than ``chunked``.
+wire order. How a body is delimited is decided in one place, :func:`declared_framing`, and
+carried as a :class:`Framing` value; a message whose body length cannot be told safely is
+refused with :class:`FramingError`: both ``Content-Length`` and ``Transfer-Encoding``,
+Content-Length values that are not digits or disagree, or a transfer coding other than
+``chunked``. :func:`framing_headers` is the one way compute-emu spells a framing it sends.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,10 +33,17 @@ HOP_BY_HOP = frozenset(
 FRAMING = frozenset({"content-length", "transfer-encoding"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # always say how long the body is
 MAX_LENGTH_DIGITS = 18  # longer Content-Length values are refused (no int overflow anywhere)
+_DIGITS = re.compile(rb"[0-9]{1,%d}" % MAX_LENGTH_DIGITS)
 
 
 class FramingError(ValueError):
-    """A message whose body length cannot be told safely; it must be refused."""
+    """A message whose body length cannot be told safely; it must be refused. ``status`` is
+    what a server answers such a request: 400, or 501 for a transfer coding it does not
+    implement (RFC 9112 §6.1)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,50 +99,56 @@ def raw_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
     return [(name.encode("latin-1"), value) for name, value in headers]
 
 
-def content_length(headers: Headers) -> int | None:
-    """The declared Content-Length, or None. Repeated identical values (``5, 5``) are one
-    value; values that disagree or are not all digits raise :class:`FramingError`."""
-    seen: set[bytes] = set()
-    for name, value in headers:
-        if name.lower() == "content-length":
-            seen.update(part.strip() for part in value.split(b","))
-    if not seen:
+def declared_framing(lengths: list[bytes], codings: list[bytes]) -> Framing | None:
+    """The framing a message declares (RFC 9112 §6.3), from the values of its Content-Length
+    and of its Transfer-Encoding lines, in order; None when it has neither. The one place
+    the rule is written: both codecs, ``send()`` and the handoffs ask it.
+
+    Refused (:class:`FramingError`): both headers (§6.3 item 3: a server may refuse, and
+    must not keep the connection); a coding other than exactly ``chunked`` (§6.1; 501),
+    empty list items included; Content-Length values that differ (``5, 05`` too, as h11) or
+    are not 1-18 digits. Equal values are one (``5, 5``, or two ``5`` lines: RFC 9110 §8.6).
+    """
+    if codings:
+        if lengths:
+            raise FramingError("both Content-Length and Transfer-Encoding")
+        items = [item.strip(b" \t").lower() for value in codings for item in value.split(b",")]
+        if items != [b"chunked"]:
+            raise FramingError("a Transfer-Encoding other than chunked", 501)
+        return CHUNKED
+    if not lengths:
         return None
-    if len(seen) > 1:
+    values = {item.strip(b" \t") for value in lengths for item in value.split(b",")}
+    if len(values) > 1:
         raise FramingError("conflicting Content-Length values")
-    value = seen.pop()
-    if not value.isdigit() or len(value) > MAX_LENGTH_DIGITS:
+    value = values.pop()
+    if not _DIGITS.fullmatch(value):
         raise FramingError(f"invalid Content-Length {value[:40]!r}")
-    return int(value)
+    return Framing("length", int(value))
 
 
-def transfer_codings(headers: Headers) -> list[bytes]:
-    """The transfer codings applied, in order, lower-cased (empty without the header)."""
+def _framing_values(headers: Headers) -> tuple[list[bytes], list[bytes]]:
+    lengths: list[bytes] = []
     codings: list[bytes] = []
     for name, value in headers:
-        if name.lower() == "transfer-encoding":
-            codings += [part.strip().lower() for part in value.split(b",") if part.strip()]
-    return codings
+        lower = name.lower()
+        if lower == "content-length":
+            lengths.append(value)
+        elif lower == "transfer-encoding":
+            codings.append(value)
+    return lengths, codings
 
 
-def _declared(headers: Headers) -> Framing | None:
-    """The framing the headers declare (None: neither header), refusing what is unsafe."""
-    has_coding = any(n.lower() == "transfer-encoding" for n, _ in headers)
-    length = content_length(headers)
-    if has_coding and length is not None:
-        raise FramingError("both Content-Length and Transfer-Encoding")
-    if has_coding:
-        if transfer_codings(headers) != [b"chunked"]:
-            raise FramingError("a Transfer-Encoding other than chunked")
-        return CHUNKED
-    if length is not None:
-        return Framing("length", length)
-    return None
+def content_length(headers: Headers) -> int | None:
+    """The declared Content-Length, or None (none, or chunked); raises :class:`FramingError`
+    as :func:`declared_framing` does."""
+    framing = declared_framing(*_framing_values(headers))
+    return framing.length if framing is not None and framing.kind == "length" else None
 
 
 def request_framing(headers: Headers) -> Framing:
     """How a request's body is delimited (RFC 9112 §6.3); raises FramingError."""
-    return _declared(headers) or NO_BODY
+    return declared_framing(*_framing_values(headers)) or NO_BODY
 
 
 def response_framing(status: int, request_method: str, headers: Headers) -> Framing:
@@ -141,7 +157,7 @@ def response_framing(status: int, request_method: str, headers: Headers) -> Fram
     The headers are checked even where no body follows (1xx, 204, 304, HEAD): a message
     with both framings is refused whatever it answers.
     """
-    declared = _declared(headers)
+    declared = declared_framing(*_framing_values(headers))
     if status < 200 or status in (204, 304) or request_method == "HEAD":
         return NO_BODY
     return declared or Framing("close")

@@ -9,14 +9,16 @@ lenient parse could be read differently by the next hop (Pushpin, a backend):
 - lines end in CRLF; a bare LF or CR, an obs-fold (a line starting with SP or HTAB), space
   before a colon, or a control character in a field value is a 400;
 - a request head is at most ``max_head`` bytes, complete or not (431);
-- Content-Length is digits only; repeated values must agree (400);
-- Transfer-Encoding must be exactly ``chunked`` (501 for other codings, RFC 9112 §6.1);
+- the body's framing is :func:`~compute_emu.rules.framing.declared_framing`'s decision,
+  carried on the head as :attr:`RequestHead.framing`: Content-Length digits only, repeated
+  values equal; Transfer-Encoding exactly ``chunked`` (501 for other codings, RFC 9112
+  §6.1); both Content-Length and Transfer-Encoding refused (400, and the connection closes:
+  RFC 9112 §6.3 item 3);
 - an HTTP/1.1 request has exactly one Host, an HTTP/1.0 one at most one (400);
 - chunked bodies are checked by :class:`~compute_emu.rules.chunked.ChunkedScanner`.
 
-Both Content-Length and Transfer-Encoding in one request is refused by the admission rules
-(``server/admission.py``) before anything reads the body. Response headers are checked too
-(an app cannot split a response with a CR or LF in a header).
+Response headers are checked too (an app cannot split a response with a CR or LF in a
+header).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .chunked import ChunkedError, ChunkedScanner, take_payload
-from .framing import CHUNKED, NO_BODY, Framing
+from .framing import NO_BODY, Framing, FramingError, declared_framing
 
 # the states (as h11 names them)
 IDLE: Final = "IDLE"
@@ -64,7 +66,7 @@ _FIELD = re.compile(
 )
 _NAME = re.compile(_TOKEN)
 _VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
-_DIGITS = re.compile(rb"[0-9]{1,18}")
+_DIGITS = re.compile(rb"[0-9]{1,18}")  # a response's Content-Length
 
 
 class ProtocolError(Exception):
@@ -185,7 +187,7 @@ class ServerProtocol:
         return request
 
     def _start_request(self, request: RequestHead) -> Framing:
-        length: bytes | None = None
+        lengths: list[bytes] = []
         codings: list[bytes] = []
         host_count = 0
         keep_alive = request.http_version == b"1.1"
@@ -193,15 +195,9 @@ class ServerProtocol:
         for name, value in request.headers:
             lower = name.lower()
             if lower == b"content-length":
-                for item in value.split(b","):
-                    item = item.strip(b" \t")
-                    if not _DIGITS.fullmatch(item):
-                        raise ProtocolError("Content-Length is not a number")
-                    if length is not None and int(item) != int(length):
-                        raise ProtocolError("Content-Length values disagree")
-                    length = item
+                lengths.append(value)
             elif lower == b"transfer-encoding":
-                codings += [c.strip(b" \t").lower() for c in value.split(b",")]
+                codings.append(value)
             elif lower == b"host":
                 host_count += 1
             elif lower == b"connection":
@@ -209,23 +205,20 @@ class ServerProtocol:
                     keep_alive = False
             elif lower == b"expect":
                 expect = value.lower() == b"100-continue"
+        framing = NO_BODY
+        if lengths or codings:
+            try:
+                framing = declared_framing(lengths, codings) or NO_BODY
+            except FramingError as exc:  # both framings (RFC 9112 §6.3) among them: refused
+                raise ProtocolError(str(exc), exc.status) from None
         if host_count > 1 or (host_count == 0 and request.http_version == b"1.1"):
             raise ProtocolError("a request needs exactly one Host header (HTTP/1.0: at most one)")
         self.request_method = request.method
         self._http11 = request.http_version == b"1.1"
         self.keep_alive = keep_alive
         self.our_state = SEND_RESPONSE
-        self._chunked = None
-        self._left_to_read = 0
-        framing = NO_BODY
-        if codings:
-            if codings != [b"chunked"]:
-                raise ProtocolError("Transfer-Encoding other than chunked", 501)
-            self._chunked = ChunkedScanner()
-            framing = CHUNKED
-        elif length is not None:
-            self._left_to_read = int(length)
-            framing = Framing("length", self._left_to_read)
+        self._chunked = ChunkedScanner() if framing.kind == "chunked" else None
+        self._left_to_read = framing.length
         has_body = self._chunked is not None or self._left_to_read > 0
         self.client_waits_for_100_continue = expect and has_body and request.http_version == b"1.1"
         self.their_state = SEND_BODY  # even without a body: END_OF_MESSAGE comes next
