@@ -35,6 +35,9 @@ def test_end_to_end_drops_hop_by_hop_framing_and_connection_tokens():
         ("X-Kept", b"yes"),
     ]
     assert connection_tokens(headers) == {"keep-alive", "x-secret", "other"}
+    raw = [(n.encode(), v) for n, v in headers]  # the codecs' bytes names: the same answer
+    assert connection_tokens(raw) == {"keep-alive", "x-secret", "other"}
+    assert connection_tokens([("Connection", b"x-no-close-please")]) == {"x-no-close-please"}
     assert end_to_end(headers) == [("X-Kept", b"yes")]
     kept = end_to_end(headers, keep_upgrade=True)
     assert [n for n, _ in kept] == ["Connection", "connection", "Upgrade", "X-Kept"]

@@ -130,6 +130,16 @@ def test_close_delimited_http10_and_connection_close() -> None:
     assert not protocol.reusable()
 
 
+def test_connection_options_are_tokens_not_substrings() -> None:
+    """RFC 9110 §7.6.1: ``x-no-close-please`` names a header; it does not close."""
+    protocol = started(headers=[("Connection", b"x-no-close-please")])
+    read(protocol, b"HTTP/1.1 200 OK\r\nConnection: x-no-close-please\r\nContent-Length: 0\r\n\r\n")
+    assert protocol.reusable()
+    protocol = started()
+    read(protocol, b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, CLOSE\r\nContent-Length: 0\r\n\r\n")
+    assert not protocol.reusable()
+
+
 def test_no_body_for_head_204_304() -> None:
     for method, status in (("HEAD", 200), ("GET", 204), ("GET", 304)):
         protocol = started(method)

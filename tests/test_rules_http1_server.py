@@ -214,6 +214,24 @@ def test_keep_alive_and_connection_close(request_head: bytes, keep_alive: bool) 
     assert protocol.their_state is (http1.DONE if keep_alive else http1.MUST_CLOSE)
 
 
+def test_connection_options_are_tokens_not_substrings() -> None:
+    """RFC 9110 §7.6.1: ``x-no-close-please`` names a header; it does not close."""
+    protocol = ServerProtocol()
+    events(protocol, b"GET / HTTP/1.1\r\nHost: h\r\nConnection: x-no-close-please\r\n\r\n")
+    assert protocol.keep_alive
+    head = protocol.send_response(
+        200, [(b"content-length", b"0"), (b"Connection", b"x-no-close-please")], b"OK"
+    )
+    assert b"connection: close" not in head
+    protocol.send_end()
+    assert protocol.our_state is http1.DONE and protocol.keep_alive
+    protocol = ServerProtocol()
+    events(protocol, GET)
+    protocol.send_response(200, [(b"content-length", b"0"), (b"Connection", b"Keep-Alive, CLOSE")])
+    protocol.send_end()
+    assert protocol.our_state is http1.MUST_CLOSE
+
+
 def test_response_framing_chosen_as_h11_does() -> None:
     protocol = ServerProtocol()  # HTTP/1.1, no framing given: chunked
     events(protocol, GET)

@@ -11,6 +11,7 @@ Content-Length values that are not digits or disagree, or a transfer coding othe
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,6 +32,7 @@ HOP_BY_HOP = frozenset(
     }
 )
 FRAMING = frozenset({"content-length", "transfer-encoding"})
+_CONNECTION = frozenset({"connection", b"connection"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # always say how long the body is
 MAX_LENGTH_DIGITS = 18  # longer Content-Length values are refused (no int overflow anywhere)
 _DIGITS = re.compile(rb"[0-9]{1,%d}" % MAX_LENGTH_DIGITS)
@@ -62,12 +64,17 @@ NO_BODY = Framing("none")
 CHUNKED = Framing("chunked")
 
 
-def connection_tokens(headers: Headers) -> frozenset[str]:
-    """Header names listed in ``Connection`` (they are hop-by-hop too)."""
+def connection_tokens(
+    headers: Iterable[tuple[str, bytes]] | Iterable[tuple[bytes, bytes]],
+) -> frozenset[str]:
+    """The options of every ``Connection`` line, lower-cased (RFC 9110 §7.6.1: a list of
+    case-insensitive tokens; ``close`` among them ends the connection, the others name
+    hop-by-hop headers). Names may be ``str`` or ``bytes``, in any case. The one place a
+    ``Connection`` value is read: ``x-no-close-please`` is not ``close``."""
     tokens: set[str] = set()
     for name, value in headers:
-        if name.lower() == "connection":
-            tokens.update(t.strip().lower() for t in value.decode("latin-1").split(","))
+        if name.lower() in _CONNECTION:
+            tokens.update(t.strip(" \t").lower() for t in value.decode("latin-1").split(","))
     tokens.discard("")
     return frozenset(tokens)
 

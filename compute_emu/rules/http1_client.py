@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from .chunked import ChunkedError, ChunkedScanner, take_payload
-from .framing import Framing, FramingError, request_framing, response_framing
+from .framing import Framing, FramingError, connection_tokens, request_framing, response_framing
 from .http1_server import (
     CONNECTION_CLOSED,
     END_OF_MESSAGE,
@@ -112,12 +112,9 @@ class ClientProtocol:
         self.request_done = self.response_done = False
         self._body = None
         self._upgrade = False
-        for name, value in headers:
-            lower = name.lower()
-            if lower == "connection" and b"close" in value.lower():
-                self.keep_alive = False
-            elif lower == "upgrade":
-                self._upgrade = True
+        if "close" in connection_tokens(headers):
+            self.keep_alive = False
+        self._upgrade = any(name.lower() == "upgrade" for name, _ in headers)
         raw = [(name.encode("latin-1"), value) for name, value in headers]
         return serialize_head(b"%s %s HTTP/1.1\r\n" % (method.encode(), target.encode()), raw)
 
@@ -199,11 +196,8 @@ class ClientProtocol:
             framing = response_framing(status, self._method, headers)
         except FramingError as exc:
             raise ResponseError(str(exc)) from None
-        if match[1] != b"1.1":
+        if match[1] != b"1.1" or "close" in connection_tokens(headers):
             self.keep_alive = False
-        for name, value in fields:
-            if name.lower() == b"connection" and b"close" in value.lower():
-                self.keep_alive = False
         self._body = framing
         self._left = framing.length
         self._chunked = ChunkedScanner() if framing.kind == "chunked" else None

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .chunked import ChunkedError, ChunkedScanner, take_payload
-from .framing import NO_BODY, Framing, FramingError, declared_framing
+from .framing import NO_BODY, Framing, FramingError, connection_tokens, declared_framing
 
 # the states (as h11 names them)
 IDLE: Final = "IDLE"
@@ -192,6 +192,7 @@ class ServerProtocol:
         host_count = 0
         keep_alive = request.http_version == b"1.1"
         expect = False
+        connection: list[tuple[bytes, bytes]] = []
         for name, value in request.headers:
             lower = name.lower()
             if lower == b"content-length":
@@ -201,10 +202,11 @@ class ServerProtocol:
             elif lower == b"host":
                 host_count += 1
             elif lower == b"connection":
-                if b"close" in [t.strip(b" \t").lower() for t in value.split(b",")]:
-                    keep_alive = False
+                connection.append((name, value))
             elif lower == b"expect":
                 expect = value.lower() == b"100-continue"
+        if connection and "close" in connection_tokens(connection):
+            keep_alive = False
         framing = NO_BODY
         if lengths or codings:
             try:
@@ -289,9 +291,10 @@ class ServerProtocol:
             raise LocalProtocolError(f"cannot send a {status} response now ({self.our_state})")
         self.client_waits_for_100_continue = False
         length: int | None = None
-        chunked = close = False
+        chunked = False
         http10 = self.their_state is not ERROR and not self._http11
         out = []
+        connection = []
         for name, value in headers:
             lower = name.lower()
             if lower == b"content-length":
@@ -304,9 +307,10 @@ class ServerProtocol:
                 chunked = True
                 if http10:
                     continue  # an HTTP/1.0 client cannot read chunked: close-delimited
-            elif lower == b"connection" and b"close" in value.lower():
-                close = True
+            elif lower == b"connection":
+                connection.append((name, value))
             out.append((name, value))
+        close = bool(connection) and "close" in connection_tokens(connection)
         self._no_body = self.request_method == b"HEAD" or status in (204, 304)
         self._left_to_send = None
         self._out_chunked = close_delimited = False
