@@ -77,6 +77,26 @@ def test_request_framing_is_held_to() -> None:
         )
 
 
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("GET", "/a b\r\nX: y"),  # request splitting (review §4 gap 4)
+        ("GET", "/a b"),
+        ("GET", "/a\tb"),
+        ("GET", "/a\x00"),
+        ("GET", "/a\x7f"),
+        ("GET", "/caf\xe9"),  # not percent-encoded
+        ("GET", ""),
+        ("GE T", "/"),
+        ("GET\r\nX: y", "/"),
+        ("", "/"),
+    ],
+)
+def test_the_request_line_is_validated(method: str, target: str) -> None:
+    with pytest.raises(LocalProtocolError, match="invalid request"):
+        ClientProtocol().send_request(method, target, [("host", b"h")])
+
+
 @pytest.mark.parametrize("by_byte", [False, True])
 def test_a_response_whole_or_byte_by_byte(by_byte: bool) -> None:
     protocol = started()

@@ -2,8 +2,9 @@
 
 :class:`ClientProtocol` is the client half of one connection to a backend or to Pushpin, one
 exchange at a time: it replaces h11 in ``upstream/connection.py`` (the same job for ~a fifth
-of the cost). Heads are parsed by the front door's rules (``http1_server``: CRLF only, no
-obs-fold, no control characters) and the body's framing by :mod:`~compute_emu.rules.framing`:
+of the cost). Heads are read and written by the grammar both halves share
+(:mod:`~compute_emu.rules.http1_head`: CRLF only, no obs-fold, no control characters; a
+request target of visible ASCII) and the body's framing by :mod:`~compute_emu.rules.framing`:
 a response with both Content-Length and Transfer-Encoding, or lengths that disagree, is a
 :class:`ResponseError`, never a guess. Whether the connection may serve another request is
 decided here too (:meth:`ClientProtocol.reusable`): never with unread bytes after a response.
@@ -11,21 +12,21 @@ decided here too (:meth:`ClientProtocol.reusable`): never with unread bytes afte
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from .chunked import ChunkedError, ChunkedScanner, take_payload
 from .framing import Framing, FramingError, connection_tokens, request_framing, response_framing
-from .http1_server import (
-    CONNECTION_CLOSED,
-    END_OF_MESSAGE,
-    NEED_DATA,
+from .http1_head import (
     LocalProtocolError,
     ProtocolError,
     parse_fields,
+    parse_status_line,
+    request_line,
     serialize_head,
     split_head,
+    take_head,
 )
+from .http1_state import CONNECTION_CLOSED, END_OF_MESSAGE, NEED_DATA
 
 __all__ = [
     "CONNECTION_CLOSED",
@@ -38,7 +39,6 @@ __all__ = [
 ]
 
 MAX_HEAD = 100 * 1024
-_STATUS_LINE = re.compile(rb"HTTP/([0-9]\.[0-9]) ([0-9]{3})(?: ([\t \x21-\x7e\x80-\xff]*))?")
 
 
 class ResponseError(Exception):
@@ -116,7 +116,7 @@ class ClientProtocol:
             self.keep_alive = False
         self._upgrade = any(name.lower() == "upgrade" for name, _ in headers)
         raw = [(name.encode("latin-1"), value) for name, value in headers]
-        return serialize_head(b"%s %s HTTP/1.1\r\n" % (method.encode(), target.encode()), raw)
+        return serialize_head(request_line(method, target), raw)
 
     def send_data(self, data: bytes) -> bytes:
         """Frame one piece of the request body."""
@@ -160,31 +160,25 @@ class ClientProtocol:
 
     def _head_event(self) -> ResponseHead | object:
         buffer = self._buffer
-        end = buffer.find(b"\r\n\r\n", self._head_search)
-        if end < 0 or end + 4 > self.max_head:
-            if len(buffer) > self.max_head or end >= 0:
-                raise ResponseError(
-                    f"response head larger than {self.max_head // 1024} KiB", too_large=True
-                )
+        try:
+            head = take_head(buffer, self._head_search, self.max_head)
+        except ProtocolError as exc:
+            raise ResponseError(f"response {exc}", too_large=True) from None
+        if head is None:
             if self._eof:
                 if not buffer:
                     return CONNECTION_CLOSED
                 raise ResponseError("the connection closed inside a response head", incomplete=True)
             self._head_search = max(len(buffer) - 3, 0)
             return NEED_DATA
-        head = bytes(buffer[:end])
-        del buffer[: end + 4]
         self._head_search = 0
         try:
             lines = split_head(head)
-            match = _STATUS_LINE.fullmatch(lines[0])
-            if match is None:
-                raise ProtocolError(f"malformed status line {lines[0][:40]!r}")
+            version, status, reason = parse_status_line(lines[0])
             fields = parse_fields(lines[1:])
         except ProtocolError as exc:
             raise ResponseError(str(exc)) from None
-        status = int(match[2])
-        response = ResponseHead(status, match[3] or b"", match[1], fields)
+        response = ResponseHead(status, reason, version, fields)
         if status < 200:
             if status == 101:
                 if not self._upgrade:
@@ -196,7 +190,7 @@ class ClientProtocol:
             framing = response_framing(status, self._method, headers)
         except FramingError as exc:
             raise ResponseError(str(exc)) from None
-        if match[1] != b"1.1" or "close" in connection_tokens(headers):
+        if version != b"1.1" or "close" in connection_tokens(headers):
             self.keep_alive = False
         self._body = framing
         self._left = framing.length

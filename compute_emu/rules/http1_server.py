@@ -29,6 +29,28 @@ from typing import Final
 
 from .chunked import ChunkedError, ChunkedScanner, take_payload
 from .framing import NO_BODY, Framing, FramingError, connection_tokens, declared_framing
+from .http1_head import (
+    LocalProtocolError,
+    ProtocolError,
+    parse_fields,
+    parse_request_line,
+    serialize_head,
+    split_head,
+    take_head,
+)
+from .http1_state import CONNECTION_CLOSED, END_OF_MESSAGE, NEED_DATA, PAUSED, Sentinel
+
+__all__ = [
+    "CONNECTION_CLOSED",
+    "END_OF_MESSAGE",
+    "MAX_HEAD",
+    "NEED_DATA",
+    "PAUSED",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RequestHead",
+    "ServerProtocol",
+]
 
 # the states (as h11 names them)
 IDLE: Final = "IDLE"
@@ -41,44 +63,8 @@ SWITCHED: Final = "SWITCHED_PROTOCOL"
 ERROR: Final = "ERROR"
 
 
-class _Sentinel:
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __repr__(self) -> str:
-        return self._name
-
-
-NEED_DATA: Final = _Sentinel("NEED_DATA")  # feed more bytes
-PAUSED: Final = _Sentinel("PAUSED")  # a request is complete: answer it first
-END_OF_MESSAGE: Final = _Sentinel("END_OF_MESSAGE")  # the request body is complete
-CONNECTION_CLOSED: Final = _Sentinel("CONNECTION_CLOSED")  # the client closed between requests
-
 MAX_HEAD = 64 * 1024
-
-_TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
-_REQUEST_LINE = re.compile(_TOKEN + rb" ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")
-# name, colon, optional whitespace, a value of visible characters and inner SP/HTAB
-_FIELD = re.compile(
-    rb"(" + _TOKEN + rb"):[ \t]*((?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?)[ \t]*"
-)
-_NAME = re.compile(_TOKEN)
-_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
 _DIGITS = re.compile(rb"[0-9]{1,18}")  # a response's Content-Length
-
-
-class ProtocolError(Exception):
-    """The client broke HTTP/1.1; answer ``status`` and close."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class LocalProtocolError(Exception):
-    """We were about to break HTTP/1.1 (a body longer or shorter than its Content-Length)."""
 
 
 @dataclass(slots=True)
@@ -145,7 +131,7 @@ class ServerProtocol:
         """Bytes received past the current request (after a 101: the new protocol's)."""
         return bytes(self._buffer)
 
-    def next_event(self) -> RequestHead | bytes | _Sentinel:
+    def next_event(self) -> RequestHead | bytes | Sentinel:
         """The next event: a :class:`RequestHead`, body bytes, ``END_OF_MESSAGE``,
         ``NEED_DATA``, ``PAUSED`` or ``CONNECTION_CLOSED``. Raises :class:`ProtocolError`."""
         state = self.their_state
@@ -162,14 +148,12 @@ class ServerProtocol:
             raise ProtocolError("the request was already invalid")
         return PAUSED  # DONE, MUST_CLOSE, SWITCHED: answer (or relay) first
 
-    def _head_event(self) -> RequestHead | _Sentinel:
+    def _head_event(self) -> RequestHead | Sentinel:
         buffer = self._buffer
         while buffer[:2] == b"\r\n":  # RFC 9112 §2.2: ignore empty lines before a request
             del buffer[:2]
-        end = buffer.find(b"\r\n\r\n", self._head_search)
-        if end < 0:
-            if len(buffer) > self.max_head:
-                raise ProtocolError(f"request head larger than {self.max_head // 1024} KiB", 431)
+        head = take_head(buffer, self._head_search, self.max_head)
+        if head is None:
             if self.peer_eof:
                 if not buffer:
                     self.their_state = CLOSED
@@ -177,10 +161,6 @@ class ServerProtocol:
                 raise ProtocolError("the connection closed inside a request head")
             self._head_search = max(len(buffer) - 3, 0)
             return NEED_DATA
-        if end + 4 > self.max_head:
-            raise ProtocolError(f"request head larger than {self.max_head // 1024} KiB", 431)
-        head = bytes(buffer[:end])
-        del buffer[: end + 4]
         self._head_search = 0
         request = _parse_head(head)
         request.framing = self._start_request(request)
@@ -229,7 +209,7 @@ class ServerProtocol:
     def _after_request(self) -> str:
         return DONE if self.keep_alive else MUST_CLOSE
 
-    def _body_event(self) -> bytes | _Sentinel:
+    def _body_event(self) -> bytes | Sentinel:
         buffer = self._buffer
         scanner = self._chunked
         if scanner is None:
@@ -260,7 +240,7 @@ class ServerProtocol:
             return data
         return self._body_event() if scanner.done else NEED_DATA
 
-    def _need_body(self) -> _Sentinel:
+    def _need_body(self) -> Sentinel:
         if self.peer_eof:
             self.their_state = ERROR
             self.keep_alive = False
@@ -373,40 +353,5 @@ class ServerProtocol:
 
 def _parse_head(head: bytes) -> RequestHead:
     lines = split_head(head)
-    match = _REQUEST_LINE.fullmatch(lines[0])
-    if match is None:
-        raise ProtocolError("malformed request line")
-    method = lines[0][: match.start(1) - 1]
-    return RequestHead(method, match[1], match[2], parse_fields(lines[1:]))
-
-
-def split_head(head: bytes) -> list[bytes]:
-    """The lines of a head (its final CRLF CRLF removed); ProtocolError on a bare CR or LF."""
-    line_ends = head.count(b"\r\n")
-    if head.count(b"\n") != line_ends or head.count(b"\r") != line_ends:
-        raise ProtocolError("a line of the head does not end in CRLF")
-    return head.split(b"\r\n")
-
-
-def parse_fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
-    """Header lines to (name, value) pairs; ProtocolError on obs-fold or a malformed line."""
-    headers = []
-    for line in lines:
-        field = _FIELD.fullmatch(line)
-        if field is None:
-            if line[:1] in (b" ", b"\t"):
-                raise ProtocolError("obsolete line folding in a header")
-            raise ProtocolError(f"malformed header line {line[:40]!r}")
-        headers.append((field[1], field[2]))
-    return headers
-
-
-def serialize_head(first_line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    """A head's bytes; LocalProtocolError if a name or value could split the message."""
-    parts = [first_line]
-    for name, value in headers:
-        if not _NAME.fullmatch(name) or not _VALUE.fullmatch(value):
-            raise LocalProtocolError(f"invalid response header {name!r}: {value!r}")
-        parts.append(b"%b: %b\r\n" % (name, value))
-    parts.append(b"\r\n")
-    return b"".join(parts)
+    method, target, version = parse_request_line(lines[0])
+    return RequestHead(method, target, version, parse_fields(lines[1:]))
