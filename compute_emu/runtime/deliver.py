@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from ..rules.framing import end_to_end, header_value
 from ..sdk._modes import HttpKeepaliveMode, manual_framing
 from ..sdk._response import Response
 from ..server.connection import Exchange
-from ..server.framing import end_to_end, header_value
 from .bridge import body_length, iterate_body
 from .streaming import StreamingSink
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..manifest import BackendConfig
+from ..rules.framing import header_value
 from ..sdk._body import Body
 from ..sdk._errors import SendError, SendErrorCause
 from ..sdk._host import ClientRequestParts, HandoffKind
 from ..sdk._request import Request
 from ..sdk._response import Response
-from ..server.framing import header_value
 from .bridge import HANDOFF_REPLAY_LIMIT, Calls, LoopBodyStream, LoopFlag
 from .pending import PendingCall, first_done
 from .readthrough import cached_send

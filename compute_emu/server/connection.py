@@ -20,13 +20,14 @@ import anyio
 import anyio.abc
 
 from ..rules import http1_server as http1
+from ..rules.framing import raw_headers
 from ..transport import ProtocolStream
 from .admission import HostPolicy, check_request
 from .exchange import Addresses as Addresses
 from .exchange import BadRequestBody as BadRequestBody
 from .exchange import ClientGone as ClientGone
 from .exchange import Exchange as Exchange
-from .framing import HttpDate, error_response_headers, raw_headers, reason_phrase
+from .framing import HttpDate, error_response_headers, reason_phrase
 
 log = logging.getLogger("compute_emu.server")
 _GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 
+from ..rules.framing import raw_headers
 from ..rules.http1_server import RequestHead
-from .framing import raw_headers, reason_phrase
+from .framing import reason_phrase
 
 if TYPE_CHECKING:
     from .connection import Connection
