@@ -15,6 +15,7 @@ from compute_emu.rules.http1_client import (
     ResponseError,
     ResponseHead,
 )
+from compute_emu.rules.http1_state import MUST_CLOSE, SWITCHED
 
 
 def started(method: str = "GET", headers: list[tuple[str, bytes]] | None = None) -> ClientProtocol:
@@ -107,7 +108,10 @@ def test_a_response_whole_or_byte_by_byte(by_byte: bool) -> None:
     assert (head.status, head.reason, head.http_version) == (200, b"OK", b"1.1")
     assert head.headers == [(b"Content-Length", b"5"), (b"X", b"y")]
     assert body_of(events) == b"hello" and events[-1] is http1.END_OF_MESSAGE
+    assert protocol.next_event() is http1.PAUSED  # as h11: not NEED_DATA forever
     assert protocol.reusable()
+    protocol.start_next_cycle()
+    protocol.send_request("GET", "/again", [("host", b"h")])
 
 
 @pytest.mark.parametrize("by_byte", [False, True])
@@ -141,10 +145,11 @@ def test_close_delimited_http10_and_connection_close() -> None:
     assert body_of(events) == b"all of it"
     protocol.receive_data(b"")
     assert protocol.next_event() is http1.END_OF_MESSAGE
+    assert protocol.next_event() is http1.PAUSED
     assert not protocol.reusable()
     protocol = started()
     read(protocol, b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-    assert protocol.response_done and not protocol.reusable()
+    assert protocol.their_state is MUST_CLOSE and not protocol.reusable()
     protocol = started(headers=[("connection", b"close")])
     read(protocol, b"HTTP/1.1 204 No Content\r\n\r\n")
     assert not protocol.reusable()
@@ -176,8 +181,9 @@ def test_101_keeps_the_bytes_after_it() -> None:
         protocol, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi"
     )
     assert isinstance(events[-1], ResponseHead) and events[-1].status == 101
-    assert protocol.switched and protocol.trailing_data == b"\x81\x02hi"
-    assert protocol.next_event() is http1.NEED_DATA
+    assert protocol.their_state is protocol.our_state is SWITCHED
+    assert protocol.trailing_data == b"\x81\x02hi"
+    assert protocol.next_event() is http1.PAUSED
 
 
 @pytest.mark.parametrize(

@@ -255,6 +255,23 @@ def test_response_framing_chosen_as_h11_does() -> None:
     assert protocol.send_end() == b""
 
 
+@pytest.mark.parametrize(
+    ("request_bytes", "chunked_out"),
+    [(GET, True), (b"GET / HTTP/1.0\r\n\r\n", False)],
+)
+def test_a_response_with_both_framings_goes_out_with_transfer_encoding_only(
+    request_bytes: bytes, chunked_out: bool
+) -> None:
+    """RFC 9112 §6.2: never both; h11 keeps Transfer-Encoding (review §4 gap 3)."""
+    protocol = ServerProtocol()
+    events(protocol, request_bytes)
+    headers = [(b"content-length", b"3"), (b"transfer-encoding", b"chunked")]
+    head = protocol.send_response(200, headers, b"OK")
+    assert b"content-length" not in head
+    assert (b"transfer-encoding: chunked" in head) is chunked_out
+    assert protocol.send_data(b"abcdef") == (b"6\r\nabcdef\r\n" if chunked_out else b"abcdef")
+
+
 def test_content_length_is_held_to() -> None:
     protocol = ServerProtocol()
     events(protocol, GET)

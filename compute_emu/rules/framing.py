@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 Headers = list[tuple[str, bytes]]
@@ -71,12 +72,20 @@ def connection_tokens(
     case-insensitive tokens; ``close`` among them ends the connection, the others name
     hop-by-hop headers). Names may be ``str`` or ``bytes``, in any case. The one place a
     ``Connection`` value is read: ``x-no-close-please`` is not ``close``."""
-    tokens: set[str] = set()
+    found = _NO_TOKENS
     for name, value in headers:
         if name.lower() in _CONNECTION:
-            tokens.update(t.strip(" \t").lower() for t in value.decode("latin-1").split(","))
-    tokens.discard("")
-    return frozenset(tokens)
+            found = found | _options(value) if found else _options(value)
+    return found
+
+
+_NO_TOKENS: frozenset[str] = frozenset()
+
+
+@lru_cache(maxsize=256)  # a few values (keep-alive, close, Upgrade) are most of them
+def _options(value: bytes) -> frozenset[str]:
+    tokens = (token.strip(" \t").lower() for token in value.decode("latin-1").split(","))
+    return frozenset(token for token in tokens if token)
 
 
 def strip_headers(headers: Headers, drop: frozenset[str]) -> Headers:

@@ -8,6 +8,9 @@ request target of visible ASCII) and the body's framing by :mod:`~compute_emu.ru
 a response with both Content-Length and Transfer-Encoding, or lengths that disagree, is a
 :class:`ResponseError`, never a guess. Whether the connection may serve another request is
 decided here too (:meth:`ClientProtocol.reusable`): never with unread bytes after a response.
+
+The states are h11's, and every legal move is in one table, :data:`MOVES`: after a complete
+response ``next_event()`` says ``PAUSED`` (as h11 does) until the next cycle starts.
 """
 
 from __future__ import annotations
@@ -15,7 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .chunked import ChunkedError, ChunkedScanner, take_payload
-from .framing import Framing, FramingError, connection_tokens, request_framing, response_framing
+from .framing import (
+    NO_BODY,
+    FramingError,
+    connection_tokens,
+    declared_framing,
+    response_framing,
+)
 from .http1_head import (
     LocalProtocolError,
     ProtocolError,
@@ -26,19 +35,68 @@ from .http1_head import (
     split_head,
     take_head,
 )
-from .http1_state import CONNECTION_CLOSED, END_OF_MESSAGE, NEED_DATA
+from .http1_state import (
+    CLOSED,
+    CONNECTION_CLOSED,
+    DONE,
+    END_OF_MESSAGE,
+    ERROR,
+    IDLE,
+    NEED_DATA,
+    PAUSED,
+    SEND_BODY,
+    SEND_RESPONSE,
+    SWITCHED,
+    Move,
+    Moves,
+    Sentinel,
+    StateMachine,
+    transition_table,
+)
 
 __all__ = [
     "CONNECTION_CLOSED",
     "END_OF_MESSAGE",
+    "MOVES",
     "NEED_DATA",
+    "PAUSED",
     "ClientProtocol",
+    "Event",
     "LocalProtocolError",
     "ResponseError",
     "ResponseHead",
 ]
 
 MAX_HEAD = 100 * 1024
+
+
+class Event:
+    """What moves the states of a client connection."""
+
+    REQUEST = Move("a request head went out")
+    END_OF_REQUEST = Move("the request body ended")
+    INFORMATIONAL = Move("a 1xx head came in")
+    SWITCH = Move("a 101 Switching Protocols came in")
+    RESPONSE = Move("a final response head came in")
+    END_OF_RESPONSE = Move("the response body ended")
+    CONNECTION_CLOSED = Move("the origin closed before answering")
+    PROTOCOL_ERROR = Move("the origin broke HTTP/1.1")
+    NEXT_CYCLE = Move("start_next_cycle()")
+
+
+# Every legal move: event -> (our moves, their moves); None leaves that side where it is.
+# The response may come while the request body is still going out (an early answer).
+MOVES: Moves = {
+    Event.REQUEST: ({IDLE: SEND_BODY}, {IDLE: SEND_RESPONSE}),
+    Event.END_OF_REQUEST: ({SEND_BODY: DONE}, None),
+    Event.INFORMATIONAL: (None, {SEND_RESPONSE: SEND_RESPONSE}),
+    Event.SWITCH: ({SEND_BODY: SWITCHED, DONE: SWITCHED}, {SEND_RESPONSE: SWITCHED}),
+    Event.RESPONSE: (None, {SEND_RESPONSE: SEND_BODY}),
+    Event.END_OF_RESPONSE: (None, {SEND_BODY: DONE}),
+    Event.CONNECTION_CLOSED: (None, {SEND_RESPONSE: CLOSED}),
+    Event.PROTOCOL_ERROR: (None, {SEND_RESPONSE: ERROR, SEND_BODY: ERROR}),
+    Event.NEXT_CYCLE: ({DONE: IDLE}, {DONE: IDLE}),
+}
 
 
 class ResponseError(Exception):
@@ -61,11 +119,16 @@ class ResponseHead:
     headers: list[tuple[bytes, bytes]]
 
 
-class ClientProtocol:
-    """The client side of one HTTP/1.1 connection (see the module docstring)."""
+class ClientProtocol(StateMachine):
+    """The client side of one HTTP/1.1 connection (see the module docstring).
+
+    ``our_state``, ``their_state`` and ``keep_alive`` change only in ``_set_state``, by
+    :data:`MOVES`.
+    """
+
+    TABLE = transition_table(MOVES)
 
     __slots__ = (
-        "_body",
         "_buffer",
         "_chunked",
         "_eof",
@@ -75,25 +138,17 @@ class ClientProtocol:
         "_out_chunked",
         "_out_left",
         "_upgrade",
-        "keep_alive",
         "max_head",
-        "request_done",
-        "response_done",
-        "switched",
     )
 
     def __init__(self, max_head: int = MAX_HEAD) -> None:
+        super().__init__()
         self.max_head = max_head
-        self.keep_alive = True
-        self.request_done = False
-        self.response_done = False
-        self.switched = False  # a 101 came: the bytes now belong to another protocol
         self._buffer = bytearray()
         self._eof = False
         self._head_search = 0
         self._method = "GET"
-        self._body: Framing | None = None  # the response body's framing, once its head came
-        self._left = 0
+        self._left = 0  # response Content-Length bytes still due (or -1: until closed)
         self._chunked: ChunkedScanner | None = None
         self._out_chunked = False
         self._out_left: int | None = None
@@ -102,24 +157,39 @@ class ClientProtocol:
     # -- sending ---------------------------------------------------------------------------
     def send_request(self, method: str, target: str, headers: list[tuple[str, bytes]]) -> bytes:
         """The request head; the body's framing is what ``headers`` declare."""
+        lengths: list[bytes] = []
+        codings: list[bytes] = []
+        connection: list[tuple[str, bytes]] = []
+        upgrade = False
+        raw = []
+        for name, value in headers:
+            raw.append((name.encode("latin-1"), value))
+            lower = name.lower()
+            if lower == "content-length":
+                lengths.append(value)
+            elif lower == "transfer-encoding":
+                codings.append(value)
+            elif lower == "connection":
+                connection.append((name, value))
+            elif lower == "upgrade":
+                upgrade = True
         try:
-            framing = request_framing(headers)
+            framing = declared_framing(lengths, codings) or NO_BODY
         except FramingError as exc:
             raise LocalProtocolError(str(exc)) from None
+        head = serialize_head(request_line(method, target), raw)
+        close = bool(connection) and "close" in connection_tokens(connection)
+        self._set_state(Event.REQUEST, keep_alive=not close)
         self._method = method
         self._out_chunked = framing.kind == "chunked"
         self._out_left = framing.length if framing.kind == "length" else None
-        self.request_done = self.response_done = False
-        self._body = None
-        self._upgrade = False
-        if "close" in connection_tokens(headers):
-            self.keep_alive = False
-        self._upgrade = any(name.lower() == "upgrade" for name, _ in headers)
-        raw = [(name.encode("latin-1"), value) for name, value in headers]
-        return serialize_head(request_line(method, target), raw)
+        self._upgrade = upgrade
+        return head
 
     def send_data(self, data: bytes) -> bytes:
         """Frame one piece of the request body."""
+        if self.our_state is not SEND_BODY:
+            raise LocalProtocolError(f"cannot send body data now ({self.our_state!r})")
         if not data:
             return b""
         if self._out_chunked:
@@ -131,9 +201,9 @@ class ClientProtocol:
 
     def send_end(self) -> bytes:
         """End the request body."""
-        if self._out_left:
+        if self._out_left and self.our_state is SEND_BODY:
             raise LocalProtocolError("too little data for the declared Content-Length")
-        self.request_done = True
+        self._set_state(Event.END_OF_REQUEST)
         return b"0\r\n\r\n" if self._out_chunked else b""
 
     # -- receiving -------------------------------------------------------------------------
@@ -149,16 +219,28 @@ class ClientProtocol:
         """Bytes received past the current response (after a 101: the new protocol's)."""
         return bytes(self._buffer)
 
-    def next_event(self) -> ResponseHead | bytes | object:
+    def next_event(self) -> ResponseHead | bytes | Sentinel:
         """A :class:`ResponseHead` (1xx heads included), body bytes, ``END_OF_MESSAGE``,
-        ``NEED_DATA`` or ``CONNECTION_CLOSED``. Raises :class:`ResponseError`."""
-        if self.switched or self.response_done:
-            return NEED_DATA
-        if self._body is None:
-            return self._head_event()
-        return self._body_event()
+        ``NEED_DATA``, ``PAUSED`` (the response is complete, or a 101 came) or
+        ``CONNECTION_CLOSED``. Raises :class:`ResponseError`."""
+        state = self.their_state
+        try:
+            if state is SEND_BODY:
+                return self._body_event()
+            if state is SEND_RESPONSE:
+                return self._head_event()
+        except ResponseError:
+            self._set_state(Event.PROTOCOL_ERROR, keep_alive=False)
+            raise
+        if state is ERROR:
+            raise ResponseError("the response was already invalid")
+        if state is CLOSED:
+            return CONNECTION_CLOSED
+        if state is IDLE:
+            raise LocalProtocolError("no request was sent")
+        return PAUSED  # DONE, MUST_CLOSE, SWITCHED
 
-    def _head_event(self) -> ResponseHead | object:
+    def _head_event(self) -> ResponseHead | Sentinel:
         buffer = self._buffer
         try:
             head = take_head(buffer, self._head_search, self.max_head)
@@ -167,6 +249,7 @@ class ClientProtocol:
         if head is None:
             if self._eof:
                 if not buffer:
+                    self._set_state(Event.CONNECTION_CLOSED, keep_alive=False)
                     return CONNECTION_CLOSED
                 raise ResponseError("the connection closed inside a response head", incomplete=True)
             self._head_search = max(len(buffer) - 3, 0)
@@ -180,51 +263,49 @@ class ClientProtocol:
             raise ResponseError(str(exc)) from None
         response = ResponseHead(status, reason, version, fields)
         if status < 200:
-            if status == 101:
-                if not self._upgrade:
-                    raise ResponseError("a 101 Switching Protocols the request did not ask for")
-                self.switched = True
+            if status != 101:
+                self._set_state(Event.INFORMATIONAL)
+            elif self._upgrade:
+                self._set_state(Event.SWITCH)
+            else:
+                raise ResponseError("a 101 Switching Protocols the request did not ask for")
             return response
         headers = [(name.decode("latin-1"), value) for name, value in fields]
         try:
             framing = response_framing(status, self._method, headers)
         except FramingError as exc:
             raise ResponseError(str(exc)) from None
-        if version != b"1.1" or "close" in connection_tokens(headers):
-            self.keep_alive = False
-        self._body = framing
-        self._left = framing.length
+        keep_alive = version == b"1.1" and framing.kind != "close"
+        keep_alive = keep_alive and "close" not in connection_tokens(headers)
+        self._set_state(Event.RESPONSE, keep_alive=keep_alive)
         self._chunked = ChunkedScanner() if framing.kind == "chunked" else None
-        if framing.kind == "close":
-            self.keep_alive = False
+        self._left = -1 if framing.kind == "close" else framing.length
         return response
 
-    def _body_event(self) -> bytes | object:
-        framing = self._body
-        assert framing is not None
-        buffer = self._buffer
-        kind = framing.kind
-        if kind == "none" or (kind == "length" and self._left == 0):
-            return self._end()
-        if kind == "chunked":
+    def _body_event(self) -> bytes | Sentinel:
+        if self._chunked is not None:
             return self._chunked_event()
+        buffer = self._buffer
+        left = self._left
+        if left == 0:
+            return self._end()
         if not buffer:
             if not self._eof:
                 return NEED_DATA
-            if kind == "close":
+            if left < 0:  # close-delimited: the close is its end
                 return self._end()
             raise ResponseError("the connection closed inside a response body", incomplete=True)
-        if kind == "close":
+        if left < 0:
             data = bytes(buffer)
             buffer.clear()
             return data
-        take = min(len(buffer), self._left)
+        take = min(len(buffer), left)
         data = bytes(buffer[:take]) if take < len(buffer) else bytes(buffer)
         del buffer[:take]
-        self._left -= take
+        self._left = left - take
         return data
 
-    def _chunked_event(self) -> bytes | object:
+    def _chunked_event(self) -> bytes | Sentinel:
         scanner = self._chunked
         assert scanner is not None
         buffer = self._buffer
@@ -243,8 +324,8 @@ class ClientProtocol:
                 return data
         return self._end()
 
-    def _end(self) -> object:
-        self.response_done = True
+    def _end(self) -> Sentinel:
+        self._set_state(Event.END_OF_RESPONSE)
         return END_OF_MESSAGE
 
     # -- reuse -----------------------------------------------------------------------------
@@ -253,9 +334,18 @@ class ClientProtocol:
         sides, and nothing unread (bytes after a complete response must never answer
         another request)."""
         return (
-            self.request_done
-            and self.response_done
-            and self.keep_alive
+            self.our_state is DONE
+            and self.their_state is DONE
             and not self._buffer
             and not self._eof
         )
+
+    def start_next_cycle(self) -> None:
+        """Get ready for the next request on this connection; LocalProtocolError unless
+        :meth:`reusable`."""
+        if not self.reusable():
+            raise LocalProtocolError(
+                f"not reusable ({self.our_state!r}, {self.their_state!r}, "
+                f"{len(self._buffer)} bytes unread)"
+            )
+        self._set_state(Event.NEXT_CYCLE)

@@ -21,6 +21,7 @@ name, a value, a method or a target).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _SHOWN = 40  # bytes of an offending line or value an error shows
 
@@ -110,16 +111,21 @@ def request_line(method: str, target: str) -> bytes:
     """An HTTP/1.1 request line; LocalProtocolError unless ``method`` is a token and
     ``target`` visible ASCII (no CR, LF, space or other control character: no request
     splitting, whatever the caller passes)."""
-    raw_method = method.encode("latin-1", "replace")
     raw_target = target.encode("utf-8")
-    if not _NAME.fullmatch(raw_method):
-        raise LocalProtocolError(f"invalid request method {method[:_SHOWN]!r}")
     if not _TARGET_ONLY.fullmatch(raw_target):
         raise LocalProtocolError(
             f"invalid request target {target[:_SHOWN]!r}: a space, CR, LF, "
             "control or non-ASCII character"
         )
-    return b"%s %s HTTP/1.1\r\n" % (raw_method, raw_target)
+    return b"%s %s HTTP/1.1\r\n" % (_method(method), raw_target)
+
+
+@lru_cache(maxsize=64)  # a handful of methods are nearly all of them
+def _method(method: str) -> bytes:
+    raw = method.encode("latin-1", "replace")
+    if not _NAME.fullmatch(raw):
+        raise LocalProtocolError(f"invalid request method {method[:_SHOWN]!r}")
+    return raw
 
 
 def serialize_head(first_line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:

@@ -3,8 +3,9 @@
 :class:`ServerProtocol` is the server half of one client connection, built for the one job
 compute-emu gives it: it replaces h11 on the front door, where h11 cost ~35 us per request
 (a third of the loop's time on a hello-world request; this costs ~5). The states carry h11's
-names so the connection code reads the same, and the rules are stricter than h11's where a
-lenient parse could be read differently by the next hop (Pushpin, a backend):
+names so the connection code reads the same, and every legal move is in one table,
+:data:`MOVES`. The rules are stricter than h11's where a lenient parse could be read
+differently by the next hop (Pushpin, a backend):
 
 - lines end in CRLF; a bare LF or CR, an obs-fold (a line starting with SP or HTAB), space
   before a colon, or a control character in a field value is a 400;
@@ -18,14 +19,14 @@ lenient parse could be read differently by the next hop (Pushpin, a backend):
 - chunked bodies are checked by :class:`~compute_emu.rules.chunked.ChunkedScanner`.
 
 Response headers are checked too (an app cannot split a response with a CR or LF in a
-header).
+header), and a response given both Content-Length and Transfer-Encoding goes out chunked
+only, as h11 does (RFC 9112 §6.2: a sender must not send both).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
 
 from .chunked import ChunkedError, ChunkedScanner, take_payload
 from .framing import NO_BODY, Framing, FramingError, connection_tokens, declared_framing
@@ -38,33 +39,83 @@ from .http1_head import (
     split_head,
     take_head,
 )
-from .http1_state import CONNECTION_CLOSED, END_OF_MESSAGE, NEED_DATA, PAUSED, Sentinel
+from .http1_state import (
+    CLOSED,
+    CONNECTION_CLOSED,
+    DONE,
+    END_OF_MESSAGE,
+    ERROR,
+    IDLE,
+    MUST_CLOSE,
+    NEED_DATA,
+    PAUSED,
+    SEND_BODY,
+    SEND_RESPONSE,
+    SWITCHED,
+    Move,
+    Moves,
+    Sentinel,
+    State,
+    StateMachine,
+    transition_table,
+)
 
 __all__ = [
+    "CLOSED",
     "CONNECTION_CLOSED",
+    "DONE",
     "END_OF_MESSAGE",
+    "ERROR",
+    "IDLE",
     "MAX_HEAD",
+    "MOVES",
+    "MUST_CLOSE",
     "NEED_DATA",
     "PAUSED",
+    "SEND_BODY",
+    "SEND_RESPONSE",
+    "SWITCHED",
+    "Event",
     "LocalProtocolError",
     "ProtocolError",
     "RequestHead",
     "ServerProtocol",
+    "State",
 ]
-
-# the states (as h11 names them)
-IDLE: Final = "IDLE"
-SEND_RESPONSE: Final = "SEND_RESPONSE"
-SEND_BODY: Final = "SEND_BODY"
-DONE: Final = "DONE"
-MUST_CLOSE: Final = "MUST_CLOSE"
-CLOSED: Final = "CLOSED"
-SWITCHED: Final = "SWITCHED_PROTOCOL"
-ERROR: Final = "ERROR"
-
 
 MAX_HEAD = 64 * 1024
 _DIGITS = re.compile(rb"[0-9]{1,18}")  # a response's Content-Length
+
+
+class Event:
+    """What moves the states of a server connection."""
+
+    REQUEST = Move("a request head came in")
+    END_OF_REQUEST = Move("the request body ended")
+    CONNECTION_CLOSED = Move("the client closed between requests")
+    PROTOCOL_ERROR = Move("the client broke HTTP/1.1")
+    INFORMATIONAL = Move("a 100 Continue went out")
+    SWITCH = Move("a 101 Switching Protocols went out")
+    RESPONSE = Move("a response head went out")
+    END_OF_RESPONSE = Move("the response ended")
+    SEND_FAILED = Move("a write failed")
+    NEXT_CYCLE = Move("start_next_cycle()")
+
+
+_ANY = {state: state for state in State}
+# Every legal move: event -> (our moves, their moves); None leaves that side where it is.
+MOVES: Moves = {
+    Event.REQUEST: ({IDLE: SEND_RESPONSE}, {IDLE: SEND_BODY}),
+    Event.END_OF_REQUEST: (None, {SEND_BODY: DONE}),
+    Event.CONNECTION_CLOSED: (None, {IDLE: CLOSED}),
+    Event.PROTOCOL_ERROR: (None, {IDLE: ERROR, SEND_BODY: ERROR}),
+    Event.INFORMATIONAL: ({SEND_RESPONSE: SEND_RESPONSE}, None),
+    Event.SWITCH: ({SEND_RESPONSE: SWITCHED}, {DONE: SWITCHED, MUST_CLOSE: SWITCHED}),
+    Event.RESPONSE: ({IDLE: SEND_BODY, SEND_RESPONSE: SEND_BODY}, None),  # IDLE: an error
+    Event.END_OF_RESPONSE: ({SEND_BODY: DONE}, None),
+    Event.SEND_FAILED: ({state: ERROR for state in State}, None),
+    Event.NEXT_CYCLE: ({DONE: IDLE}, {DONE: IDLE}),
+}
 
 
 @dataclass(slots=True)
@@ -80,8 +131,14 @@ class RequestHead:
     framing: Framing = NO_BODY
 
 
-class ServerProtocol:
-    """The server side of one HTTP/1.1 connection (see the module docstring)."""
+class ServerProtocol(StateMachine):
+    """The server side of one HTTP/1.1 connection (see the module docstring).
+
+    ``our_state``, ``their_state`` and ``keep_alive`` change only in ``_set_state``, by
+    :data:`MOVES`.
+    """
+
+    TABLE = transition_table(MOVES)
 
     __slots__ = (
         "_buffer",
@@ -93,19 +150,14 @@ class ServerProtocol:
         "_no_body",
         "_out_chunked",
         "client_waits_for_100_continue",
-        "keep_alive",
         "max_head",
-        "our_state",
         "peer_eof",
         "request_method",
-        "their_state",
     )
 
     def __init__(self, max_head: int = MAX_HEAD) -> None:
+        super().__init__()
         self.max_head = max_head
-        self.their_state: str = IDLE
-        self.our_state: str = IDLE
-        self.keep_alive = True
         self.client_waits_for_100_continue = False
         self.peer_eof = False  # the client closed its sending side
         self.request_method = b""
@@ -135,44 +187,46 @@ class ServerProtocol:
         """The next event: a :class:`RequestHead`, body bytes, ``END_OF_MESSAGE``,
         ``NEED_DATA``, ``PAUSED`` or ``CONNECTION_CLOSED``. Raises :class:`ProtocolError`."""
         state = self.their_state
-        if state is SEND_BODY:
-            return self._body_event()
-        if state is IDLE:
-            try:
+        try:
+            if state is SEND_BODY:
+                return self._body_event()
+            if state is IDLE:
                 return self._head_event()
-            except ProtocolError:
-                self.their_state = ERROR
-                self.keep_alive = False
-                raise
+        except ProtocolError:
+            self._set_state(Event.PROTOCOL_ERROR, keep_alive=False)
+            raise
         if state is ERROR:
             raise ProtocolError("the request was already invalid")
+        if state is CLOSED:
+            return CONNECTION_CLOSED
         return PAUSED  # DONE, MUST_CLOSE, SWITCHED: answer (or relay) first
 
     def _head_event(self) -> RequestHead | Sentinel:
         buffer = self._buffer
-        while buffer[:2] == b"\r\n":  # RFC 9112 §2.2: ignore empty lines before a request
+        while buffer.startswith(b"\r\n"):  # RFC 9112 §2.2: ignore empty lines before a request
             del buffer[:2]
         head = take_head(buffer, self._head_search, self.max_head)
         if head is None:
             if self.peer_eof:
                 if not buffer:
-                    self.their_state = CLOSED
+                    self._set_state(Event.CONNECTION_CLOSED)
                     return CONNECTION_CLOSED
                 raise ProtocolError("the connection closed inside a request head")
             self._head_search = max(len(buffer) - 3, 0)
             return NEED_DATA
         self._head_search = 0
-        request = _parse_head(head)
-        request.framing = self._start_request(request)
+        lines = split_head(head)
+        method, target, version = parse_request_line(lines[0])
+        request = RequestHead(method, target, version, parse_fields(lines[1:]))
+        self._start_request(request)
         return request
 
-    def _start_request(self, request: RequestHead) -> Framing:
+    def _start_request(self, request: RequestHead) -> None:
         lengths: list[bytes] = []
         codings: list[bytes] = []
-        host_count = 0
-        keep_alive = request.http_version == b"1.1"
-        expect = False
         connection: list[tuple[bytes, bytes]] = []
+        host_count = 0
+        expect = False
         for name, value in request.headers:
             lower = name.lower()
             if lower == b"content-length":
@@ -185,36 +239,30 @@ class ServerProtocol:
                 connection.append((name, value))
             elif lower == b"expect":
                 expect = value.lower() == b"100-continue"
-        if connection and "close" in connection_tokens(connection):
-            keep_alive = False
-        framing = NO_BODY
+        http11 = request.http_version == b"1.1"
         if lengths or codings:
             try:
-                framing = declared_framing(lengths, codings) or NO_BODY
+                request.framing = declared_framing(lengths, codings) or NO_BODY
             except FramingError as exc:  # both framings (RFC 9112 §6.3) among them: refused
                 raise ProtocolError(str(exc), exc.status) from None
-        if host_count > 1 or (host_count == 0 and request.http_version == b"1.1"):
+        if host_count > 1 or (host_count == 0 and http11):
             raise ProtocolError("a request needs exactly one Host header (HTTP/1.0: at most one)")
+        close = not http11 or (bool(connection) and "close" in connection_tokens(connection))
+        self._set_state(Event.REQUEST, keep_alive=not close)
         self.request_method = request.method
-        self._http11 = request.http_version == b"1.1"
-        self.keep_alive = keep_alive
-        self.our_state = SEND_RESPONSE
+        self._http11 = http11
+        framing = request.framing
         self._chunked = ChunkedScanner() if framing.kind == "chunked" else None
         self._left_to_read = framing.length
         has_body = self._chunked is not None or self._left_to_read > 0
-        self.client_waits_for_100_continue = expect and has_body and request.http_version == b"1.1"
-        self.their_state = SEND_BODY  # even without a body: END_OF_MESSAGE comes next
-        return framing
-
-    def _after_request(self) -> str:
-        return DONE if self.keep_alive else MUST_CLOSE
+        self.client_waits_for_100_continue = expect and has_body and http11
 
     def _body_event(self) -> bytes | Sentinel:
         buffer = self._buffer
         scanner = self._chunked
         if scanner is None:
             if self._left_to_read == 0:
-                self.their_state = self._after_request()
+                self._set_state(Event.END_OF_REQUEST)
                 return END_OF_MESSAGE
             if not buffer:
                 return self._need_body()
@@ -225,15 +273,13 @@ class ServerProtocol:
             self.client_waits_for_100_continue = False
             return data
         if scanner.done:
-            self.their_state = self._after_request()
+            self._set_state(Event.END_OF_REQUEST)
             return END_OF_MESSAGE
         if not buffer:
             return self._need_body()
         try:
             data = take_payload(scanner, buffer)
         except ChunkedError as exc:
-            self.their_state = ERROR
-            self.keep_alive = False
             raise ProtocolError(f"bad chunked body: {exc}") from None
         self.client_waits_for_100_continue = False
         if data:
@@ -242,21 +288,23 @@ class ServerProtocol:
 
     def _need_body(self) -> Sentinel:
         if self.peer_eof:
-            self.their_state = ERROR
-            self.keep_alive = False
             raise ProtocolError("the client closed before its request body was complete")
         return NEED_DATA
 
     # -- sending -------------------------------------------------------------------------
     def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
         """A ``100 Continue`` or a ``101 Switching Protocols`` (then HTTP ends here)."""
-        if self.our_state is not SEND_RESPONSE or not 100 <= status < 200:
-            raise LocalProtocolError(f"cannot send {status} now ({self.our_state})")
+        if status not in (100, 101):
+            raise LocalProtocolError(f"cannot send a {status} informational response")
+        head = serialize_head(
+            b"HTTP/1.1 101 Switching Protocols\r\n"
+            if status == 101
+            else b"HTTP/1.1 100 Continue\r\n",
+            headers,
+        )
+        self._set_state(Event.SWITCH if status == 101 else Event.INFORMATIONAL)
         self.client_waits_for_100_continue = False
-        if status == 101:
-            self.our_state = self.their_state = SWITCHED
-        reason = b"Switching Protocols" if status == 101 else b"Continue" if status == 100 else b""
-        return serialize_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), headers)
+        return head
 
     def send_response(
         self, status: int, headers: list[tuple[bytes, bytes]], reason: bytes = b""
@@ -264,15 +312,16 @@ class ServerProtocol:
         """The response head; ``headers`` as the app wants them, framing decided here.
 
         As h11 does: no ``Content-Length`` and no ``Transfer-Encoding`` means chunked for an
-        HTTP/1.1 client and close-delimited for an HTTP/1.0 one, and ``Connection: close``
-        is added whenever the connection will not be kept alive.
+        HTTP/1.1 client and close-delimited for an HTTP/1.0 one; with both, only
+        ``Transfer-Encoding`` goes out; ``Connection: close`` is added whenever the
+        connection will not be kept alive.
         """
-        if self.our_state not in (IDLE, SEND_RESPONSE) or status < 200:
-            raise LocalProtocolError(f"cannot send a {status} response now ({self.our_state})")
-        self.client_waits_for_100_continue = False
+        if not 200 <= status <= 999:
+            raise LocalProtocolError(f"cannot send a {status} response")
         length: int | None = None
         chunked = False
-        http10 = self.their_state is not ERROR and not self._http11
+        failed = self.their_state is ERROR  # an error answer: no valid request came
+        http10 = not failed and not self._http11
         out = []
         connection = []
         for name, value in headers:
@@ -285,36 +334,45 @@ class ServerProtocol:
                 if value.lower() != b"chunked":
                     raise LocalProtocolError(f"unsupported Transfer-Encoding {value!r}")
                 chunked = True
-                if http10:
-                    continue  # an HTTP/1.0 client cannot read chunked: close-delimited
+                continue  # added back below, when the client can read it
             elif lower == b"connection":
                 connection.append((name, value))
             out.append((name, value))
+        if chunked:
+            out = [(n, v) for n, v in out if n.lower() != b"content-length"]
+            length = None
+        no_body = self.request_method == b"HEAD" or status in (204, 304)
+        out_chunked = close_delimited = False
+        if no_body:
+            if chunked:
+                out.append((b"transfer-encoding", b"chunked"))  # as the app said (HEAD)
+        elif length is not None:
+            pass
+        elif http10 or failed:
+            close_delimited = True
+        else:
+            out.append((b"transfer-encoding", b"chunked"))
+            out_chunked = True
         close = bool(connection) and "close" in connection_tokens(connection)
-        self._no_body = self.request_method == b"HEAD" or status in (204, 304)
-        self._left_to_send = None
-        self._out_chunked = close_delimited = False
-        if not self._no_body:
-            if chunked and not http10:
-                self._out_chunked = True
-            elif length is not None and not chunked:
-                self._left_to_send = length
-            elif http10 or self.their_state is ERROR:
-                close_delimited = True
-            else:
-                out.append((b"transfer-encoding", b"chunked"))
-                self._out_chunked = True
-        if close or close_delimited or self.their_state is ERROR:
-            self.keep_alive = False
-        if not self.keep_alive and not close:
-            out.append((b"connection", b"close"))
-        self.our_state = SEND_BODY
-        return serialize_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), out)
+        head = b"HTTP/1.1 %d %s\r\n" % (status, reason)
+        if not self.keep_alive or close or close_delimited or failed:
+            if not close:
+                out.append((b"connection", b"close"))
+            data = serialize_head(head, out)
+            self._set_state(Event.RESPONSE, keep_alive=False)
+        else:
+            data = serialize_head(head, out)
+            self._set_state(Event.RESPONSE)
+        self.client_waits_for_100_continue = False
+        self._no_body = no_body
+        self._out_chunked = out_chunked
+        self._left_to_send = length if not (no_body or out_chunked or close_delimited) else None
+        return data
 
     def send_data(self, data: bytes) -> bytes:
         """Frame one piece of the response body."""
         if self.our_state is not SEND_BODY:
-            raise LocalProtocolError(f"cannot send body data now ({self.our_state})")
+            raise LocalProtocolError(f"cannot send body data now ({self.our_state!r})")
         if not data:
             return b""
         if self._no_body:
@@ -329,29 +387,16 @@ class ServerProtocol:
 
     def send_end(self) -> bytes:
         """End the response body; the connection may then start its next cycle."""
-        if self.our_state is not SEND_BODY:
-            raise LocalProtocolError(f"cannot end a response now ({self.our_state})")
-        if not self._no_body and self._left_to_send:
+        if self._left_to_send and self.our_state is SEND_BODY:
             raise LocalProtocolError("too little data for the declared Content-Length")
-        self.our_state = DONE if self.keep_alive else MUST_CLOSE
-        if self.their_state is DONE and not self.keep_alive:
-            self.their_state = MUST_CLOSE
+        self._set_state(Event.END_OF_RESPONSE)
         return b"0\r\n\r\n" if self._out_chunked else b""
 
     def send_failed(self) -> None:
         """A write failed: nothing more can be said on this connection."""
-        self.our_state = ERROR
-        self.keep_alive = False
+        self._set_state(Event.SEND_FAILED, keep_alive=False)
 
     def start_next_cycle(self) -> None:
         """Both sides are done with a kept-alive exchange: read the next request."""
-        if self.our_state is not DONE or self.their_state is not DONE:
-            raise LocalProtocolError(f"not ready ({self.our_state}, {self.their_state})")
-        self.our_state = self.their_state = IDLE
+        self._set_state(Event.NEXT_CYCLE)
         self.request_method = b""
-
-
-def _parse_head(head: bytes) -> RequestHead:
-    lines = split_head(head)
-    method, target, version = parse_request_line(lines[0])
-    return RequestHead(method, target, version, parse_fields(lines[1:]))
