@@ -245,6 +245,22 @@ def test_an_early_answer_while_the_request_body_is_still_going_out() -> None:
 
 
 @pytest.mark.parametrize(
+    "status",
+    [b"000 Zero", b"001", b"099 X", b"102 Processing", b"104 X", b"150 X", b"199 X"],
+)
+def test_a_status_below_200_is_skipped_only_if_it_is_informational(status: bytes) -> None:
+    """A 000 is no 1xx: what follows it must not pass for the response (issue: a backend's
+    ``000`` then a ``200 INJECTED`` reached the client as that 200)."""
+    data = b"HTTP/1.1 %s\r\n\r\n%s" % (status, UNASKED)
+    tr(data, [broken()])
+
+
+@pytest.mark.parametrize("status", [b"600 X", b"999 X"])
+def test_a_final_status_is_200_to_599(status: bytes) -> None:
+    tr(b"HTTP/1.1 %s\r\nContent-Length: 0\r\n\r\n" % status, [broken()])
+
+
+@pytest.mark.parametrize(
     "data",
     [
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",

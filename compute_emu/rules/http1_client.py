@@ -6,8 +6,10 @@ of the cost). Heads are read and written by the grammar both halves share
 (:mod:`~compute_emu.rules.http1_head`: CRLF only, no obs-fold, no control characters; a
 request target of visible ASCII) and the body's framing by :mod:`~compute_emu.rules.framing`:
 a response with both Content-Length and Transfer-Encoding, or lengths that disagree, is a
-:class:`ResponseError`, never a guess. Whether the connection may serve another request is
-decided here too (:meth:`ClientProtocol.reusable`): never with unread bytes after a response.
+:class:`ResponseError`, never a guess; so is a status that is not 100, 101 (asked for), 103
+or 200-599, so that no head of the origin's choosing is skipped as informational. Whether
+the connection may serve another request is decided here too
+(:meth:`ClientProtocol.reusable`): never with unread bytes after a response.
 
 The states are h11's, and every legal move is in one table, :data:`MOVES`: after a complete
 response ``next_event()`` says ``PAUSED`` (as h11 does) until the next cycle starts.
@@ -68,6 +70,7 @@ __all__ = [
 ]
 
 MAX_HEAD = 100 * 1024
+INFORMATIONAL = frozenset({100, 103})  # the 1xx heads passed on (and skipped by send())
 
 
 class Event:
@@ -263,13 +266,10 @@ class ClientProtocol(StateMachine):
             raise ResponseError(str(exc)) from None
         response = ResponseHead(status, reason, version, fields)
         if status < 200:
-            if status != 101:
-                self._set_state(Event.INFORMATIONAL)
-            elif self._upgrade:
-                self._set_state(Event.SWITCH)
-            else:
-                raise ResponseError("a 101 Switching Protocols the request did not ask for")
+            self._set_state(self._informational(status))
             return response
+        if status > 599:
+            raise ResponseError(f"status {status} is not a final HTTP status (200-599)")
         headers = [(name.decode("latin-1"), value) for name, value in fields]
         try:
             framing = response_framing(status, self._method, headers)
@@ -281,6 +281,21 @@ class ClientProtocol(StateMachine):
         self._chunked = ChunkedScanner() if framing.kind == "chunked" else None
         self._left = -1 if framing.kind == "close" else framing.length
         return response
+
+    def _informational(self, status: int) -> Move:
+        """What a status below 200 is: never a reason to skip a head but for the
+        informational statuses a client can take whatever it asked (100, 103), and a 101
+        only when the request asked to switch (a 000, say, followed by a response of the
+        backend's choosing must not pass for a 1xx)."""
+        if status in INFORMATIONAL:
+            return Event.INFORMATIONAL
+        if status == 101:
+            if not self._upgrade:
+                raise ResponseError("a 101 Switching Protocols the request did not ask for")
+            return Event.SWITCH
+        if status < 100:
+            raise ResponseError(f"status {status:03d} is not an HTTP status (100-599)")
+        raise ResponseError(f"status {status} is not an informational status (100 or 103)")
 
     def _body_event(self) -> bytes | Sentinel:
         if self._chunked is not None:

@@ -136,7 +136,8 @@ class HTTP11Connection:
             http.receive_data(data)
 
     async def receive_head(self, timeout: float | None) -> tuple[Head, list[tuple[str, bytes]]]:
-        """The final response head, or a 101 (other 1xx are skipped), with its headers.
+        """The final response head, or a 101, with its headers; a 100 or 103 is skipped (the
+        codec refuses any other status below 200, and above 599).
 
         A head whose framing is unsafe (both Content-Length and Transfer-Encoding, say)
         raises ``UpstreamError(PROTOCOL)``.
