@@ -61,8 +61,8 @@ def broken(**attrs: object) -> Raises:
 
 def test_request_bytes_and_framing() -> None:
     protocol = ClientProtocol()
-    head_bytes = protocol.send_request("POST", "/p?q", [("Host", b"h"), ("content-length", b"3")])
-    assert head_bytes == b"POST /p?q HTTP/1.1\r\nHost: h\r\ncontent-length: 3\r\n\r\n"
+    head_bytes = protocol.send_request("POST", "/p?q", [("Host", b"h"), ("Content-Length", b"3")])
+    assert head_bytes == b"POST /p?q HTTP/1.1\r\nhost: h\r\ncontent-length: 3\r\n\r\n"
     assert protocol.send_data(b"abc") == b"abc"
     assert protocol.send_end() == b""
     protocol = ClientProtocol()

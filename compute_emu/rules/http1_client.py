@@ -159,15 +159,16 @@ class ClientProtocol(StateMachine):
 
     # -- sending ---------------------------------------------------------------------------
     def send_request(self, method: str, target: str, headers: list[tuple[str, bytes]]) -> bytes:
-        """The request head; the body's framing is what ``headers`` declare."""
+        """The request head, header names in lower case as hyper writes them (Viceroy's
+        HTTP client, and h2's rule); the body's framing is what ``headers`` declare."""
         lengths: list[bytes] = []
         codings: list[bytes] = []
         connection: list[tuple[str, bytes]] = []
         upgrade = False
         raw = []
         for name, value in headers:
-            raw.append((name.encode("latin-1"), value))
             lower = name.lower()
+            raw.append((lower.encode("latin-1"), value))  # as hyper (Viceroy) writes them
             if lower == "content-length":
                 lengths.append(value)
             elif lower == "transfer-encoding":
