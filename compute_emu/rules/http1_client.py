@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 MAX_HEAD = 100 * 1024
-INFORMATIONAL = frozenset({100, 103})  # the 1xx heads passed on (and skipped by send())
+INFORMATIONAL_STATUSES = frozenset({100, 103})  # 1xx heads passed on (send() skips them)
 
 
 class Event:
@@ -78,7 +78,7 @@ class Event:
 
     REQUEST = Move("a request head went out")
     END_OF_REQUEST = Move("the request body ended")
-    INFORMATIONAL = Move("a 1xx head came in")
+    INFORMATIONAL = Move("a 100 or 103 head came in")
     SWITCH = Move("a 101 Switching Protocols came in")
     RESPONSE = Move("a final response head came in")
     END_OF_RESPONSE = Move("the response body ended")
@@ -288,7 +288,7 @@ class ClientProtocol(StateMachine):
         informational statuses a client can take whatever it asked (100, 103), and a 101
         only when the request asked to switch (a 000, say, followed by a response of the
         backend's choosing must not pass for a 1xx)."""
-        if status in INFORMATIONAL:
+        if status in INFORMATIONAL_STATUSES:
             return Event.INFORMATIONAL
         if status == 101:
             if not self._upgrade:

@@ -102,7 +102,6 @@ class Event:
     NEXT_CYCLE = Move("start_next_cycle()")
 
 
-_ANY = {state: state for state in State}
 # Every legal move: event -> (our moves, their moves); None leaves that side where it is.
 MOVES: Moves = {
     Event.REQUEST: ({IDLE: SEND_RESPONSE}, {IDLE: SEND_BODY}),
@@ -346,23 +345,18 @@ class ServerProtocol(StateMachine):
         if no_body:
             if chunked:
                 out.append((b"transfer-encoding", b"chunked"))  # as the app said (HEAD)
-        elif length is not None:
-            pass
-        elif http10 or failed:
-            close_delimited = True
-        else:
-            out.append((b"transfer-encoding", b"chunked"))
-            out_chunked = True
+        elif length is None:
+            if http10 or failed:
+                close_delimited = True
+            else:
+                out.append((b"transfer-encoding", b"chunked"))
+                out_chunked = True
         close = bool(connection) and "close" in connection_tokens(connection)
-        head = b"HTTP/1.1 %d %s\r\n" % (status, reason)
-        if not self.keep_alive or close or close_delimited or failed:
-            if not close:
-                out.append((b"connection", b"close"))
-            data = serialize_head(head, out)
-            self._set_state(Event.RESPONSE, keep_alive=False)
-        else:
-            data = serialize_head(head, out)
-            self._set_state(Event.RESPONSE)
+        closing = close or close_delimited or failed or not self.keep_alive
+        if closing and not close:
+            out.append((b"connection", b"close"))
+        data = serialize_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), out)
+        self._set_state(Event.RESPONSE, keep_alive=not closing)
         self.client_waits_for_100_continue = False
         self._no_body = no_body
         self._out_chunked = out_chunked
