@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from compute_emu.manifest.model import BackendConfig
 from compute_emu.rules.backend import Destination
-from compute_emu.rules.framing import request_framing
+from compute_emu.rules.framing import FramingError, request_framing
 from compute_emu.rules.handoff import (
     PROTECTED,
     fanout_request,
@@ -39,17 +41,32 @@ def test_protected_headers_keep_the_clients_values_but_host_and_route():
         ("Connection", b"Upgrade"),
         ("Upgrade", b"websocket"),
         ("Sec-WebSocket-Key", b"k"),
-        ("Content-Length", b"4"),
         ("X-App", b"a"),
+        ("content-length", b"4"),
     ]
     assert "x-client" not in names(merged)  # unprotected headers are the app's
 
 
-def test_a_chunked_client_request_goes_on_without_its_content_length():
-    client = [("Content-Length", b"4"), ("Transfer-Encoding", b"chunked"), ("X", b"1")]
-    merged = merge_headers(client, [])
-    assert merged == [("Transfer-Encoding", b"chunked")]
-    assert request_framing(merged).kind == "chunked"
+@pytest.mark.parametrize(
+    ("framing", "normalised"),
+    [
+        ([("Content-Length", b"5, 5")], [("content-length", b"5")]),
+        ([("content-length", b"5"), ("Content-Length", b"5")], [("content-length", b"5")]),
+        ([("Content-Length", b"0")], [("content-length", b"0")]),
+        ([("Transfer-Encoding", b"Chunked")], [("transfer-encoding", b"chunked")]),
+        ([("TRANSFER-ENCODING", b"CHUNKED")], [("transfer-encoding", b"chunked")]),
+        ([], []),
+    ],
+)
+def test_the_clients_framing_goes_on_spelt_as_send_spells_it(framing, normalised):
+    merged = merge_headers([*framing, ("X", b"1")], [("Content-Length", b"99")])
+    assert merged == normalised  # the app's framing never goes on either
+    assert request_framing(merged) == request_framing(framing)
+
+
+def test_client_framing_that_cannot_be_told_safely_is_refused():
+    with pytest.raises(FramingError):
+        merge_headers([("Content-Length", b"4"), ("Transfer-Encoding", b"chunked")], [])
 
 
 def test_fanout_request_has_exactly_one_route_the_apps_backend():

@@ -9,8 +9,11 @@ backend authority with its port, and the backend URL path is prepended.
 
 Two departures from a literal reading of Viceroy, both for safety: the client's own
 ``Pushpin-Route`` is never kept (Viceroy replaces it too: the route is the app's backend, and
-no route compute-emu adds for itself is reachable from a client), and a client request that
-declares both ``Content-Length`` and ``Transfer-Encoding`` goes on chunked only.
+no route compute-emu adds for itself is reachable from a client), and the client's body
+framing goes on as the framing it declared, spelt the one way ``send()`` spells it too
+(:func:`~compute_emu.rules.framing.framing_headers`: ``content-length: 5`` for a client's
+``Content-Length: 5, 5``, ``transfer-encoding: chunked`` for its ``Chunked``), so that the
+next hop cannot read the body another way than compute-emu did.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .backend import Destination, OutgoingRequest, backend_destination, join_prefix, path_and_query
-from .framing import Headers
+from .framing import FRAMING, Headers, framing_headers, request_framing
 
 if TYPE_CHECKING:
     from ..manifest.model import BackendConfig
@@ -49,15 +52,16 @@ REPLACED = frozenset({"host", "pushpin-route"})
 
 
 def merge_headers(client: Headers, app: Headers) -> Headers:
-    """The client's protected headers (but Host and Pushpin-Route), then the app's others.
+    """The client's protected headers (but Host and Pushpin-Route), then the app's others,
+    then the framing of the client's body (the client's own framing headers normalised).
 
-    With a ``Transfer-Encoding`` among them, the client's ``Content-Length`` is dropped: the
-    body goes on chunked, and a message never carries both framings onward.
+    Raises :class:`~compute_emu.rules.framing.FramingError` for client framing that cannot
+    be told safely (the front door refuses such a request before any app sees it).
     """
-    kept = [(n, v) for n, v in client if n.lower() in PROTECTED and n.lower() not in REPLACED]
-    if any(n.lower() == "transfer-encoding" for n, _ in kept):
-        kept = [(n, v) for n, v in kept if n.lower() != "content-length"]
-    return kept + [(n, v) for n, v in app if n.lower() not in PROTECTED]
+    framing = framing_headers(request_framing(client))
+    dropped = REPLACED | FRAMING
+    kept = [(n, v) for n, v in client if n.lower() in PROTECTED and n.lower() not in dropped]
+    return kept + [(n, v) for n, v in app if n.lower() not in PROTECTED] + framing
 
 
 def fanout_request(

@@ -21,7 +21,15 @@ import anyio.abc
 
 from ..log import RequestLog
 from ..pushpin.config import MAX_PUBLISH_BODY
-from ..rules.framing import body_headers
+from ..rules.framing import (
+    FRAMING,
+    HOP_BY_HOP,
+    body_headers,
+    connection_tokens,
+    end_to_end,
+    header_value,
+    strip_headers,
+)
 from ..transport import Listener, ProtocolStream
 from ..upstream.client import (
     FailureKind,
@@ -33,16 +41,7 @@ from ..upstream.client import (
 )
 from .admission import HostPolicy, Refusal
 from .connection import Addresses, ClientGone, Connection, Exchange, Limits
-from .framing import (
-    FRAMING,
-    HOP_BY_HOP,
-    HttpDate,
-    connection_tokens,
-    end_to_end,
-    error_response_headers,
-    header_value,
-    strip_headers,
-)
+from .framing import HttpDate, error_response_headers
 from .publish_admission import (
     CREDENTIALS,
     AppOrigins,
