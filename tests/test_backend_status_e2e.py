@@ -1,7 +1,8 @@
 """A backend whose status line is not an HTTP status (``000``, ``099``, an unassigned 1xx,
 ``600``) followed by a response of its choosing: nothing of it reaches the client (before,
 the ``000`` was skipped as a 1xx and ``200 INJECTED`` was served). Through a
-WebSocket-passthrough handoff compute-emu answers 502, saying why; through ``send()`` the app
+WebSocket-passthrough handoff compute-emu answers 502, saying why (to the client and in
+the log); through ``send()`` the app
 gets a SendError (HttpProtocolError), which names the status in the log when uncaught."""
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def test_a_status_that_is_not_one_never_lets_the_next_response_through(
     assert (r.status_code, "x-injected" in r.headers) == (502, False), r.text
     assert reason in r.text and "INJECTED" not in r.text
     served.child.wait_for(r"GET /x 502 ")
+    served.child.wait_for(f"websocket handoff to backend origin .*{reason}", stream="stderr")
 
     served = serve(make_project(FORWARD_APP, backends={"origin": url}, name="send"))
     r = httpx.get(f"{served.url}/x")

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .backend import Destination, OutgoingRequest, backend_destination, join_prefix, path_and_query
-from .framing import FRAMING, Headers, framing_headers, request_framing
+from .framing import FRAMING, Framing, Headers, framing_headers
 
 if TYPE_CHECKING:
     from ..manifest.model import BackendConfig
@@ -51,17 +51,13 @@ PROTECTED = frozenset(
 REPLACED = frozenset({"host", "pushpin-route"})
 
 
-def merge_headers(client: Headers, app: Headers) -> Headers:
+def merge_headers(client: Headers, app: Headers, framing: Framing) -> Headers:
     """The client's protected headers (but Host and Pushpin-Route), then the app's others,
-    then the framing of the client's body (the client's own framing headers normalised).
-
-    Raises :class:`~compute_emu.rules.framing.FramingError` for client framing that cannot
-    be told safely (the front door refuses such a request before any app sees it).
-    """
-    framing = framing_headers(request_framing(client))
+    then the client body's ``framing`` (as the front door's parser decided it), spelt the one
+    way ``send()`` spells it."""
     dropped = REPLACED | FRAMING
     kept = [(n, v) for n, v in client if n.lower() in PROTECTED and n.lower() not in dropped]
-    return kept + [(n, v) for n, v in app if n.lower() not in PROTECTED] + framing
+    return kept + [(n, v) for n, v in app if n.lower() not in PROTECTED] + framing_headers(framing)
 
 
 def fanout_request(
@@ -71,11 +67,13 @@ def fanout_request(
     url: str,
     client_headers: Headers,
     app_headers: Headers,
+    framing: Framing,
 ) -> OutgoingRequest:
-    """The request a Fanout handoff sends to Pushpin's proxy port."""
+    """The request a Fanout handoff sends to Pushpin's proxy port (``framing``: the client
+    body's, as the front door's parser decided it)."""
     authority = f"127.0.0.1:{proxy_port}"
     headers: Headers = [("Host", authority.encode())]
-    headers += merge_headers(client_headers, app_headers)
+    headers += merge_headers(client_headers, app_headers, framing)
     headers.append(("Pushpin-Route", backend.encode()))
     return OutgoingRequest(
         destination=Destination(host="127.0.0.1", port=proxy_port),
@@ -91,11 +89,13 @@ def websocket_request(
     url: str,
     client_headers: Headers,
     app_headers: Headers,
+    framing: Framing,
 ) -> OutgoingRequest:
-    """The request a WebSocket passthrough sends straight to the backend."""
+    """The request a WebSocket passthrough sends straight to the backend (``framing``: the
+    client body's, as the front door's parser decided it)."""
     host = backend.override_host or backend.authority
     headers: Headers = [("Host", host.encode("latin-1"))]
-    headers += merge_headers(client_headers, app_headers)
+    headers += merge_headers(client_headers, app_headers, framing)
     return OutgoingRequest(
         destination=backend_destination(backend),
         method=method,

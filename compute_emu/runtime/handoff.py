@@ -11,7 +11,7 @@ import anyio
 from ..inspect_ws import WsInspector
 from ..log import RequestRecord
 from ..rules.backend import Destination, OutgoingRequest, backend_destination
-from ..rules.framing import end_to_end, header_value
+from ..rules.framing import Framing, end_to_end, header_value
 from ..rules.handoff import fanout_request, websocket_request
 from ..rules.ws_frames import FrameCounter
 from ..sdk._interface import HandoffKind
@@ -45,17 +45,23 @@ def handoff_target(
     fanout_port: int | None,
     backends: Backends,
     client_headers: list[tuple[str, bytes]],
+    client_framing: Framing,
     request: AppRequest,
     backend: str,
     kind: HandoffKind,
 ) -> OutgoingRequest:
-    """Where the handoff of ``request`` goes and what it says, by Viceroy's rules."""
+    """Where the handoff of ``request`` goes and what it says, by Viceroy's rules (the client
+    body goes on as ``client_framing``, the parser's decision)."""
     app_headers = list(request.headers)
     url, method = request.url, request.method
     if kind == "fanout":
         assert fanout_port is not None, "checked when the app asked for the handoff"
-        return fanout_request(fanout_port, backend, method, url, client_headers, app_headers)
-    return websocket_request(backends[backend], method, url, client_headers, app_headers)
+        return fanout_request(
+            fanout_port, backend, method, url, client_headers, app_headers, client_framing
+        )
+    return websocket_request(
+        backends[backend], method, url, client_headers, app_headers, client_framing
+    )
 
 
 async def relay_handoff(
@@ -71,6 +77,7 @@ async def relay_handoff(
         services.fanout_proxy_port,
         scope.backends,
         exchange.headers,
+        exchange.framing,
         handoff.request,
         backend,
         kind,
@@ -101,6 +108,9 @@ async def relay_handoff(
             exchange, services.pool, Origin.of(destination, ssl_context), upstream
         )
     except _Refused as refused:
+        services.log.warning(
+            f"#{scope.request_id} {kind} handoff to {label}: {refused.text.strip()}"
+        )
         await send_text(exchange, refused.status, refused.text, date)
         return
     try:
