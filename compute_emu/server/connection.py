@@ -30,13 +30,14 @@ import anyio.abc
 from ..rules import http1_server as http1
 from ..rules.connection_slots import ConnectionSlots
 from ..rules.data_rate import DataRate, MinDataRate
+from ..rules.framing import raw_headers
 from ..transport import ProtocolStream
 from .admission import HostPolicy, check_request
 from .exchange import Addresses as Addresses
 from .exchange import BadRequestBody as BadRequestBody
 from .exchange import ClientGone as ClientGone
 from .exchange import Exchange as Exchange
-from .framing import HttpDate, error_response_headers, raw_headers, reason_phrase
+from .framing import HttpDate, error_response_headers, reason_phrase
 from .slow_clients import (
     Reporter,
     TooSlow,
