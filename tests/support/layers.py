@@ -59,35 +59,40 @@ FILES: dict[str, str] = {
         admission body cache_calls cache_freshness cache_policy cache_readthrough_units
         cache_store console_admission console_pushpin_stats console_state crate_coverage
         environ erl event_loop fanout_routes fuzz_manifest init log log_inspect_ws loop_flag
-        manifest manifest_corpus manifest_files official_units platform_calls platform_config
-        platform_errors platform_kv platform_lookups publish publish_admission pushpin_config
-        rules_backend rules_chunked rules_connection_slots rules_data_rate rules_framing
-        rules_handoff rules_http1_client rules_http1_server rules_ws_frames sdk sdk_host_errors
-        sdk_imports sdk_streams starter_copies suite_layers testing_units upstream_client
-        upstream_pool wasm_scan wasm_units wit_values workers
+        manifest manifest_corpus manifest_files newcomer_commands official_units
+        platform_calls platform_config platform_errors platform_kv platform_lookups publish
+        publish_admission publish_backends pushpin_config rules_backend rules_chunked
+        rules_connection_slots rules_data_rate rules_framing rules_handoff
+        rules_http1_client rules_http1_server rules_http1_states rules_ws_frames sdk
+        sdk_host_errors sdk_imports sdk_streams starter_copies suite_layers testing_units
+        traceback_width upstream_client upstream_pool wasm_scan wasm_units wit_values
+        workers
         """,
     ),
     **_files(
         INPROCESS,
         """
-        cache_api cache_collapse cache_readthrough connection fuzz_request_head publish_guard
-        relay relay_chunked relay_ws_counts testing_cache testing_emulator testing_watch
-        transport two_servers
+        cache_api cache_collapse cache_readthrough connection exchange_framing
+        fuzz_request_head port_conflicts publish_guard relay relay_chunked relay_ws_counts
+        testing_cache testing_emulator testing_watch transport two_servers
         """,
     ),
     **_files(
         E2E,
         """
-        aborts backends bench_official browser cli console_browser console_http data_path
-        debug_debugpy debug_pdb errors errors_guardrails fanout fanout_lifecycle hardening_app
+        aborts backend_request_bytes backend_status_e2e backends bench_official browser cli
+        console_browser console_http data_path debug_debugpy debug_pdb errors
+        errors_guardrails fanout fanout_lifecycle front_door_differential hardening_app
         hardening_pushpin hardening_reaping kv_persist_crash log_backend_body log_fanout
-        log_handlers log_serve log_ws_counts manifest_paths official_examples official_fanout
-        official_platform official_raw official_reload official_starter_tests official_world
-        platform_e2e platform_runtime processes_psutil publish_port pushpin_lifetime
-        pushpin_links pushpin_values resource_limits resource_limits_fanout sdk_crate serve
-        starters testing_fanout testing_packaging testing_plugin testing_websocket upstream_e2e
-        upstream_handoff upstream_layers viceroy_diffs wasm_official wasm_sdk watch
-        watch_restart wit_host
+        log_handlers log_serve log_ws_counts manifest_paths official_examples
+        official_fanout official_platform official_raw official_reload
+        official_starter_tests official_world origin_down platform_e2e platform_runtime
+        processes_psutil publish_from_app publish_port pushpin_lifetime pushpin_links
+        pushpin_values request_framing_e2e resource_limits resource_limits_fanout
+        rules_layers sdk_crate serve starters testing_fanout testing_packaging
+        testing_plugin testing_websocket unanswered upstream_e2e upstream_handoff
+        upstream_layers viceroy_diffs walkthrough wasm_official wasm_sdk watch watch_restart
+        wit_host
         """,
     ),
 }
@@ -106,7 +111,11 @@ TESTS: dict[str, str] = {
     "test_init.py::test_a_failing_clone_quotes_git": E2E,
     "test_init.py::test_init_from_a_git_url": E2E,
     "test_init.py::test_wheel_installed_outside_the_checkout_ships_the_builtin_starters": E2E,
+    "test_newcomer_commands.py::test_from_completes_the_builtin_starters_and_else_folders": E2E,
+    "test_newcomer_commands.py::test_the_wrong_python_message_gives_a_pip_command_that_works": E2E,
     "test_official_units.py::test_official_env_without_python_3_12_fails_with_the_command": E2E,
+    "test_origin_down.py::test_the_reason_for_each_way_a_connect_fails": UNIT,
+    "test_port_conflicts.py::test_a_taken_app_port_alone_names_only_addr": E2E,
     "test_processes_psutil.py::test_start_time_is_seconds_since_boot_and_stable": UNIT,
     "test_processes_psutil.py::test_the_process_holding_a_port_is_named": INPROCESS,
     "test_publish.py::test_a_message_that_is_not_utf8": INPROCESS,
@@ -120,6 +129,7 @@ TESTS: dict[str, str] = {
     "test_pushpin_links.py::test_delivers_only_when_a_message_bigger_than_the_credit_window_arrives_whole": INPROCESS,  # noqa: E501
     "test_relay.py::test_public_api": UNIT,
     "test_relay.py::test_splice_to_a_tls_upstream_uses_the_stream_pump": E2E,
+    "test_rules_layers.py::test_header_and_framing_rules_are_reached_through_rules_framing_only": UNIT,  # noqa: E501
     "test_starters.py::test_fanout_grip_sig_check": UNIT,
     "test_testing_fanout.py::test_pushpin_can_be_turned_off": INPROCESS,
     "test_testing_fanout.py::test_without_pushpin_the_error_says_how_to_install_it": INPROCESS,
@@ -127,6 +137,7 @@ TESTS: dict[str, str] = {
     "test_testing_plugin.py::test_mock_backend_fixture_with_an_emulator": INPROCESS,
     "test_testing_plugin.py::test_the_plugin_is_registered_through_the_pytest11_entry_point": UNIT,
     "test_testing_websocket.py::test_a_refused_websocket_raises_with_the_status": INPROCESS,
+    "test_traceback_width.py::test_serve_on_a_narrow_terminal_draws_the_traceback_to_fit": E2E,
     "test_viceroy_diffs.py::test_an_empty_query_is_an_empty_string": UNIT,
     "test_viceroy_diffs.py::test_the_process_fastly_variables_are_hidden_inside_a_layer": UNIT,
 }
