@@ -6,8 +6,10 @@ the tests build few components, once per session (a session fixture per app), in
 directory shared by every test (``build/test-cache``, kept between runs: builds are kept by the
 hash of their inputs and compiled components by the hash of their content, so a run whose app
 sources did not change builds and compiles nothing). Under pytest-xdist each worker has its own
-session: :func:`build_once` holds a lock file in the cache while it builds and compiles, so a
-second worker waits for the first and then finds both in the cache.
+session: two builds of the same sources take turns on their build in the cache (compute-emu's
+own lock, compute_emu/wasm/cache_lock.py), and :func:`build_once` holds a lock file of the
+tests' cache while it builds and compiles, so a second worker does not compile the same
+component again (13-50 s) but waits for the first and finds both in the cache.
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ def compile_component(wasm: Path) -> None:
 
 def build_once(project: Path) -> Built:
     """``project`` built and its component compiled, while no other test process builds the
-    same app (two builds of the same sources at once would share a build directory)."""
+    same app (wasmtime would compile the same component twice at once)."""
     with cache_lock(project.name):
         built = build_project(project)
         compile_component(built.wasm)

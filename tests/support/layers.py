@@ -56,17 +56,17 @@ FILES: dict[str, str] = {
     **_files(
         UNIT,
         """
-        admission body cache_calls cache_freshness cache_policy cache_readthrough_units
-        cache_store console_admission console_pushpin_stats console_state crate_coverage
-        environ erl event_loop fanout_routes fuzz_manifest init log log_inspect_ws loop_flag
-        manifest manifest_corpus manifest_files newcomer_commands official_units
-        platform_calls platform_config platform_errors platform_kv platform_lookups publish
-        publish_admission publish_backends pushpin_config rules_backend rules_chunked
-        rules_connection_slots rules_data_rate rules_framing rules_handoff
-        rules_http1_client rules_http1_server rules_http1_states rules_ws_frames sdk
-        sdk_host_errors sdk_imports sdk_streams starter_copies suite_layers testing_units
-        traceback_width upstream_client upstream_pool wasm_scan wasm_units wit_values
-        workers
+        admission body build_cache_lock cache_calls cache_freshness cache_policy
+        cache_readthrough_units cache_store console_admission console_pushpin_stats
+        console_state crate_coverage environ erl event_loop fanout_routes fuzz_manifest init
+        log log_inspect_ws loop_flag manifest manifest_corpus manifest_files
+        newcomer_commands official_units platform_calls platform_config platform_errors
+        platform_kv platform_lookups publish publish_admission publish_backends
+        pushpin_config rules_backend rules_chunked rules_connection_slots rules_data_rate
+        rules_framing rules_handoff rules_http1_client rules_http1_server rules_http1_states
+        rules_ws_frames sdk sdk_host_errors sdk_imports sdk_streams starter_copies
+        suite_layers testing_units traceback_width upstream_client upstream_pool wasm_scan
+        wasm_units wit_values workers
         """,
     ),
     **_files(
