@@ -23,6 +23,7 @@ class OutputLog(Protocol):
     def app_partial(self, request_id: int, text: str, *, continued: bool = False) -> None:
         """An unfinished line the app flushed (a prompt)."""
 
+
 _binding = threading.local()  # per thread: target (OutputLog, id), pending text, open line
 
 
