@@ -41,6 +41,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Spawner
 from tests.support.ports import free_port
 from tests.support.processes import ROOT, Child
@@ -266,6 +268,7 @@ def fresh_clone(into: Path) -> Path:
     return clone
 
 
+@pytest.mark.timeout(300)  # ~16 s alone: a clone, three servers, Pushpin twice, a pytest run
 def test_your_own_app_from_scratch_fanout_and_tests_as_written(
     spawn: Spawner, tmp_path: Path
 ) -> None:
