@@ -58,15 +58,15 @@ FILES: dict[str, str] = {
         """
         admission body build_cache_lock cache_calls cache_freshness cache_policy
         cache_readthrough_units cache_store console_admission console_pushpin_stats
-        console_state crate_coverage environ erl event_loop fanout_routes fuzz_manifest init
-        log log_inspect_ws loop_flag manifest manifest_corpus manifest_files
-        newcomer_commands official_units platform_calls platform_config platform_errors
-        platform_kv platform_lookups publish publish_admission publish_backends
-        pushpin_config rules_backend rules_chunked rules_connection_slots rules_data_rate
-        rules_framing rules_handoff rules_http1_client rules_http1_server rules_http1_states
-        rules_ws_frames sdk sdk_host_errors sdk_imports sdk_streams starter_copies
-        suite_layers testing_units traceback_width upstream_client upstream_pool wasm_scan
-        wasm_units wit_values workers
+        console_state crate_coverage docs_links environ erl event_loop fanout_routes
+        fuzz_manifest init log log_inspect_ws loop_flag manifest manifest_corpus
+        manifest_files newcomer_commands official_units platform_calls platform_config
+        platform_errors platform_kv platform_lookups publish publish_admission
+        publish_backends pushpin_config rules_backend rules_chunked rules_connection_slots
+        rules_data_rate rules_framing rules_handoff rules_http1_client rules_http1_server
+        rules_http1_states rules_ws_frames sdk sdk_host_errors sdk_imports sdk_streams
+        starter_copies suite_layers testing_units traceback_width upstream_client
+        upstream_pool wasm_scan wasm_units wit_values workers
         """,
     ),
     **_files(
@@ -88,7 +88,7 @@ FILES: dict[str, str] = {
         official_fanout official_platform official_raw official_reload
         official_starter_tests official_world origin_down platform_e2e platform_runtime
         processes_psutil publish_from_app publish_port pushpin_lifetime pushpin_links
-        pushpin_values request_framing_e2e resource_limits resource_limits_fanout
+        pushpin_values readme request_framing_e2e resource_limits resource_limits_fanout
         rules_layers sdk_crate serve starters testing_fanout testing_packaging
         testing_plugin testing_websocket unanswered upstream_e2e upstream_handoff
         upstream_layers viceroy_diffs walkthrough wasm_official wasm_sdk watch watch_restart
@@ -127,6 +127,7 @@ TESTS: dict[str, str] = {
     "test_publish.py::test_stdin_message_drops_one_trailing_newline": INPROCESS,
     "test_pushpin_links.py::test_delivers_is_false_when_nothing_listens": INPROCESS,
     "test_pushpin_links.py::test_delivers_only_when_a_message_bigger_than_the_credit_window_arrives_whole": INPROCESS,  # noqa: E501
+    "test_readme.py::test_the_marked_steps_are_the_newcomers_path": UNIT,
     "test_relay.py::test_public_api": UNIT,
     "test_relay.py::test_splice_to_a_tls_upstream_uses_the_stream_pump": E2E,
     "test_rules_layers.py::test_header_and_framing_rules_are_reached_through_rules_framing_only": UNIT,  # noqa: E501
