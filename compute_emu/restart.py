@@ -16,7 +16,7 @@ import os
 import socket
 import sys
 
-from .transport import Listener, _Accepted
+from .aio.transport import Listener, _Accepted
 
 ENV = "COMPUTE_EMU_LISTEN_FD"
 

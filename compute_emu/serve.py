@@ -16,6 +16,8 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
+from .aio.transport import Listener, ProtocolStream
+from .aio.workers import MAX_THREADS, WorkerPool
 from .cache.store import DEFAULT_CAPACITY, CacheStore
 from .console import Console
 from .errors import UserError
@@ -34,13 +36,11 @@ from .runtime.bridge import Loop
 from .runtime.cache_admin import with_cache_admin
 from .runtime.handler import AppHandler
 from .runtime.services import Backends, Services
-from .runtime.workers import MAX_THREADS, WorkerPool
 from .sdk.compute_runtime import LOCAL_VALUES
 from .server.admission import HostPolicy, parse_authority
 from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
 from .server.publish_admission import AppOrigins
 from .server.publish_port import PublishForwarder, serve_publish_port
-from .transport import Listener, ProtocolStream
 from .watch import WatchedProject, watch_project
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -9,9 +9,9 @@ import anyio
 import anyio.abc
 import pytest
 
+from compute_emu.aio.transport import Listener, ProtocolStream
 from compute_emu.server.connection import Addresses, Connection, Exchange, Handler, Limits
 from compute_emu.server.framing import HttpDate
-from compute_emu.transport import Listener, ProtocolStream
 
 
 async def hello(exchange: Exchange) -> None:

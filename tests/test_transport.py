@@ -8,8 +8,8 @@ import socket
 import anyio
 import pytest
 
-from compute_emu import transport
-from compute_emu.transport import Listener, ProtocolStream
+from compute_emu.aio import transport
+from compute_emu.aio.transport import Listener, ProtocolStream
 
 
 async def pair() -> tuple[ProtocolStream, ProtocolStream]:
@@ -126,8 +126,8 @@ async def test_listener_hands_each_connection_to_the_task_group() -> None:
 async def test_the_relay_takes_over_protocol_streams_and_gives_them_back() -> None:
     """A ProtocolStream's transport is taken over by the transport-level relay (fast path),
     bytes it had buffered go first, and it works as a stream again afterwards."""
-    from compute_emu.upstream._takeover import plain
-    from compute_emu.upstream.relay import relay_chunked
+    from compute_emu.aio.relay import relay_chunked
+    from compute_emu.aio.takeover import plain
 
     client_end, client = await pair()
     upstream, upstream_end = await pair()

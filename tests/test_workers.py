@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from compute_emu.runtime.workers import WorkerPool, run_in_worker
+from compute_emu.aio.workers import WorkerPool, run_in_worker
 
 
 @pytest.mark.anyio

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from ..aio.workers import Mailbox
 from ..sdk._body import BodyStream
-from .workers import Mailbox
 
 T = TypeVar("T")
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from ..aio.relay import relay_chunked, splice
 from ..inspect_ws import WsInspector
 from ..log import RequestRecord
 from ..rules.backend import OutgoingRequest
@@ -26,7 +27,6 @@ from ..upstream.client import (
     UpstreamResponse,
     anyio_stream,
 )
-from ..upstream.relay import relay_chunked, splice
 from .bridge import iterate_body
 from .decision import Handoff
 from .deliver import send_text
@@ -193,7 +193,7 @@ def _held_chunked(headers: list[tuple[str, bytes]]) -> bool:
 
 async def _relay_held_body(exchange: Exchange, response: UpstreamResponse) -> None:
     """Pushpin's chunked bytes go to the client as they are (both speak HTTP/1.1 chunked):
-    no parsing beyond chunk sizes, no task, no copy (compute_emu/upstream/relay.py). A client
+    no parsing beyond chunk sizes, no task, no copy (compute_emu/aio/relay.py). A client
     that cannot take chunked (HTTP/1.0) or a HEAD goes through :func:`_relay_response`."""
     given = await exchange.start_relayed_body(response.status, end_to_end(response.headers))
     if given is None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TypeVar
 
+from ..aio.workers import run_in_worker
 from ..log import AppOutput
 from ..manifest import BackendConfig
 from ..sdk._errors import SendError, SendErrorCause
@@ -27,7 +28,6 @@ from .readthrough import cached_send
 from .send import BackendCall
 from .services import Services
 from .streaming import StreamingSink
-from .workers import run_in_worker
 
 T = TypeVar("T")
 

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 import anyio
 import anyio.abc
 
+from ..aio.transport import ProtocolStream
 from ..rules import http1_server as http1
 from ..rules.connection_slots import ConnectionSlots
 from ..rules.data_rate import DataRate, MinDataRate
-from ..transport import ProtocolStream
 from .admission import HostPolicy, check_request
 from .exchange import Addresses as Addresses
 from .exchange import BadRequestBody as BadRequestBody

@@ -18,10 +18,10 @@ from collections.abc import AsyncIterator, Callable
 import anyio
 import anyio.abc
 
+from ..aio.transport import Listener, ProtocolStream
 from ..log import RequestLog
 from ..pushpin.config import MAX_PUBLISH_BODY
 from ..rules.framing import body_headers
-from ..transport import Listener, ProtocolStream
 from ..upstream.client import (
     FailureKind,
     Origin,

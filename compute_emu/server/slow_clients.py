@@ -17,8 +17,8 @@ import struct
 import anyio
 import anyio.abc
 
+from ..aio.transport import WRITE_HIGH_WATER, ProtocolStream
 from ..rules.data_rate import DataRate
-from ..transport import WRITE_HIGH_WATER, ProtocolStream
 
 log = logging.getLogger("compute_emu.server")
 REPORT_EVERY = 10.0  # seconds between warnings about slow clients

@@ -20,8 +20,8 @@ import anyio
 import anyio.abc
 import anyio.streams.tls
 
+from ..aio.transport import ProtocolStream
 from ..streams import pause_reading
-from ..transport import ProtocolStream
 from .models import Origin
 from .tls import default_context
 

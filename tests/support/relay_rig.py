@@ -13,8 +13,8 @@ import anyio
 import anyio.abc
 import pytest
 
+from compute_emu.aio.relay import HIGH_WATER, READ_SIZE
 from compute_emu.streams import pause_reading
-from compute_emu.upstream.relay import HIGH_WATER, READ_SIZE
 
 BUFFER_BOUND = HIGH_WATER + READ_SIZE  # the most a relay may hold for a peer that stopped reading
 

@@ -14,7 +14,7 @@ import asyncio
 
 import anyio.abc
 
-from ..transport import WRITE_HIGH_WATER, ProtocolStream
+from .transport import WRITE_HIGH_WATER, ProtocolStream
 
 try:
     from anyio._backends._asyncio import SocketStream as PlainStream

@@ -24,8 +24,8 @@ import anyio.abc
 
 from ..rules.chunked import ChunkedError, ChunkedScanner
 from ..rules.ws_frames import FrameCounter
-from ._relay_streams import BodyEnd, RelayResult, relay_chunked_streams, splice_streams
-from ._takeover import HIGH_WATER, LOW_WATER, READ_SIZE, Side, plain
+from ..upstream._relay_streams import BodyEnd, RelayResult, relay_chunked_streams, splice_streams
+from .takeover import HIGH_WATER, LOW_WATER, READ_SIZE, Side, plain
 
 __all__ = [
     "HIGH_WATER",
