@@ -73,9 +73,9 @@ def serve(variant: str, pushpin_port: int) -> None:
     import h11
 
     from bench import old_splice as old_splice_module
-    from compute_emu.aio.relay import relay_chunked, splice
     from compute_emu.rules.ws_frames import FrameCounter
     from compute_emu.streams import pause_reading
+    from compute_emu.upstream.relay import relay_chunked, splice
 
     read_size = 64 * 1024
 

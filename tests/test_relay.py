@@ -11,8 +11,8 @@ import anyio
 import pytest
 from anyio.streams.tls import TLSStream
 
-from compute_emu.aio import relay
-from compute_emu.aio.relay import splice
+from compute_emu.upstream import relay
+from compute_emu.upstream.relay import splice
 from tests.support.relay_rig import (
     BUFFER_BOUND,
     MODES,

@@ -9,7 +9,7 @@ import anyio
 import h11
 import pytest
 
-from compute_emu.aio.relay import BodyEnd, relay_chunked
+from compute_emu.upstream.relay import BodyEnd, relay_chunked
 from tests.support.relay_rig import (
     BUFFER_BOUND,
     MODES,

@@ -8,8 +8,8 @@ import anyio
 import pytest
 from wsproto.frame_protocol import CloseReason, FrameProtocol
 
-from compute_emu.aio.relay import splice
 from compute_emu.rules.ws_frames import FrameCounter
+from compute_emu.upstream.relay import splice
 from tests.support.relay_rig import MODES, Loopback, make_rig, read_all
 
 

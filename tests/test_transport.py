@@ -126,12 +126,12 @@ async def test_listener_hands_each_connection_to_the_task_group() -> None:
 async def test_the_relay_takes_over_protocol_streams_and_gives_them_back() -> None:
     """A ProtocolStream's transport is taken over by the transport-level relay (fast path),
     bytes it had buffered go first, and it works as a stream again afterwards."""
-    from compute_emu.aio.relay import relay_chunked
-    from compute_emu.aio.takeover import plain
+    from compute_emu.aio.takeover import takes
+    from compute_emu.upstream.relay import relay_chunked
 
     client_end, client = await pair()
     upstream, upstream_end = await pair()
-    assert plain(client) and plain(upstream)
+    assert takes(client, upstream)
     await upstream_end.send(b"5\r\nhello\r\n")
     await anyio.sleep(0.05)  # buffered in the ProtocolStream before the relay starts
 

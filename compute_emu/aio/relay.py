@@ -1,12 +1,13 @@
-"""Relay bytes between a client socket and an upstream socket at asyncio's transport level.
+"""Relaying bytes between two connections at asyncio's transport level: the fast path.
 
-When both streams are anyio's plain asyncio sockets, the relay takes their transports over
-(``transport.set_protocol``): each ``data_received`` writes the bytes the kernel handed over
-straight to the other transport, with no task per direction, no queue and no copy. Back-
-pressure runs both ways: a transport's write buffer above :data:`HIGH_WATER` pauses reading
-from the side that fills it, until it drains below :data:`LOW_WATER`. One future says when
-the relay is over. Any other stream (TLS, test doubles) goes through a stream-level pump
-(:mod:`._relay_streams`) with the same results.
+The relay takes both transports over (``transport.set_protocol``, :mod:`.takeover`): each
+``data_received`` writes the bytes the kernel handed over straight to the other transport,
+with no task per direction, no queue and no copy. Back-pressure runs both ways: a transport's
+write buffer above :data:`HIGH_WATER` pauses reading from the side that fills it, until it
+drains below :data:`LOW_WATER`. One future says when the relay is over; then each transport
+goes back to its stream. :func:`takes` says whether two streams can be relayed here (both
+are :class:`~.transport.ProtocolStream` objects on a live transport);
+:mod:`compute_emu.upstream.relay` chooses between this and its stream-level pump.
 
 - :func:`splice`: both ways, after a ``101 Switching Protocols``.
 - :func:`relay_chunked`: a held HTTP response's chunked body, one way, with the client's
@@ -17,15 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import anyio
 import anyio.abc
 
 from ..rules.chunked import ChunkedError, ChunkedScanner
 from ..rules.ws_frames import FrameCounter
-from ..upstream._relay_streams import BodyEnd, RelayResult, relay_chunked_streams, splice_streams
-from .takeover import HIGH_WATER, LOW_WATER, READ_SIZE, Side, plain
+from .takeover import HIGH_WATER, LOW_WATER, READ_SIZE, Side, takes
 
 __all__ = [
     "HIGH_WATER",
@@ -35,9 +37,41 @@ __all__ = [
     "RelayResult",
     "relay_chunked",
     "splice",
+    "takes",
 ]
 
 CLOSE_TIMEOUT = 10.0  # seconds a finished splice waits for both sockets to flush and close
+
+
+class BodyEnd(enum.Enum):
+    """Why a chunked body relay stopped."""
+
+    COMPLETE = "complete"  # the last chunk, trailers and final CRLF went to the client
+    UPSTREAM_CLOSED = "upstream_closed"  # upstream sent EOF before the end of the body
+    UPSTREAM_FAILED = "upstream_failed"  # upstream reset, or its body is not valid chunked
+    CLIENT_GONE = "client_gone"  # the client sent EOF, reset, or sent bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RelayResult:
+    """What a body relay did."""
+
+    end: BodyEnd
+    body_bytes: int  # bytes written to the client (raw chunked, or chunk data with dechunk)
+    payload_bytes: int  # chunk data among the body bytes scanned
+    trailing: bytes  # upstream bytes read after the body's end (never relayed)
+    client_data: bytes  # bytes the client sent meanwhile (never relayed)
+    detail: str  # what went wrong; "" when complete
+
+    @property
+    def complete(self) -> bool:
+        """The client received the whole body."""
+        return self.end is BodyEnd.COMPLETE
+
+    @property
+    def upstream_reusable(self) -> bool:
+        """The upstream connection ended the body cleanly with nothing read past it."""
+        return self.end is BodyEnd.COMPLETE and not self.trailing
 
 
 # -- splice --------------------------------------------------------------------------------
@@ -178,24 +212,8 @@ async def splice(
     inspect: Callable[[int, bytes], None] | None = None,
     counters: tuple[FrameCounter, FrameCounter] | None = None,
 ) -> tuple[int, int]:
-    """Relay both ways until both directions end; return (bytes to upstream, to client).
-
-    ``client_pending`` and ``upstream_pending`` (bytes each side sent past the 101 head, read
-    into an HTTP parser) are delivered first. An EOF from one side half-closes the other's
-    write direction and the other direction goes on; a failure or reset of either side
-    closes both. Both streams are closed when this returns, also when it is cancelled.
-    ``inspect(direction, data)`` (0: to upstream, 1: to client) sees each read once it is
-    written on (``--inspect-ws``); without it, ``counters`` (to upstream, to client) are fed
-    each read to count WebSocket messages from their frame headers.
-    """
-    if not (plain(client) and plain(upstream)):
-        if inspect is None and counters is not None:
-            feeds = (counters[0].feed, counters[1].feed)
-
-            def inspect(index: int, data: bytes) -> None:
-                feeds[index](data)
-
-        return await splice_streams(client, upstream, client_pending, upstream_pending, inspect)
+    """Relay both ways until both directions end (see :func:`compute_emu.upstream.relay.splice`);
+    both streams must be ones this module :func:`takes`."""
     relay = _Splice(client, upstream, inspect, counters)
     try:
         relay.start(client_pending, upstream_pending)
@@ -375,18 +393,9 @@ async def relay_chunked(
     *,
     dechunk: bool = False,
 ) -> RelayResult:
-    """Copy a chunked response body from ``upstream`` to ``client`` until it ends.
-
-    Both response heads are dealt with already: ``pending`` is the body's first bytes (what
-    the parser of ``upstream``'s head read past it). The raw chunked bytes go to the client
-    unchanged (only chunk data with ``dechunk``, for an HTTP/1.0 client); the relay stops at
-    the body's end (after the client's socket took all of it), when ``upstream`` closes or
-    fails, or when the client sends EOF, resets, or sends anything. Nothing either side sent
-    beyond that is relayed (see ``RelayResult.trailing``/``client_data``). The streams stay
-    open (the caller closes or reuses them); on cancellation both are aborted.
-    """
-    if not (plain(upstream) and plain(client)):
-        return await relay_chunked_streams(upstream, client, pending, dechunk=dechunk)
+    """Copy a chunked response body from ``upstream`` to ``client`` until it ends (see
+    :func:`compute_emu.upstream.relay.relay_chunked`); both streams must be ones this module
+    :func:`takes`."""
     relay = _BodyRelay(upstream, client, dechunk)
     try:
         relay.start(pending)

@@ -27,8 +27,13 @@ HIGH_WATER = 64 * 1024  # a transport's write buffer above this pauses the side 
 LOW_WATER = 16 * 1024  # ...until it drains below this
 
 
-def plain(stream: anyio.abc.ByteStream) -> bool:
-    """True for an open socket stream whose transport we can take over."""
+def takes(*streams: anyio.abc.ByteStream) -> bool:
+    """True if every one of ``streams`` is an open socket stream whose transport can be
+    taken over."""
+    return all(_takeable(stream) for stream in streams)
+
+
+def _takeable(stream: anyio.abc.ByteStream) -> bool:
     if isinstance(stream, ProtocolStream):
         return stream.transport is not None and hasattr(stream.transport, "set_protocol")
     if PlainStream is None or type(stream) is not PlainStream:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from ..aio.relay import relay_chunked, splice
 from ..inspect_ws import WsInspector
 from ..log import RequestRecord
 from ..rules.backend import OutgoingRequest
@@ -27,6 +26,7 @@ from ..upstream.client import (
     UpstreamResponse,
     anyio_stream,
 )
+from ..upstream.relay import relay_chunked, splice
 from .bridge import iterate_body
 from .decision import Handoff
 from .deliver import send_text
