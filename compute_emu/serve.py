@@ -16,7 +16,8 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
-from .aio.transport import Listener, ProtocolStream
+from .aio.listener import Listener
+from .aio.stream import Stream
 from .aio.workers import MAX_THREADS, WorkerPool
 from .cache.store import DEFAULT_CAPACITY, CacheStore
 from .console import Console
@@ -276,7 +277,7 @@ class Server:
                 tg.start_soon(watch_project, watched)  # syntax errors, stores
                 tg.start_soon(console.run)
 
-                async def serve_connection(stream: ProtocolStream) -> None:
+                async def serve_connection(stream: Stream) -> None:
                     client = stream.extra(anyio.abc.SocketAttribute.remote_address)
                     addresses = Addresses(client=client[:2], server=self.address)  # type: ignore[arg-type]
                     await Connection(

@@ -13,7 +13,7 @@ import anyio.abc
 import h11
 import pytest
 
-from compute_emu.aio.transport import Listener
+from compute_emu.aio.listener import Listener
 from compute_emu.log import RequestLog
 from compute_emu.server.admission import HostPolicy
 from compute_emu.server.connection import Limits

@@ -1,11 +1,10 @@
-"""Taking a socket stream's transport over, and handing it back.
+"""Taking a :class:`~.transport.ProtocolStream`'s transport over, and handing it back.
 
-Two kinds of stream sit on an asyncio transport: compute-emu's own
-:class:`~compute_emu.transport.ProtocolStream` (the front door's connections) and anyio's
-asyncio ``SocketStream`` (a ``StreamProtocol`` with a read queue). :class:`Side` replaces the
-stream's protocol with itself (``set_protocol``), moves the bytes already received out, keeps
-the EOF/closed/write-paused state, and later gives the transport back to the stream in the
-state the relay leaves it in.
+:class:`Side` replaces the stream as the transport's protocol (``set_protocol``), moves the
+bytes the stream had read ahead out, keeps the EOF/closed/write-paused state, and later gives
+the transport back to the stream in the state the relay leaves it in. :func:`takes` says
+whether streams can be taken over: compute-emu's own streams on a live transport can; any
+other stream (TLS, test doubles) goes through the stream-level pump instead.
 """
 
 from __future__ import annotations
@@ -16,70 +15,43 @@ import anyio.abc
 
 from .transport import WRITE_HIGH_WATER, ProtocolStream
 
-try:
-    from anyio._backends._asyncio import SocketStream as PlainStream
-    from anyio._backends._asyncio import StreamProtocol as _AnyioProtocol
-except ImportError:  # pragma: no cover - another anyio layout: always the stream-level pump
-    PlainStream = None  # type: ignore[assignment,misc]
-
 READ_SIZE = 64 * 1024  # the most one read takes from the kernel (see Side.take)
 HIGH_WATER = 64 * 1024  # a transport's write buffer above this pauses the side feeding it
 LOW_WATER = 16 * 1024  # ...until it drains below this
 
 
 def takes(*streams: anyio.abc.ByteStream) -> bool:
-    """True if every one of ``streams`` is an open socket stream whose transport can be
-    taken over."""
-    return all(_takeable(stream) for stream in streams)
-
-
-def _takeable(stream: anyio.abc.ByteStream) -> bool:
-    if isinstance(stream, ProtocolStream):
-        return stream.transport is not None and hasattr(stream.transport, "set_protocol")
-    if PlainStream is None or type(stream) is not PlainStream:
-        return False
-    transport = stream._transport
-    return isinstance(stream._protocol, _AnyioProtocol) and hasattr(transport, "set_protocol")
+    """True if every one of ``streams`` is a stream on a transport that can be taken over."""
+    return all(
+        isinstance(stream, ProtocolStream)
+        and stream.transport is not None
+        and hasattr(stream.transport, "set_protocol")
+        for stream in streams
+    )
 
 
 class Side(asyncio.Protocol):
     """One taken-over transport; remembers its stream and hands the transport back."""
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
+        assert isinstance(stream, ProtocolStream) and stream.transport is not None, "see takes()"
         self.stream = stream
         self.peer: Side = self
-        self.lost_here = False  # connection_lost came to us, not to the stream's protocol
+        self.lost_here = False  # connection_lost came to us, not to the stream
         self.taken = False
         self.queued = b""
         self.max_size: int | None = None  # the transport's own read size, if it had one
-        if isinstance(stream, ProtocolStream):
-            assert stream.transport is not None
-            self.transport: asyncio.Transport = stream.transport
-            self.eof, self.lost_exc, self.write_paused = stream.relay_state()
-            self.lost = stream.closed or self.transport.is_closing()
-            return
-        assert isinstance(stream, PlainStream)
-        self.transport = stream._transport
-        saved = stream._protocol
-        self.eof = saved.is_at_eof  # the read side ended
-        self.lost = stream._closed or self.transport.is_closing()
-        self.lost_exc = saved.exception
-        self.write_paused = not saved.write_event.is_set()
+        self.transport: asyncio.Transport = stream.transport
+        self.eof, self.lost_exc, self.write_paused = stream.relay_state()
+        self.lost = stream.closed or self.transport.is_closing()
 
     def take(self) -> None:
         """Take the transport over (reading paused); the bytes already received go to
         ``queued``."""
-        stream, transport = self.stream, self.transport
-        if isinstance(stream, ProtocolStream):
-            self.queued = stream.take_buffered()
-        else:
-            saved = stream._protocol  # type: ignore[attr-defined]
-            self.queued = b"".join(saved.read_queue)  # received before the relay: first
-            saved.read_queue.clear()
+        transport = self.transport
+        self.queued = self.stream.take_buffered()
         if self.lost:
             return  # closing or closed: the transport stays the stream's
-        if not isinstance(stream, ProtocolStream):
-            stream._protocol.read_event.clear()  # type: ignore[attr-defined]
         transport.pause_reading()
         transport.set_protocol(self)
         transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
@@ -102,28 +74,13 @@ class Side(asyncio.Protocol):
                 del transport.max_size  # type: ignore[attr-defined]
             else:
                 transport.max_size = self.max_size  # type: ignore[attr-defined]
-        if isinstance(self.stream, ProtocolStream):
-            if transport.get_protocol() is self:
-                transport.set_protocol(self.stream)
-            if not self.lost_here and not transport.is_closing():
-                transport.set_write_buffer_limits(WRITE_HIGH_WATER)
-            self.stream.resume_after_relay(
-                eof=self.eof, lost=self.lost_here, exc=self.lost_exc, write_paused=self.write_paused
-            )
-            return
-        saved = self.stream._protocol  # type: ignore[attr-defined]
         if transport.get_protocol() is self:
-            transport.set_protocol(saved)
-        if self.lost_here:
-            saved.connection_lost(self.lost_exc)
-        elif not transport.is_closing():
-            transport.pause_reading()  # anyio reads only inside receive()
-            if self.write_paused:
-                saved.pause_writing()  # the transport will call its resume_writing()
-            transport.set_write_buffer_limits(0)  # anyio's own setting
-        if self.eof:
-            saved.is_at_eof = True
-            saved.read_event.set()
+            transport.set_protocol(self.stream)
+        if not self.lost_here and not transport.is_closing():
+            transport.set_write_buffer_limits(WRITE_HIGH_WATER)
+        self.stream.resume_after_relay(
+            eof=self.eof, lost=self.lost_here, exc=self.lost_exc, write_paused=self.write_paused
+        )
 
     def pause(self) -> None:
         """Stop reading (the other side's write buffer is full)."""

@@ -24,7 +24,6 @@ from ..upstream.client import (
     UpstreamError,
     UpstreamRequest,
     UpstreamResponse,
-    anyio_stream,
 )
 from ..upstream.relay import relay_chunked, splice
 from .bridge import iterate_body
@@ -130,7 +129,7 @@ async def relay_handoff(
             try:
                 to_upstream, to_client = await splice(
                     client_stream,
-                    anyio_stream(upstream_stream),
+                    upstream_stream,
                     client_pending,
                     upstream_pending,
                     inspector,
@@ -203,7 +202,7 @@ async def _relay_held_body(exchange: Exchange, response: UpstreamResponse) -> No
     upstream_stream, pending = response.detach()
     response.headers = []  # held for hours from here: keep only what the relay needs
     try:
-        result = await relay_chunked(anyio_stream(upstream_stream), client_stream, pending)
+        result = await relay_chunked(upstream_stream, client_stream, pending)
         exchange.response_bytes = result.body_bytes
     finally:
         with anyio.CancelScope(shield=True):

@@ -1,4 +1,4 @@
-"""One client connection: HTTP/1.1 on an anyio byte stream, one request/response cycle at a time.
+"""One client connection: HTTP/1.1 on a byte stream, one request/response cycle at a time.
 
 The connection turns bytes into :class:`Exchange` objects and hands each one to the request
 handler. The handler reads the request body and writes the response through the exchange; the
@@ -19,15 +19,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import select
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
 
-from ..aio.transport import ProtocolStream
+from ..aio.stream import Stream
 from ..rules import http1_server as http1
 from ..rules.connection_slots import ConnectionSlots
 from ..rules.data_rate import DataRate, MinDataRate
@@ -37,14 +35,7 @@ from .exchange import BadRequestBody as BadRequestBody
 from .exchange import ClientGone as ClientGone
 from .exchange import Exchange as Exchange
 from .framing import HttpDate, error_response_headers, raw_headers, reason_phrase
-from .slow_clients import (
-    Reporter,
-    TooSlow,
-    reset,
-    send_may_wait,
-    send_within_rate,
-    slow_clients,
-)
+from .slow_clients import Reporter, TooSlow, send_within_rate, slow_clients
 
 log = logging.getLogger("compute_emu.server")
 _refusals = Reporter()  # connections refused at the limit (one warning per 10 s at most)
@@ -86,7 +77,7 @@ class Connection:
 
     def __init__(
         self,
-        stream: anyio.abc.ByteStream,
+        stream: Stream,
         addresses: Addresses,
         handler: Handler,
         date: HttpDate,
@@ -145,7 +136,7 @@ class Connection:
                 timeout = max(deadline - anyio.current_time(), 0)
             started = 0.0 if rate is None else anyio.current_time()
             try:
-                data = await _receive(self._stream, timeout)
+                data = await self._stream.receive(READ_SIZE, timeout)
             except TimeoutError:
                 if rate is not None:
                     rate.record(0, anyio.current_time() - started)
@@ -245,7 +236,7 @@ class Connection:
         if not data:
             return
         try:
-            if self._limits.min_rate.enabled and send_may_wait(self._stream, len(data)):
+            if self._limits.min_rate.enabled and self._stream.send_may_wait(len(data)):
                 if self._send_rate is None:
                     self._send_rate = DataRate(self._limits.min_rate)
                 await send_within_rate(self._stream, data, self._send_rate)
@@ -254,7 +245,7 @@ class Connection:
         except TooSlow as exc:
             slow_clients.report(f"{self._client()}: {exc}: connection reset")
             self._http.send_failed()
-            reset(self._stream)
+            self._stream.reset()
             raise ClientGone(str(exc)) from None
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self._http.send_failed()
@@ -269,26 +260,9 @@ class Connection:
 
         A half-close counts as leaving: HTTP/1.1 clients do not half-close while they wait.
         """
-        if isinstance(self._stream, ProtocolStream):
-            return self._stream.at_eof  # its transport keeps reading (up to a bound)
-        sock = self._stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-        if sock is None:
-            return False
-        try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if not readable:
-                return False
-            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except (BlockingIOError, InterruptedError):
-            return False
-        except (OSError, ValueError):
-            return True
-        except AttributeError:  # asyncio's TransportSocket: no recv()
-            return False
+        return self._stream.at_eof
 
-    async def switch_protocols(
-        self, headers: list[tuple[str, bytes]]
-    ) -> tuple[anyio.abc.ByteStream, bytes]:
+    async def switch_protocols(self, headers: list[tuple[str, bytes]]) -> tuple[Stream, bytes]:
         while self._http.their_state is http1.SEND_BODY:  # an upgrade request's (empty) body
             await self.receive_body_chunk()
         await self.send_bytes(self._http.send_informational(101, raw_headers(headers)))
@@ -297,7 +271,7 @@ class Connection:
 
     async def give_away(
         self, status: int, headers: list[tuple[str, bytes]]
-    ) -> tuple[anyio.abc.ByteStream, bytes]:
+    ) -> tuple[Stream, bytes]:
         """Write a chunked response head, then stop speaking HTTP on this connection."""
         while self._http.their_state is http1.SEND_BODY:  # a GET's EndOfMessage
             if not await self.receive_body_chunk():
@@ -404,10 +378,7 @@ class Connection:
     def evict(self) -> None:
         """Close this connection, which waits for a request head, to make room for another."""
         self._evicted = True
-        if isinstance(self._stream, ProtocolStream):
-            self._stream.abort()
-        else:
-            self.task_group.cancel_scope.cancel()
+        self._stream.abort()
 
     async def _answer_options(self) -> None:
         headers = [
@@ -498,13 +469,3 @@ class Connection:
             http.start_next_cycle()
             return True
         return False
-
-
-async def _receive(stream: anyio.abc.ByteStream, timeout: float | None) -> bytes:
-    """One read, within ``timeout`` seconds if given (TimeoutError)."""
-    if isinstance(stream, ProtocolStream):
-        return await stream.receive(READ_SIZE, timeout)
-    if timeout is None:
-        return await stream.receive(READ_SIZE)
-    with anyio.fail_after(timeout):
-        return await stream.receive(READ_SIZE)

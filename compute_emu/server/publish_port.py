@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator, Callable
 import anyio
 import anyio.abc
 
-from ..aio.transport import Listener, ProtocolStream
+from ..aio.listener import Listener
+from ..aio.transport import ProtocolStream
 from ..log import RequestLog
 from ..pushpin.config import MAX_PUBLISH_BODY
 from ..rules.framing import body_headers
