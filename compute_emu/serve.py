@@ -17,6 +17,7 @@ import anyio
 import anyio.abc
 
 from .aio.listener import Listener
+from .aio.loop import Loop
 from .aio.stream import Stream
 from .aio.workers import MAX_THREADS, WorkerPool
 from .cache.store import DEFAULT_CAPACITY, CacheStore
@@ -33,7 +34,6 @@ from .rules.connection_slots import ConnectionSlots
 from .rules.data_rate import DEFAULT_MIN_RATE, MinDataRate
 from .runtime import environ
 from .runtime.app import App
-from .runtime.bridge import Loop
 from .runtime.cache_admin import with_cache_admin
 from .runtime.handler import AppHandler
 from .runtime.services import Backends, Services

@@ -92,7 +92,7 @@ async def relay_handoff(
         target.method,
         target.target,
         target.headers,
-        prefix if stream is None else iterate_body(prefix, stream),
+        prefix if stream is None else iterate_body(prefix, stream, services.workers),
     )
     try:
         response = await _send(
