@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import ssl
-import subprocess
 
 import anyio
 import pytest
@@ -26,6 +25,7 @@ from tests.support.relay_rig import (
     reset,
     taken_over,
 )
+from tests.support.tls import localhost_contexts
 
 
 @MODES
@@ -242,21 +242,7 @@ def test_public_api() -> None:
 @pytest.fixture(scope="module")
 def tls_contexts(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server, client) contexts for a throwaway self-signed localhost certificate."""
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(cert, key)
-    client = ssl.create_default_context(cafile=str(cert))
-    return server, client
+    return localhost_contexts(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.mark.anyio

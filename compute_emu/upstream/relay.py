@@ -8,11 +8,14 @@ Two streams of plain TCP (every connection compute-emu's server accepts, and eve
 connection without TLS) are relayed at the event loop's transport level
 (:mod:`compute_emu.aio.relay`: no task, no queue, no copy); any other pair (TLS, test
 doubles) goes through a stream-level pump (:mod:`._relay_streams`), with the same results.
+Both functions choose at once and return the chosen relay's coroutine to await: they keep no
+frame of their own for the hours a held stream lasts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio.abc
 
@@ -24,14 +27,14 @@ from ._relay_streams import relay_chunked_streams, splice_streams
 __all__ = ["BodyEnd", "RelayResult", "relay_chunked", "splice"]
 
 
-async def splice(
+def splice(
     client: anyio.abc.ByteStream,
     upstream: anyio.abc.ByteStream,
     client_pending: bytes = b"",
     upstream_pending: bytes = b"",
     inspect: Callable[[int, bytes], None] | None = None,
     counters: tuple[FrameCounter, FrameCounter] | None = None,
-) -> tuple[int, int]:
+) -> Coroutine[Any, Any, tuple[int, int]]:
     """Relay both ways until both directions end; return (bytes to upstream, to client).
 
     ``client_pending`` and ``upstream_pending`` (bytes each side sent past the 101 head, read
@@ -43,7 +46,7 @@ async def splice(
     each read to count WebSocket messages from their frame headers.
     """
     if transports.takes(client, upstream):
-        return await transports.splice(
+        return transports.splice(
             client, upstream, client_pending, upstream_pending, inspect, counters
         )
     if inspect is None and counters is not None:
@@ -52,16 +55,16 @@ async def splice(
         def inspect(index: int, data: bytes) -> None:
             feeds[index](data)
 
-    return await splice_streams(client, upstream, client_pending, upstream_pending, inspect)
+    return splice_streams(client, upstream, client_pending, upstream_pending, inspect)
 
 
-async def relay_chunked(
+def relay_chunked(
     upstream: anyio.abc.ByteStream,
     client: anyio.abc.ByteStream,
     pending: bytes = b"",
     *,
     dechunk: bool = False,
-) -> RelayResult:
+) -> Coroutine[Any, Any, RelayResult]:
     """Copy a chunked response body from ``upstream`` to ``client`` until it ends.
 
     Both response heads are dealt with already: ``pending`` is the body's first bytes (what
@@ -73,5 +76,5 @@ async def relay_chunked(
     open (the caller closes or reuses them); on cancellation both are aborted.
     """
     if transports.takes(upstream, client):
-        return await transports.relay_chunked(upstream, client, pending, dechunk=dechunk)
-    return await relay_chunked_streams(upstream, client, pending, dechunk=dechunk)
+        return transports.relay_chunked(upstream, client, pending, dechunk=dechunk)
+    return relay_chunked_streams(upstream, client, pending, dechunk=dechunk)
