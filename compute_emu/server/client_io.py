@@ -23,8 +23,9 @@ import anyio.abc
 from ..aio.stream import Stream
 from ..rules import http1_server as http1
 from ..rules.data_rate import DataRate, MinDataRate
+from ..rules.framing import raw_headers
 from .exchange import Addresses, BadRequestBody, ClientGone
-from .framing import raw_headers, reason_phrase
+from .framing import reason_phrase
 from .slow_clients import TooSlow, send_within_rate, slow_clients
 
 _GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)

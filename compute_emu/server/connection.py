@@ -20,6 +20,7 @@ import anyio
 from ..aio.stream import Stream
 from ..rules import http1_server as http1
 from ..rules.connection_slots import ConnectionSlots
+from ..rules.framing import raw_headers
 from .admission import HostPolicy, check_request
 from .client_io import BODY_TIMEOUT as BODY_TIMEOUT
 from .client_io import DEFAULT_LIMITS, READ_SIZE, ClientIO, IdleTimeout
@@ -28,7 +29,7 @@ from .exchange import Addresses as Addresses
 from .exchange import BadRequestBody as BadRequestBody
 from .exchange import ClientGone as ClientGone
 from .exchange import Exchange as Exchange
-from .framing import HttpDate, error_response_headers, raw_headers, reason_phrase
+from .framing import HttpDate, error_response_headers, reason_phrase
 from .slow_clients import Reporter
 
 log = logging.getLogger("compute_emu.server")
