@@ -5,10 +5,14 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 from .cache.commands import cache_options, cache_settings
 from .cache.commands import purge as purge_command
 from .cli_compat import fastly_flags, take_notes
@@ -379,14 +383,47 @@ def build(
         _fail(str(exc))
 
 
-@main.command(short_help="Create a project from a starter kit (folder, built-in or git URL).")
+class _InitCommand(click.Command):
+    """`init`, whose help ends with the built-in starters (read when help is shown)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from .starters import starter_summaries
+
+        summaries = starter_summaries()
+        if summaries:
+            with formatter.section("Built-in starters (--from NAME)"):
+                formatter.write_dl(summaries)
+        super().format_epilog(ctx, formatter)
+
+
+def _complete_starter(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """`--from`: the built-in starters' names (with their descriptions), else a folder."""
+    from click.shell_completion import CompletionItem
+
+    from .starters import starter_summaries
+
+    items = [
+        CompletionItem(name, help=description)
+        for name, description in starter_summaries()
+        if name.startswith(incomplete)
+    ]
+    return items or [CompletionItem(incomplete, type="dir")]
+
+
+@main.command(
+    cls=_InitCommand,
+    short_help="Create a project from a starter kit (folder, built-in or git URL).",
+)
 @click.option(
     "-f",
     "--from",
     "source",
     required=True,
     metavar="SRC",
-    help="Starter: a folder, a built-in starter (fanout-forward, fanout) or a git URL.",
+    shell_complete=_complete_starter,
+    help="Starter: a built-in starter's name (listed below), a folder or a git URL.",
 )
 @click.option(
     "-p",
@@ -419,9 +456,9 @@ def init(source: str, directory: Path | None, name: str | None, force: bool) -> 
 
 _PUBLISH_EXAMPLES = """\b
 Examples:
-  compute-emu publish test "hello"
+  compute-emu publish test "hello"        # streams, long-polls and WebSockets of test
   compute-emu publish test-sse "hello" --format sse --event message
-  compute-emu publish test "hi" --format ws-message
+  compute-emu publish test "hi" --format ws-message   # WebSockets only
   compute-emu publish test --action close
   date | compute-emu publish test -
 """
@@ -436,9 +473,10 @@ Examples:
     "--format",
     "fmt",
     type=click.Choice(["http-stream", "sse", "ws-message", "http-response"]),
-    default="http-stream",
-    show_default=True,
-    help="How subscribers get it (sse: an SSE event sent as http-stream content).",
+    multiple=True,
+    help="How subscribers get it; repeat for several. Default: http-stream, ws-message and "
+    "http-response (every subscriber, whatever its transport; --action close: the first two, "
+    "hint: http-stream and http-response). sse: an SSE event sent as http-stream content.",
 )
 @click.option("--no-newline", is_flag=True, help="http-stream: don't append a newline.")
 @click.option("--event", default=None, metavar="NAME", help="sse: the event name.")
@@ -468,12 +506,13 @@ Examples:
     "--url",
     default="http://127.0.0.1:5561",
     show_default=True,
-    help="Pushpin's publish endpoint (POSTs to <url>/publish/).",
+    envvar="COMPUTE_EMU_PUBLISH_URL",
+    help="The publish port (POSTs to <url>/publish/); env COMPUTE_EMU_PUBLISH_URL.",
 )
 def publish(
     channel: str,
     message: str | None,
-    fmt: str,
+    fmt: tuple[str, ...],
     no_newline: bool,
     event: str | None,
     item_id: str | None,
@@ -487,7 +526,7 @@ def publish(
 
     One trailing newline of stdin is dropped; http-stream adds one back unless --no-newline.
     """
-    from .publish import OptionError, build_item, describe
+    from .publish import OptionError, build_item, chosen_formats, describe
     from .publish import publish as send
 
     if message == "-":
@@ -515,7 +554,7 @@ def publish(
         answer = send(url, item)
     except UserError as exc:
         _fail(str(exc))
-    click.echo(f"{answer}: {describe(item, fmt)}")
+    click.echo(f"{answer}: {describe(item, chosen_formats(fmt, action), message)}")
 
 
 main.add_command(purge_command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib.util
 import os
 import re
 import shlex
@@ -20,7 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .install_source import install_spec
+from .official.detect import find_entry
 from .starters import is_excluded, open_starter
+
+OFFICIAL_SDK = "fastly-compute>=0.1.3,<0.2"  # what official SDK projects are tested with
+STEP_WIDTH = 48  # commands longer than this get their note on a line of their own
 
 # entries that don't make a target directory "non-empty"
 IGNORED_IN_TARGET = frozenset({".git", ".DS_Store"})
@@ -265,29 +271,60 @@ def init_project(source: str, directory: Path, name: str | None, force: bool) ->
 
 
 def next_steps(result: InitResult, cwd: Path | None = None) -> str:
-    """What to run next, for people."""
+    """What to run next, for people. An official fastly-compute SDK project gets its own
+    Python 3.12+ environment first (``.venv``, with this compute-emu installed from where it
+    came from: it is not on PyPI), and its commands run from there."""
     cwd = (cwd or Path.cwd()).resolve()
     directory = result.directory.resolve()
     shown = str(directory.relative_to(cwd)) if directory.is_relative_to(cwd) else str(directory)
     steps: list[tuple[str, str]] = []
     if directory != cwd:
         steps.append((f"cd {shlex.quote(shown)}", ""))
+    official = find_entry(directory, None) is not None
+    venv = ".venv/bin/" if official else ""
+    if official:
+        steps.append(
+            (
+                f"python3.12 -m venv .venv && .venv/bin/pip install {install_spec('test')} "
+                f"{shlex.quote(OFFICIAL_SDK)}",
+                "the official SDK needs Python 3.12+ (and this compute-emu, with pytest)",
+            )
+        )
     serve_note, publish_note = "then open http://127.0.0.1:7676/", "from another terminal"
     if (directory / "origin" / "app.py").is_file():
         if (directory / "origin" / "requirements.txt").is_file():
-            steps.append(("pip install -r origin/requirements.txt", "what the origin needs"))
-        steps.append(("python origin/app.py", "the example origin: keep it running"))
+            steps.append((f"{venv}pip install -r origin/requirements.txt", "what the origin needs"))
+        steps.append((f"{venv}python origin/app.py", "the example origin: keep it running"))
         serve_note, publish_note = f"in a second terminal; {serve_note}", "from a third one"
-    steps.append(("compute-emu serve", serve_note))
-    steps.append(('compute-emu publish test "hello"', f"{publish_note}: publish to channel test"))
+    steps.append((f"{venv}compute-emu serve", serve_note))
+    steps.append(
+        (f'{venv}compute-emu publish test "hello"', f"{publish_note}: publish to channel test")
+    )
     if (directory / "tests").is_dir():
-        steps.append(("pytest", "the starter's tests (compute_emu.testing; origin mocked)"))
+        if not official and not has_pytest():
+            steps.append(("pip install 'pytest>=8'", "pytest is not installed here yet"))
+        run_tests = f"{venv}python -m pytest" if official else "pytest"
+        steps.append((run_tests, "the starter's tests (compute_emu.testing; origin mocked)"))
     width = max(len(command) for command, _ in steps) + 2
     lines = [
         f"Created {toml_basic_string(result.name)} in {directory} "
         f"from the {result.starter} ({result.files} files).",
         "",
         "Next steps:",
-        *(f"  {cmd:<{width}}# {note}" if note else f"  {cmd}" for cmd, note in steps),
+        *(_step(command, note, width) for command, note in steps),
     ]
     return "\n".join(lines)
+
+
+def has_pytest() -> bool:
+    """Whether pytest is installed where compute-emu runs (where its plugin is)."""
+    return importlib.util.find_spec("pytest") is not None
+
+
+def _step(command: str, note: str, width: int) -> str:
+    """``  command   # note``; a command too long to align gets its note on the line above."""
+    if not note:
+        return f"  {command}"
+    if len(command) > STEP_WIDTH:
+        return f"  # {note}\n  {command}"
+    return f"  {command:<{min(width, STEP_WIDTH + 2)}}# {note}"

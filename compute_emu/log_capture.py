@@ -11,12 +11,20 @@ from __future__ import annotations
 import io
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, Protocol, TextIO
 
-if TYPE_CHECKING:
-    from .log import RequestLog
 
-_binding = threading.local()  # per thread: target (RequestLog, id), pending text, open line
+class OutputLog(Protocol):
+    """Where the app's printed lines go (``compute_emu.log.RequestLog``)."""
+
+    def app_output(self, request_id: int, line: str, *, continued: bool = False) -> None:
+        """A whole line (``continued``: the rest of a line whose start was written)."""
+
+    def app_partial(self, request_id: int, text: str, *, continued: bool = False) -> None:
+        """An unfinished line the app flushed (a prompt)."""
+
+
+_binding = threading.local()  # per thread: target (OutputLog, id), pending text, open line
 
 
 class AppOutput(io.TextIOBase):
@@ -32,7 +40,7 @@ class AppOutput(io.TextIOBase):
         self._passthrough = passthrough
 
     @staticmethod
-    def bind(log: RequestLog | None, request_id: int | None = None) -> None:
+    def bind(log: OutputLog | None, request_id: int | None = None) -> None:
         """Tag this thread's output with ``request_id`` in ``log`` (None: stop, flush the rest)."""
         current = getattr(_binding, "target", None)
         pending = getattr(_binding, "pending", "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,13 @@ from .errors import UserError
 DEFAULT_URL = "http://127.0.0.1:5561"
 FORMATS = ("http-stream", "sse", "ws-message", "http-response")
 ACTIONS = ("close", "hint")
+# Without --format, a message goes to every subscriber of the channel, whatever its transport
+# (as Pushpin's own pushpin-publish does); an action to those it applies to.
+DEFAULT_FORMATS: dict[str | None, tuple[str, ...]] = {
+    None: ("http-stream", "ws-message", "http-response"),
+    "close": ("http-stream", "ws-message"),
+    "hint": ("http-stream", "http-response"),
+}
 TIMEOUT = 10.0
 
 START_PUSHPIN = (
@@ -49,8 +57,22 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value.strip()
 
 
+def chosen_formats(fmt: str | Sequence[str], action: str | None) -> tuple[str, ...]:
+    """The formats to publish in: those given (once each, in order), else the defaults."""
+    given = (fmt,) if isinstance(fmt, str) else tuple(dict.fromkeys(fmt))
+    for name in given:
+        if name not in FORMATS:
+            raise OptionError(f"unknown format {name!r} (one of {', '.join(FORMATS)})")
+    if "sse" in given and "http-stream" in given:
+        raise OptionError(
+            "--format sse and --format http-stream both go to HTTP streams (sse is http-stream "
+            "content in SSE framing): give one of them"
+        )
+    return given or DEFAULT_FORMATS.get(action, DEFAULT_FORMATS[None])
+
+
 def _check_options(
-    fmt: str,
+    formats: tuple[str, ...],
     message: str | None,
     action: str | None,
     newline: bool,
@@ -58,28 +80,26 @@ def _check_options(
     code: int | None,
     headers: tuple[str, ...],
 ) -> None:
-    if fmt not in FORMATS:
-        raise OptionError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     if action is not None and action not in ACTIONS:
         raise OptionError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
     if message is None and action is None:
         raise OptionError("MESSAGE is required (unless --action close|hint is given)")
     if message is not None and action is not None:
         raise OptionError(f"MESSAGE cannot be combined with --action {action}")
-    if event is not None and fmt != "sse":
+    if event is not None and "sse" not in formats:
         raise OptionError("--event applies only to --format sse")
     if event is not None and re.search(r"[\r\n]", event):
         raise OptionError("--event must be one line")
-    if not newline and fmt != "http-stream":
+    if not newline and "http-stream" not in formats:
         raise OptionError("--no-newline applies only to --format http-stream")
-    if headers and (fmt != "http-response" or action is not None):
+    if headers and ("http-response" not in formats or action is not None):
         raise OptionError("-H/--header applies only to --format http-response with a MESSAGE")
     if code is None:
         return
-    if fmt == "http-response" and action is None:
+    if "http-response" in formats and action is None:
         if not 100 <= code <= 599:
             raise OptionError(f"--code {code}: an HTTP status is 100-599")
-    elif fmt == "ws-message" and action == "close":
+    elif "ws-message" in formats and action == "close":
         if not 1000 <= code <= 4999:
             raise OptionError(f"--code {code}: a WebSocket close code is 1000-4999")
     else:
@@ -89,11 +109,40 @@ def _check_options(
         )
 
 
+def _payload(
+    fmt: str,
+    text: str,
+    *,
+    newline: bool,
+    event: str | None,
+    action: str | None,
+    code: int | None,
+    headers: tuple[str, ...],
+) -> dict[str, Any]:
+    """One format's part of the item."""
+    if action is not None:
+        payload: dict[str, Any] = {"action": action}
+        if code is not None and fmt == "ws-message":
+            payload["code"] = code
+        return payload
+    if fmt == "http-stream":
+        return {"content": text + "\n" if newline else text}
+    if fmt == "sse":
+        return {"content": sse_event(text, event)}
+    if fmt == "ws-message":
+        return {"content": text}
+    payload = {"code": 200 if code is None else code}
+    if headers:
+        payload["headers"] = [list(parse_header(header)) for header in headers]
+    payload["body"] = text
+    return payload
+
+
 def build_item(
     channel: str,
     message: str | None = None,
     *,
-    fmt: str = "http-stream",
+    fmt: str | Sequence[str] = (),
     newline: bool = True,
     event: str | None = None,
     id: str | None = None,
@@ -102,51 +151,44 @@ def build_item(
     code: int | None = None,
     headers: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """One item of Pushpin's publish body (``{"items": [item]}``) for these options."""
+    """One item of Pushpin's publish body (``{"items": [item]}``) for these options; ``fmt``
+    is one format or several (none: :data:`DEFAULT_FORMATS`)."""
     if not channel:
         raise OptionError("CHANNEL must not be empty")
-    _check_options(fmt, message, action, newline, event, code, headers)
+    formats = chosen_formats(fmt, action)
+    _check_options(formats, message, action, newline, event, code, headers)
     item: dict[str, Any] = {"channel": channel}
     if id is not None:
         item["id"] = id
     if prev_id is not None:
         item["prev-id"] = prev_id
-    payload: dict[str, Any] = {}
     text = "" if message is None else message
-    if action is not None:
-        payload["action"] = action
-        if code is not None:
-            payload["code"] = code
-    elif fmt == "http-stream":
-        payload["content"] = text + "\n" if newline else text
-    elif fmt == "sse":
-        payload["content"] = sse_event(text, event)
-    elif fmt == "ws-message":
-        payload["content"] = text
-    else:
-        payload["code"] = 200 if code is None else code
-        if headers:
-            payload["headers"] = [list(parse_header(header)) for header in headers]
-        payload["body"] = text
-    item["formats"] = {"http-stream" if fmt == "sse" else fmt: payload}
+    item["formats"] = {
+        ("http-stream" if name == "sse" else name): _payload(
+            name, text, newline=newline, event=event, action=action, code=code, headers=headers
+        )
+        for name in formats
+    }
     return item
 
 
-def describe(item: dict[str, Any], fmt: str) -> str:
-    """``channel "test": http-stream, 6 bytes`` and the like."""
-    key, payload = next(iter(item["formats"].items()))
-    parts = [f"channel {json.dumps(item['channel'])}: {fmt}"]
-    if "action" in payload:
-        parts[0] += f" {payload['action']}"
-        if "code" in payload:
-            parts.append(f"code {payload['code']}")
+def describe(item: dict[str, Any], formats: Sequence[str], message: str | None) -> str:
+    """``channel "test": http-stream, ws-message, http-response, 5 bytes`` and the like
+    (``formats`` as chosen; the size is ``message``'s)."""
+    payloads = item["formats"]
+    first = next(iter(payloads.values()))
+    parts = [f"channel {json.dumps(item['channel'])}: {', '.join(formats)}"]
+    if "action" in first:
+        parts[0] += f" {first['action']}"
+        if "code" in payloads.get("ws-message", {}):
+            parts.append(f"code {payloads['ws-message']['code']}")
     else:
-        if key == "http-response":
-            parts.append(f"status {payload['code']}")
-            if payload.get("headers"):
-                parts.append(f"{len(payload['headers'])} header(s)")
-        text = payload.get("body", payload.get("content", ""))
-        parts.append(f"{len(text.encode())} bytes")
+        response = payloads.get("http-response")
+        if response is not None:
+            parts.append(f"status {response['code']}")
+            if response.get("headers"):
+                parts.append(f"{len(response['headers'])} header(s)")
+        parts.append(f"{len((message or '').encode())} bytes")
     for field in ("id", "prev-id"):
         if field in item:
             parts.append(f"{field} {json.dumps(item[field])}")

@@ -26,9 +26,11 @@ from .errors import UserError
 from .log import RequestLog, capture_app_output
 from .manifest import Manifest, load_manifest
 from .platform import Platform
-from .ports import port_in_use_message
+from .ports import PortUse, conflict_message, port_in_use_message, taken_ports
+from .publish_backends import follow_publish_port
 from .pushpin.config import PushpinSettings, pushpin_settings, stats_address
 from .pushpin.supervisor import Pushpin
+from .restart import ENV as RESTART_FD
 from .restart import adopt, inherited_socket
 from .rules.connection_slots import ConnectionSlots
 from .rules.data_rate import DEFAULT_MIN_RATE, MinDataRate
@@ -40,7 +42,7 @@ from .runtime.services import Backends, Services
 from .sdk.compute_runtime import LOCAL_VALUES
 from .server.admission import HostPolicy, parse_authority
 from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
-from .server.publish_admission import AppOrigins
+from .server.publish_admission import AppOrigins, publish_host_policy
 from .server.publish_port import PublishForwarder, serve_publish_port
 from .watch import WatchedProject, watch_project
 
@@ -131,6 +133,11 @@ class Server:
         self.manifest = manifest or load_manifest(settings.project_dir, settings.env)
         for warning in self.manifest.warnings:
             log.warning(warning)
+        enabled, self.pushpin_settings = self._pushpin_of(self.manifest)
+        self.publish_port = self.pushpin_settings.publish_port if enabled else None
+        self.manifest, moved = follow_publish_port(self.manifest, self.publish_port)
+        for note in moved:
+            log.info(note)
         # What the app sees in os.environ on top of the process environment (a layer per
         # main() call, never written to the process: see runtime/environ.py).
         self.app_env = {**VICEROY_ENV, **self.manifest.env()}
@@ -145,16 +152,21 @@ class Server:
         self.host_policy = self._host_policy(self.manifest)
         self.pushpin: Pushpin | None = None
         self.console: Console | None = None
-        enabled, self.pushpin_settings = self._pushpin_of(self.manifest)
+        uses = self._port_uses(enabled)
+        pp = self.pushpin_settings
+        if enabled and settings.port in (pp.proxy_port, pp.publish_port):
+            raise UserError(f"--addr port {settings.port} is also a Pushpin port")
+        if (taken := taken_ports(uses)) and (uses[0] in taken or not enabled):
+            raise UserError(conflict_message(uses, taken))  # all taken ports, in one line
         if enabled:
-            if self.pushpin_settings.proxy_port == settings.port or (
-                self.pushpin_settings.publish_port == settings.port
-            ):
-                raise UserError(f"--addr port {settings.port} is also a Pushpin port")
             path = settings.pushpin_path or self.manifest.pushpin.pushpin_path
-            self.pushpin = Pushpin.prepare(
-                path, self.pushpin_settings, self.manifest.project_dir, self.manifest.backends, log
-            )
+            try:  # Pushpin's ports, once it stopped what it may (orphans of a dead serve)
+                project, backends = self.manifest.project_dir, self.manifest.backends
+                self.pushpin = Pushpin.prepare(path, pp, project, backends, log)
+            except UserError as exc:
+                if not (taken := taken_ports(uses)):
+                    raise
+                raise UserError(conflict_message(uses, taken, str(exc))) from None
 
     def _load_app(self, settings: ServeSettings, log: RequestLog) -> App:
         """The built component (--wasm), an official-SDK app, or a compute_emu.sdk app."""
@@ -208,7 +220,9 @@ class Server:
         forwarder = PublishForwarder(
             services.pool, lambda: pushpin.api_port, services.date, self.log, app
         )
-        await serve_publish_port(listener, forwarder, lambda: self.host_policy, limits)
+        await serve_publish_port(
+            listener, forwarder, lambda: publish_host_policy(self.host_policy), limits
+        )
 
     async def _run(
         self, on_ready: Callable[[tuple[str, int]], None] | None, handle_signals: bool
@@ -309,7 +323,8 @@ class Server:
                 continue
             seen = mtime
             try:
-                manifest = load_manifest(self.settings.project_dir, self.settings.env)
+                loaded = load_manifest(self.settings.project_dir, self.settings.env)
+                manifest, _ = follow_publish_port(loaded, self.publish_port)
                 if dict(manifest.backends) == dict(services.backends):
                     continue
                 backends = Backends.load(manifest.backends, str(manifest.path))
@@ -325,6 +340,20 @@ class Server:
             self.host_policy = self._host_policy(manifest)
             names = ", ".join(manifest.backends) or "none"
             self.log.info(f"{path.name} changed: backends are now {names}")
+
+    def _port_uses(self, fanout: bool) -> list[PortUse]:
+        """The app's port (unless a restart hands its socket over), then Pushpin's two."""
+        settings, pp = self.settings, self.pushpin_settings
+        handed_over = RESTART_FD in os.environ  # compute_emu/restart.py: the app's socket is kept
+        uses = [PortUse("app", settings.host, 0 if handed_over else settings.port, "--addr")]
+        if fanout:
+            uses.append(
+                PortUse("Pushpin proxy", "127.0.0.1", pp.proxy_port, "--pushpin-proxy-port")
+            )
+            uses.append(
+                PortUse("Pushpin publish", "127.0.0.1", pp.publish_port, "--pushpin-publish-port")
+            )
+        return uses
 
     def _host_policy(self, manifest: Manifest) -> HostPolicy:
         """The Host names served: --allow-host, the bound address, fastly.toml's hosts."""

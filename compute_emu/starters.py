@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,6 +56,20 @@ def _starters_in(folder: Path) -> dict[str, Path]:
 def builtin_starters() -> dict[str, Path]:
     """Built-in starters by name (e.g. ``fanout``, ``fanout-forward``), sorted by name."""
     return _starters_in(CHECKOUT_STARTERS) or _starters_in(PACKAGED_STARTERS)
+
+
+def describe(path: Path) -> str:
+    """A starter's one-line description (its fastly.toml's ``description``; "" if none)."""
+    try:
+        value = tomllib.loads((path / "fastly.toml").read_text()).get("description", "")
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return ""
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def starter_summaries() -> list[tuple[str, str]]:
+    """(name, description) of every built-in starter, sorted by name (for help and completion)."""
+    return [(name, describe(path)) for name, path in builtin_starters().items()]
 
 
 def _git_error(stderr: str) -> str:

@@ -101,6 +101,22 @@ def wait_for_tags(emu: Running, path: str, count: int) -> list[str]:
     return tags
 
 
+def concurrent_gets(emu: Running, url: str, count: int) -> list[str]:
+    """The bodies of ``count`` GETs of ``url`` sent at once (threads, a client each)."""
+    results: list[str] = []
+
+    def fetch() -> None:
+        with httpx.Client(base_url=emu.url, timeout=10) as client:
+            results.append(client.get(url).text)
+
+    threads = [threading.Thread(target=fetch) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    return results
+
+
 def test_a_cacheable_response_is_stored_and_served_with_its_age(
     emu: Running, origin: Origin
 ) -> None:
@@ -131,6 +147,7 @@ def test_the_ttl_expires(emu: Running, origin: Origin) -> None:
         ("/ttl-smax?cc=max-age%3D5,s-maxage%3D30", 30),  # then s-maxage
         ("/ttl-age?cc=max-age%3D30&age=20", 10),  # Age counts against it
         ("/ttl-expires?expires=30", 30),  # Expires minus Date
+        ("/ttl-expires-age?expires=30&age=20", 30),  # an Expires-based age starts at 0
         ("/ttl-default", 120),  # Fastly's default: 2 minutes
     ],
 )
@@ -155,7 +172,6 @@ def test_surrogate_control_is_removed_from_what_the_app_sees(emu: Running) -> No
     [
         "cc=private",
         "cc=no-store",
-        "cc=no-cache",
         "sc=no-store",
         "cookie=1",
         "status=500",
@@ -168,6 +184,26 @@ def test_responses_that_are_not_stored(emu: Running, origin: Origin, query: str)
     for _ in range(2):
         emu.get(f"{path}?{query}")
     assert origin.hits[path] == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "origin_hits"),
+    [
+        ("cc=no-cache&sc=max-age%3D60", 1),  # browsers revalidate, Fastly caches
+        ("cc=max-age%3D0&sc=max-age%3D60", 1),
+        ("cc=no-cache", 1),  # no-cache is ignored by Fastly: stored for the default TTL
+        ("cc=private&sc=max-age%3D60", 2),  # private is never stored
+        ("cc=no-store&sc=max-age%3D60", 2),
+        ("cookie=1&sc=max-age%3D60", 2),
+    ],
+)
+def test_surrogate_control_speaks_to_the_edge(
+    emu: Running, origin: Origin, query: str, origin_hits: int
+) -> None:
+    path = "/split-" + query.replace("=", "-").replace("&", "-").replace("%3D", "-")
+    for _ in range(2):
+        assert emu.get(f"{path}?{query}").headers["x-saw-surrogate-control"] == "None"
+    assert origin.hits[path] == origin_hits
 
 
 @pytest.mark.parametrize("status", [203, 300, 301, 302, 404, 410])
@@ -271,6 +307,37 @@ def test_stale_while_revalidate_revalidates_with_the_etag(emu: Running, origin: 
     assert wait_for_tags(emu, url, 3) == ["MISS", "STALE", "HIT"]
 
 
+def test_a_stale_object_with_an_etag_is_revalidated_and_a_304_refreshes_it(
+    emu: Running, origin: Origin
+) -> None:
+    url = "/reval?cc=max-age%3D10&etag=v1"  # no stale window: the lookup waits for the 304
+    emu.get(url)
+    emu.advance(15)
+    refreshed = emu.get(url)
+    assert refreshed.text == "/reval #1 lang=" and refreshed.headers["age"] == "0"
+    assert origin.requests[-1].get("if-none-match") == '"v1"'
+    emu.advance(8)  # fresh again: 10 s from the 304
+    assert emu.get(url).text == "/reval #1 lang="
+    assert origin.hits["/reval"] == 2
+    assert wait_for_tags(emu, url, 3) == ["MISS", "MISS", "HIT"]
+
+
+def test_the_after_send_hook_runs_on_a_revalidation(
+    emu: Running, origin: Origin, sdk_host: str
+) -> None:
+    if sdk_host == "wit":
+        hooks_unsupported(emu, origin, "/reval-hook?cc=max-age%3D10&etag=v1", x_after_ttl="3")
+        return
+    url = "/reval-hook?cc=max-age%3D10&etag=v1"
+    emu.get(url)
+    emu.advance(15)
+    refreshed = emu.get(url, x_after_ttl="3")  # the hook's TTL and header, on the 304
+    assert refreshed.text == "/reval-hook #1 lang=" and refreshed.headers["x-after"] == "yes"
+    emu.advance(4)  # past the hook's 3 s: revalidated again
+    assert emu.get(url).text == "/reval-hook #1 lang="
+    assert origin.hits["/reval-hook"] == 3
+
+
 def test_stale_if_error_serves_stale_when_the_backend_fails(emu: Running, origin: Origin) -> None:
     url = "/sie?cc=max-age%3D10,stale-if-error%3D60"
     emu.get(url, x_cache_key="sie")
@@ -338,19 +405,24 @@ def test_before_send_runs_on_a_miss_only(emu: Running, origin: Origin, sdk_host:
 
 def test_twenty_concurrent_misses_make_one_backend_fetch(emu: Running, origin: Origin) -> None:
     url = "/collapse?cc=max-age%3D60&slow=0.3"
-    results: list[str] = []
-
-    def fetch() -> None:
-        with httpx.Client(base_url=emu.url, timeout=10) as client:
-            results.append(client.get(url).text)
-
-    threads = [threading.Thread(target=fetch) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    assert results == ["/collapse #1 lang="] * 20
+    assert concurrent_gets(emu, url, 20) == ["/collapse #1 lang="] * 20
     assert origin.hits["/collapse"] == 1
+
+
+@pytest.mark.parametrize("query", ["cc=private", "cookie=1"])
+def test_after_an_uncacheable_response_concurrent_requests_go_straight_to_the_origin(
+    emu: Running, origin: Origin, query: str
+) -> None:
+    path = "/hfp-" + query.replace("=", "-")
+    url = f"{path}?{query}&slow=0.6"
+    emu.get(url)  # uncacheable: recorded so (hit-for-pass) for 2 minutes
+    results = concurrent_gets(emu, url, 3)
+    assert sorted(results) == [f"{path} #{n} lang=" for n in (2, 3, 4)]
+    assert origin.most_in_flight[path] == 3  # all three at once, none queued behind one
+    assert wait_for_tags(emu, url, 4) == ["MISS", "PASS", "PASS", "PASS"]
+    emu.advance(120)  # the record is over: the key is looked up and collapsed again
+    emu.get(url)
+    assert wait_for_tags(emu, url, 5)[-1] == "MISS"
 
 
 def test_send_async_goes_through_the_cache(emu: Running, origin: Origin) -> None:

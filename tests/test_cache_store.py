@@ -53,6 +53,16 @@ async def test_fresh_then_stale_windows_then_gone() -> None:
     assert store.lookup(b"k") is None and store.bytes == 0
 
 
+async def test_a_revalidatable_object_is_kept_stale_until_evicted() -> None:
+    clock = Clock()
+    store = CacheStore(clock=clock)
+    e = entry(store, b"k", revalidatable=True)  # it has an ETag or Last-Modified
+    store.insert(e)
+    clock.t += 3600  # far past its TTL and every stale window
+    assert not e.is_fresh(store.now()) and not e.within_sie(store.now())
+    assert store.lookup(b"k") is e  # kept, to be revalidated with a conditional request
+
+
 async def test_advance_moves_the_clock() -> None:
     store = CacheStore(clock=Clock())
     store.insert(entry(store, b"k", max_age=1.0))

@@ -387,7 +387,7 @@ def test_the_publish_form_builds_what_the_command_line_does() -> None:
         "channel": "test",
         "formats": {"http-stream": {"content": "event: tick\ndata: hi\n\n"}},
     }
-    assert text == 'channel "test": sse, 22 bytes'
+    assert text == 'channel "test": sse, 2 bytes'  # the message's size
     item, _ = item_of({"channel": "c", "format": "http-stream", "message": ""})
     assert item["formats"] == {"http-stream": {"content": "\n"}}
     item, _ = item_of({"channel": "c", "format": "ws-message", "action": "close"})

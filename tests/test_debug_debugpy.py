@@ -18,7 +18,7 @@ from tests.support.processes import python_module
 try:
     import debugpy  # noqa: F401
 except ImportError:  # pragma: no cover - the test extra installs it
-    pytest.fail("debugpy is missing: pip install -e '.[test]' (or pip install debugpy)")
+    pytest.fail("debugpy is missing: pip install -e '.[dev]' (or pip install debugpy)")
 
 APP = """\
 from compute_emu.sdk import Request, Response

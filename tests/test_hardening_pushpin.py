@@ -183,9 +183,10 @@ def run_with(project: Path, pushpin: str, proxy: int, publish: int, timeout: flo
 
 def test_a_pushpin_path_that_is_not_pushpin_is_one_line(make_project, tmp_path):
     project = make_project(FORWARD_APP, backends={"origin": "http://127.0.0.1:9/"}, extra=FANOUT)
-    for binary in ("/bin/false", "/bin/true"):
+    for binary, says in (("/bin/false", "'false (GNU coreutils)"), ("/bin/true", "'true (GNU")):
         result = run_with(project, binary, free_port(), free_port())
-        assert_one_line_start_error(result, "exited while starting")
+        assert_one_line_start_error(result, f"/bin/{binary[5:]} is not Pushpin: ")
+        assert f"--version` printed {says}" in result.stderr
     script, pidfile = fake_pushpin(tmp_path, "print('boom: no config'); sys.exit(3)")
     result = run_with(project, str(script), free_port(), free_port())
     assert_one_line_start_error(result, "exited while starting")

@@ -25,6 +25,7 @@ from compute_emu.log import RequestLog
 from compute_emu.publish import (
     OptionError,
     build_item,
+    chosen_formats,
     describe,
     parse_header,
     publish_target,
@@ -42,11 +43,47 @@ def formats(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_http_stream_content_gets_a_newline_unless_told_not_to():
-    assert build_item("test", "hello") == {
+    assert build_item("test", "hello", fmt="http-stream") == {
         "channel": "test",
         "formats": {"http-stream": {"content": "hello\n"}},
     }
-    assert formats(build_item("c", "hi", newline=False)) == {"http-stream": {"content": "hi"}}
+    assert formats(build_item("c", "hi", fmt=["http-stream"], newline=False)) == {
+        "http-stream": {"content": "hi"}
+    }
+
+
+def test_by_default_a_message_goes_to_every_transport_and_an_action_where_it_applies():
+    assert build_item("test", "hello") == {
+        "channel": "test",
+        "formats": {
+            "http-stream": {"content": "hello\n"},
+            "ws-message": {"content": "hello"},
+            "http-response": {"code": 200, "body": "hello"},
+        },
+    }
+    assert formats(build_item("c", "hi", newline=False, code=404, headers=("A: b",))) == {
+        "http-stream": {"content": "hi"},
+        "ws-message": {"content": "hi"},
+        "http-response": {"code": 404, "headers": [["A", "b"]], "body": "hi"},
+    }
+    assert formats(build_item("c", action="close", code=4000)) == {
+        "http-stream": {"action": "close"},
+        "ws-message": {"action": "close", "code": 4000},
+    }
+    assert formats(build_item("c", action="hint")) == {
+        "http-stream": {"action": "hint"},
+        "http-response": {"action": "hint"},
+    }
+
+
+def test_formats_chosen_together():
+    item = build_item("c", "a\nb", fmt=["sse", "ws-message", "sse"], event="e")
+    assert formats(item) == {
+        "http-stream": {"content": "event: e\ndata: a\ndata: b\n\n"},
+        "ws-message": {"content": "a\nb"},
+    }
+    assert chosen_formats(["ws-message", "ws-message"], None) == ("ws-message",)
+    assert chosen_formats((), "close") == ("http-stream", "ws-message")
 
 
 def test_sse_wraps_each_line_and_is_sent_as_http_stream():
@@ -113,9 +150,13 @@ def test_actions(fmt, action, code, expected):
         ({"message": "m", "event": "e"}, "--event applies only"),
         ({"message": "m", "fmt": "sse", "event": "a\nb"}, "one line"),
         ({"message": "m", "fmt": "ws-message", "newline": False}, "--no-newline"),
-        ({"message": "m", "headers": ("A: b",)}, "-H/--header applies only"),
+        ({"message": "m", "fmt": "http-stream", "headers": ("A: b",)}, "-H/--header applies"),
+        ({"action": "close", "headers": ("A: b",)}, "-H/--header applies only"),
         ({"message": "m", "fmt": "http-response", "headers": ("nocolon",)}, "Name: value"),
-        ({"message": "m", "code": 200}, "--code applies only"),
+        ({"message": "m", "fmt": ["http-stream", "ws-message"], "code": 200}, "--code applies"),
+        ({"action": "hint", "code": 1000}, "--code applies only"),
+        ({"message": "m", "fmt": ["sse", "http-stream"]}, "both go to HTTP streams"),
+        ({"message": "m", "fmt": ["ws-message", "nope"]}, "unknown format 'nope'"),
         ({"fmt": "ws-message", "action": "hint", "code": 1000}, "--code applies only"),
         ({"message": "m", "fmt": "http-response", "code": 99}, "100-599"),
         ({"fmt": "ws-message", "action": "close", "code": 5000}, "1000-4999"),
@@ -142,15 +183,25 @@ def test_parse_header():
 
 
 def test_describe():
-    assert describe(build_item("test", "hello"), "http-stream") == (
-        'channel "test": http-stream, 6 bytes'
+    everywhere = ("http-stream", "ws-message", "http-response")
+    assert describe(build_item("test", "hello"), everywhere, "hello") == (
+        'channel "test": http-stream, ws-message, http-response, status 200, 5 bytes'
+    )
+    assert describe(build_item("test", "hello", fmt="sse"), ["sse"], "hello") == (
+        'channel "test": sse, 5 bytes'
     )
     item = build_item("t", "é", fmt="http-response", code=201, headers=("A: b",), id="2")
-    assert describe(item, "http-response") == (
+    assert describe(item, ["http-response"], "é") == (
         'channel "t": http-response, status 201, 1 header(s), 2 bytes, id "2"'
     )
     item = build_item("t", fmt="ws-message", action="close", code=4001, prev_id="1")
-    assert describe(item, "ws-message") == 'channel "t": ws-message close, code 4001, prev-id "1"'
+    assert describe(item, ["ws-message"], None) == (
+        'channel "t": ws-message close, code 4001, prev-id "1"'
+    )
+    item = build_item("t", action="close")
+    assert describe(item, ("http-stream", "ws-message"), None) == (
+        'channel "t": http-stream, ws-message close'
+    )
 
 
 @pytest.mark.parametrize(
@@ -226,9 +277,9 @@ def one_error_line(result: Result) -> str:
 
 
 def test_posts_the_item_and_reports(fake):
-    result = publish(fake.url, "test", "hello", "--id", "m1")
+    result = publish(fake.url, "test", "hello", "--id", "m1", "--format", "http-stream")
     assert result.exit_code == 0, result.output
-    assert result.stdout == 'Published: channel "test": http-stream, 6 bytes, id "m1"\n'
+    assert result.stdout == 'Published: channel "test": http-stream, 5 bytes, id "m1"\n'
     path, headers, _ = fake.requests[-1]
     assert path == "/publish/" and headers["Content-Type"] == "application/json"
     assert fake.sent() == {
@@ -236,6 +287,17 @@ def test_posts_the_item_and_reports(fake):
             {"channel": "test", "id": "m1", "formats": {"http-stream": {"content": "hello\n"}}}
         ]
     }
+    result = publish(fake.url, "test", "hi", "--format", "ws-message", "--format", "sse")
+    assert result.stdout == 'Published: channel "test": ws-message, sse, 2 bytes\n'
+    assert fake.sent()["items"][0]["formats"] == {
+        "ws-message": {"content": "hi"},
+        "http-stream": {"content": "data: hi\n\n"},
+    }
+    result = publish(fake.url, "test", "hello")
+    assert result.stdout == (
+        'Published: channel "test": http-stream, ws-message, http-response, status 200, 5 bytes\n'
+    )
+    assert set(fake.sent()["items"][0]["formats"]) == {"http-stream", "ws-message", "http-response"}
 
 
 def test_stdin_message_drops_one_trailing_newline(fake):
@@ -449,6 +511,41 @@ def test_ws_message_and_close_code_are_delivered(fanout_publish):
                 return exc.rcvd.code if exc.rcvd else None
 
     assert asyncio.run(scenario()) == 4001
+
+
+def test_one_default_publish_reaches_a_stream_a_long_poll_and_a_websocket(fanout_publish):
+    import httpx
+
+    reader = LineReader(f"{fanout_publish.url}/stream")
+    answers: queue.Queue[httpx.Response] = queue.Queue()
+    url = f"{fanout_publish.url}/poll"
+
+    async def scenario() -> None:
+        async with connect(f"ws://{fanout_publish.url.removeprefix('http://')}/ws") as ws:
+            threading.Thread(
+                target=lambda: answers.put(httpx.get(url, timeout=30)), daemon=True
+            ).start()
+            assert reader.next_line() == "stream open"
+            for n in range(40):  # until all three are subscribed: then one publish reaches all
+                await asyncio.to_thread(fanout_publish, f"everywhere {n}")
+                try:
+                    got_ws = await asyncio.wait_for(ws.recv(), 0.3)
+                    poll = answers.get(timeout=0.3)
+                    line = await asyncio.to_thread(reader.wait_for, f"everywhere {n}", 2)
+                except (TimeoutError, queue.Empty):
+                    continue
+                if got_ws == f"everywhere {n}" and poll.text == f"everywhere {n}":
+                    assert line == f"everywhere {n}"
+                    return
+                threading.Thread(
+                    target=lambda: answers.put(httpx.get(url, timeout=30)), daemon=True
+                ).start()
+            raise AssertionError("no single publish reached the three of them")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        reader.close()
 
 
 def test_cli_help_lists_both_commands():

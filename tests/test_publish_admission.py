@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from compute_emu.server.admission import Refusal
+from compute_emu.server.admission import HostPolicy, Refusal
 from compute_emu.server.publish_admission import (
     Admitted,
     AppOrigins,
     check_publish,
     is_preflight,
     preflight_headers,
+    publish_host_policy,
+    route_target,
 )
 from compute_emu.server.publish_port import forward_headers
 
@@ -118,7 +120,7 @@ def test_preflight():
     assert headers["vary"] == b"Origin"
 
 
-def test_forwarded_headers_drop_hop_by_hop_and_keep_the_rest():
+def test_forwarded_headers_drop_hop_by_hop_and_the_token_and_keep_the_rest():
     headers = [
         ("Host", b"127.0.0.1:5561"),
         ("Connection", b"keep-alive, X-Hop"),
@@ -134,7 +136,6 @@ def test_forwarded_headers_drop_hop_by_hop_and_keep_the_rest():
     assert forward_headers(headers, "POST", 9, 12) == [
         ("Host", b"127.0.0.1:5561"),
         ("Content-Type", b"application/json"),
-        ("Authorization", b"Bearer t"),
         ("X-Custom", b"a"),
         ("X-Custom", b"b"),
         ("content-length", b"12"),
@@ -148,3 +149,64 @@ def test_forwarded_headers_drop_hop_by_hop_and_keep_the_rest():
         ("host", b"127.0.0.1:9"),
     ]
     assert forward_headers([("Host", b"h")], "GET", 9, None) == [("Host", b"h")]
+
+
+@pytest.mark.parametrize(
+    ("target", "routed"),
+    [
+        ("/publish/", "/publish/"),  # Pushpin's own API goes on as it is
+        ("/publish", "/publish"),
+        ("/", "/"),
+        ("/recover", "/recover"),
+        ("/services/x/publish/", "/services/x/publish/"),
+        ("/service/SU1Z0isxPaozGVKXdv0eY/publish/", "/publish/"),  # Fastly's publish API
+        ("/service/abc123/publish/?x=1&y", "/publish/?x=1&y"),
+        ("/service/0000000000000000000000/publish/", "/publish/"),
+    ],
+)
+def test_fastlys_publish_path_becomes_pushpins(target, routed):
+    assert route_target(target) == routed
+
+
+@pytest.mark.parametrize(
+    ("target", "fragment"),
+    [
+        ("/service/abc/publish", "requires the trailing slash: POST /service/abc/publish/\n"),
+        ("/service/abc/publish?x", "requires the trailing slash"),
+        ("/service/abc", "A GRIP URL http://HOST:PORT/service/abc is a base"),
+        ("/service/abc/", "GRIP publishers append /publish/"),
+        ("/service/abc/purge_all", "not the rest of Fastly's API"),
+        ("/service/abc/publish/x", "not the rest of Fastly's API"),
+        ("/service//publish/", "a Fastly service id is alphanumeric"),
+        ("/service/a-b/publish/", "'/service/a-b/publish/': a Fastly service id is alphanumeric"),
+        ("/service/a%2Fb/publish/", "alphanumeric"),
+    ],
+)
+def test_other_paths_under_service_are_answered_here(target, fragment):
+    verdict = route_target(target)
+    assert isinstance(verdict, Refusal) and verdict.status == 404
+    assert verdict.message.startswith("Not Found: ") and fragment in verdict.message
+    assert verdict.message.endswith("\n") and verdict.message.count("\n") == 1
+
+
+def test_the_publish_port_also_serves_api_fastly_com_and_nothing_else_new():
+    app = HostPolicy.build(["127.0.0.1", "myapp.test"])
+    policy = publish_host_policy(app)
+    assert policy.permits("api.fastly.com") and not app.permits("api.fastly.com")
+    assert policy.permits("myapp.test") and policy.permits("localhost")
+    assert not policy.permits("evil.example") and not policy.permits("x.api.fastly.com")
+    assert publish_host_policy(HostPolicy.build(["*"])).permits("evil.example")
+
+
+def test_the_api_token_is_not_passed_on_to_pushpin():
+    headers = [
+        ("Host", b"api.fastly.com"),
+        ("Fastly-Key", b"secret"),
+        ("authorization", b"Bearer secret"),
+        ("Content-Type", b"application/json"),
+    ]
+    assert forward_headers(headers, "POST", 5000, 2) == [
+        ("Host", b"api.fastly.com"),
+        ("Content-Type", b"application/json"),
+        ("content-length", b"2"),
+    ]

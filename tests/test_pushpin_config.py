@@ -27,15 +27,36 @@ def backends(toml: str):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(
     ("output", "version"),
-    [("pushpin 1.36.0\n", (1, 36, 0)), ("pushpin 1.41.2", (1, 41, 2)), ("v1.40", (1, 40, 0))],
+    [
+        ("pushpin 1.36.0\n", (1, 36, 0)),
+        ("pushpin 1.41.2", (1, 41, 2)),
+        ("Pushpin v1.40", (1, 40, 0)),
+        ("a warning first\npushpin 1.39.1\n", (1, 39, 1)),
+    ],
 )
 def test_parse_version(output, version):
     assert parse_version(output) == PushpinVersion(*version)
 
 
-def test_unparsable_version_quotes_the_output():
-    with pytest.raises(UserError, match="'nonsense'"):
-        parse_version("nonsense")
+@pytest.mark.parametrize(
+    ("output", "said"),
+    [
+        ("nonsense", "'nonsense'"),
+        ("ls (GNU coreutils) 9.1\nCopyright (C) 2022\n", "'ls (GNU coreutils) 9.1'"),
+        ("condure 1.9.1\n", "'condure 1.9.1'"),  # one of Pushpin's parts, not Pushpin
+        ("Python 3.11.2\n", "'Python 3.11.2'"),
+        ("pushpin-publish 1.36.0\n", "'pushpin-publish 1.36.0'"),
+        ("\n", "nothing"),
+    ],
+)
+def test_a_binary_that_does_not_say_pushpin_is_not_pushpin(output, said):
+    with pytest.raises(UserError) as caught:
+        parse_version(output, "/usr/bin/x")
+    assert str(caught.value) == (
+        f"/usr/bin/x is not Pushpin: `/usr/bin/x --version` printed {said} (Pushpin prints "
+        "e.g. 'pushpin 1.36.0'); point --pushpin-path or [local_server.pushpin] pushpin_path "
+        "at Pushpin"
+    )
 
 
 @pytest.mark.parametrize(

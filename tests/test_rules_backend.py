@@ -13,6 +13,7 @@ from compute_emu.rules.backend import (
     join_prefix,
     path_and_query,
 )
+from compute_emu.rules.http1_client import ClientProtocol
 
 
 def config(url_host: str = "10.1.2.3", port: int = 8080, **kwargs: object) -> BackendConfig:
@@ -116,3 +117,54 @@ def test_what_send_forwards():
     empty = backend_request(config(), "GET", "http://client.test/x", [], 0)
     assert empty.headers == [("Host", b"client.test")]
     assert empty.method == "GET"
+
+
+@pytest.mark.parametrize(
+    ("connection", "forwarded"),
+    [
+        (b"keep-alive", True),
+        (b"Keep-Alive", True),
+        (b"close", True),
+        (b"keep-alive, close", True),
+        (b"keep-alive, X-Hop", False),  # names a header: hop-by-hop, both dropped
+        (b"Upgrade", False),  # send() does not switch protocols
+    ],
+)
+def test_the_apps_connection_header_goes_on_when_it_only_keeps_alive_or_closes(
+    connection: bytes, forwarded: bool
+) -> None:
+    headers = [("Connection", connection), ("X-Hop", b"1"), ("Keep-Alive", b"timeout=5")]
+    out = backend_request(config(), "GET", "http://client.test/x", headers, 0).headers
+    expected = [("Host", b"client.test")] + ([("Connection", connection)] if forwarded else [])
+    if b"x-hop" not in connection.lower():  # an ordinary header unless Connection names it
+        expected.append(("X-Hop", b"1"))
+    assert out == expected
+
+
+def test_a_copied_browser_request_goes_out_as_viceroy_sends_it():
+    """Byte for byte what Viceroy (hyper 0.14) writes for the official SDK's example that
+    copies the client's headers (fastly/compute-sdk-python test_static_get_request): names in
+    lower case, the app's own ``connection: keep-alive`` in its place, framing by hyper."""
+    app = [
+        ("Host", b"http-me.fastly.dev"),
+        ("Content-Type", b""),
+        ("Connection", b"keep-alive"),
+        ("User-Agent", b"python-requests/2.34.2"),
+        ("Accept-Encoding", b"gzip, deflate"),
+        ("Accept", b"*/*"),
+    ]
+    out = backend_request(config(), "GET", "https://http-me.fastly.dev/json", app, 0)
+    protocol = ClientProtocol()
+    assert protocol.send_request(out.method, out.target, out.headers) == AS_VICEROY_SENDS_IT
+
+
+AS_VICEROY_SENDS_IT = (
+    b"GET /json HTTP/1.1\r\n"
+    b"host: http-me.fastly.dev\r\n"
+    b"content-type: \r\n"
+    b"connection: keep-alive\r\n"
+    b"user-agent: python-requests/2.34.2\r\n"
+    b"accept-encoding: gzip, deflate\r\n"
+    b"accept: */*\r\n"
+    b"\r\n"
+)

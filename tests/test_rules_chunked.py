@@ -9,28 +9,9 @@ import h11
 import pytest
 
 from compute_emu.rules.chunked import ChunkedError, ChunkedScanner
+from tests.support.sans_io import byte_by_byte, random_pieces, whole
 
 Split = Callable[[bytes], Iterator[bytes]]
-
-
-def whole(data: bytes) -> Iterator[bytes]:
-    yield data
-
-
-def byte_by_byte(data: bytes) -> Iterator[bytes]:
-    for i in range(len(data)):
-        yield data[i : i + 1]
-
-
-def random_pieces(data: bytes) -> Iterator[bytes]:
-    rng = random.Random(len(data))
-    pos = 0
-    while pos < len(data):
-        n = rng.randint(1, 7)
-        yield data[pos : pos + n]
-        pos += n
-
-
 SPLITS = [whole, byte_by_byte, random_pieces]
 
 

@@ -12,12 +12,12 @@ from compute_emu.rules.framing import (
     body_headers,
     connection_tokens,
     content_length,
+    declared_framing,
     end_to_end,
     header_value,
     raw_headers,
     request_framing,
     response_framing,
-    transfer_codings,
 )
 
 
@@ -35,6 +35,9 @@ def test_end_to_end_drops_hop_by_hop_framing_and_connection_tokens():
         ("X-Kept", b"yes"),
     ]
     assert connection_tokens(headers) == {"keep-alive", "x-secret", "other"}
+    raw = [(n.encode(), v) for n, v in headers]  # the codecs' bytes names: the same answer
+    assert connection_tokens(raw) == {"keep-alive", "x-secret", "other"}
+    assert connection_tokens([("Connection", b"x-no-close-please")]) == {"x-no-close-please"}
     assert end_to_end(headers) == [("X-Kept", b"yes")]
     kept = end_to_end(headers, keep_upgrade=True)
     assert [n for n, _ in kept] == ["Connection", "connection", "Upgrade", "X-Kept"]
@@ -70,12 +73,43 @@ def test_content_length_refused(values):
         content_length([("content-length", v) for v in values])
 
 
-def test_transfer_codings():
-    assert transfer_codings([("Transfer-Encoding", b"gzip, Chunked"), ("x", b"y")]) == [
-        b"gzip",
-        b"chunked",
-    ]
-    assert transfer_codings([]) == []
+@pytest.mark.parametrize(
+    ("lengths", "codings", "expected"),
+    [
+        ([], [], None),
+        ([b"0"], [], Framing("length", 0)),
+        ([b"5, 5"], [], Framing("length", 5)),
+        ([b"5", b" 5\t"], [], Framing("length", 5)),
+        ([b"007"], [], Framing("length", 7)),
+        ([], [b"chunked"], CHUNKED),
+        ([], [b" Chunked "], CHUNKED),
+        ([], [b"CHUNKED"], CHUNKED),
+    ],
+)
+def test_declared_framing(lengths, codings, expected):
+    assert declared_framing(lengths, codings) == expected
+
+
+@pytest.mark.parametrize(
+    ("lengths", "codings", "status"),
+    [
+        ([b"4"], [b"chunked"], 400),  # RFC 9112 §6.3 item 3
+        ([b"5, 05"], [], 400),  # equal as numbers, but not the same value (h11 agrees)
+        ([b"5,"], [], 400),
+        ([b"5", b"6"], [], 400),
+        ([b"9" * 19], [], 400),
+        ([b"0x5"], [], 400),
+        ([], [b"gzip"], 501),
+        ([], [b"gzip, chunked"], 501),
+        ([], [b"chunked, "], 501),  # an empty item (h11 and llhttp refuse it too)
+        ([], [b"chunked", b"chunked"], 501),
+        ([], [b""], 501),
+    ],
+)
+def test_declared_framing_refused(lengths, codings, status):
+    with pytest.raises(FramingError) as caught:
+        declared_framing(lengths, codings)
+    assert caught.value.status == status
 
 
 @pytest.mark.parametrize(

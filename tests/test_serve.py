@@ -60,7 +60,7 @@ def test_app_echoes_method_url_query_headers_and_body(make_project, serve):
     assert ["x-thing", "1"] in data["headers"]
     assert data["body"] == "hello"
     assert data["client_ip"] == "127.0.0.1"
-    assert "#0 | handling /path/x" in served.child.stdout
+    served.child.wait_for(r"#0 \| handling /path/x")  # the app's print, with its request's id
     assert "POST /path/x?q=a%20b&z=1 200" in served.child.wait_for(r"POST /path/x").string
 
 

@@ -1,4 +1,5 @@
-"""compute_emu.testing with Fanout: the README's example, Pushpin stopped by PID, two at once."""
+"""compute_emu.testing with Fanout: docs/testing.md's example, Pushpin stopped by PID, two at
+once."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tests.support.processes import alive
 STARTER = "../starters/fanout-forward"  # from this file's directory
 
 
-# --- the README's "Testing your app" example (with the project named: it is not this repo's)
+# --- docs/testing.md's example (with the project named: it is not this repo's)
 def origin(req: MockRequest) -> MockResponse:
     # what a GRIP origin answers: hold the stream open, subscribed to channel "news"
     return MockResponse(

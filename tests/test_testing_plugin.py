@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -128,6 +129,78 @@ def test_a_mock_handler_that_raises_fails_the_test_and_the_log_is_shown(tmp_path
         result.stdout
     )
     assert "--- compute-emu log" in result.stdout and "GET /origin 500" in result.stdout
+    # the test's own failure (it passed its asserts), not an error at teardown
+    assert "1 failed" in result.stdout and "error" not in result.stdout.splitlines()[-1]
+    assert "FAILED tests/test_app.py::test_the_mock_raises - AssertionError" in result.stdout
+    assert 'raise RuntimeError("the mock was asked to fail")' in result.stdout  # its traceback
+
+
+MOCKS_EVERY_WAY = """
+import pytest
+from compute_emu.testing import Emulator, MockBackend
+
+def broken(req):
+    raise ValueError(f"broken at {req.target}")
+
+def test_mock_backend_fixture(mock_backend, project):
+    mock = mock_backend(broken)
+    with Emulator(project, backends={"origin": mock}) as emu:
+        assert emu.get("/origin").status_code == 500
+
+def test_a_function_override(project):
+    with Emulator(project, backends={"origin": broken}) as emu:
+        assert emu.get("/origin").status_code == 500
+
+def test_a_mock_of_ones_own(project):
+    with MockBackend(broken) as mock, Emulator(project, backends={"origin": mock}) as emu:
+        assert emu.get("/origin").status_code == 500
+
+def test_two_errors_and_a_failing_assert(project):
+    with Emulator(project, backends={"origin": broken}) as emu:
+        emu.get("/origin")
+        emu.get("/origin?again")
+        assert emu.get("/origin").status_code == 200
+
+def test_an_expected_error_is_taken_by_check(mock_backend, project):
+    mock = mock_backend(broken)
+    with Emulator(project, backends={"origin": mock}) as emu:
+        emu.get("/origin")
+    with pytest.raises(AssertionError, match="broken at /origin"):
+        mock.check()
+
+def test_after_them_nothing_is_left_over(project):
+    with Emulator(project) as emu:
+        assert emu.get("/x").text == "hello /x"
+"""
+
+
+def test_a_mock_handlers_exception_fails_the_test_that_ran_whoever_made_the_mock(tmp_path):
+    project = write_project(tmp_path / "app")
+    (project / "tests").mkdir()
+    (project / "tests" / "conftest.py").write_text(
+        "import pathlib, pytest\n\n@pytest.fixture\ndef project():\n"
+        "    return pathlib.Path(__file__).parents[1]\n"
+    )
+    (project / "tests" / "test_mocks.py").write_text(MOCKS_EVERY_WAY)
+    result = run_pytest(project, "-rA")
+    out = result.stdout
+    assert "4 failed, 2 passed in" in out.splitlines()[-1], out  # and no errors
+    sections = dict(re.findall(r"\n_+ (test_\w+) _+\n(.*?)(?=\n_+ test_|\n=+ )", out, re.DOTALL))
+    for name in ("mock_backend_fixture", "a_function_override", "a_mock_of_ones_own"):
+        section = sections[f"test_{name}"]
+        assert (
+            "E   AssertionError: the mock backend's handler raised ValueError('broken at /origin')"
+        ) in section
+        assert 'raise ValueError(f"broken at {req.target}")' in section  # its traceback
+    # a test that failed by itself keeps its failure; the handler's errors are notes on it
+    failed_anyway = sections["test_two_errors_and_a_failing_assert"]
+    assert "assert 500 == 200" in failed_anyway
+    assert "and the mock backend's handler raised ValueError('broken at /origin')" in (
+        failed_anyway
+    )
+    assert "ValueError('broken at /origin?again')" in failed_anyway
+    assert "PASSED tests/test_mocks.py::test_an_expected_error_is_taken_by_check" in out
+    assert "PASSED tests/test_mocks.py::test_after_them_nothing_is_left_over" in out
 
 
 def test_without_a_fastly_toml_the_error_says_how_to_name_the_project(tmp_path):

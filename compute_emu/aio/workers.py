@@ -11,7 +11,7 @@ through that worker's own ``SimpleQueue`` (a new thread starts only when none is
 batch of reports). Idle workers exit after ``idle_timeout``.
 
 Measured against anyio's ``to_thread.run_sync`` (a capacity limiter, a portal and a condition
-per call) this halves the cost of a hello-world request (see the README's Performance part).
+per call) this halves the cost of a hello-world request (see docs/performance.md).
 """
 
 from __future__ import annotations

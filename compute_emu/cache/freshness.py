@@ -5,12 +5,27 @@ From Fastly's "HTTP caching semantics" (cache freshness) page, Compute behaviour
 - Cacheable statuses: 200, 203, 300, 301, 302, 404, 410; anything else is not stored.
 - TTL, in order of preference: ``Surrogate-Control: max-age``, ``Cache-Control: s-maxage``,
   ``Cache-Control: max-age``, ``Expires`` (minus ``Date``); else the default of 2 minutes. The
-  response's ``Age`` counts against it (the object is that old already).
+  response's ``Age`` counts against it (the object is that old already), except for an
+  ``Expires``-based TTL: then the object's age starts at 0 whatever ``Age`` says (Fastly's
+  ``Age`` reference, "Expires-based freshness").
 - ``stale-while-revalidate`` and ``stale-if-error``: ``Surrogate-Control`` first, then
   ``Cache-Control``; default 0.
-- Not stored: ``Cache-Control: private`` or ``no-store`` (or ``no-cache``, which would need a
-  revalidation for every use), ``Surrogate-Control: no-store``, a ``Set-Cookie`` header, and
-  ``Vary: *``. ``Surrogate-Control`` wins over ``Cache-Control`` where both speak.
+- Surrogate-Control wins over Cache-Control for what it says: the TTL and the stale windows
+  (Fastly's Surrogate-Control reference: "will prefer Surrogate-Control over Cache-Control if
+  both exist", for the freshness of the object). It does not make a response storable that
+  Fastly does not store:
+- Not stored, whatever Surrogate-Control says: ``Cache-Control: private`` ("Don't store", one of
+  the few Cache-Control directives that influence Fastly's caching, per "About cache control
+  headers"), ``Cache-Control: no-store`` and ``Surrogate-Control: no-store``, a ``Set-Cookie``
+  header (Fastly passes those by default; the Compute SDKs record them uncacheable), and
+  ``Vary: *``. ``Cache-Control: no-cache`` is ignored by Fastly (same page): the response is
+  stored, which is the split Fastly recommends (``Cache-Control: no-cache`` for browsers,
+  ``Surrogate-Control: max-age`` for the edge).
+- Hit-for-pass: ``private``, ``no-store`` and ``Set-Cookie`` are recorded uncacheable (Fastly
+  passes them in ``vcl_fetch``, which makes a hit-for-pass object; the Compute SDKs record a
+  ``Set-Cookie`` response uncacheable), for the TTL the response would have had: later
+  requests for its key go to the backend at once instead of queueing behind one fetch. An
+  uncacheable status and ``Vary: *`` are not recorded.
 - ``Vary`` names the request headers whose values pick the variant (the secondary key).
 - ``Surrogate-Key`` lists the keys a purge can name (space-separated).
 - Revalidation (RFC 9111 §4.3): a stale object with an ``ETag`` or ``Last-Modified`` is
@@ -79,6 +94,7 @@ class Freshness:
 
     storable: bool
     reason: str  # why not stored ("" when storable)
+    record_uncacheable: bool  # not stored, and recorded so (hit-for-pass) for ``ttl``
     ttl: float  # seconds of freshness left when it arrived (max-age minus Age)
     age: float  # the response's Age when it arrived
     stale_while_revalidate: float = 0.0
@@ -93,16 +109,19 @@ def analyse(status: int, headers: Headers, now: float) -> Freshness:
     surrogate = directives(_header(headers, "surrogate-control"))
     cache_control = directives(_header(headers, "cache-control"))
     age = seconds((_header(headers, "age") or "").split(",")[0].strip()) or 0.0
-    ttl = _max_age(surrogate, cache_control, headers, now)
+    ttl = _max_age(surrogate, cache_control)
+    if ttl is None and (ttl := _expires(headers, now)) is not None:
+        age = 0.0  # an Expires-based TTL: the object's age starts at 0
     ttl = DEFAULT_TTL if ttl is None else ttl
     swr = _first(surrogate, cache_control, "stale-while-revalidate")
     sie = _first(surrogate, cache_control, "stale-if-error")
     vary = vary_names(_header(headers, "vary"))
     keys = surrogate_keys(_header(headers, "surrogate-key"))
-    reason = _not_storable(status, surrogate, cache_control, headers, vary)
+    reason, record = _not_storable(status, surrogate, cache_control, headers, vary)
     return Freshness(
         storable=not reason,
         reason=reason,
+        record_uncacheable=record,
         ttl=max(ttl - age, 0.0),
         age=age,
         stale_while_revalidate=swr,
@@ -113,11 +132,9 @@ def analyse(status: int, headers: Headers, now: float) -> Freshness:
 
 
 def _max_age(
-    surrogate: Mapping[str, str | None],
-    cache_control: Mapping[str, str | None],
-    headers: list[tuple[str, bytes]],
-    now: float,
+    surrogate: Mapping[str, str | None], cache_control: Mapping[str, str | None]
 ) -> float | None:
+    """The first of Surrogate-Control max-age, s-maxage and max-age that is given."""
     for found in (
         seconds(surrogate.get("max-age")),
         seconds(cache_control.get("s-maxage")),
@@ -125,6 +142,11 @@ def _max_age(
     ):
         if found is not None:
             return found
+    return None
+
+
+def _expires(headers: list[tuple[str, bytes]], now: float) -> float | None:
+    """The freshness ``Expires`` gives (minus ``Date``, else ``now``), if there is one."""
     expires_text = _header(headers, "expires")
     if expires_text is None:
         return None
@@ -150,19 +172,21 @@ def _not_storable(
     cache_control: Mapping[str, str | None],
     headers: list[tuple[str, bytes]],
     vary: tuple[str, ...],
-) -> str:
+) -> tuple[str, bool]:
+    """Why the response is not stored ("" if it is), and whether that is recorded
+    (hit-for-pass)."""
     if status not in CACHEABLE_STATUSES:
-        return f"status {status}"
-    if "no-store" in surrogate:
-        return "Surrogate-Control: no-store"
-    for name in ("private", "no-store", "no-cache"):
-        if name in cache_control:
-            return f"Cache-Control: {name}"
-    if any(n.lower() == "set-cookie" for n, _ in headers):
-        return "Set-Cookie"
+        return f"status {status}", False
     if "*" in vary:
-        return "Vary: *"
-    return ""
+        return "Vary: *", False
+    if "no-store" in surrogate:
+        return "Surrogate-Control: no-store", True
+    for name in ("private", "no-store"):  # no-cache is ignored by Fastly
+        if name in cache_control:
+            return f"Cache-Control: {name}", True
+    if any(n.lower() == "set-cookie" for n, _ in headers):
+        return "Set-Cookie", True
+    return "", False
 
 
 def vary_names(value: str | None) -> tuple[str, ...]:

@@ -5,16 +5,22 @@ One ``send()`` through the cache asks, in order:
 1. :func:`route`: is the request looked up at all? A method other than GET or HEAD goes to
    the backend untagged; a request with ``set_pass`` goes there tagged PASS.
 2. :func:`on_lookup`, with what the lookup found (:func:`found_state`) and whether a fetch of
-   the key is under way: a fresh object is a HIT; a stale one within stale-while-revalidate is
+   the key is under way: a hit-for-pass record sends it to the backend at once (PASS, no
+   collapsing); a fresh object is a HIT; a stale one within stale-while-revalidate is
    served STALE, and refreshed in the background unless a fetch is already under way; another
    request's fetch is waited for (collapsing); the request's own fetch is never waited for (it
    goes to the backend on its own, MISS); else it is a MISS that fetches for the cache.
-3. :func:`after_wait`, when it waited: the key is looked up again after a fetch that stored
-   or failed; after one that was not stored it goes to the backend (PASS), and after a wait
-   that timed out too (MISS).
-4. :func:`serve_stale_on_error`, for a MISS: a failed send, or a 5xx, with a stale object still
+3. :func:`after_wait`, when it waited: the key is looked up again after the fetch, whatever
+   became of it (a HIT if stored; a PASS if recorded uncacheable; else the next waiter
+   fetches and the others queue behind it, as Fastly's request collapsing does); after a
+   wait that timed out it goes to the backend itself (MISS).
+4. :func:`conditional`, for a MISS with a stale object: it asks the backend conditionally
+   when the object has an ``ETag`` or ``Last-Modified``, and :func:`not_modified` says whether
+   the answer (a 304) refreshes the stored object instead of replacing it.
+5. :func:`serve_stale_on_error`, for a MISS: a failed send, or a 5xx, with a stale object still
    within stale-if-error serves that object (STALE).
-5. :func:`keep`/:func:`keep_refreshed`: whether what came back is stored.
+6. :func:`storage`/:func:`storage_refreshed`: whether what came back is stored, or recorded
+   uncacheable (hit-for-pass) for its TTL.
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ class Found(enum.Enum):
     """What a lookup found, at the time of the lookup."""
 
     NOTHING = "nothing"
+    HIT_FOR_PASS = "a record that the key's responses are uncacheable (hit-for-pass)"
     FRESH = "fresh"
     STALE_WHILE_REVALIDATE = "stale, within stale-while-revalidate"
-    STALE = "stale (kept for stale-if-error)"
+    STALE = "stale (kept for stale-if-error or to be revalidated)"
 
 
 class UnderWay(enum.Enum):
@@ -92,8 +99,11 @@ def route(method: str, pass_: bool) -> Forward | None:
     return None
 
 
-def found_state(entry: Entry | None, now: float) -> Found:
-    """What a lookup that returned ``entry`` found at ``now`` (store clock)."""
+def found_state(entry: Entry | None, now: float, pass_until: float | None = None) -> Found:
+    """What a lookup that returned ``entry`` (and the key's hit-for-pass record, live until
+    ``pass_until``) found at ``now`` (store clock). The record is the newest word on the key."""
+    if pass_until is not None and now < pass_until:
+        return Found.HIT_FOR_PASS
     if entry is None or entry.meta is None:  # nothing, or not a readthrough object
         return Found.NOTHING
     if entry.is_fresh(now):
@@ -105,6 +115,8 @@ def found_state(entry: Entry | None, now: float) -> Found:
 
 def on_lookup(found: Found, under_way: UnderWay) -> Step:
     """The step after a lookup (see the module docstring)."""
+    if found is Found.HIT_FOR_PASS:
+        return Forward("PASS")
     if found is Found.FRESH:
         return Hit()
     if found is Found.STALE_WHILE_REVALIDATE:
@@ -118,12 +130,25 @@ def on_lookup(found: Found, under_way: UnderWay) -> Step:
 
 def after_wait(outcome: str | None) -> Forward | None:
     """After waiting for another's fetch (``outcome``: stored, failed, uncacheable; ``None``:
-    the wait timed out): go to the backend (a :class:`Forward`), or ``None``: look up again."""
+    the wait timed out): go to the backend (a :class:`Forward`), or ``None``: look up again.
+    An uncacheable response serves only the request that fetched it: the waiters look again,
+    and go to the backend at once only if it was recorded uncacheable (hit-for-pass)."""
     if outcome is None:
         return Forward("MISS")
-    if outcome == "uncacheable":
-        return Forward("PASS")
     return None
+
+
+def conditional(stale: bool, has_validators: bool) -> bool:
+    """Whether a MISS asks the backend with ``If-None-Match``/``If-Modified-Since``: it has a
+    stale object, and the object has an ``ETag`` or ``Last-Modified`` (Fastly revalidates
+    those rather than fetch them whole)."""
+    return stale and has_validators
+
+
+def not_modified(conditional: bool, status: int) -> bool:
+    """Whether the answer revalidates the stale object (its TTL refreshed, its body kept): a
+    304 to a conditional request. A 304 the cache did not ask for is the app's answer."""
+    return conditional and status == 304
 
 
 def serve_stale_on_error(send_failed: bool, status: int | None, stale_usable: bool) -> bool:
@@ -132,13 +157,29 @@ def serve_stale_on_error(send_failed: bool, status: int | None, stale_usable: bo
     return stale_usable and (send_failed or (status is not None and status >= 500))
 
 
-def keep(cacheable: bool, length: int | None, max_object: int) -> bool:
-    """Whether a MISS's response is stored: cacheable, and not declared bigger than one
-    object may be (a body that grows past it while copied is dropped then)."""
-    return cacheable and (length is None or length <= max_object)
+class Storage(enum.Enum):
+    """What becomes of a MISS's response (the host's storage actions)."""
+
+    INSERT = "stored"
+    DO_NOT_STORE = "not stored"
+    RECORD_UNCACHEABLE = "not stored, recorded uncacheable (hit-for-pass)"
 
 
-def keep_refreshed(cacheable: bool, status: int) -> bool:
-    """Whether a background refresh's response replaces the stale object: cacheable, and not
-    an error (the stale object stays for stale-if-error)."""
-    return cacheable and status < 500
+def storage(
+    cacheable: bool, record_uncacheable: bool, length: int | None, max_object: int
+) -> Storage:
+    """What becomes of a MISS's response: stored if cacheable and not declared bigger than
+    one object may be (a body that grows past it while copied is dropped then); else
+    recorded uncacheable if the rules or ``set_uncacheable(True)`` say so; else nothing."""
+    if cacheable:
+        too_big = length is not None and length > max_object
+        return Storage.DO_NOT_STORE if too_big else Storage.INSERT
+    return Storage.RECORD_UNCACHEABLE if record_uncacheable else Storage.DO_NOT_STORE
+
+
+def storage_refreshed(cacheable: bool, record_uncacheable: bool, status: int) -> Storage:
+    """What becomes of a background refresh's response: as :func:`storage`, except that an
+    error never replaces the stale object (it stays for stale-if-error)."""
+    if status >= 500:
+        return Storage.DO_NOT_STORE
+    return storage(cacheable, record_uncacheable, None, 0)

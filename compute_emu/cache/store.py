@@ -2,8 +2,9 @@
 
 Bounded by bytes with LRU eviction; a surrogate-key index for purges (hard: removed; soft:
 marked stale); obligations for request collapsing (concurrent misses for one key wait for the
-one fetch under way), taken and ended by a :class:`Fill`. Bodies are :class:`CachedBody`
-values that readers can follow while they are still being written.
+one fetch under way), taken and ended by a :class:`Fill`; hit-for-pass records (a key whose
+responses are uncacheable, until a time: its lookups skip collapsing). Bodies are
+:class:`CachedBody` values that readers can follow while they are still being written.
 
 Threading: every method runs on the server's event loop thread (the network side). The app's
 thread reaches the store through the loop (``Calls.call``/``Calls.run``), so there are no
@@ -29,6 +30,7 @@ from .freshness import variant
 DEFAULT_CAPACITY = 256 * 1024 * 1024  # bytes (--cache-size)
 OBJECT_SHARE = 8  # one object may take at most 1/8 of the cache (32 MiB by default)
 ENTRY_OVERHEAD = 256  # bytes counted per object besides its body and headers
+PASS_SWEEP = 1024  # hit-for-pass records kept before the expired ones are swept
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Entry:
     user_metadata: bytes = b""
     sensitive: bool = False
     meta: HttpMeta | None = None
+    revalidatable: bool = False  # has an ETag or Last-Modified: kept stale to be revalidated
     hits: int = 0
     stale_since: float | None = None  # set by a soft purge
     label: str = ""  # what the key stands for (a readthrough object's URL)
@@ -83,8 +86,10 @@ class Entry:
         return now < self.expires_at + self.stale_if_error
 
     def kept(self, now: float) -> bool:
-        """Worth keeping: fresh, or still in one of its stale windows."""
-        return now < self.expires_at + max(self.stale_while_revalidate, self.stale_if_error)
+        """Worth keeping: fresh, still in one of its stale windows, or revalidatable (stale
+        objects with a validator stay until evicted, to be refreshed by a 304)."""
+        window = max(self.stale_while_revalidate, self.stale_if_error)
+        return self.revalidatable or now < self.expires_at + window
 
     @property
     def size(self) -> int:
@@ -123,7 +128,8 @@ class Fill:
     ended exactly once, by the fill.
 
     ``with store.fill(key, owner) as fill:`` fetches, then ends it with :meth:`stored`,
-    :meth:`uncacheable`, or by handing it to the body's copy (:meth:`copy_into`: stored when
+    :meth:`uncacheable` (or :meth:`pass_for`: uncacheable, and recorded so), or by handing it
+    to the body's copy (:meth:`copy_into`: stored when
     the body is complete, failed if it is not). A block that leaves without saying (an
     exception, a stale object served instead) ends it failed. Those waiting for the key wake
     at the end.
@@ -154,8 +160,14 @@ class Fill:
         self.store.end(self.key, self.obligation, "stored")
 
     def uncacheable(self) -> None:
-        """The response is not to be stored: end the fetch (waiters go to the backend)."""
+        """The response is not to be stored: end the fetch (waiters look the key up again)."""
         self.store.end(self.key, self.obligation, "uncacheable")
+
+    def pass_for(self, seconds: float) -> None:
+        """The response is not to be stored, and the key's lookups go to the backend for
+        ``seconds`` (hit-for-pass): record it and end the fetch."""
+        self.store.record_pass(self.key, seconds)
+        self.uncacheable()
 
     def failed(self) -> None:
         """Nothing came of the fetch: end it (waiters look the key up again)."""
@@ -176,8 +188,11 @@ class FillingBody:
         self.entry = entry
 
     def feed(self, chunk: bytes) -> None:
-        """The next chunk; ``b""`` at the end."""
+        """The next chunk; ``b""`` at the end. Once the copy was abandoned (it outgrew one
+        object), the rest of the body is only served: nothing is stored at its end."""
         body = self.entry.body
+        if body.state != "writing":
+            return
         if chunk:
             body.append(chunk)
             if not self.fill.store.fits(body.size):
@@ -207,6 +222,7 @@ class CacheStore:
         self._sizes: dict[int, int] = {}
         self.bytes = 0
         self._obligations: dict[bytes, Obligation] = {}
+        self._passes: dict[bytes, float] = {}  # hit-for-pass: key -> until (clock time)
         self.tasks: set[asyncio.Task[Any]] = set()  # background revalidations
 
     # -- time ----------------------------------------------------------------------------
@@ -236,6 +252,23 @@ class CacheStore:
                 return entry
         return None
 
+    def pass_until(self, key: bytes) -> float | None:
+        """Until when ``key``'s lookups go straight to the backend (hit-for-pass), if they
+        still do."""
+        until = self._passes.get(key)
+        if until is not None and until <= self.now():
+            del self._passes[key]
+            return None
+        return until
+
+    def record_pass(self, key: bytes, seconds: float) -> None:
+        """Record ``key``'s responses uncacheable for ``seconds`` (hit-for-pass)."""
+        now = self.now()
+        if len(self._passes) >= PASS_SWEEP:
+            self._passes = {k: t for k, t in self._passes.items() if t > now}
+        if seconds > 0:
+            self._passes[key] = now + seconds
+
     def entries(self) -> list[Entry]:
         """Every stored object (oldest use first)."""
         return list(self._lru.values())
@@ -243,7 +276,9 @@ class CacheStore:
     # -- storing -------------------------------------------------------------------------
     def insert(self, entry: Entry) -> None:
         """Store ``entry``, replacing the same variant of its key; evicts to stay in bounds.
-        A body still being written is counted when it completes (and dropped if it fails)."""
+        A body still being written is counted when it completes (and dropped if it fails).
+        The newest word on the key, it ends any hit-for-pass record of the key."""
+        self._passes.pop(entry.key, None)
         entries = self._variants.setdefault(entry.key, [])
         for old in [e for e in entries if e.variant == entry.variant and e.vary == entry.vary]:
             self._remove(old)
@@ -330,7 +365,9 @@ class CacheStore:
         return self._purge(list(self._by_surrogate.get(key, ())), soft)
 
     def purge_all(self, *, soft: bool = False) -> int:
-        """Remove (``soft``: mark stale) everything; returns how many objects."""
+        """Remove (``soft``: mark stale) everything, hit-for-pass records too; returns how
+        many objects."""
+        self._passes.clear()
         return self._purge(list(self._lru.values()), soft)
 
     def _purge(self, entries: list[Entry], soft: bool) -> int:
@@ -343,7 +380,8 @@ class CacheStore:
         return len(entries)
 
     def remove_key(self, key: bytes) -> int:
-        """Remove every variant of ``key``; returns how many."""
+        """Remove every variant of ``key`` (and its hit-for-pass record); returns how many."""
+        self._passes.pop(key, None)
         entries = list(self._variants.get(key, ()))
         for entry in entries:
             self._remove(entry)

@@ -14,21 +14,21 @@ from .errors import ConsoleError
 from .publishing import item_of, send_item
 
 if TYPE_CHECKING:
-    from .console import Console
+    from .state import ConsoleState
 
 Answer = dict[str, Any]
-Route = Callable[["Console", ConsoleRequest, dict[str, Any]], Answer | Awaitable[Answer]]
+Route = Callable[["ConsoleState", ConsoleRequest, dict[str, Any]], Answer | Awaitable[Answer]]
 
 
-def _requests(console: Console, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
+def _requests(console: ConsoleState, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
     return {"requests": console.feed.snapshot()}
 
 
-def _held(console: Console, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
+def _held(console: ConsoleState, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
     return console.held.state()
 
 
-async def _publish(console: Console, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
+async def _publish(console: ConsoleState, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
     port = console.publish_port
     if port is None:
         raise ConsoleError(409, "Fanout is off: enable [local_server.pushpin] in fastly.toml")
@@ -37,43 +37,43 @@ async def _publish(console: Console, request: ConsoleRequest, body: dict[str, An
     return {**answer, "description": description}
 
 
-def _stores(console: Console, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
+def _stores(console: ConsoleState, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
     return stores.overview(console.services.platform)
 
 
-def _kv_list(console: Console, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
+def _kv_list(console: ConsoleState, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
     store = stores.kv_store(console.services.platform, request.arg("store"))
     return stores.kv_list(store, request.arg("prefix"), request.arg("cursor"))
 
 
-def _kv_read(console: Console, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
+def _kv_read(console: ConsoleState, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
     store = stores.kv_store(console.services.platform, request.arg("store"))
     return stores.kv_read(store, request.arg("key"))
 
 
-def _kv_write(console: Console, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
+def _kv_write(console: ConsoleState, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
     store = stores.kv_store(console.services.platform, body.get("store"))
     return stores.kv_write(store, body)
 
 
-def _kv_delete(console: Console, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
+def _kv_delete(console: ConsoleState, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
     store = stores.kv_store(console.services.platform, body.get("store"))
     return stores.kv_delete(store, body.get("key"))
 
 
-def _cache(console: Console, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
+def _cache(console: ConsoleState, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
     return cache_view.objects(console.services.cache)
 
 
-def _cache_purge(console: Console, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
+def _cache_purge(console: ConsoleState, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
     return cache_view.purge_request(console.services.cache, body, console.services.log)
 
 
-def _cache_remove(console: Console, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
+def _cache_remove(console: ConsoleState, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
     return cache_view.remove_object(console.services.cache, body, console.services.log)
 
 
-def _cache_advance(console: Console, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
+def _cache_advance(console: ConsoleState, request: ConsoleRequest, body: dict[str, Any]) -> Answer:
     return cache_view.advance_clock(console.services.cache, body)
 
 

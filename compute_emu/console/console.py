@@ -18,6 +18,7 @@ from ..aio.loop import Timer, call_later
 from .admission import PREFIX
 from .events import EventHub
 from .held import HeldTable
+from .http import answer
 from .requests import RequestFeed
 
 if TYPE_CHECKING:
@@ -67,7 +68,6 @@ class Console:
     ) -> Callable[[Exchange], Awaitable[None]]:
         """``handler`` with the console's paths answered here first."""
         from .admission import is_console_path
-        from .http import answer
 
         async def handle(exchange: Exchange) -> None:
             if is_console_path(exchange.target):

@@ -21,7 +21,7 @@ from .api import route
 from .errors import ConsoleError
 
 if TYPE_CHECKING:
-    from .console import Console
+    from .state import ConsoleState
 
 MAX_BODY = 2 * 1024 * 1024  # bytes of a JSON request body (a KV value written from the form)
 KEEPALIVE = 15.0  # seconds between comments on an idle event stream
@@ -63,13 +63,18 @@ def _headers(
 
 
 async def _send(
-    exchange: Exchange, console: Console, status: int, kind: bytes, body: bytes, csp: bytes = CSP
+    exchange: Exchange,
+    console: ConsoleState,
+    status: int,
+    kind: bytes,
+    body: bytes,
+    csp: bytes = CSP,
 ) -> None:
     date = console.services.date()
     await exchange.send_response(status, _headers(kind, len(body), date, csp), body)
 
 
-async def send_json(exchange: Exchange, console: Console, status: int, data: Any) -> None:
+async def send_json(exchange: Exchange, console: ConsoleState, status: int, data: Any) -> None:
     """A JSON answer."""
     body = json.dumps(data, ensure_ascii=False).encode() + b"\n"
     await _send(exchange, console, status, b"application/json", body)
@@ -90,7 +95,7 @@ async def _read_json(exchange: Exchange) -> dict[str, Any]:
     return data
 
 
-async def answer(console: Console, exchange: Exchange) -> None:
+async def answer(console: ConsoleState, exchange: Exchange) -> None:
     """Answer one request for a console path."""
     decision = check_console(
         exchange.method,
@@ -126,7 +131,7 @@ async def answer(console: Console, exchange: Exchange) -> None:
         await send_json(exchange, console, exc.status, {"error": str(exc)})
 
 
-async def _api(console: Console, exchange: Exchange, request: ConsoleRequest) -> None:
+async def _api(console: ConsoleState, exchange: Exchange, request: ConsoleRequest) -> None:
     if request.name == "events" and exchange.method == "GET":
         await stream_events(console, exchange)
         return
@@ -151,7 +156,7 @@ def _event(name: str, data: Any) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-async def stream_events(console: Console, exchange: Exchange) -> None:
+async def stream_events(console: ConsoleState, exchange: Exchange) -> None:
     """``text/event-stream``: a ``snapshot`` first, then ``request`` and ``held`` events as
     they happen, until the page goes away (or falls too far behind: then it reconnects)."""
     hub = console.hub

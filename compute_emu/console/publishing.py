@@ -49,7 +49,7 @@ def item_of(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
         )
     except UserError as exc:
         raise ConsoleError(400, str(exc)) from None
-    return item, describe(item, fmt)
+    return item, describe(item, [fmt], message)
 
 
 async def send_item(client: UpstreamClient, port: int, item: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..install_source import install_spec
 
 DEFAULT_REQUIRES = ">=3.12"  # fastly-compute 0.1.x
 
@@ -122,8 +123,9 @@ def check_interpreter(project_dir: Path) -> None:
             f"this is an official fastly-compute SDK project, which needs Python {need} or newer "
             f"(fastly-compute requires Python {requires}); compute-emu is running on Python "
             f"{here} ({sys.executable}). Run compute-emu from a Python {need}+ environment: "
-            f"python{need} -m venv .venv && .venv/bin/pip install compute-emu 'fastly-compute' "
-            "(plus your app's packages, e.g. flask)"
+            f"python{need} -m venv .venv && .venv/bin/pip install {install_spec()} "
+            "'fastly-compute>=0.1.3,<0.2' (plus your app's packages, e.g. flask; compute-emu "
+            "is not on PyPI: this installs the one running now)"
         )
     if not installed:
         raise UserError(

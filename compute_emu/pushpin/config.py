@@ -40,11 +40,21 @@ class PushpinVersion:
         return f"{self.major}.{self.minor}.{self.patch}"
 
 
-def parse_version(output: str) -> PushpinVersion:
-    """``"pushpin 1.36.0"`` -> 1.36.0; a UserError quoting the output otherwise."""
-    match = re.search(r"(?<![\d.])(\d+)\.(\d+)(?:\.(\d+))?", output)
+# what `pushpin --version` prints (every release: "<name> <version>"), on a line of its own
+_VERSION = re.compile(r"^\s*pushpin\s+v?(\d+)\.(\d+)(?:\.(\d+))?(?![\d.])", re.I | re.M)
+
+
+def parse_version(output: str, binary: str = "pushpin") -> PushpinVersion:
+    """``"pushpin 1.36.0"`` -> 1.36.0; otherwise ``binary`` is not Pushpin: a UserError
+    quoting the first line it printed."""
+    match = _VERSION.search(output)
     if not match:
-        raise UserError(f"cannot tell the Pushpin version from `pushpin --version`: {output!r}")
+        said = next((line.strip() for line in output.splitlines() if line.strip()), "")
+        raise UserError(
+            f"{binary} is not Pushpin: `{binary} --version` printed "
+            f"{repr(said) if said else 'nothing'} (Pushpin prints e.g. 'pushpin 1.36.0'); "
+            "point --pushpin-path or [local_server.pushpin] pushpin_path at Pushpin"
+        )
     return PushpinVersion(int(match[1]), int(match[2]), int(match[3] or 0))
 
 

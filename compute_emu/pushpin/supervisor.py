@@ -79,7 +79,7 @@ def read_version(binary: str) -> PushpinVersion:
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise UserError(f"cannot run {binary} --version: {exc}") from None
-    return parse_version(result.stdout + result.stderr)
+    return parse_version(result.stdout + result.stderr, binary)
 
 
 def _port_free(port: int) -> bool:

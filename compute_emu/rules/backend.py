@@ -4,7 +4,12 @@
 - ``Host`` is ``override_host``, else the request's Host header, else the URL authority.
 - The backend URL path is a prefix: ``http://h/api`` + ``/x?q`` -> ``/api/x?q``.
 - Hop-by-hop headers (and those the ``Connection`` header names), ``Expect`` and the
-  request's own framing are not forwarded; the framing is rebuilt for the body sent.
+  request's own framing are not forwarded; the framing is rebuilt for the body sent. The
+  app's ``Connection`` header itself goes on when all it says is ``keep-alive`` or ``close``
+  (Viceroy forwards every header of the app's but the framing, src/http/filtering.rs: an app
+  that copies a browser's ``Connection: keep-alive`` sends it on; other options name headers
+  that are dropped, or ask for an upgrade ``send()`` does not do).
+- Header names go out in lower case, as hyper writes them (``rules/http1_client.py``).
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from .framing import Headers, body_headers, end_to_end
+from .framing import FRAMING, HOP_BY_HOP, Headers, body_headers, connection_tokens, strip_headers
 
 if TYPE_CHECKING:
     from ..manifest.model import BackendConfig
 
 NOT_FORWARDED = frozenset({"host", "expect"})  # besides hop-by-hop and framing headers
+CONNECTION_OPTIONS = frozenset({"keep-alive", "close"})  # a Connection header that goes on
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +102,12 @@ def backend_request(
         if name.lower() == "host":
             host = value
             break
+    options = connection_tokens(headers)
+    drop = HOP_BY_HOP | FRAMING | NOT_FORWARDED | options
+    if options and options <= CONNECTION_OPTIONS:
+        drop -= {"connection"}
     out: Headers = [("Host", host_header(backend, url, host).encode("latin-1"))]
-    out += [(n, v) for n, v in end_to_end(headers) if n.lower() not in NOT_FORWARDED]
+    out += strip_headers(headers, drop)
     out += body_headers(method, body_length)
     return OutgoingRequest(
         destination=backend_destination(backend),

@@ -9,8 +9,11 @@ backend authority with its port, and the backend URL path is prepended.
 
 Two departures from a literal reading of Viceroy, both for safety: the client's own
 ``Pushpin-Route`` is never kept (Viceroy replaces it too: the route is the app's backend, and
-no route compute-emu adds for itself is reachable from a client), and a client request that
-declares both ``Content-Length`` and ``Transfer-Encoding`` goes on chunked only.
+no route compute-emu adds for itself is reachable from a client), and the client's body
+framing goes on as the framing it declared, spelt the one way ``send()`` spells it too
+(:func:`~compute_emu.rules.framing.framing_headers`: ``content-length: 5`` for a client's
+``Content-Length: 5, 5``, ``transfer-encoding: chunked`` for its ``Chunked``), so that the
+next hop cannot read the body another way than compute-emu did.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .backend import Destination, OutgoingRequest, backend_destination, join_prefix, path_and_query
-from .framing import Headers
+from .framing import FRAMING, Framing, Headers, framing_headers
 
 if TYPE_CHECKING:
     from ..manifest.model import BackendConfig
@@ -48,16 +51,13 @@ PROTECTED = frozenset(
 REPLACED = frozenset({"host", "pushpin-route"})
 
 
-def merge_headers(client: Headers, app: Headers) -> Headers:
-    """The client's protected headers (but Host and Pushpin-Route), then the app's others.
-
-    With a ``Transfer-Encoding`` among them, the client's ``Content-Length`` is dropped: the
-    body goes on chunked, and a message never carries both framings onward.
-    """
-    kept = [(n, v) for n, v in client if n.lower() in PROTECTED and n.lower() not in REPLACED]
-    if any(n.lower() == "transfer-encoding" for n, _ in kept):
-        kept = [(n, v) for n, v in kept if n.lower() != "content-length"]
-    return kept + [(n, v) for n, v in app if n.lower() not in PROTECTED]
+def merge_headers(client: Headers, app: Headers, framing: Framing) -> Headers:
+    """The client's protected headers (but Host and Pushpin-Route), then the app's others,
+    then the client body's ``framing`` (as the front door's parser decided it), spelt the one
+    way ``send()`` spells it."""
+    dropped = REPLACED | FRAMING
+    kept = [(n, v) for n, v in client if n.lower() in PROTECTED and n.lower() not in dropped]
+    return kept + [(n, v) for n, v in app if n.lower() not in PROTECTED] + framing_headers(framing)
 
 
 def fanout_request(
@@ -67,11 +67,13 @@ def fanout_request(
     url: str,
     client_headers: Headers,
     app_headers: Headers,
+    framing: Framing,
 ) -> OutgoingRequest:
-    """The request a Fanout handoff sends to Pushpin's proxy port."""
+    """The request a Fanout handoff sends to Pushpin's proxy port (``framing``: the client
+    body's, as the front door's parser decided it)."""
     authority = f"127.0.0.1:{proxy_port}"
     headers: Headers = [("Host", authority.encode())]
-    headers += merge_headers(client_headers, app_headers)
+    headers += merge_headers(client_headers, app_headers, framing)
     headers.append(("Pushpin-Route", backend.encode()))
     return OutgoingRequest(
         destination=Destination(host="127.0.0.1", port=proxy_port),
@@ -87,11 +89,13 @@ def websocket_request(
     url: str,
     client_headers: Headers,
     app_headers: Headers,
+    framing: Framing,
 ) -> OutgoingRequest:
-    """The request a WebSocket passthrough sends straight to the backend."""
+    """The request a WebSocket passthrough sends straight to the backend (``framing``: the
+    client body's, as the front door's parser decided it)."""
     host = backend.override_host or backend.authority
     headers: Headers = [("Host", host.encode("latin-1"))]
-    headers += merge_headers(client_headers, app_headers)
+    headers += merge_headers(client_headers, app_headers, framing)
     return OutgoingRequest(
         destination=backend_destination(backend),
         method=method,

@@ -3,93 +3,141 @@
 :class:`ServerProtocol` is the server half of one client connection, built for the one job
 compute-emu gives it: it replaces h11 on the front door, where h11 cost ~35 us per request
 (a third of the loop's time on a hello-world request; this costs ~5). The states carry h11's
-names so the connection code reads the same, and the rules are stricter than h11's where a
-lenient parse could be read differently by the next hop (Pushpin, a backend):
+names so the connection code reads the same, and every legal move is in one table,
+:data:`MOVES`. The rules are stricter than h11's where a lenient parse could be read
+differently by the next hop (Pushpin, a backend):
 
 - lines end in CRLF; a bare LF or CR, an obs-fold (a line starting with SP or HTAB), space
   before a colon, or a control character in a field value is a 400;
 - a request head is at most ``max_head`` bytes, complete or not (431);
-- Content-Length is digits only; repeated values must agree (400);
-- Transfer-Encoding must be exactly ``chunked`` (501 for other codings, RFC 9112 §6.1);
+- the body's framing is :func:`~compute_emu.rules.framing.declared_framing`'s decision,
+  carried on the head as :attr:`RequestHead.framing`: Content-Length digits only, repeated
+  values equal; Transfer-Encoding exactly ``chunked`` (501 for other codings, RFC 9112
+  §6.1); both Content-Length and Transfer-Encoding refused (400, and the connection closes:
+  RFC 9112 §6.3 item 3);
 - an HTTP/1.1 request has exactly one Host, an HTTP/1.0 one at most one (400);
 - chunked bodies are checked by :class:`~compute_emu.rules.chunked.ChunkedScanner`.
 
-Both Content-Length and Transfer-Encoding in one request is refused by the admission rules
-(``server/admission.py``) before anything reads the body. Response headers are checked too
-(an app cannot split a response with a CR or LF in a header).
+Response headers are checked too (an app cannot split a response with a CR or LF in a
+header), and a response given both Content-Length and Transfer-Encoding goes out chunked
+only, as h11 does (RFC 9112 §6.2: a sender must not send both).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
 
 from .chunked import ChunkedError, ChunkedScanner, take_payload
+from .framing import NO_BODY, Framing, FramingError, connection_tokens, declared_framing
+from .http1_head import (
+    LocalProtocolError,
+    ProtocolError,
+    parse_fields,
+    parse_request_line,
+    serialize_head,
+    split_head,
+    take_head,
+)
+from .http1_state import (
+    CLOSED,
+    CONNECTION_CLOSED,
+    DONE,
+    END_OF_MESSAGE,
+    ERROR,
+    IDLE,
+    MUST_CLOSE,
+    NEED_DATA,
+    PAUSED,
+    SEND_BODY,
+    SEND_RESPONSE,
+    SWITCHED,
+    Move,
+    Moves,
+    Sentinel,
+    State,
+    StateMachine,
+    transition_table,
+)
 
-# the states (as h11 names them)
-IDLE: Final = "IDLE"
-SEND_RESPONSE: Final = "SEND_RESPONSE"
-SEND_BODY: Final = "SEND_BODY"
-DONE: Final = "DONE"
-MUST_CLOSE: Final = "MUST_CLOSE"
-CLOSED: Final = "CLOSED"
-SWITCHED: Final = "SWITCHED_PROTOCOL"
-ERROR: Final = "ERROR"
-
-
-class _Sentinel:
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __repr__(self) -> str:
-        return self._name
-
-
-NEED_DATA: Final = _Sentinel("NEED_DATA")  # feed more bytes
-PAUSED: Final = _Sentinel("PAUSED")  # a request is complete: answer it first
-END_OF_MESSAGE: Final = _Sentinel("END_OF_MESSAGE")  # the request body is complete
-CONNECTION_CLOSED: Final = _Sentinel("CONNECTION_CLOSED")  # the client closed between requests
+__all__ = [
+    "CLOSED",
+    "CONNECTION_CLOSED",
+    "DONE",
+    "END_OF_MESSAGE",
+    "ERROR",
+    "IDLE",
+    "MAX_HEAD",
+    "MOVES",
+    "MUST_CLOSE",
+    "NEED_DATA",
+    "PAUSED",
+    "SEND_BODY",
+    "SEND_RESPONSE",
+    "SWITCHED",
+    "Event",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RequestHead",
+    "ServerProtocol",
+    "State",
+]
 
 MAX_HEAD = 64 * 1024
-
-_TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
-_REQUEST_LINE = re.compile(_TOKEN + rb" ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")
-# name, colon, optional whitespace, a value of visible characters and inner SP/HTAB
-_FIELD = re.compile(
-    rb"(" + _TOKEN + rb"):[ \t]*((?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?)[ \t]*"
-)
-_NAME = re.compile(_TOKEN)
-_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
-_DIGITS = re.compile(rb"[0-9]{1,18}")
+_DIGITS = re.compile(rb"[0-9]{1,18}")  # a response's Content-Length
 
 
-class ProtocolError(Exception):
-    """The client broke HTTP/1.1; answer ``status`` and close."""
+class Event:
+    """What moves the states of a server connection."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+    REQUEST = Move("a request head came in")
+    END_OF_REQUEST = Move("the request body ended")
+    CONNECTION_CLOSED = Move("the client closed between requests")
+    PROTOCOL_ERROR = Move("the client broke HTTP/1.1")
+    INFORMATIONAL = Move("a 100 Continue went out")
+    SWITCH = Move("a 101 Switching Protocols went out")
+    RESPONSE = Move("a response head went out")
+    END_OF_RESPONSE = Move("the response ended")
+    SEND_FAILED = Move("a write failed")
+    NEXT_CYCLE = Move("start_next_cycle()")
 
 
-class LocalProtocolError(Exception):
-    """We were about to break HTTP/1.1 (a body longer or shorter than its Content-Length)."""
+# Every legal move: event -> (our moves, their moves); None leaves that side where it is.
+MOVES: Moves = {
+    Event.REQUEST: ({IDLE: SEND_RESPONSE}, {IDLE: SEND_BODY}),
+    Event.END_OF_REQUEST: (None, {SEND_BODY: DONE}),
+    Event.CONNECTION_CLOSED: (None, {IDLE: CLOSED}),
+    Event.PROTOCOL_ERROR: (None, {IDLE: ERROR, SEND_BODY: ERROR}),
+    Event.INFORMATIONAL: ({SEND_RESPONSE: SEND_RESPONSE}, None),
+    Event.SWITCH: ({SEND_RESPONSE: SWITCHED}, {DONE: SWITCHED, MUST_CLOSE: SWITCHED}),
+    Event.RESPONSE: ({IDLE: SEND_BODY, SEND_RESPONSE: SEND_BODY}, None),  # IDLE: an error
+    Event.END_OF_RESPONSE: ({SEND_BODY: DONE}, None),
+    Event.SEND_FAILED: ({state: ERROR for state in State}, None),
+    Event.NEXT_CYCLE: ({DONE: IDLE}, {DONE: IDLE}),
+}
 
 
 @dataclass(slots=True)
 class RequestHead:
-    """A parsed request head; header names as the client spelled them."""
+    """A parsed request head; header names as the client spelled them. ``framing`` is how
+    its body is delimited, decided once here: whatever reads the body asks it, not the
+    headers."""
 
     method: bytes
     target: bytes
     http_version: bytes
     headers: list[tuple[bytes, bytes]]
+    framing: Framing = NO_BODY
 
 
-class ServerProtocol:
-    """The server side of one HTTP/1.1 connection (see the module docstring)."""
+class ServerProtocol(StateMachine):
+    """The server side of one HTTP/1.1 connection (see the module docstring).
+
+    ``our_state``, ``their_state`` and ``keep_alive`` change only in ``_set_state``, by
+    :data:`MOVES`.
+    """
+
+    TABLE = transition_table(MOVES)
 
     __slots__ = (
         "_buffer",
@@ -101,19 +149,14 @@ class ServerProtocol:
         "_no_body",
         "_out_chunked",
         "client_waits_for_100_continue",
-        "keep_alive",
         "max_head",
-        "our_state",
         "peer_eof",
         "request_method",
-        "their_state",
     )
 
     def __init__(self, max_head: int = MAX_HEAD) -> None:
+        super().__init__()
         self.max_head = max_head
-        self.their_state: str = IDLE
-        self.our_state: str = IDLE
-        self.keep_alive = True
         self.client_waits_for_100_continue = False
         self.peer_eof = False  # the client closed its sending side
         self.request_method = b""
@@ -139,99 +182,86 @@ class ServerProtocol:
         """Bytes received past the current request (after a 101: the new protocol's)."""
         return bytes(self._buffer)
 
-    def next_event(self) -> RequestHead | bytes | _Sentinel:
+    def next_event(self) -> RequestHead | bytes | Sentinel:
         """The next event: a :class:`RequestHead`, body bytes, ``END_OF_MESSAGE``,
         ``NEED_DATA``, ``PAUSED`` or ``CONNECTION_CLOSED``. Raises :class:`ProtocolError`."""
         state = self.their_state
-        if state is SEND_BODY:
-            return self._body_event()
-        if state is IDLE:
-            try:
+        try:
+            if state is SEND_BODY:
+                return self._body_event()
+            if state is IDLE:
                 return self._head_event()
-            except ProtocolError:
-                self.their_state = ERROR
-                self.keep_alive = False
-                raise
+        except ProtocolError:
+            self._set_state(Event.PROTOCOL_ERROR, keep_alive=False)
+            raise
         if state is ERROR:
             raise ProtocolError("the request was already invalid")
+        if state is CLOSED:
+            return CONNECTION_CLOSED
         return PAUSED  # DONE, MUST_CLOSE, SWITCHED: answer (or relay) first
 
-    def _head_event(self) -> RequestHead | _Sentinel:
+    def _head_event(self) -> RequestHead | Sentinel:
         buffer = self._buffer
-        while buffer[:2] == b"\r\n":  # RFC 9112 §2.2: ignore empty lines before a request
+        while buffer.startswith(b"\r\n"):  # RFC 9112 §2.2: ignore empty lines before a request
             del buffer[:2]
-        end = buffer.find(b"\r\n\r\n", self._head_search)
-        if end < 0:
-            if len(buffer) > self.max_head:
-                raise ProtocolError(f"request head larger than {self.max_head // 1024} KiB", 431)
+        head = take_head(buffer, self._head_search, self.max_head)
+        if head is None:
             if self.peer_eof:
                 if not buffer:
-                    self.their_state = CLOSED
+                    self._set_state(Event.CONNECTION_CLOSED)
                     return CONNECTION_CLOSED
                 raise ProtocolError("the connection closed inside a request head")
             self._head_search = max(len(buffer) - 3, 0)
             return NEED_DATA
-        if end + 4 > self.max_head:
-            raise ProtocolError(f"request head larger than {self.max_head // 1024} KiB", 431)
-        head = bytes(buffer[:end])
-        del buffer[: end + 4]
         self._head_search = 0
-        request = _parse_head(head)
+        lines = split_head(head)
+        method, target, version = parse_request_line(lines[0])
+        request = RequestHead(method, target, version, parse_fields(lines[1:]))
         self._start_request(request)
         return request
 
     def _start_request(self, request: RequestHead) -> None:
-        length: bytes | None = None
+        lengths: list[bytes] = []
         codings: list[bytes] = []
+        connection: list[tuple[bytes, bytes]] = []
         host_count = 0
-        keep_alive = request.http_version == b"1.1"
         expect = False
         for name, value in request.headers:
             lower = name.lower()
             if lower == b"content-length":
-                for item in value.split(b","):
-                    item = item.strip(b" \t")
-                    if not _DIGITS.fullmatch(item):
-                        raise ProtocolError("Content-Length is not a number")
-                    if length is not None and int(item) != int(length):
-                        raise ProtocolError("Content-Length values disagree")
-                    length = item
+                lengths.append(value)
             elif lower == b"transfer-encoding":
-                codings += [c.strip(b" \t").lower() for c in value.split(b",")]
+                codings.append(value)
             elif lower == b"host":
                 host_count += 1
             elif lower == b"connection":
-                if b"close" in [t.strip(b" \t").lower() for t in value.split(b",")]:
-                    keep_alive = False
+                connection.append((name, value))
             elif lower == b"expect":
                 expect = value.lower() == b"100-continue"
-        if host_count > 1 or (host_count == 0 and request.http_version == b"1.1"):
+        http11 = request.http_version == b"1.1"
+        if lengths or codings:
+            try:
+                request.framing = declared_framing(lengths, codings) or NO_BODY
+            except FramingError as exc:  # both framings (RFC 9112 §6.3) among them: refused
+                raise ProtocolError(str(exc), exc.status) from None
+        if host_count > 1 or (host_count == 0 and http11):
             raise ProtocolError("a request needs exactly one Host header (HTTP/1.0: at most one)")
+        close = not http11 or (bool(connection) and "close" in connection_tokens(connection))
+        self._set_state(Event.REQUEST, keep_alive=not close)
         self.request_method = request.method
-        self._http11 = request.http_version == b"1.1"
-        self.keep_alive = keep_alive
-        self.our_state = SEND_RESPONSE
-        self._chunked = None
-        self._left_to_read = 0
-        if codings:
-            if codings != [b"chunked"]:
-                raise ProtocolError("Transfer-Encoding other than chunked", 501)
-            self._chunked = ChunkedScanner()
-        elif length is not None:
-            self._left_to_read = int(length)
+        self._http11 = http11
+        framing = request.framing
+        self._chunked = ChunkedScanner() if framing.kind == "chunked" else None
+        self._left_to_read = framing.length
         has_body = self._chunked is not None or self._left_to_read > 0
-        self.client_waits_for_100_continue = expect and has_body and request.http_version == b"1.1"
-        self.their_state = SEND_BODY  # even without a body: END_OF_MESSAGE comes next
+        self.client_waits_for_100_continue = expect and has_body and http11
 
-    def _after_request(self) -> str:
-        return DONE if self.keep_alive else MUST_CLOSE
-
-    def _body_event(self) -> bytes | _Sentinel:
+    def _body_event(self) -> bytes | Sentinel:
         buffer = self._buffer
         scanner = self._chunked
         if scanner is None:
             if self._left_to_read == 0:
-                self.their_state = self._after_request()
+                self._set_state(Event.END_OF_REQUEST)
                 return END_OF_MESSAGE
             if not buffer:
                 return self._need_body()
@@ -242,38 +272,38 @@ class ServerProtocol:
             self.client_waits_for_100_continue = False
             return data
         if scanner.done:
-            self.their_state = self._after_request()
+            self._set_state(Event.END_OF_REQUEST)
             return END_OF_MESSAGE
         if not buffer:
             return self._need_body()
         try:
             data = take_payload(scanner, buffer)
         except ChunkedError as exc:
-            self.their_state = ERROR
-            self.keep_alive = False
             raise ProtocolError(f"bad chunked body: {exc}") from None
         self.client_waits_for_100_continue = False
         if data:
             return data
         return self._body_event() if scanner.done else NEED_DATA
 
-    def _need_body(self) -> _Sentinel:
+    def _need_body(self) -> Sentinel:
         if self.peer_eof:
-            self.their_state = ERROR
-            self.keep_alive = False
             raise ProtocolError("the client closed before its request body was complete")
         return NEED_DATA
 
     # -- sending -------------------------------------------------------------------------
     def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
         """A ``100 Continue`` or a ``101 Switching Protocols`` (then HTTP ends here)."""
-        if self.our_state is not SEND_RESPONSE or not 100 <= status < 200:
-            raise LocalProtocolError(f"cannot send {status} now ({self.our_state})")
+        if status not in (100, 101):
+            raise LocalProtocolError(f"cannot send a {status} informational response")
+        head = serialize_head(
+            b"HTTP/1.1 101 Switching Protocols\r\n"
+            if status == 101
+            else b"HTTP/1.1 100 Continue\r\n",
+            headers,
+        )
+        self._set_state(Event.SWITCH if status == 101 else Event.INFORMATIONAL)
         self.client_waits_for_100_continue = False
-        if status == 101:
-            self.our_state = self.their_state = SWITCHED
-        reason = b"Switching Protocols" if status == 101 else b"Continue" if status == 100 else b""
-        return serialize_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), headers)
+        return head
 
     def send_response(
         self, status: int, headers: list[tuple[bytes, bytes]], reason: bytes = b""
@@ -281,16 +311,18 @@ class ServerProtocol:
         """The response head; ``headers`` as the app wants them, framing decided here.
 
         As h11 does: no ``Content-Length`` and no ``Transfer-Encoding`` means chunked for an
-        HTTP/1.1 client and close-delimited for an HTTP/1.0 one, and ``Connection: close``
-        is added whenever the connection will not be kept alive.
+        HTTP/1.1 client and close-delimited for an HTTP/1.0 one; with both, only
+        ``Transfer-Encoding`` goes out; ``Connection: close`` is added whenever the
+        connection will not be kept alive.
         """
-        if self.our_state not in (IDLE, SEND_RESPONSE) or status < 200:
-            raise LocalProtocolError(f"cannot send a {status} response now ({self.our_state})")
-        self.client_waits_for_100_continue = False
+        if not 200 <= status <= 999:
+            raise LocalProtocolError(f"cannot send a {status} response")
         length: int | None = None
-        chunked = close = False
-        http10 = self.their_state is not ERROR and not self._http11
+        chunked = False
+        failed = self.their_state is ERROR  # an error answer: no valid request came
+        http10 = not failed and not self._http11
         out = []
+        connection = []
         for name, value in headers:
             lower = name.lower()
             if lower == b"content-length":
@@ -301,35 +333,40 @@ class ServerProtocol:
                 if value.lower() != b"chunked":
                     raise LocalProtocolError(f"unsupported Transfer-Encoding {value!r}")
                 chunked = True
-                if http10:
-                    continue  # an HTTP/1.0 client cannot read chunked: close-delimited
-            elif lower == b"connection" and b"close" in value.lower():
-                close = True
+                continue  # added back below, when the client can read it
+            elif lower == b"connection":
+                connection.append((name, value))
             out.append((name, value))
-        self._no_body = self.request_method == b"HEAD" or status in (204, 304)
-        self._left_to_send = None
-        self._out_chunked = close_delimited = False
-        if not self._no_body:
-            if chunked and not http10:
-                self._out_chunked = True
-            elif length is not None and not chunked:
-                self._left_to_send = length
-            elif http10 or self.their_state is ERROR:
+        if chunked:
+            out = [(n, v) for n, v in out if n.lower() != b"content-length"]
+            length = None
+        no_body = self.request_method == b"HEAD" or status in (204, 304)
+        out_chunked = close_delimited = False
+        if no_body:
+            if chunked:
+                out.append((b"transfer-encoding", b"chunked"))  # as the app said (HEAD)
+        elif length is None:
+            if http10 or failed:
                 close_delimited = True
             else:
                 out.append((b"transfer-encoding", b"chunked"))
-                self._out_chunked = True
-        if close or close_delimited or self.their_state is ERROR:
-            self.keep_alive = False
-        if not self.keep_alive and not close:
+                out_chunked = True
+        close = bool(connection) and "close" in connection_tokens(connection)
+        closing = close or close_delimited or failed or not self.keep_alive
+        if closing and not close:
             out.append((b"connection", b"close"))
-        self.our_state = SEND_BODY
-        return serialize_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), out)
+        data = serialize_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), out)
+        self._set_state(Event.RESPONSE, keep_alive=not closing)
+        self.client_waits_for_100_continue = False
+        self._no_body = no_body
+        self._out_chunked = out_chunked
+        self._left_to_send = length if not (no_body or out_chunked or close_delimited) else None
+        return data
 
     def send_data(self, data: bytes) -> bytes:
         """Frame one piece of the response body."""
         if self.our_state is not SEND_BODY:
-            raise LocalProtocolError(f"cannot send body data now ({self.our_state})")
+            raise LocalProtocolError(f"cannot send body data now ({self.our_state!r})")
         if not data:
             return b""
         if self._no_body:
@@ -344,64 +381,16 @@ class ServerProtocol:
 
     def send_end(self) -> bytes:
         """End the response body; the connection may then start its next cycle."""
-        if self.our_state is not SEND_BODY:
-            raise LocalProtocolError(f"cannot end a response now ({self.our_state})")
-        if not self._no_body and self._left_to_send:
+        if self._left_to_send and self.our_state is SEND_BODY:
             raise LocalProtocolError("too little data for the declared Content-Length")
-        self.our_state = DONE if self.keep_alive else MUST_CLOSE
-        if self.their_state is DONE and not self.keep_alive:
-            self.their_state = MUST_CLOSE
+        self._set_state(Event.END_OF_RESPONSE)
         return b"0\r\n\r\n" if self._out_chunked else b""
 
     def send_failed(self) -> None:
         """A write failed: nothing more can be said on this connection."""
-        self.our_state = ERROR
-        self.keep_alive = False
+        self._set_state(Event.SEND_FAILED, keep_alive=False)
 
     def start_next_cycle(self) -> None:
         """Both sides are done with a kept-alive exchange: read the next request."""
-        if self.our_state is not DONE or self.their_state is not DONE:
-            raise LocalProtocolError(f"not ready ({self.our_state}, {self.their_state})")
-        self.our_state = self.their_state = IDLE
+        self._set_state(Event.NEXT_CYCLE)
         self.request_method = b""
-
-
-def _parse_head(head: bytes) -> RequestHead:
-    lines = split_head(head)
-    match = _REQUEST_LINE.fullmatch(lines[0])
-    if match is None:
-        raise ProtocolError("malformed request line")
-    method = lines[0][: match.start(1) - 1]
-    return RequestHead(method, match[1], match[2], parse_fields(lines[1:]))
-
-
-def split_head(head: bytes) -> list[bytes]:
-    """The lines of a head (its final CRLF CRLF removed); ProtocolError on a bare CR or LF."""
-    line_ends = head.count(b"\r\n")
-    if head.count(b"\n") != line_ends or head.count(b"\r") != line_ends:
-        raise ProtocolError("a line of the head does not end in CRLF")
-    return head.split(b"\r\n")
-
-
-def parse_fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
-    """Header lines to (name, value) pairs; ProtocolError on obs-fold or a malformed line."""
-    headers = []
-    for line in lines:
-        field = _FIELD.fullmatch(line)
-        if field is None:
-            if line[:1] in (b" ", b"\t"):
-                raise ProtocolError("obsolete line folding in a header")
-            raise ProtocolError(f"malformed header line {line[:40]!r}")
-        headers.append((field[1], field[2]))
-    return headers
-
-
-def serialize_head(first_line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    """A head's bytes; LocalProtocolError if a name or value could split the message."""
-    parts = [first_line]
-    for name, value in headers:
-        if not _NAME.fullmatch(name) or not _VALUE.fullmatch(value):
-            raise LocalProtocolError(f"invalid response header {name!r}: {value!r}")
-        parts.append(b"%b: %b\r\n" % (name, value))
-    parts.append(b"\r\n")
-    return b"".join(parts)

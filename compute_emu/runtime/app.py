@@ -15,6 +15,7 @@ import time
 import traceback
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AppLoadError
@@ -96,6 +97,49 @@ def _return_line(path: Path, main: Callable[..., object]) -> int:
     return first
 
 
+@dataclass
+class MainExit:
+    """How one ``main()`` call ended: what it returned, and the line of the entry file it
+    returned from (None where that is not known: under a profiler, or for an entry that is
+    not a plain ``main()``)."""
+
+    main: Callable[[], object] | None = None
+    value: object = None
+    line: int | None = None
+
+
+def call_main(main: Callable[[], object], exit: MainExit, app_file: Path) -> None:
+    """Call ``main()``, noting in ``exit`` what it returned and from which line of
+    ``app_file`` (if main() is defined there).
+
+    The line is read from main()'s own frame once it returned (its last line run). The frame
+    is caught by a profile hook that unsets itself at main()'s first event, its call: the
+    calls main() makes cost nothing more. A profiler already set (cProfile) is left alone;
+    debuggers trace (``sys.settrace``) and are not touched.
+    """
+    exit.main = main
+    code = getattr(main, "__code__", None)
+    caught: list[types.FrameType] = []
+
+    def hook(frame: types.FrameType, event: str, arg: object) -> None:
+        if event == "call":
+            sys.setprofile(None)
+            if frame.f_code is code:
+                caught.append(frame)
+
+    watched = code is not None and code.co_filename == str(app_file) and sys.getprofile() is None
+    if watched:
+        sys.setprofile(hook)
+    try:
+        exit.value = main()
+    finally:
+        if watched and sys.getprofile() is hook:
+            sys.setprofile(None)  # main() made no Python call at all (not a function)
+        if caught:
+            exit.line = caught[0].f_lineno
+            caught.clear()  # the frame (and main()'s locals) go now
+
+
 class App:
     """An app entry file, compiled once and instantiated per request.
 
@@ -113,7 +157,8 @@ class App:
         self._lock = threading.Lock()
         self._next_check = 0.0
         self._broken: str | None = None  # why the last edit does not load
-        self._warned_return: types.CodeType | None = None  # returned a Response: said once
+        # lines main() returned from without answering, said once each per version of the file
+        self._warned: tuple[types.CodeType | None, set[tuple[int | None, bool]]] = (None, set())
         self._code = self._compile()
         self._stamps = self._current_stamps()
         app_dir = str(self.dir)
@@ -237,18 +282,33 @@ class App:
             raise AppLoadError(f"{self.path}:{code.co_firstlineno}: {problem}")
         return main
 
-    def returned(self, main: Callable[[], object], value: object) -> str | None:
-        """A warning, once per entry file version, for a main() that returned a Response
-        instead of sending it (``#[fastly::main]``, Flask and Workers return one)."""
+    def unanswered(self, exit: MainExit) -> str | None:
+        """A warning for a main() that returned without answering its client (the client got
+        an empty 200), once per line it returned from in each version of the entry file: a
+        returned Response (``#[fastly::main]``, Flask and Workers return one) or nothing."""
         from ..sdk._response import Response
 
-        if not isinstance(value, Response) or self._warned_return is self._code:
+        returned_response = isinstance(exit.value, Response)
+        code, said = self._warned
+        if code is not self._code:
+            code, said = self._code, set()
+            self._warned = (code, said)
+        if (exit.line, returned_response) in said:
             return None
-        self._warned_return = self._code
-        line = _return_line(self.path, main)
+        said.add((exit.line, returned_response))
+        if returned_response:
+            line = exit.line or (_return_line(self.path, exit.main) if exit.main else 1)
+            return (
+                f"{self.path}:{line}: main() returned a Response, which goes nowhere: the "
+                "client got an empty 200. Send it instead: resp.send_to_client() (main() "
+                "returns nothing)"
+            )
+        where = f"{self.path}:{exit.line}" if exit.line else str(self.path)
         return (
-            f"{self.path}:{line}: main() returned a Response, which goes nowhere: the client got "
-            "an empty 200. Send it instead: resp.send_to_client() (main() returns nothing)"
+            f"{where}: {'main()' if exit.line else 'the app'} returned without answering the "
+            "client, which got an empty 200: "
+            "send a response (resp.send_to_client(), or stream_to_client()) or hand the "
+            "request off (req.handoff_fanout(backend)) before main() returns"
         )
 
     def format_error(self, exc: BaseException) -> str:

@@ -13,11 +13,13 @@ import asyncio
 import concurrent.futures
 import io
 import os
+import sys
 import threading
 import traceback
 import types
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import anyio
 
@@ -39,6 +41,27 @@ _OURS = (
     _dir_of(asyncio),
     os.path.abspath(threading.__file__),
 )
+
+
+DEFAULT_WIDTH = 100  # columns when the output is no terminal (a log file, CI, a pipe)
+MIN_WIDTH = 40  # narrower, rich's frames would be mostly border
+
+
+def output_width(stream: TextIO | None = None) -> int:
+    """The columns to draw a traceback in: ``COLUMNS`` if set, else the width of the terminal
+    ``stream`` (default: the process's stderr) is, else :data:`DEFAULT_WIDTH`. Read each
+    time: the terminal may have been resized."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return max(int(columns), MIN_WIDTH)
+    stream = sys.__stderr__ if stream is None else stream
+    try:
+        fd = stream.fileno() if stream is not None else -1
+        if fd >= 0 and os.isatty(fd):
+            return max(os.get_terminal_size(fd).columns, MIN_WIDTH)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return DEFAULT_WIDTH
 
 
 def is_ours(filename: str) -> bool:
@@ -109,9 +132,15 @@ def plain_text(error: BaseException, app_file: Path, verbose: bool = False) -> s
 
 
 def terminal_text(
-    error: BaseException, app_file: Path, *, verbose: bool = False, colour: bool = False
+    error: BaseException,
+    app_file: Path,
+    *,
+    verbose: bool = False,
+    colour: bool = False,
+    width: int | None = None,
 ) -> str:
-    """rich's traceback of the app's frames (colour on a terminal), then the clean message."""
+    """rich's traceback of the app's frames (colour on a terminal), then the clean message;
+    ``width`` columns wide (default: :func:`output_width`, the terminal's)."""
     if isinstance(error, AppLoadError):
         return str(error)
     from rich.console import Console
@@ -120,7 +149,11 @@ def terminal_text(
     found = frames(error, app_file, verbose)
     out = io.StringIO()
     console = Console(
-        file=out, force_terminal=colour, no_color=not colour, width=100, highlight=False
+        file=out,
+        force_terminal=colour,
+        no_color=not colour,
+        width=output_width() if width is None else width,
+        highlight=False,
     )
     rendered = Traceback.from_exception(
         type(error), error, found.tb, show_locals=False, extra_lines=1, max_frames=40

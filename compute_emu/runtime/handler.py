@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 import itertools
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -19,6 +18,7 @@ from ..sdk._errors import SendError
 from ..sdk._interface import ClientRequestParts, IpAddress
 from ..server.connection import ClientGone, Exchange
 from . import environ
+from .app import MainExit, call_main
 from .app_errors import message, plain_text, terminal_text
 from .body_log import RequestBodyTap, log_response_body
 from .bridge import LoopBodyStream
@@ -112,11 +112,12 @@ class AppHandler:
         scope.bind_app = host.bound
         watch = call_later(WATCH_AFTER, exchange.start_soon, self._watch_client, exchange, scope)
         try:
-            services.workers.submit(self._main_in_thread, (host,), scope.main_returned)
+            exit = MainExit()
+            services.workers.submit(self._main_in_thread, (host, exit), scope.main_returned)
             await scope.decided.wait()
             watch.cancel()
             try:
-                await self._carry_out(exchange, scope, record)
+                await self._carry_out(exchange, scope, record, exit)
             except SendError as exc:  # a backend failed while its body streamed out
                 record.error = str(exc)
                 raise ClientGone from None
@@ -182,7 +183,7 @@ class AppHandler:
         log.error(f"#{request_id} {what}:\n{text}")
 
     # -- the app's thread ------------------------------------------------------------------
-    def _main_in_thread(self, host: Hostcalls) -> None:
+    def _main_in_thread(self, host: Hostcalls, exit: MainExit) -> None:
         services = self.services
         app = services.app
         if changed := app.refresh():
@@ -191,23 +192,14 @@ class AppHandler:
         token = current_request.set(host.request_id)  # the loop calls it makes inherit it
         try:
             with host.bound(), environ.bound({"FASTLY_TRACE_ID": host.trace_id}, services.env):
-                main = app.main_of(app.instantiate())
-                returned = main()
-                if returned is not None and not host.answered():
-                    self._returned(main, returned)
+                call_main(app.main_of(app.instantiate()), exit, app.path)
         finally:
             current_request.reset(token)
             AppOutput.bind(None)
 
-    def _returned(self, main: Callable[[], object], value: object) -> None:
-        """main() returned something and sent nothing: a returned Response is a habit from
-        elsewhere (said once)."""
-        if warning := self.services.app.returned(main, value):
-            self.services.log.warning(warning)
-
     # -- the connection task ---------------------------------------------------------------
     async def _carry_out(
-        self, exchange: Exchange, scope: RequestScope, record: RequestRecord
+        self, exchange: Exchange, scope: RequestScope, record: RequestRecord, exit: MainExit
     ) -> None:
         log = self.services.log
         match scope.decision:
@@ -249,6 +241,8 @@ class AppHandler:
                 )
                 await send_text(exchange, error_status(error), body, self.date(), content_type)
             case Returned():  # main() returned without answering: Viceroy sends an empty 200
+                if warning := self.services.app.unanswered(exit):
+                    log.warning(warning)  # once per line it returned from
                 await send_text(exchange, 200, "", self.date(), content_type=None)
             case None:
                 raise AssertionError("carried out before anything was decided")

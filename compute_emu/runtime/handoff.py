@@ -10,8 +10,8 @@ import anyio
 
 from ..inspect_ws import WsInspector
 from ..log import RequestRecord
-from ..rules.backend import OutgoingRequest
-from ..rules.framing import end_to_end, header_value
+from ..rules.backend import Destination, OutgoingRequest, backend_destination
+from ..rules.framing import Framing, end_to_end, header_value
 from ..rules.handoff import fanout_request, websocket_request
 from ..rules.ws_frames import FrameCounter
 from ..sdk._interface import HandoffKind
@@ -32,6 +32,7 @@ from .deliver import send_text
 
 T = TypeVar("T")
 QUICK_ANSWER = 0.05  # seconds: a response head later than this is watched for a client leaving
+PROBE_TIMEOUT = 0.5  # seconds a backend gets to accept the probe that explains Pushpin's 502
 SMALL_BODY = 64 * 1024  # a relayed body of at most this many bytes goes out with its head
 
 if TYPE_CHECKING:
@@ -43,17 +44,23 @@ def handoff_target(
     fanout_port: int | None,
     backends: Backends,
     client_headers: list[tuple[str, bytes]],
+    client_framing: Framing,
     request: AppRequest,
     backend: str,
     kind: HandoffKind,
 ) -> OutgoingRequest:
-    """Where the handoff of ``request`` goes and what it says, by Viceroy's rules."""
+    """Where the handoff of ``request`` goes and what it says, by Viceroy's rules (the client
+    body goes on as ``client_framing``, the parser's decision)."""
     app_headers = list(request.headers)
     url, method = request.url, request.method
     if kind == "fanout":
         assert fanout_port is not None, "checked when the app asked for the handoff"
-        return fanout_request(fanout_port, backend, method, url, client_headers, app_headers)
-    return websocket_request(backends[backend], method, url, client_headers, app_headers)
+        return fanout_request(
+            fanout_port, backend, method, url, client_headers, app_headers, client_framing
+        )
+    return websocket_request(
+        backends[backend], method, url, client_headers, app_headers, client_framing
+    )
 
 
 async def relay_handoff(
@@ -69,6 +76,7 @@ async def relay_handoff(
         services.fanout_proxy_port,
         scope.backends,
         exchange.headers,
+        exchange.framing,
         handoff.request,
         backend,
         kind,
@@ -99,6 +107,9 @@ async def relay_handoff(
             exchange, services.pool, Origin.of(destination, ssl_context), upstream
         )
     except _Refused as refused:
+        services.log.warning(
+            f"#{scope.request_id} {kind} handoff to {label}: {refused.text.strip()}"
+        )
         await send_text(exchange, refused.status, refused.text, date)
         return
     try:
@@ -150,8 +161,38 @@ async def relay_handoff(
             await _relay_held_body(exchange, response)
         else:
             await _relay_response(exchange, response, response.status, response.headers)
+        if kind == "fanout" and response.status == 502 and record is not None:
+            # Pushpin could not reach the backend (or the backend answered 502): say why
+            origin = backend_destination(scope.backends[backend])
+            record.error = await _unreachable(services.pool, backend, origin) or record.error
     finally:
         await response.aclose()  # pooled already if both sides finished cleanly
+
+
+async def _unreachable(
+    client: UpstreamClient, backend: str, destination: Destination
+) -> str | None:
+    """Why ``backend`` cannot be connected to (a TCP probe of its address), for the log line
+    of a handoff Pushpin answered with 502; None if it accepts a connection."""
+    origin = Origin(destination.host, destination.port, connect_timeout=PROBE_TIMEOUT)
+    error = await client.unreachable(origin)
+    return None if error is None else unreachable_reason(backend, destination.label, error)
+
+
+def unreachable_reason(backend: str, address: str, error: UpstreamError) -> str:
+    """``backend origin (127.0.0.1:3001) refused the connection: is it running?`` and the
+    like, for a failed connect to ``address``."""
+    where = f"backend {backend} ({address})"
+    if error.kind is FailureKind.CONNECT_REFUSED:
+        return f"{where} refused the connection: is it running?"
+    if error.kind is FailureKind.CONNECT_TIMEOUT:
+        return (
+            f"{where} did not accept a connection within {PROBE_TIMEOUT:g} s: is the address "
+            "right (and nothing in the way)?"
+        )
+    if error.kind is FailureKind.DNS:
+        return f"{where}: its host name does not resolve ({error.detail})"
+    return f"{where} cannot be reached: {error}"
 
 
 class _Refused(Exception):

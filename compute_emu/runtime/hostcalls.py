@@ -69,10 +69,6 @@ class Hostcalls(PlatformCalls):
         """This host bound as the SDK's current host (around ``main()`` and the app's hooks)."""
         return bind_host(self)
 
-    def answered(self) -> bool:
-        """Whether the app decided what its client gets (for the handler's warning)."""
-        return self._loop.call(self._scope.has_decided)
-
     # -- the client request and its answer ------------------------------------------------
     def take_client_request(self) -> ClientRequestParts:
         client, self._client = self._client, None

@@ -1,13 +1,16 @@
 """The readthrough HTTP cache in front of ``Request.send()``/``send_async()`` (on the loop).
 
 For a GET or HEAD that is not a pass: look the request up (its cache key, then its Vary
-variant). A fresh object is a HIT (served from memory with its ``Age``); a stale one within
+variant). A key recorded uncacheable (hit-for-pass) goes to the backend at once (PASS); a
+fresh object is a HIT (served from memory with its ``Age``); a stale one within
 ``stale-while-revalidate`` is served as STALE while one background fetch refreshes it; a
 fetch already under way for the key is waited for (request collapsing); otherwise the request
-goes to the backend (MISS). A MISS the rules (and the after-send hook) call cacheable is
-copied into the cache as the app reads it, and becomes a HIT once its body is complete; a
-fetch that fails or is not read to its end stores nothing. A HEAD miss fetches the GET (read
-into the cache in the background) and gives the app its head. Anything else is a PASS.
+goes to the backend (MISS), conditionally when a stale object has a validator (a 304 serves
+it refreshed). A MISS the rules (and the after-send hook) call cacheable is copied into the
+cache as the app reads it, and becomes a HIT once its body is complete; one they record
+uncacheable passes its key for its TTL; a fetch that fails or is not read to its end stores
+nothing. A HEAD miss fetches the GET (read into the cache in the background) and gives the
+app its head. Anything else is a PASS.
 
 Each decision is :mod:`compute_emu.cache.policy`'s (pure); this module does the I/O it asks
 for. The request is a :class:`~compute_emu.runtime.send.CallScope`: the app's hooks
@@ -149,7 +152,8 @@ async def cached_send(
         under_way = policy.UnderWay.NONE
         if fetching is not None:
             under_way = policy.UnderWay.OURS if fetching.owner is scope else policy.UnderWay.OTHERS
-        step = policy.on_lookup(policy.found_state(entry, store.now()), under_way)
+        found = policy.found_state(entry, store.now(), store.pass_until(key))
+        step = policy.on_lookup(found, under_way)
         if isinstance(step, policy.Hit | policy.ServeStale):
             assert entry is not None
             if isinstance(step, policy.ServeStale) and step.revalidate:
@@ -181,19 +185,22 @@ async def _miss(
     stale: Entry | None,
     note: int | None,
 ) -> BackendCall:
-    """Fetch for the cache: serve the stale object on an error it may cover, else store what
-    may be stored while the app reads it."""
+    """Fetch for the cache: conditionally when the stale object has a validator (a 304 serves
+    it refreshed), serve the stale object on an error it may cover, else store what may be
+    stored while the app reads it."""
     store: CacheStore = scope.services.cache
+    loop = scope.services.loop
     head = request.method == "HEAD"
     if head:  # a HEAD miss fetches the GET, to fill the cache (the app gets no body)
         request = dataclasses.replace(request, method="GET", body=BodyParts())
+    request, conditional = _conditional(request, stale)
 
     def stale_call() -> CachedCall | None:
         usable = stale is not None and stale.within_sie(store.now())
         if stale is None or not policy.serve_stale_on_error(failed, status, usable):
             return None
         scope.tag(note, "STALE")
-        return CachedCall(scope.services.loop, stale, config.name, head, store.now())
+        return CachedCall(loop, stale, config.name, head, store.now())
 
     with store.fill(key, owner=scope) as fill:
         failed, status = True, None
@@ -213,13 +220,23 @@ async def _miss(
             return served
         scope.tag(note, "MISS")
         try:
-            entry = await _candidate(scope, store, key, sent, call)
+            refreshed = _refresh(call, stale, conditional)
+            candidate, entry = await _candidate(scope, store, key, sent, call)
         except BaseException:
             await call.aclose()
             raise
-        keep = policy.keep(entry is not None, call.length, store.max_object)
-        if entry is None or not keep:
-            fill.uncacheable()  # not storable, or too big: served, not stored
+        length = None if refreshed else call.length
+        action = policy.storage(
+            candidate.cacheable, candidate.record_uncacheable, length, store.max_object
+        )
+        if refreshed:  # a 304: the stored body, with the new headers and freshness
+            assert stale is not None
+            await call.aclose()
+            entry.body = stale.body
+            _settle(fill, action, candidate, entry)
+            return CachedCall(loop, entry, config.name, head, store.now())
+        if action is not policy.Storage.INSERT:
+            _settle(fill, action, candidate, entry)  # not storable, or too big: served only
             if head:
                 await call.aclose()
                 return HeadView(call)
@@ -229,6 +246,38 @@ async def _miss(
         store.spawn(_drain(call))
         return HeadView(call)
     return call
+
+
+def _settle(fill: Fill, action: policy.Storage, candidate: Candidate, entry: Entry) -> None:
+    """End the fetch as ``action`` says: store ``entry`` (its body complete), record the key
+    uncacheable for the candidate's TTL (hit-for-pass), or store nothing."""
+    if action is policy.Storage.INSERT:
+        fill.stored(entry)
+    elif action is policy.Storage.RECORD_UNCACHEABLE:
+        fill.pass_for(candidate.ttl)
+    else:
+        fill.uncacheable()
+
+
+def _conditional(request: OutgoingRequest, stale: Entry | None) -> tuple[OutgoingRequest, bool]:
+    """``request`` with the stale object's validators (``If-None-Match``/``If-Modified-Since``
+    in place of the app's own), and whether it is conditional now."""
+    found = freshness.validators(stale.meta.headers) if stale and stale.meta else []
+    if not policy.conditional(stale is not None, bool(found)):
+        return request, False
+    names = {n for n, _ in found}
+    headers = tuple((n, v) for n, v in request.headers if n.lower() not in names)
+    return dataclasses.replace(request, headers=headers + tuple(found)), True
+
+
+def _refresh(call: UpstreamCall, stale: Entry | None, conditional: bool) -> bool:
+    """If ``call`` answers a conditional request with a 304, make it the stored response as
+    refreshed (its status, its headers updated by the 304's: RFC 9111 §4.3.4) and say so."""
+    if stale is None or stale.meta is None or not policy.not_modified(conditional, call.status):
+        return False
+    call.status = stale.meta.status
+    call.headers = freshness.refreshed(stale.meta.headers, call.headers)
+    return True
 
 
 async def _drain(call: UpstreamCall) -> None:
@@ -243,10 +292,11 @@ async def _drain(call: UpstreamCall) -> None:
 
 async def _candidate(
     scope: CallScope, store: CacheStore, key: bytes, request: OutgoingRequest, call: UpstreamCall
-) -> Entry | None:
+) -> tuple[Candidate, Entry]:
     """Apply the rules, the request's knobs and the after-send hook to a backend response:
-    the entry to fill (its body still empty), or None if it is not to be stored. The call's
-    status and headers become what the hook left (Surrogate-Control removed)."""
+    what the hook left (``cacheable``: whether to store it), and the entry to fill (its body
+    still empty). The call's status and headers become the hook's (Surrogate-Control
+    removed)."""
     options = request.cache
     verdict = freshness.analyse(call.status, call.headers, time.time())
     keys = set(verdict.surrogate_keys)
@@ -265,15 +315,14 @@ async def _candidate(
         surrogate_keys=tuple(sorted(keys)),
         vary=verdict.vary,
         pci=options.pci,
+        record_uncacheable=verdict.record_uncacheable,
     )
     if options.after_send is not None:
         candidate = await scope.run_hook(options.after_send, candidate)
     call.status = candidate.status
     call.headers = freshness.app_headers(candidate.headers)
-    if not candidate.cacheable:
-        return None
     stored = tuple((n, v) for n, v in call.headers if n.lower() not in _NOT_STORED)
-    return Entry(
+    return candidate, Entry(
         key=key,
         body=CachedBody(),
         stored_at=store.now(),
@@ -287,6 +336,7 @@ async def _candidate(
         sensitive=candidate.pci,
         meta=HttpMeta(candidate.status, stored),
         label=request.url,
+        revalidatable=bool(freshness.validators(stored)),
     )
 
 
@@ -301,27 +351,21 @@ async def _revalidate(
     """Refresh a stale object in the background (stale-while-revalidate). With an ``ETag``
     or ``Last-Modified`` the request is conditional, and a 304 keeps the stored body with
     the new freshness."""
-    assert stale.meta is not None
-    validators = freshness.validators(stale.meta.headers)
-    names = {n for n, _ in validators}
-    headers = tuple((n, v) for n, v in request.headers if n.lower() not in names)
-    request = dataclasses.replace(request, headers=headers + tuple(validators))
+    request, conditional = _conditional(request, stale)
     with fill:
         try:
             sent, call = await _fetch(scope, config, request, context)
         except Exception:
             return
         try:
-            not_modified = call.status == 304
-            if not_modified:
-                call.status = stale.meta.status
-                call.headers = freshness.refreshed(stale.meta.headers, call.headers)
-            entry = await _candidate(scope, fill.store, fill.key, sent, call)
-            if entry is None or not policy.keep_refreshed(entry is not None, call.status):
-                fill.uncacheable()
-                return
-            entry.body = stale.body if not_modified else CachedBody(await call.read_all())
-            fill.stored(entry)
+            not_modified = _refresh(call, stale, conditional)
+            candidate, entry = await _candidate(scope, fill.store, fill.key, sent, call)
+            action = policy.storage_refreshed(
+                candidate.cacheable, candidate.record_uncacheable, call.status
+            )
+            if action is policy.Storage.INSERT:
+                entry.body = stale.body if not_modified else CachedBody(await call.read_all())
+            _settle(fill, action, candidate, entry)
         except Exception:
             return
         finally:

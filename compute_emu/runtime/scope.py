@@ -224,10 +224,6 @@ class RequestScope:
         self.decide(Stream(response, sink))
         return sink
 
-    def has_decided(self) -> bool:
-        """Whether the app (or its client leaving) decided already."""
-        return self.decision is not None
-
     def unknown_backend(self, name: str) -> SendError:
         """The error for a backend this request does not know (naming those it knows)."""
         known = ", ".join([*self.backends, *self.dynamic]) or "none"

@@ -134,6 +134,7 @@ class CandidateResponse:
         surrogate_keys: Iterable[str],
         vary: Iterable[str],
         pci: bool,
+        record_uncacheable: bool = False,
     ) -> None:
         self._status = status
         self._headers = HeaderMap(list(headers))
@@ -144,7 +145,7 @@ class CandidateResponse:
         self._surrogate_keys = list(surrogate_keys)
         self._vary = list(vary)
         self._pci = pci
-        self._record_uncacheable = False
+        self._record_uncacheable = record_uncacheable
 
     @classmethod
     def _from_value(cls, value: Candidate) -> CandidateResponse:
@@ -159,6 +160,7 @@ class CandidateResponse:
             surrogate_keys=value.surrogate_keys,
             vary=value.vary,
             pci=value.pci,
+            record_uncacheable=value.record_uncacheable,
         )
 
     def _value(self) -> Candidate:
@@ -173,6 +175,7 @@ class CandidateResponse:
             surrogate_keys=tuple(self._surrogate_keys),
             vary=tuple(self._vary),
             pci=self._pci,
+            record_uncacheable=self._record_uncacheable,
         )
 
     # -- status and headers ----------------------------------------------------------------
@@ -216,8 +219,9 @@ class CandidateResponse:
         self._cacheable = True
 
     def set_uncacheable(self, record_uncacheable: bool = False) -> None:
-        """Do not store the response (``record_uncacheable`` is accepted; the local cache
-        keeps no hit-for-pass record)."""
+        """Do not store the response. ``record_uncacheable``: also record that its key's
+        responses are uncacheable (hit-for-pass), so later lookups of the key go straight to
+        the backend for the response's TTL instead of waiting for one fetch."""
         self._cacheable = False
         self._record_uncacheable = bool(record_uncacheable)
 

@@ -126,6 +126,7 @@ class Candidate:
     surrogate_keys: tuple[str, ...]
     vary: tuple[str, ...]  # lowercase request header names
     pci: bool
+    record_uncacheable: bool = False  # not cacheable, and recorded so (hit-for-pass) for ``ttl``
 
 
 @dataclass(frozen=True, slots=True)

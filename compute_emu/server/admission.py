@@ -1,9 +1,9 @@
 """Which requests the front door lets through to the app: pure rules, each with its answer.
 
-Checked on the parsed request head before the app runs (no I/O here). The head's size (431)
-and at most one ``Host`` are the parser's rules (``rules/http1_server.py``), checked first.
+Checked on the parsed request head before the app runs (no I/O here). The head's size (431),
+at most one ``Host`` and the body's framing (both Content-Length and Transfer-Encoding among
+them) are the parser's rules (``rules/http1_server.py``), checked first.
 - the HTTP version: 1.0 and 1.1 only (an HTTP/2 preface, ``HTTP/9.9``): 505;
-- framing: both Content-Length and Transfer-Encoding (RFC 9112 §6.1, §6.3): 400;
 - the target: origin-form only (absolute-form and CONNECT would make us an open proxy; 400
   and 405); ``*`` only with OPTIONS, which the server answers itself;
 - ``Host``: a valid authority (``host[:port]``, nothing after it: a Host with a path in it would
@@ -129,11 +129,6 @@ def check_request(
     from a head the parser accepted (so at most one ``Host``)."""
     if version not in (b"1.1", b"1.0"):
         return Refusal(505, f"HTTP/{version.decode('ascii', 'replace')} is not supported\n")
-    names = [name for name, _ in headers]
-    if b"transfer-encoding" in names and b"content-length" in names:
-        # A request smuggling attempt or a broken client: any next hop could read it the
-        # other way. Refuse it and close.
-        return Refusal(400, "a request may not carry both Content-Length and Transfer-Encoding\n")
     if method == b"CONNECT":
         return Refusal(405, "CONNECT is not supported by compute-emu\n")
     if target == b"*":

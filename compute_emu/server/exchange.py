@@ -7,7 +7,6 @@ relay. The :class:`~.connection.Connection` that made it keeps the protocol stat
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 
+from ..rules.framing import raw_headers
 from ..rules.http1_server import RequestHead
-from .framing import raw_headers, reason_phrase
+from .framing import reason_phrase
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -56,6 +56,7 @@ class Exchange:
         self.headers: list[tuple[str, bytes]] = [
             (name.decode("latin-1"), value) for name, value in request.headers
         ]
+        self.framing = request.framing  # how the body is delimited, as the parser decided
         self.addresses = conn.addresses
         self.response_status: int | None = None
         self.response_bytes = 0
@@ -64,23 +65,14 @@ class Exchange:
 
     # -- request body --------------------------------------------------------------------
     def declared_length(self) -> int | None:
-        """The request's Content-Length, if it declared one."""
-        for name, value in self.headers:
-            if name.lower() == "content-length":
-                with contextlib.suppress(ValueError):
-                    return int(value)
-        return None
+        """The request body's length, if its framing declared one (a Content-Length)."""
+        framing = self.framing
+        return framing.length if framing.kind == "length" else None
 
     def has_body(self) -> bool:
-        """Whether the request carries a body (declared length > 0 or chunked)."""
-        if self._body_done:
-            return False
-        length = self.declared_length()
-        if length is not None:
-            return length > 0
-        return any(
-            n.lower() == "transfer-encoding" and b"chunked" in v.lower() for n, v in self.headers
-        )
+        """Whether a request body is still to be read (a length > 0, or chunked)."""
+        framing = self.framing
+        return not self._body_done and (framing.kind == "chunked" or framing.length > 0)
 
     async def receive_body(self) -> bytes:
         """The next chunk of the request body, ``b""`` at its end."""

@@ -1,7 +1,6 @@
-"""Pure helpers for the server's HTTP/1.1 messages (no I/O).
-
-The header and framing rules live in :mod:`compute_emu.rules.framing`; they are re-exported
-here under the names the server has always used.
+"""Pure helpers for the messages the server writes itself (no I/O): the ``Date`` value, reason
+phrases, the headers of a small error response. Header hygiene and body framing are
+:mod:`compute_emu.rules.framing`'s, imported from there.
 """
 
 from __future__ import annotations
@@ -10,29 +9,6 @@ import time
 from email.utils import formatdate
 from functools import cache
 from http import HTTPStatus
-
-from ..rules.framing import (
-    FRAMING,
-    HOP_BY_HOP,
-    connection_tokens,
-    end_to_end,
-    header_value,
-    raw_headers,
-    strip_headers,
-)
-
-__all__ = [
-    "FRAMING",
-    "HOP_BY_HOP",
-    "HttpDate",
-    "connection_tokens",
-    "end_to_end",
-    "error_response_headers",
-    "header_value",
-    "raw_headers",
-    "reason_phrase",
-    "strip_headers",
-]
 
 
 class HttpDate:

@@ -13,8 +13,17 @@ loopback port. Browsers mark such requests; publishers (gripcontrol, @fanoutio/g
 - ``Sec-Fetch-Site``: without an ``Origin``, a browser request from another site (a
   navigation, an ``<img>`` or a no-cors GET) says ``cross-site`` or ``same-site``: refused;
   ``none`` (typed into the address bar) and ``same-origin`` pass.
-- ``Host`` (DNS rebinding): the same :class:`~.admission.HostPolicy` as the app port, checked
-  by :class:`~.connection.Connection` before these rules.
+- ``Host`` (DNS rebinding): the same :class:`~.admission.HostPolicy` as the app port, plus
+  ``api.fastly.com`` (:func:`publish_host_policy`), checked by :class:`~.connection.Connection`
+  before these rules.
+
+The request target (:func:`route_target`): Pushpin's own API (``/publish/``, ``/``, ...) as it
+is, and Fastly's publish API, ``POST /service/<service id>/publish/``, as Pushpin's
+``/publish/``. That is also where GRIP publishers given Fastly's GRIP URL
+(``https://api.fastly.com/service/<service id>``, a base) send their messages: they append
+``/publish/``. So an app's production publishing code runs unchanged against this port. The
+API token (``Fastly-Key``, or ``Authorization: Bearer``) is accepted and not checked: locally
+there is no account; it is not passed on to Pushpin either (:data:`CREDENTIALS`).
 """
 
 from __future__ import annotations
@@ -26,7 +35,12 @@ from dataclasses import dataclass, field
 from .admission import HostPolicy, Refusal, parse_authority
 
 _ORIGIN = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*)://(?P<authority>[^/?#]*)", re.IGNORECASE)
+_SERVICE = re.compile(r"/service/(?P<id>[^/?]*)(?P<rest>[^?]*)(?P<query>\?.*)?", re.DOTALL)
+_SERVICE_ID = re.compile(r"[A-Za-z0-9]+")
 SITE_ALLOWED = frozenset({b"none", b"same-origin"})
+FASTLY_API_HOST = "api.fastly.com"  # production publish URLs name it; a local backend keeps it
+CREDENTIALS = frozenset({"fastly-key", "authorization"})  # accepted, not checked, not passed on
+PUBLISH_PATH = "/publish/"  # Pushpin's
 PREFLIGHT_MAX_AGE = b"600"
 
 
@@ -131,3 +145,44 @@ def preflight_headers(origin: str, headers: Sequence[tuple[str, bytes]]) -> list
     if _values(headers, "access-control-request-private-network"):
         out.append(("access-control-allow-private-network", b"true"))
     return out
+
+
+def publish_host_policy(app: HostPolicy) -> HostPolicy:
+    """The Host names the publish port serves: the app's, and ``api.fastly.com`` (what an app's
+    production publishing code sends through a backend pointed at this port). No page can be
+    served from that name locally, so it opens nothing to DNS rebinding."""
+    return HostPolicy(app.names | {FASTLY_API_HOST}, app.allow_all)
+
+
+def route_target(target: str) -> str | Refusal:
+    """The target to pass on to Pushpin's publish API for ``target``, or the answer.
+
+    ``/service/<id>/publish/`` (Fastly's publish API, any alphanumeric service id, query kept)
+    becomes ``/publish/``; other targets under ``/service/`` are answered here (404, saying
+    what is served); any other target goes on as it is (Pushpin answers it).
+    """
+    match = _SERVICE.fullmatch(target)
+    if match is None:
+        return target
+    service, rest, query = match["id"], match["rest"], match["query"] or ""
+    if not _SERVICE_ID.fullmatch(service):
+        return Refusal(
+            404,
+            f"Not Found: {target.split('?')[0]!r}: a Fastly service id is alphanumeric, as in "
+            "POST /service/SU1Z0isxPaozGVKXdv0eY/publish/\n",
+        )
+    if rest == PUBLISH_PATH:
+        return PUBLISH_PATH + query
+    if rest == PUBLISH_PATH.rstrip("/"):
+        return Refusal(
+            404,
+            f"Not Found: Fastly's publish API requires the trailing slash: "
+            f"POST /service/{service}/publish/\n",
+        )
+    return Refusal(
+        404,
+        f"Not Found: compute-emu's publish port serves Fastly's publish API "
+        f"(POST /service/{service}/publish/) and Pushpin's (POST /publish/), not the rest of "
+        f"Fastly's API. A GRIP URL http://HOST:PORT/service/{service} is a base: GRIP "
+        "publishers append /publish/ to it.\n",
+    )

@@ -8,7 +8,8 @@ back as Pushpin gave them, and both sides keep their connections alive. Two thin
 API cannot take are dealt with here: a chunked body is collected and sent with its length
 (Pushpin answers 411), and a body over Pushpin's limit (64 KiB) is answered with Pushpin's
 own 400 (Pushpin's answer would be lost: it closes with the upload unread, and the reset
-discards its response).
+discards its response). Fastly's publish path, ``/service/<id>/publish/``, goes to Pushpin's
+``/publish/``, without the API token (see :mod:`.publish_admission`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from ..aio.listener import Listener
 from ..aio.transport import ProtocolStream
 from ..log import RequestLog
 from ..pushpin.config import MAX_PUBLISH_BODY
-from ..rules.framing import body_headers
+from ..rules.framing import (
+    FRAMING,
+    HOP_BY_HOP,
+    body_headers,
+    connection_tokens,
+    end_to_end,
+    header_value,
+    strip_headers,
+)
 from ..upstream.client import (
     FailureKind,
     Origin,
@@ -33,28 +42,22 @@ from ..upstream.client import (
 )
 from .admission import HostPolicy, Refusal
 from .connection import Addresses, ClientGone, Connection, Exchange, Limits
-from .framing import (
-    FRAMING,
-    HOP_BY_HOP,
-    HttpDate,
-    connection_tokens,
-    end_to_end,
-    error_response_headers,
-    header_value,
-    strip_headers,
-)
+from .framing import HttpDate, error_response_headers
 from .publish_admission import (
+    CREDENTIALS,
     AppOrigins,
     check_publish,
     cors_headers,
     is_preflight,
     preflight_headers,
+    route_target,
 )
 
 HEAD_TIMEOUT = 30.0  # seconds Pushpin may take to answer a publish (then 504)
 CONNECT_TIMEOUT = 5.0
 TOO_LARGE = "Request body too large.\n"  # Pushpin's words for a body over its limit
-_NOT_FORWARDED = HOP_BY_HOP | FRAMING | {"expect"}  # 100-continue is ours to answer
+# 100-continue is ours to answer; the API token stays here
+_NOT_FORWARDED = HOP_BY_HOP | FRAMING | CREDENTIALS | {"expect"}
 
 
 class PublishForwarder:
@@ -81,6 +84,7 @@ class PublishForwarder:
         self.log = log
         self.app = app
         self._warned: set[str] = set()
+        self._told_credentials = False
 
     async def __call__(self, exchange: Exchange) -> None:
         verdict = check_publish(exchange.headers, self.app)
@@ -92,6 +96,11 @@ class PublishForwarder:
             headers = [*preflight_headers(verdict.origin, exchange.headers), ("date", self.date())]
             await exchange.send_response(204, headers)
             return
+        target = route_target(exchange.target)
+        if isinstance(target, Refusal):
+            await self._send_error(exchange, target.status, target.message)
+            return
+        self._note_credentials(exchange.headers)
         declared = exchange.declared_length()
         body = None if (declared or 0) > self.max_body else await self._body(exchange, declared)
         if body is None:
@@ -103,7 +112,7 @@ class PublishForwarder:
         port = self.api_port()
         request = UpstreamRequest(
             exchange.method,
-            exchange.target,
+            target,
             forward_headers(exchange.headers, exchange.method, port, length),
             body,
             head_timeout=HEAD_TIMEOUT,
@@ -158,6 +167,16 @@ class PublishForwarder:
         body = text.encode()
         await exchange.send_response(status, error_response_headers(len(body), self.date()), body)
 
+    def _note_credentials(self, headers: list[tuple[str, bytes]]) -> None:
+        """Say once that an API token came and was not checked."""
+        if self._told_credentials or not any(n.lower() in CREDENTIALS for n, _ in headers):
+            return
+        self._told_credentials = True
+        self.log.info(
+            "publish port: an API token (Fastly-Key or Authorization) was sent; it is accepted "
+            "and not checked locally (Fastly checks it in production)"
+        )
+
     def _log_refusal(self, exchange: Exchange, refusal: Refusal) -> None:
         """A warning the first time a page (an origin) is refused, then debug lines."""
         origin = header_value(exchange.headers, "origin")
@@ -176,8 +195,9 @@ class PublishForwarder:
 def forward_headers(
     headers: list[tuple[str, bytes]], method: str, api_port: int, length: int | None
 ) -> list[tuple[str, bytes]]:
-    """The request's headers as they go to Pushpin: hop-by-hop ones and ``Expect`` dropped,
-    the framing rebuilt (a Content-Length of ``length``), a Host added if it had none."""
+    """The request's headers as they go to Pushpin: hop-by-hop ones, ``Expect`` and the API
+    token dropped, the framing rebuilt (a Content-Length of ``length``), a Host added if it
+    had none."""
     out = strip_headers(headers, _NOT_FORWARDED | connection_tokens(headers))
     out += body_headers(method, length or 0)
     if header_value(headers, "host") is None:  # HTTP/1.0 may omit it; HTTP/1.1 may not

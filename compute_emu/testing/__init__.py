@@ -13,13 +13,14 @@ point) adds the fixtures ``compute_emu``, ``compute_emu_module`` and ``mock_back
 marker ``@pytest.mark.compute_emu(project=..., **overrides)``.
 """
 
-from ._emulator import SELF, Emulator
+from ._emulator import PUBLISH, SELF, Emulator
 from ._log import LoggedRequest
 from ._mock import MockBackend, MockRequest, MockResponse, MockResult
 from ._stream import SSEEvent, SSEParser, StreamReader
 from ._websocket import WebSocketClient, WebSocketClosed
 
 __all__ = [
+    "PUBLISH",
     "SELF",
     "Emulator",
     "LoggedRequest",

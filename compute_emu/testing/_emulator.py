@@ -12,7 +12,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -47,17 +47,23 @@ def running() -> bool:
     return bool(_running)
 
 
-class _Self:
-    """The :data:`SELF` backend override."""
+class _Own:
+    """A backend override naming a port of the emulator itself (:data:`SELF`, :data:`PUBLISH`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def __repr__(self) -> str:
-        return "SELF"
+        return self.name
 
 
 #: A backend override meaning "this emulator" (the fanout starter's ``self`` backend).
-SELF = _Self()
+SELF = _Own("SELF")
+#: A backend override meaning "this emulator's publish port": the app publishes through it as
+#: it would through a backend to ``https://api.fastly.com`` (``/service/<id>/publish/``).
+PUBLISH = _Own("PUBLISH")
 
-BackendTarget = str | Mapping[str, Any] | MockBackend | Handler | _Self
+BackendTarget = str | Mapping[str, Any] | MockBackend | Handler | _Own
 
 
 class Emulator(PlatformAccess):
@@ -68,7 +74,8 @@ class Emulator(PlatformAccess):
     - ``backends``: name to a URL (the fastly.toml backend's other keys, e.g.
       ``override_host``, are kept), a whole backend table (a dict), a :class:`MockBackend`,
       a function ``handler(MockRequest) -> MockResult`` (a mock backend is started for it),
-      or :data:`SELF`;
+      :data:`SELF` (this emulator) or :data:`PUBLISH` (its publish port: the app's own
+      publishing reaches the streams of this emulator, and only those);
     - ``kv_stores`` / ``config_stores`` / ``secret_stores``: store name to ``{key: value}``;
       each replaces (or adds) that store whole;
     - ``env_vars``: what the app sees in ``os.environ`` on top of fastly.toml's;
@@ -149,8 +156,11 @@ class Emulator(PlatformAccess):
         port = self._port
         if port == 0 and any(target is SELF for target in self._backends.values()):
             port = self._pick_port()  # the app must know its own URL before it starts
+        proxy_port = self._pick_port() if pushpin_on else None
+        publish_port = self._pick_port() if pushpin_on else None
         urls = {
-            name: self._backend_url(name, target, port) for name, target in self._backends.items()
+            name: self._backend_url(name, target, port, publish_port)
+            for name, target in self._backends.items()
         }
         manifest = with_overrides(
             manifest,
@@ -167,8 +177,8 @@ class Emulator(PlatformAccess):
             file=self._file,
             verbose=self.log.verbose > 0,
             enable_pushpin=False,
-            pushpin_proxy_port=self._pick_port() if pushpin_on else None,
-            pushpin_publish_port=self._pick_port() if pushpin_on else None,
+            pushpin_proxy_port=proxy_port,
+            pushpin_publish_port=publish_port,
             client_ip=parse_client_ip(self._client_ip),
             allow_hosts=self._allow_hosts,
             no_cache=not self._cache,
@@ -203,9 +213,18 @@ class Emulator(PlatformAccess):
         self._ports.append(port)
         return port
 
-    def _backend_url(self, name: str, target: BackendTarget, port: int) -> str | Mapping[str, Any]:
+    def _backend_url(
+        self, name: str, target: BackendTarget, port: int, publish_port: int | None
+    ) -> str | Mapping[str, Any]:
         if target is SELF:
             return f"http://127.0.0.1:{port}/"
+        if target is PUBLISH:
+            if publish_port is None:
+                raise UserError(
+                    f"backend {name!r} is PUBLISH, but Fanout is off for this project: set "
+                    "[local_server.pushpin] enable = true in fastly.toml, or pass pushpin=True"
+                )
+            return f"http://127.0.0.1:{publish_port}/"
         if isinstance(target, MockBackend):
             return target.url
         if isinstance(target, str | Mapping):
@@ -356,14 +375,14 @@ class Emulator(PlatformAccess):
         channel: str,
         message: str | None = None,
         *,
-        format: str = "http-stream",
+        format: str | Sequence[str] = "http-stream",
         to: StreamReader | None = None,
         timeout: float = 10.0,
         **options: Any,
     ) -> str:
         """Publish one item to Pushpin, as `compute-emu publish` does (``format``:
-        ``http-stream``, ``sse``, ``ws-message``, ``http-response``; ``options``: ``event``,
-        ``id``, ``prev_id``, ``action``, ``code``, ``newline``).
+        ``http-stream``, ``sse``, ``ws-message``, ``http-response``, or several of them;
+        ``options``: ``event``, ``id``, ``prev_id``, ``action``, ``code``, ``newline``).
 
         With ``to``, publish again until that stream has received the message (a
         subscription can take a moment to settle after the response head arrives); raises

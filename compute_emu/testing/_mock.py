@@ -4,6 +4,8 @@ The app's requests reach it over a socket, through compute-emu's real upstream c
 through Pushpin, for a Fanout handoff), so the whole data path is exercised; only the origin
 is replaced. Each request is recorded (``requests``); an exception raised by the function is
 answered with a 500 and kept (``errors``), and :meth:`MockBackend.check` raises it in the test.
+The pytest plugin fails the test itself with it (:func:`take_errors`), whichever way the mock
+was made.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import socket
 import threading
 import traceback
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -188,6 +191,27 @@ class _RequestHandler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
 
+_made: weakref.WeakSet[MockBackend] = weakref.WeakSet()  # every mock backend still referenced
+
+
+def take_errors() -> list[BaseException]:
+    """The exceptions raised by the function of any mock backend since they were last taken
+    (by this or by :meth:`MockBackend.check`), in order per mock; they are taken once."""
+    taken: list[BaseException] = []
+    for mock in list(_made):
+        with mock._lock:
+            taken += mock.errors
+            mock.errors = []
+    return taken
+
+
+def handler_error(error: BaseException) -> AssertionError:
+    """The failure a mock's exception becomes in the test (its traceback chained)."""
+    failure = AssertionError(f"the mock backend's handler raised {error!r}")
+    failure.__cause__ = error
+    return failure
+
+
 class MockBackend:
     """A backend whose answers come from ``handler(request)`` (see :data:`MockResult`).
 
@@ -210,6 +234,7 @@ class MockBackend:
         )
         self._thread.start()
         self._closed = False
+        _made.add(self)
 
     @property
     def url(self) -> str:
@@ -229,8 +254,7 @@ class MockBackend:
         with self._lock:
             errors, self.errors = self.errors, []
         if errors:
-            first = errors[0]
-            raise AssertionError(f"the mock backend's handler raised {first!r}") from first
+            raise handler_error(errors[0])
 
     def close(self) -> None:
         """Stop serving, end open connections, wait for every thread."""

@@ -15,12 +15,15 @@ path relative to the test file's directory) and the Emulator overrides; on a mod
 fastly.toml at or above the test file's directory is used.
 
 The request log is printed when an emulator stops, so pytest shows it for a failing test. An
-exception raised by a mock backend's handler fails the test.
+exception raised by a mock backend's handler fails the test that was running (a test that
+expects one takes it with ``pytest.raises(AssertionError): mock.check()``); if the test
+failed anyway, the handler's exception is added to its failure as a note.
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,17 +45,42 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.hookimpl(hookwrapper=True, trylast=True)
+@pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """pytest puts its own ``sys.stdout`` back at the start of each test phase: route the
     app's output through compute-emu's tagger again (inside pytest's capture), so what
-    ``main()`` prints is kept with its request while the test runs."""
+    ``main()`` prints is kept with its request while the test runs. After the test, an
+    exception a mock backend's handler raised during it becomes its failure."""
+    __tracebackhide__ = True  # the failure is the handler's, not this hook's
     emulator = sys.modules.get("compute_emu.testing._emulator")  # never imported: none runs
     if emulator is not None and emulator.running():
         from ..log import capture_app_output
 
         capture_app_output()
-    yield
+    try:
+        result = yield
+    except BaseException as failed:
+        for error in _mock_errors():
+            failed.add_note(_note(error))
+        raise
+    if errors := _mock_errors():
+        from ._mock import handler_error
+
+        failure = handler_error(errors[0])
+        for error in errors[1:]:
+            failure.add_note(_note(error))
+        raise failure
+    return result
+
+
+def _mock_errors() -> list[BaseException]:
+    mock = sys.modules.get("compute_emu.testing._mock")  # never imported: no mock was made
+    return [] if mock is None else list(mock.take_errors())
+
+
+def _note(error: BaseException) -> str:
+    text = "".join(traceback.format_exception(error)).rstrip()
+    return f"and the mock backend's handler raised {error!r}:\n{text}"
 
 
 def _project_for(start: Path) -> Path:

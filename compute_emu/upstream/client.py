@@ -97,6 +97,16 @@ class UpstreamClient:
                 raise
             return UpstreamResponse(self.pool, conn, head, headers)
 
+    async def unreachable(self, origin: Origin) -> UpstreamError | None:
+        """Why a new connection to ``origin`` cannot be made, or None if one can (it is
+        closed at once; nothing is sent): a probe, to explain a failure seen elsewhere."""
+        try:
+            conn = await self.pool.connect(origin)
+        except UpstreamError as exc:
+            return exc
+        await conn.aclose()
+        return None
+
     async def aclose(self) -> None:
         """Close every idle connection (connections in use close when released)."""
         await self.pool.aclose()

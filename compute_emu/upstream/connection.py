@@ -11,6 +11,7 @@ import anyio
 from ..aio.transport import ProtocolStream
 from ..rules import http1_client as http1
 from ..rules.http1_client import ClientProtocol, LocalProtocolError, ResponseError, ResponseHead
+from ..rules.http1_state import SEND_BODY
 from .errors import FailureKind, UpstreamError
 from .models import Origin, UpstreamRequest
 from .network import NetworkStream
@@ -135,7 +136,8 @@ class HTTP11Connection:
             http.receive_data(data)
 
     async def receive_head(self, timeout: float | None) -> tuple[Head, list[tuple[str, bytes]]]:
-        """The final response head, or a 101 (other 1xx are skipped), with its headers.
+        """The final response head, or a 101, with its headers; a 100 or 103 is skipped (the
+        codec refuses any other status below 200, and above 599).
 
         A head whose framing is unsafe (both Content-Length and Transfer-Encoding, say)
         raises ``UpstreamError(PROTOCOL)``.
@@ -161,7 +163,7 @@ class HTTP11Connection:
 
     async def receive_data(self, timeout: float | None) -> bytes:
         """The next response body chunk, ``b""`` at its end."""
-        if self._http.response_done or self._http.switched:
+        if self._http.their_state is not SEND_BODY:  # complete, or switched after a 101
             return b""
         event = await self._next_event(timeout)
         if isinstance(event, bytes):
@@ -183,7 +185,10 @@ class HTTP11Connection:
         left unread: bytes after a complete response mean the origin sent more than it was
         asked for, and whatever they are, they must never answer another request.
         """
-        return self._http.reusable() and not self.stream.is_readable()
+        if not self._http.reusable() or self.stream.is_readable():
+            return False
+        self._http.start_next_cycle()
+        return True
 
     async def aclose(self) -> None:
         """Close the connection (never raises, even when cancelled)."""

@@ -5,7 +5,8 @@ Surrogate-Control, ``sk``: Surrogate-Key, ``vary``, ``cookie=1``, ``status``, ``
 ``age``, ``etag`` (a 304 to a matching If-None-Match), ``slow``: seconds before the head,
 ``abort=1``: a body cut off, ``gate=NAME``: send ``first`` then wait for ``release(NAME)``
 before the rest). Its body names the path, the hit count and the request's
-``Accept-Language``. Hits are counted per path (query excluded) unless ``id`` is given.
+``Accept-Language``. Hits are counted per path (query excluded) unless ``id`` is given; the
+most requests of a path it answered at once, in ``most_in_flight``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class Origin:
 
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
+        self.in_flight: Counter[str] = Counter()
+        self.most_in_flight: Counter[str] = Counter()  # the most requests answered at once
         self.gates: dict[str, threading.Event] = {}
         self.requests: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -56,7 +59,7 @@ class Origin:
                 self.do_GET()
 
             def do_GET(self) -> None:
-                origin._answer(self)
+                origin._answer_counted(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -74,6 +77,17 @@ class Origin:
 
     def release(self, name: str) -> None:
         self.gate(name).set()
+
+    def _answer_counted(self, handler: BaseHTTPRequestHandler) -> None:
+        path = urlsplit(handler.path).path
+        with self._lock:
+            self.in_flight[path] += 1
+            self.most_in_flight[path] = max(self.most_in_flight[path], self.in_flight[path])
+        try:
+            self._answer(handler)
+        finally:
+            with self._lock:
+                self.in_flight[path] -= 1
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)

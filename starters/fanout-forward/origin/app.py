@@ -178,6 +178,7 @@ PAGE = r"""<!doctype html><html lang="en"><head><meta charset="utf-8">
   body { font-family: system-ui, sans-serif; margin: 2em; max-width: 60em; }
   .logs { display: flex; gap: 1em; } .logs section { flex: 1; }
   pre { background: #f3f3f3; padding: .5em; min-height: 8em; white-space: pre-wrap; }
+  .listens { font-size: .9em; color: #444; }
 </style></head>
 <body><h1>Fanout forward starter</h1>
 <p id="status">connecting...</p>
@@ -186,9 +187,20 @@ PAGE = r"""<!doctype html><html lang="en"><head><meta charset="utf-8">
   <input id="message" name="message" placeholder="message" aria-label="message" required>
   <button type="submit">Publish</button>
 </form>
+<p class="listens">The form publishes to both panels. From a terminal, each panel gets what is
+published to its channel in its format (the defaults of <code>compute-emu publish</code> include
+ws-message, so <code>compute-emu publish <span class="ch">test</span> "hi"</code> reaches the
+WebSocket panel, <code>curl -N /stream</code> and <code>/poll</code>).</p>
 <div class="logs">
-  <section><h2>SSE (/events)</h2><pre id="sse-log"></pre></section>
-  <section><h2>WebSocket (/ws)</h2><pre id="ws-log"></pre>
+  <section><h2>SSE (/events)</h2>
+    <p class="listens" id="sse-listens">channel <code><span class="ch">test</span>-sse</code>,
+      SSE events (http-stream format):
+      <code>compute-emu publish <span class="ch">test</span>-sse "hi" --format sse</code></p>
+    <pre id="sse-log"></pre></section>
+  <section><h2>WebSocket (/ws)</h2>
+    <p class="listens" id="ws-listens">channel <code><span class="ch">test</span></code>,
+      ws-message format: <code>compute-emu publish <span class="ch">test</span> "hi"</code></p>
+    <pre id="ws-log"></pre>
     <input id="ws-input" placeholder="text to echo" aria-label="text to echo">
     <button id="ws-send">Send</button></section>
 </div>
@@ -199,6 +211,7 @@ const state = { sse: "connecting", ws: "connecting" };
 const show = () => { $("status").textContent = `SSE: ${state.sse}, WebSocket: ${state.ws}`; };
 const log = (id, text) => { $(id).textContent += text + "\n"; };
 $("channel").value = channel;
+document.querySelectorAll(".ch").forEach((el) => { el.textContent = channel; });
 
 // Both connections go to this page's own host: the Compute app hands them to Fanout.
 const events = new EventSource("/events?channel=" + encodeURIComponent(channel));
