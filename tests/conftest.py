@@ -293,3 +293,13 @@ def sdk_built(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
 
     require_wit_host()
     return build_once(sdk_app(tmp_path_factory.mktemp("wasm-sdk")))
+
+
+@pytest.fixture(scope="session")
+def fanout_built(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The fanout starter (its own GRIP origin for /test/*), unchanged, built once per run by
+    `compute-emu build` (tests/wasm_support.py)."""
+    from tests.wasm_support import build_once, require_wit_host, starter_app
+
+    require_wit_host()
+    return build_once(starter_app("fanout", tmp_path_factory.mktemp("wasm-fanout")))

@@ -340,19 +340,42 @@ def test_forward_origin_checks_grip_sig(forward: Forward) -> None:
 # -- fanout: the app is its own GRIP origin for /test/* -------------------------------------
 
 
-@pytest.fixture(scope="module")
-def module_fanout_kit(spawn_module: Spawner, tmp_path_factory: pytest.TempPathFactory) -> Fanout:
+# the first wasm test builds the starter and compiles it
+@pytest.fixture(
+    scope="module", params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))]
+)
+def module_fanout_kit(
+    request: pytest.FixtureRequest,
+    spawn_module: Spawner,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Fanout:
+    """The starter served natively, and built with `compute-emu build` and served with
+    `serve --wasm` (Fanout calls the component back through the `self` backend), each started
+    once for this module's tests: the same checks pass both ways."""
     require_pushpin()
-    project = copy_starter("fanout", tmp_path_factory.mktemp("fanout-kit"))
+    directory = tmp_path_factory.mktemp(f"fanout-kit-{request.param}")
+    if request.param == "native":
+        project = copy_starter("fanout", directory)
+    else:
+        project = request.getfixturevalue("fanout_built").copy_to(directory)
     port = free_port()
     rewrite_manifest(project, "localhost:7676", f"localhost:{port}")  # the `self` backend
     rewrite_manifest(project, "localhost:3000", f"localhost:{free_port()}")  # no origin runs
-    return serve_on(spawn_module, project, port, free_port(), free_port())
+    proxy, publish = free_port(), free_port()
+    if request.param == "native":
+        return serve_on(spawn_module, project, port, proxy, publish)
+    from tests.wasm_support import serve_wasm
+
+    pushpin = ("--pushpin-proxy-port", str(proxy), "--pushpin-publish-port", str(publish))
+    served = serve_wasm(spawn_module, project, "-v", *pushpin, port=port)
+    served.child.snapshot_descendants()
+    return Fanout(served, proxy, publish)
 
 
 @pytest.fixture
 def fanout_kit(module_fanout_kit: Fanout) -> Fanout:
-    """The fanout starter served, started once for this module's tests."""
+    """The fanout starter served (natively and under --wasm), started once for this module's
+    tests."""
     module_fanout_kit.served.child.read_from_here()
     return module_fanout_kit
 

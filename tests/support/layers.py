@@ -60,13 +60,14 @@ FILES: dict[str, str] = {
         cache_readthrough_units cache_store console_admission console_pushpin_stats
         console_state crate_coverage docs_links environ erl event_loop fanout_routes
         fuzz_manifest init log log_inspect_ws loop_flag manifest manifest_corpus
-        manifest_files newcomer_commands official_units platform_calls platform_config
-        platform_errors platform_kv platform_lookups publish publish_admission
-        publish_backends pushpin_config rules_backend rules_chunked rules_connection_slots
-        rules_data_rate rules_framing rules_handoff rules_http1_client rules_http1_server
-        rules_http1_states rules_ws_frames sdk sdk_host_errors sdk_imports sdk_streams
-        starter_copies suite_layers testing_units traceback_width upstream_client
-        upstream_pool wasm_scan wasm_units wit_values workers
+        manifest_files newcomer_commands official_units one_async_world platform_calls
+        platform_config platform_errors platform_kv platform_lookups publish
+        publish_admission publish_backends pushpin_config rules_backend rules_chunked
+        rules_connection_slots rules_data_rate rules_framing rules_handoff
+        rules_http1_client rules_http1_server rules_http1_states rules_ws_frames sdk
+        sdk_host_errors sdk_imports sdk_streams starter_copies suite_layers testing_units
+        traceback_width upstream_client upstream_pool wasm_scan wasm_stub_cache wasm_units
+        wit_values workers
         """,
     ),
     **_files(
@@ -91,8 +92,8 @@ FILES: dict[str, str] = {
         pushpin_values readme request_framing_e2e resource_limits resource_limits_fanout
         rules_layers sdk_crate serve starters testing_fanout testing_packaging
         testing_plugin testing_websocket unanswered upstream_e2e upstream_handoff
-        upstream_layers viceroy_diffs walkthrough wasm_official wasm_sdk watch watch_restart
-        wit_host
+        upstream_layers upstream_network viceroy_diffs walkthrough wasm_official wasm_sdk
+        watch watch_restart wit_host
         """,
     ),
 }
