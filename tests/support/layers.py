@@ -142,6 +142,7 @@ TESTS: dict[str, str] = {
     "test_traceback_width.py::test_serve_on_a_narrow_terminal_draws_the_traceback_to_fit": E2E,
     "test_viceroy_diffs.py::test_an_empty_query_is_an_empty_string": UNIT,
     "test_viceroy_diffs.py::test_the_process_fastly_variables_are_hidden_inside_a_layer": UNIT,
+    "test_workers.py::test_a_body_stream_the_app_made_is_read_on_the_apps_worker_pool": INPROCESS,
 }
 
 # the deliberate soak and fuzz tests: a whole file, or file::function
