@@ -23,7 +23,8 @@ for its close line). A spliced message is one unmasked WebSocket text frame.
 ``old-h11+64k`` and
 ``old-splice+64k`` are the old relays with the transports' read size cut to 64 KiB (the new
 relay does that; asyncio's 256 KiB reads cost an mmap/mremap/munmap each), to tell that
-gain apart from the rest.
+gain apart from the rest. The ``old-*`` variants run on anyio's socket streams, as they did;
+the others on compute-emu's own (``compute_emu.aio``), as its server and upstream client do.
 
     .venv/bin/python bench/relay_micro.py [--streams 2000] [--publish-to 1000] [--json out]
 """
@@ -73,8 +74,9 @@ def serve(variant: str, pushpin_port: int) -> None:
     import h11
 
     from bench import old_splice as old_splice_module
+    from compute_emu.aio.connect import connect
+    from compute_emu.aio.listener import Listener
     from compute_emu.rules.ws_frames import FrameCounter
-    from compute_emu.streams import pause_reading
     from compute_emu.upstream.relay import relay_chunked, splice
 
     read_size = 64 * 1024
@@ -111,11 +113,22 @@ def serve(variant: str, pushpin_port: int) -> None:
             tg.cancel_scope.cancel()
 
     base_variant, _, option = variant.partition("+")
+    old = base_variant.startswith("old")  # on anyio's socket streams, as it was
 
-    async def handle(client: anyio.abc.SocketStream) -> None:
-        pause_reading(client)
-        upstream = await anyio.connect_tcp("127.0.0.1", pushpin_port)
-        pause_reading(upstream)
+    def pause_reading(stream: anyio.abc.ByteStream) -> None:
+        """Read only inside receive() (anyio's asyncio stream starts out reading)."""
+        transport = stream._transport  # type: ignore[attr-defined]
+        if transport.is_reading():
+            transport.pause_reading()
+
+    async def handle(client: anyio.abc.ByteStream) -> None:
+        upstream: anyio.abc.ByteStream
+        if old:
+            pause_reading(client)
+            upstream = await anyio.connect_tcp("127.0.0.1", pushpin_port)
+            pause_reading(upstream)
+        else:  # compute-emu's own streams, as its server and upstream client use them
+            upstream = await connect("127.0.0.1", pushpin_port)
         if option == "64k":  # the old relays with 64 KiB reads, as the new ones do
             for stream in (client, upstream):
                 stream._transport.max_size = 64 * 1024  # type: ignore[attr-defined]
@@ -152,9 +165,14 @@ def serve(variant: str, pushpin_port: int) -> None:
                 await client.aclose()
 
     async def main() -> None:
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", backlog=4096)
-        print(listener.extra(anyio.abc.SocketAttribute.local_port), flush=True)
-        await listener.serve(handle)
+        if old:
+            listener = await anyio.create_tcp_listener(local_host="127.0.0.1", backlog=4096)
+            print(listener.extra(anyio.abc.SocketAttribute.local_port), flush=True)
+            await listener.serve(handle)
+        else:
+            ours = await Listener.open("127.0.0.1", 0)
+            print(ours.address[1], flush=True)
+            await ours.serve(handle)
 
     anyio.run(main, backend="asyncio")
 

@@ -201,7 +201,7 @@ def serve(
     """
     import anyio
 
-    from .event_loop import backend_options, loop_name
+    from .aio.event_loop import backend_options, loop_name
     from .restart import exec_again, restart_in
     from .serve import Server, ServeSettings, parse_addr, parse_client_ip
 

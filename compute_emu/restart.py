@@ -10,13 +10,12 @@ afresh, as after any restart.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
 import sys
 
-from .transport import Listener, _Accepted
+from .aio.listener import Listener
 
 ENV = "COMPUTE_EMU_LISTEN_FD"
 
@@ -86,9 +85,5 @@ def inherited_socket() -> socket.socket | None:
 
 
 async def adopt(sock: socket.socket) -> Listener:
-    """A :class:`Listener` on an already listening socket."""
-    listener = Listener()
-    listener._server = await asyncio.get_running_loop().create_server(
-        lambda: _Accepted(listener), sock=sock
-    )
-    return listener
+    """A :class:`Listener` on the listening socket a restart handed over."""
+    return await Listener.on_socket(sock)

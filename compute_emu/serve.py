@@ -16,6 +16,10 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
+from .aio.listener import Listener
+from .aio.loop import Loop
+from .aio.stream import Stream
+from .aio.workers import MAX_THREADS, WorkerPool
 from .cache.store import DEFAULT_CAPACITY, CacheStore
 from .console import Console
 from .errors import UserError
@@ -32,17 +36,14 @@ from .rules.connection_slots import ConnectionSlots
 from .rules.data_rate import DEFAULT_MIN_RATE, MinDataRate
 from .runtime import environ
 from .runtime.app import App
-from .runtime.bridge import Loop
 from .runtime.cache_admin import with_cache_admin
 from .runtime.handler import AppHandler
 from .runtime.services import Backends, Services
-from .runtime.workers import MAX_THREADS, WorkerPool
 from .sdk.compute_runtime import LOCAL_VALUES
 from .server.admission import HostPolicy, parse_authority
 from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
 from .server.publish_admission import AppOrigins, publish_host_policy
 from .server.publish_port import PublishForwarder, serve_publish_port
-from .transport import Listener, ProtocolStream
 from .watch import WatchedProject, watch_project
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -290,7 +291,7 @@ class Server:
                 tg.start_soon(watch_project, watched)  # syntax errors, stores
                 tg.start_soon(console.run)
 
-                async def serve_connection(stream: ProtocolStream) -> None:
+                async def serve_connection(stream: Stream) -> None:
                     client = stream.extra(anyio.abc.SocketAttribute.remote_address)
                     addresses = Addresses(client=client[:2], server=self.address)  # type: ignore[arg-type]
                     await Connection(

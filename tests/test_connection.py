@@ -9,9 +9,11 @@ import anyio
 import anyio.abc
 import pytest
 
+from compute_emu.aio.listener import Listener
+from compute_emu.aio.stream import Stream
+from compute_emu.aio.transport import ProtocolStream
 from compute_emu.server.connection import Addresses, Connection, Exchange, Handler, Limits
 from compute_emu.server.framing import HttpDate
-from compute_emu.transport import Listener, ProtocolStream
 
 
 async def hello(exchange: Exchange) -> None:
@@ -26,20 +28,16 @@ DEFAULT_LIMITS = Limits()
 async def serve_in_background(
     tg: anyio.abc.TaskGroup, limits: Limits = DEFAULT_LIMITS, handler: Handler = hello
 ) -> int:
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    listener = await Listener.open("127.0.0.1", 0)
+    port = listener.address[1]
     date = HttpDate()
 
-    async def handle(stream: anyio.abc.SocketStream) -> None:
+    async def handle(stream: Stream) -> None:
         await Connection(
             stream, Addresses(("127.0.0.1", 1), ("127.0.0.1", port)), handler, date, limits
         ).serve()
 
-    async def run() -> None:
-        async with listener:
-            await listener.serve(handle)
-
-    tg.start_soon(run)
+    tg.start_soon(listener.serve, handle)
     return port
 
 

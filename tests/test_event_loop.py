@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
+from compute_emu.aio.event_loop import backend_options, loop_name, uvloop_installed
 from compute_emu.errors import UserError
-from compute_emu.event_loop import backend_options, loop_name, uvloop_installed
 
 HELLO = """
 from compute_emu.sdk import Request, Response

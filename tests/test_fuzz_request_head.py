@@ -19,12 +19,13 @@ import socket
 from collections.abc import Iterator
 
 import anyio
-import anyio.abc
 import anyio.from_thread
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from compute_emu.aio.listener import Listener
+from compute_emu.aio.stream import Stream
 from compute_emu.server.admission import HostPolicy, check_request
 from compute_emu.server.connection import Addresses, Connection, Exchange, Limits
 from compute_emu.server.framing import HttpDate
@@ -66,20 +67,19 @@ def server() -> Iterator[tuple[int, Problems]]:
     date = HttpDate()
     limits = Limits(header_timeout=2.0, idle_timeout=2.0, body_timeout=2.0)
 
-    async def start() -> tuple[anyio.abc.Listener[anyio.abc.SocketStream], int]:
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        return listener, listener.extra(anyio.abc.SocketAttribute.local_port)
+    async def start() -> tuple[Listener, int]:
+        listener = await Listener.open("127.0.0.1", 0)
+        return listener, listener.address[1]
 
     with anyio.from_thread.start_blocking_portal() as portal:
         listener, port = portal.call(start)
 
-        async def handle(stream: anyio.abc.SocketStream) -> None:
+        async def handle(stream: Stream) -> None:
             addresses = Addresses(("127.0.0.1", 1), ("127.0.0.1", port))
             await Connection(stream, addresses, count_body, date, limits).serve()
 
         async def run() -> None:
-            async with listener:
-                await listener.serve(handle)
+            await listener.serve(handle)
 
         future = portal.start_task_soon(run)
         try:

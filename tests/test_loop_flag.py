@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from compute_emu.runtime.bridge import LoopFlag
+from compute_emu.aio.loop import LoopFlag
 
 
 @pytest.mark.anyio

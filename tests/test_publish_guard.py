@@ -13,6 +13,7 @@ import anyio.abc
 import h11
 import pytest
 
+from compute_emu.aio.listener import Listener
 from compute_emu.log import RequestLog
 from compute_emu.server.admission import HostPolicy
 from compute_emu.server.connection import Limits
@@ -21,7 +22,6 @@ from compute_emu.server.publish_admission import (
     AppOrigins,
 )
 from compute_emu.server.publish_port import PublishForwarder, serve_publish_port
-from compute_emu.transport import Listener
 from compute_emu.upstream.client import UpstreamClient
 
 APP = AppOrigins.build(7676, ["127.0.0.1"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import ssl
-import subprocess
 
 import anyio
 import pytest
@@ -20,12 +19,13 @@ from tests.support.relay_rig import (
     blob,
     fd_count,
     make_rig,
-    queue_into_anyio,
+    read_ahead,
     read_all,
     read_exactly,
     reset,
     taken_over,
 )
+from tests.support.tls import localhost_contexts
 
 
 @MODES
@@ -68,11 +68,8 @@ async def test_splice_delivers_pending_bytes_first_and_in_order(net: Loopback, m
     rig = await make_rig(net, mode)
     await rig.browser.send(b"B2")  # arrived after the 101, not read by the HTTP parser yet
     await rig.pushpin.send(b"P2")
-    if mode == "transport":
-        await anyio.sleep(0.05)
-        queue_into_anyio(rig.client)  # ...or already in anyio's read queue
-        queue_into_anyio(rig.upstream)
-        await anyio.sleep(0.05)
+    await read_ahead(rig.client)  # ...read ahead by the streams already
+    await read_ahead(rig.upstream)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(splice, rig.client, rig.upstream, b"B1", b"P1")
@@ -94,10 +91,7 @@ async def test_splice_keeps_an_eof_that_came_before_it(net: Loopback, mode: str)
     rig = await make_rig(net, mode)
     await rig.browser.send(b"bye")
     await rig.browser.send_eof()
-    if mode == "transport":
-        await anyio.sleep(0.05)
-        queue_into_anyio(rig.client)  # anyio's protocol saw the data and the EOF
-        await anyio.sleep(0.05)
+    await read_ahead(rig.client, eof=True)  # the stream saw the data and the EOF
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(splice, rig.client, rig.upstream)
@@ -160,7 +154,7 @@ async def test_splice_slow_reader_pauses_the_writer_and_bounds_the_buffer(net: L
     total, piece = 96 << 20, blob(64 * 1024, 3)
     written = [0]
     largest = [0]
-    transport = rig.client._transport  # type: ignore[attr-defined]
+    transport = rig.client.transport
     with anyio.fail_after(60):
         async with anyio.create_task_group() as tg:
             tg.start_soon(splice, rig.client, rig.upstream)
@@ -248,21 +242,7 @@ def test_public_api() -> None:
 @pytest.fixture(scope="module")
 def tls_contexts(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server, client) contexts for a throwaway self-signed localhost certificate."""
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(cert, key)
-    client = ssl.create_default_context(cafile=str(cert))
-    return server, client
+    return localhost_contexts(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.mark.anyio

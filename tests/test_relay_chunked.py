@@ -17,7 +17,7 @@ from tests.support.relay_rig import (
     blob,
     fd_count,
     make_rig,
-    queue_into_anyio,
+    read_ahead,
     read_all,
     read_exactly,
     reset,
@@ -125,10 +125,7 @@ async def test_chunked_client_leaving_is_noticed(net: Loopback, mode: str, how: 
 async def test_chunked_client_gone_before_the_relay_starts(net: Loopback, mode: str) -> None:
     rig = await make_rig(net, mode)
     await rig.browser.send_eof()
-    if mode == "transport":
-        await anyio.sleep(0.05)
-        queue_into_anyio(rig.client)  # anyio's protocol already saw the EOF
-        await anyio.sleep(0.05)
+    await read_ahead(rig.client, eof=True)  # the stream saw the EOF already
     with anyio.fail_after(10):
         await rig.pushpin.send(b"5\r\nhello\r\n")
         result = await relay_chunked(rig.upstream, rig.client)
@@ -228,7 +225,7 @@ async def test_chunked_slow_client_pauses_pushpin_and_bounds_the_buffer(net: Loo
     count = 1600  # ~96 MB
     written = [0]
     largest = [0]
-    transport = rig.client._transport  # type: ignore[attr-defined]
+    transport = rig.client.transport
     results = []
     with anyio.fail_after(60):
         async with anyio.create_task_group() as tg:

@@ -1,15 +1,19 @@
-"""ProtocolStream: an anyio byte stream on an asyncio transport, with bounded buffering."""
+"""ProtocolStream: compute-emu's byte stream on an asyncio transport, with bounded buffering;
+the listener that accepts them and connect() that opens them."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 import anyio
 import pytest
 
-from compute_emu import transport
-from compute_emu.transport import Listener, ProtocolStream
+from compute_emu.aio import transport
+from compute_emu.aio.connect import connect
+from compute_emu.aio.listener import Listener
+from compute_emu.aio.transport import ProtocolStream
 
 
 async def pair() -> tuple[ProtocolStream, ProtocolStream]:
@@ -112,7 +116,7 @@ async def test_listener_hands_each_connection_to_the_task_group() -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, handle)
         for n in range(3):
-            client = await transport.connect(host, port)
+            client = await connect(host, port)
             await client.send(b"hello %d" % n)
             assert await client.receive() == b"bye"
             await client.aclose()
@@ -126,12 +130,12 @@ async def test_listener_hands_each_connection_to_the_task_group() -> None:
 async def test_the_relay_takes_over_protocol_streams_and_gives_them_back() -> None:
     """A ProtocolStream's transport is taken over by the transport-level relay (fast path),
     bytes it had buffered go first, and it works as a stream again afterwards."""
-    from compute_emu.upstream._takeover import plain
+    from compute_emu.aio.takeover import takes
     from compute_emu.upstream.relay import relay_chunked
 
     client_end, client = await pair()
     upstream, upstream_end = await pair()
-    assert plain(client) and plain(upstream)
+    assert takes(client, upstream)
     await upstream_end.send(b"5\r\nhello\r\n")
     await anyio.sleep(0.05)  # buffered in the ProtocolStream before the relay starts
 
@@ -173,10 +177,10 @@ async def test_a_failing_connection_handler_is_reported_and_touches_no_other() -
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(listener.serve, handle)
-            survivor = await transport.connect(host, port)
+            survivor = await connect(host, port)
             await survivor.send(b"hold")
             await held.wait()
-            failing = await transport.connect(host, port)
+            failing = await connect(host, port)
             await failing.send(b"fail")
             with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
                 await failing.receive()  # closed by the listener
@@ -191,3 +195,116 @@ async def test_a_failing_connection_handler_is_reported_and_touches_no_other() -
         await failing.aclose()
     finally:
         loop.set_exception_handler(None)
+
+
+@pytest.mark.anyio
+async def test_what_the_stream_knows_without_reading() -> None:
+    """at_eof and is_readable come from what the transport read ahead: no read needed."""
+    left, right = await pair()
+    assert not right.is_readable() and not right.at_eof
+    await left.send(b"x")
+    with anyio.fail_after(5):
+        while not right.is_readable():
+            await anyio.sleep(0.001)
+    assert not right.at_eof
+    assert await right.receive() == b"x"
+    assert not right.is_readable()
+    await left.send_eof()
+    with anyio.fail_after(5):
+        while not right.at_eof:
+            await anyio.sleep(0.001)
+    assert right.is_readable()  # the EOF is there to be read
+    await left.aclose()
+    await right.aclose()
+
+
+@pytest.mark.anyio
+async def test_send_within_says_whether_it_waited_and_gives_up_in_time() -> None:
+    left, right = await pair()
+    assert not left.send_may_wait(10)
+    assert await left.send_within(b"quick", 1.0) is False  # the transport took it at once
+    assert await right.receive() == b"quick"
+    piece = b"x" * transport.WRITE_HIGH_WATER
+    while not left.send_may_wait(len(piece)):
+        left.transport.write(piece)  # type: ignore[union-attr]
+    # the peer reads nothing: the buffer stays above its mark, the write gives up in time
+    started = anyio.current_time()
+    with pytest.raises(TimeoutError):
+        for _ in range(10_000):  # until the kernel's buffers are full too
+            await left.send_within(piece, 0.2)
+    assert anyio.current_time() - started < 10
+    left.reset()
+
+    a, b = await pair()
+    while not a.send_may_wait(len(piece)):
+        a.transport.write(piece)  # type: ignore[union-attr]
+
+    async def reader() -> None:
+        await anyio.sleep(0.1)
+        with contextlib.suppress(anyio.EndOfStream):
+            while await b.receive():
+                pass
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reader)
+        waited = [await a.send_within(piece, 10) for _ in range(50)]
+        assert any(waited)  # ...those that waited for the reader say so
+        await a.aclose()
+    await b.aclose()
+    await right.aclose()
+
+
+@pytest.mark.anyio
+async def test_connect_by_name_tries_each_address_and_reports_as_anyio_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name's addresses are tried in turn: a refused one gives way to the next at once, one
+    that never answers to the next after 250 ms (happy eyeballs), and when none takes the
+    connection the error has anyio's shape, which the upstream client maps to its kind."""
+    from compute_emu.aio import connect as connecting
+    from compute_emu.upstream.errors import FailureKind, connect_failure
+
+    listener = await Listener.open("127.0.0.1", 0)
+    host, port = listener.address
+    # a listening socket whose one-place backlog is full: its SYNs go unanswered
+    silent = socket.create_server(("127.0.0.1", 0), backlog=0)
+    queued = [socket.create_connection(silent.getsockname())]
+    refused = ("127.0.0.2", port)  # nobody listens there
+    addresses: list[tuple[int, object]] = []
+
+    async def resolved(name: str, port: int) -> list[tuple[int, object]]:
+        assert name == "origin.test"
+        return addresses
+
+    monkeypatch.setattr(connecting, "_addresses", resolved)
+
+    async def handle(stream: ProtocolStream) -> None:
+        await stream.send(b"hi")
+        await stream.aclose()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, handle)
+            for first in (refused, silent.getsockname()):
+                addresses[:] = [(socket.AF_INET, first), (socket.AF_INET, (host, port))]
+                started = anyio.current_time()
+                with anyio.fail_after(5):
+                    client = await connect("origin.test", port)
+                assert anyio.current_time() - started < 2
+                assert client.extra(anyio.abc.SocketAttribute.remote_port) == port
+                assert await client.receive() == b"hi"
+                await client.aclose()
+            tg.cancel_scope.cancel()
+    finally:
+        for sock in (silent, *queued):
+            sock.close()
+    addresses[:] = [(socket.AF_INET, refused)]
+    with pytest.raises(OSError) as failed:
+        await connect("origin.test", port)
+    assert str(failed.value) == "All connection attempts failed"
+    assert connect_failure(failed.value).kind is FailureKind.CONNECT_REFUSED
+    with pytest.raises(ConnectionRefusedError):
+        await connect(host, port)  # an address: its own error, as anyio's
+    monkeypatch.undo()
+    with pytest.raises(socket.gaierror):
+        await connect("no-such-host.invalid", port)

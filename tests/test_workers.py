@@ -1,14 +1,20 @@
-"""The worker pool main() runs on: results on the loop, errors returned, threads elastic."""
+"""The worker pool every thread hop runs on (main(), the app's hooks, reads of a body stream
+the app made): results on the loop, errors returned, threads elastic."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import textwrap
 import threading
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 
-from compute_emu.runtime.workers import WorkerPool, run_in_worker
+from compute_emu.aio.workers import WorkerPool, call_in_worker, run_in_worker
+from tests.support.cache_rig import serve_in_process
 
 
 @pytest.mark.anyio
@@ -100,3 +106,53 @@ def test_close_lets_idle_workers_exit() -> None:
     assert pool.threads == 0
     with pytest.raises(RuntimeError):
         pool.submit(lambda: None, (), lambda error: None)
+
+
+@pytest.mark.anyio
+async def test_call_in_worker_returns_raises_and_never_lets_system_exit_through() -> None:
+    pool = WorkerPool(asyncio.get_running_loop(), name="a-worker")
+
+    def exits() -> None:
+        raise SystemExit(3)
+
+    try:
+        assert await call_in_worker(pool, lambda: threading.current_thread().name) == "a-worker"
+        with pytest.raises(ZeroDivisionError):
+            await call_in_worker(pool, lambda: 1 / 0)
+        with pytest.raises(RuntimeError, match=r"^a hook raised SystemExit$") as wrapped:
+            await call_in_worker(pool, exits, what="a hook")
+        assert isinstance(wrapped.value.__cause__, SystemExit)
+    finally:
+        pool.close()
+
+
+APP_STREAM = """
+import threading
+from compute_emu.sdk import Body, Request, Response
+
+class Names:
+    def __init__(self):
+        self.left = 2
+
+    def read_chunk(self):
+        if not self.left:
+            return b""
+        self.left -= 1
+        return threading.current_thread().name.encode() + b"\\n"
+
+def main():
+    Request.from_client()
+    Response.from_body(Body.from_stream(Names())).send_to_client()
+"""
+
+
+def test_a_body_stream_the_app_made_is_read_on_the_apps_worker_pool(tmp_path: Path) -> None:
+    """Its read_chunk may block, so the loop has it read by a thread: the pool's, as main()
+    (anyio's to_thread had a pool and a limit of its own)."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "fastly.toml").write_text('manifest_version = 3\nname = "stream"\n')
+    (tmp_path / "src" / "main.py").write_text(textwrap.dedent(APP_STREAM))
+    with contextlib.contextmanager(serve_in_process)(tmp_path) as running:
+        response = httpx.get(running.url + "/", timeout=10)
+    assert response.status_code == 200
+    assert response.text.splitlines() == ["compute-emu-app", "compute-emu-app"]

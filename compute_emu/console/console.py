@@ -8,13 +8,13 @@ cancelled; :meth:`Console.wrap` puts the console's paths in front of a request h
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ..aio.loop import Timer, call_later
 from .admission import PREFIX
 from .events import EventHub
 from .held import HeldTable
@@ -49,7 +49,7 @@ class Console:
         self.hub = EventHub()
         self.held = HeldTable(fanout=publish_port is not None)
         self.feed = RequestFeed(self.hub, self._held_event)
-        self._held_push: asyncio.TimerHandle | None = None
+        self._held_push: Timer | None = None
         self.close = services.log.watch(self.feed)
 
     @staticmethod
@@ -84,8 +84,7 @@ class Console:
 
     def _held_changed(self) -> None:
         if self._held_push is None and self.hub.watched:
-            loop = asyncio.get_running_loop()
-            self._held_push = loop.call_later(HELD_DELAY, self._push_held)
+            self._held_push = call_later(HELD_DELAY, self._push_held)
 
     def _push_held(self) -> None:
         self._held_push = None

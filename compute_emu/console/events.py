@@ -9,11 +9,14 @@ and lists built for the event and never changed after), turned into JSON by the 
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+import anyio
+
+from ..aio.loop import Loop
 
 QUEUE_LIMIT = 1000
 
@@ -24,7 +27,11 @@ class Subscriber:
     def __init__(self) -> None:
         self.queue: deque[tuple[str, Any]] = deque()
         self.dropped = False
-        self.ready = asyncio.Event()
+        self.ready = anyio.Event()  # replaced by a new one before each wait
+
+    def wake(self) -> None:
+        """Wake the reader (on the loop)."""
+        self.ready.set()
 
 
 class EventHub:
@@ -32,17 +39,13 @@ class EventHub:
 
     def __init__(self, limit: int = QUEUE_LIMIT) -> None:
         self.limit = limit
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
+        self._loop = Loop()
         self._lock = threading.Lock()
         self._subscribers: set[Subscriber] = set()
 
     def on_loop(self, func: Callable[..., None], *args: Any) -> None:
         """Run ``func(*args)`` on the loop: now if this is the loop's thread, else soon."""
-        if threading.get_ident() == self._loop_thread:
-            func(*args)
-        else:
-            self._loop.call_soon_threadsafe(func, *args)
+        self._loop.soon(func, *args)
 
     @property
     def watched(self) -> bool:
@@ -76,7 +79,7 @@ class EventHub:
                     subscriber.queue.append((event, data))
                 woken.append(subscriber)
         for subscriber in woken:
-            self.on_loop(subscriber.ready.set)
+            self.on_loop(subscriber.wake)
 
     async def next_events(self, subscriber: Subscriber) -> list[tuple[str, Any]]:
         """The events queued for ``subscriber`` (waits for one); empty once it was dropped."""
@@ -87,7 +90,6 @@ class EventHub:
                 if subscriber.queue:
                     events = list(subscriber.queue)
                     subscriber.queue.clear()
-                    subscriber.ready.clear()
                     return events
-            await subscriber.ready.wait()
-            subscriber.ready.clear()
+                ready = subscriber.ready = anyio.Event()
+            await ready.wait()

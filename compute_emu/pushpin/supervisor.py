@@ -330,6 +330,8 @@ class Pushpin:
 
     async def _cleanup_children(self) -> None:
         pids = [*self._pids, *pid_file_pids(self.rundir)]  # the pid files may be gone
+        # anyio's thread, not the server's worker pool: the supervisor also runs without a
+        # server, and stops after the server's pool has closed (one hop per restart or stop)
         await anyio.to_thread.run_sync(kill_instance, pids, str(self.dir))
 
     async def stop(self) -> None:
@@ -346,7 +348,7 @@ class Pushpin:
         clear_state(self.project_dir, str(self.dir))
         if (watchdog := self.watchdog) is not None:
             self.watchdog = None
-            await anyio.to_thread.run_sync(watchdog.close)
+            await anyio.to_thread.run_sync(watchdog.close)  # as in _cleanup_children
 
     @staticmethod
     async def _terminate(process: anyio.abc.Process) -> None:

@@ -1,161 +1,24 @@
-"""The bridge between the app's thread and the event loop.
+"""Bodies across the thread line between the app's thread and the event loop.
 
-``main()`` runs in a worker thread; everything that touches a socket runs on the event loop.
-Body streams handed to the SDK therefore have two faces: ``aread()`` for the loop (used when a
-body is passed on untouched, with no thread hop per chunk) and ``read_chunk()`` for the app,
-which blocks its thread while the loop does the read.
+``main()`` runs in a worker thread; everything that touches a socket runs on the event loop
+(:mod:`compute_emu.aio.loop` is the way between them). Body streams handed to the SDK therefore
+have two faces: ``aread()`` for the loop (used when a body is passed on untouched, with no
+thread hop per chunk) and ``read_chunk()`` for the app, which blocks its thread while the loop
+does the read. A stream the app made itself is read on the loop's behalf by a worker thread
+(:func:`iterate_body`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
 
-import anyio
-import anyio.to_thread
-
+from ..aio.loop import Calls, Loop
+from ..aio.workers import WorkerPool, call_in_worker
 from ..sdk._body import BodyStream
-from .workers import Mailbox
-
-T = TypeVar("T")
 
 # How much of a client body the app has read is kept, so that a later handoff can still send
 # the original body. Past this, the kept bytes are dropped and a handoff is refused.
 HANDOFF_REPLAY_LIMIT = 1024 * 1024
-
-
-class ClientLeft(BrokenPipeError):
-    """The client closed its connection: the request's pending I/O was cancelled."""
-
-    def __init__(self) -> None:
-        super().__init__("the client closed the connection")
-
-
-class LoopFlag:
-    """``asyncio.Event``'s ``set``/``is_set``/``wait`` for the loop thread, without its deque
-    (760 bytes, kept by every held connection's request for as long as it is held)."""
-
-    __slots__ = ("_set", "_waiters")
-
-    def __init__(self) -> None:
-        self._set = False
-        self._waiters: list[asyncio.Future[None]] | None = None
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self) -> None:
-        if self._set:
-            return
-        self._set = True
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def wait(self) -> bool:
-        if self._set:
-            return True
-        waiter = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            if self._waiters is not None and waiter in self._waiters:
-                self._waiters.remove(waiter)
-        return True
-
-
-class Loop:
-    """A handle on the running event loop, usable from any thread.
-
-    Calls from the app's thread are plain ``run_coroutine_threadsafe``/``call_soon_threadsafe``
-    (no anyio portal per call). A :class:`Calls` scope can collect them so that they can all be
-    cancelled when the request's client goes away.
-    """
-
-    def __init__(self) -> None:
-        self.asyncio_loop = asyncio.get_running_loop()  # compute-emu runs anyio on asyncio
-        self.thread_id = threading.get_ident()
-        self.mailbox = Mailbox(self.asyncio_loop)
-
-    def run(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Run ``func(*args)`` on the loop and wait for it (call from a non-loop thread)."""
-        return asyncio.run_coroutine_threadsafe(_call(func, args), self.asyncio_loop).result()
-
-    def call(self, func: Callable[..., T], *args: Any) -> T:
-        """Call a plain function on the loop thread and wait for it."""
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                future.set_result(func(*args))
-            except Exception as exc:
-                future.set_exception(exc)
-
-        self.asyncio_loop.call_soon_threadsafe(run)
-        return future.result()
-
-    def notify(self, func: Callable[..., object], *args: Any) -> None:
-        """Have the loop call ``func(*args)`` soon, without waiting (thread-safe)."""
-        self.mailbox.post(func, *args)
-
-
-async def _call(func: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
-    return await func(*args)
-
-
-class Calls:
-    """The loop calls one request's app thread is waiting for, cancelled together on demand.
-
-    ``run`` is :meth:`Loop.run` plus bookkeeping; after :meth:`cancel_all` (the client left)
-    every pending and later call raises :class:`ClientLeft` in the app's thread.
-    """
-
-    def __init__(self, loop: Loop) -> None:
-        self._loop = loop
-        self._lock = threading.Lock()
-        self._pending: set[concurrent.futures.Future[Any]] = set()
-        self.cancelled = False
-
-    def run(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Run ``func(*args)`` on the loop and wait; raises ClientLeft once cancelled."""
-        future = asyncio.run_coroutine_threadsafe(_call(func, args), self._loop.asyncio_loop)
-        with self._lock:
-            if self.cancelled:
-                future.cancel()
-                raise ClientLeft
-            self._pending.add(future)
-        try:
-            return future.result()
-        except concurrent.futures.CancelledError:
-            raise ClientLeft from None
-        finally:
-            with self._lock:
-                self._pending.discard(future)
-
-    def call(self, func: Callable[..., T], *args: Any) -> T:
-        """Call a plain function on the loop thread and wait for it."""
-        if self.cancelled:
-            raise ClientLeft
-        return self._loop.call(func, *args)
-
-    def notify(self, func: Callable[..., object], *args: Any) -> None:
-        """Have the loop call ``func(*args)`` soon, without waiting."""
-        self._loop.notify(func, *args)
-
-    def cancel_all(self) -> None:
-        """Cancel what the app's thread waits for, and everything it asks for later."""
-        with self._lock:
-            self.cancelled = True
-            pending, self._pending = self._pending, set()
-        for future in pending:
-            future.cancel()
 
 
 class LoopBodyStream:
@@ -222,8 +85,11 @@ class LoopBodyStream:
         return data
 
 
-async def iterate_body(prefix: bytes, stream: BodyStream | None) -> AsyncIterator[bytes]:
-    """The chunks of a detached body, read on the loop."""
+async def iterate_body(
+    prefix: bytes, stream: BodyStream | None, workers: WorkerPool
+) -> AsyncIterator[bytes]:
+    """The chunks of a detached body, read on the loop; a stream the app made itself (its
+    ``read_chunk`` may block) is read by a thread of the app's worker pool, ``workers``."""
     if prefix:
         yield prefix
     if stream is None:
@@ -231,8 +97,9 @@ async def iterate_body(prefix: bytes, stream: BodyStream | None) -> AsyncIterato
     if isinstance(stream, LoopBodyStream):
         while chunk := await stream.aread():
             yield chunk
-    else:  # a stream the app made itself: read it off the loop
-        while chunk := await anyio.to_thread.run_sync(stream.read_chunk):
+    else:
+        read = stream.read_chunk
+        while chunk := await call_in_worker(workers, read, what="the body stream's read_chunk"):
             yield chunk
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from ..aio.workers import WorkerPool
 from ..rules.framing import end_to_end, header_value, manual_framing
 from ..sdk._interface import OutgoingResponse
 from ..server.connection import Exchange
@@ -39,10 +40,12 @@ async def deliver_response(
     exchange: Exchange,
     response: OutgoingResponse,
     date: bytes,
+    workers: WorkerPool,
     stream: StreamingSink | None = None,
 ) -> None:
     """Write the app's response: framing rebuilt, body streamed as it is read (and, for
-    ``stream_to_client``, followed by what the app writes until it finishes)."""
+    ``stream_to_client``, followed by what the app writes until it finishes); a body stream
+    the app made itself is read on ``workers``."""
     status = response.status
     if status < 200:
         await send_text(
@@ -69,9 +72,10 @@ async def deliver_response(
     if stream is None and body is None:  # all in memory: head and body in one write
         await exchange.send_response(status, headers, prefix)
     elif stream is None:
-        await exchange.send_response(status, headers, iterate_body(prefix, body))
+        await exchange.send_response(status, headers, iterate_body(prefix, body, workers))
     else:
-        await exchange.send_response(status, headers, _then(iterate_body(prefix, body), stream))
+        chunks = _then(iterate_body(prefix, body, workers), stream)
+        await exchange.send_response(status, headers, chunks)
 
 
 async def _then(first: AsyncIterator[bytes], stream: StreamingSink) -> AsyncIterator[bytes]:

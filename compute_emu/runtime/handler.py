@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import ipaddress
 import itertools
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ..aio.loop import Calls, ClientLeft, call_later
 from ..log import AppOutput, RequestRecord, current_request
 from ..rules.framing import header_value
 from ..rules.grip import grip_hold
@@ -21,7 +21,7 @@ from . import environ
 from .app import MainExit, call_main
 from .app_errors import message, plain_text, terminal_text
 from .body_log import RequestBodyTap, log_response_body
-from .bridge import Calls, ClientLeft, LoopBodyStream
+from .bridge import LoopBodyStream
 from .decision import ClientWentAway, Failed, Handoff, Respond, Returned, Stream
 from .deliver import deliver_response, error_status, send_text
 from .error_page import error_body, error_page
@@ -110,9 +110,7 @@ class AppHandler:
         scope = RequestScope(services, request_id, calls, exchange.start_soon, body)
         host = Hostcalls(scope, parts)
         scope.bind_app = host.bound
-        watch = asyncio.get_running_loop().call_later(
-            WATCH_AFTER, exchange.start_soon, self._watch_client, exchange, scope
-        )
+        watch = call_later(WATCH_AFTER, exchange.start_soon, self._watch_client, exchange, scope)
         try:
             exit = MainExit()
             services.workers.submit(self._main_in_thread, (host, exit), scope.main_returned)
@@ -214,7 +212,7 @@ class AppHandler:
                     log.headers(scope.request_id, "<", list(response.headers))
                     log_response_body(log, scope.request_id, response)
                 record.grip = grip_hold(response.headers)  # the console's channels
-                await deliver_response(exchange, response, self.date(), sink)
+                await deliver_response(exchange, response, self.date(), self.services.workers, sink)
             case Handoff() as handoff:
                 await relay_handoff(exchange, scope, handoff, record)
             case Failed(error) if (gone := _client_cause(error)) is not None:

@@ -24,7 +24,6 @@ from ..upstream.client import (
     UpstreamError,
     UpstreamRequest,
     UpstreamResponse,
-    anyio_stream,
 )
 from ..upstream.relay import relay_chunked, splice
 from .bridge import iterate_body
@@ -101,7 +100,7 @@ async def relay_handoff(
         target.method,
         target.target,
         target.headers,
-        prefix if stream is None else iterate_body(prefix, stream),
+        prefix if stream is None else iterate_body(prefix, stream, services.workers),
     )
     try:
         response = await _send(
@@ -141,7 +140,7 @@ async def relay_handoff(
             try:
                 to_upstream, to_client = await splice(
                     client_stream,
-                    anyio_stream(upstream_stream),
+                    upstream_stream,
                     client_pending,
                     upstream_pending,
                     inspector,
@@ -234,7 +233,7 @@ def _held_chunked(headers: list[tuple[str, bytes]]) -> bool:
 
 async def _relay_held_body(exchange: Exchange, response: UpstreamResponse) -> None:
     """Pushpin's chunked bytes go to the client as they are (both speak HTTP/1.1 chunked):
-    no parsing beyond chunk sizes, no task, no copy (compute_emu/upstream/relay.py). A client
+    no parsing beyond chunk sizes, no task, no copy (compute_emu/aio/relay.py). A client
     that cannot take chunked (HTTP/1.0) or a HEAD goes through :func:`_relay_response`."""
     given = await exchange.start_relayed_body(response.status, end_to_end(response.headers))
     if given is None:
@@ -244,7 +243,7 @@ async def _relay_held_body(exchange: Exchange, response: UpstreamResponse) -> No
     upstream_stream, pending = response.detach()
     response.headers = []  # held for hours from here: keep only what the relay needs
     try:
-        result = await relay_chunked(anyio_stream(upstream_stream), client_stream, pending)
+        result = await relay_chunked(upstream_stream, client_stream, pending)
         exchange.response_bytes = result.body_bytes
     finally:
         with anyio.CancelScope(shield=True):

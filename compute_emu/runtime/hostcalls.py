@@ -40,7 +40,7 @@ from .platform_calls import PlatformCalls
 from .upload import UploadPipe, UploadWriter
 
 if TYPE_CHECKING:
-    from .bridge import Calls
+    from ..aio.loop import Calls
     from .scope import RequestScope
     from .services import Services
 

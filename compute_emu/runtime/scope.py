@@ -16,18 +16,19 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TypeVar
 
+from ..aio.loop import Calls, LoopFlag
+from ..aio.workers import call_in_worker
 from ..log import AppOutput
 from ..manifest import BackendConfig
 from ..sdk._errors import SendError, SendErrorCause
 from ..sdk._interface import BackendInfo, BackendResponse, OutgoingRequest, OutgoingResponse
-from .bridge import Calls, LoopBodyStream, LoopFlag
+from .bridge import LoopBodyStream
 from .decision import ClientWentAway, Decision, Failed, Returned, Stream
 from .pending import PendingCall, first_done
 from .readthrough import cached_send
 from .send import BackendCall
 from .services import Services
 from .streaming import StreamingSink
-from .workers import run_in_worker
 
 T = TypeVar("T")
 
@@ -197,23 +198,17 @@ class RequestScope:
     async def run_hook(self, hook: Callable[[T], T], value: T) -> T:
         """Run an app hook on the app's worker pool, with the request's host bound and its
         prints going with the request."""
-        result: list[T] = []
 
-        def run() -> None:
+        def run() -> T:
             AppOutput.bind(self.services.log, self.request_id)
             try:
                 assert self.bind_app is not None, "the app's host binds itself to its scope"
                 with self.bind_app():
-                    result.append(hook(value))
+                    return hook(value)
             finally:
                 AppOutput.bind(None)
 
-        error = await run_in_worker(self.services.workers, run)
-        if isinstance(error, Exception):
-            raise error
-        if error is not None:  # never let SystemExit & co. through the loop
-            raise RuntimeError(f"a cache hook raised {type(error).__name__}") from error
-        return result[0]
+        return await call_in_worker(self.services.workers, run, what="a cache hook")
 
     # -- the decision --------------------------------------------------------------------
     def decide(self, decision: Decision) -> None:

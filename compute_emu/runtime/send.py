@@ -20,6 +20,7 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from ..aio.loop import Loop
 from ..manifest import BackendConfig
 from ..rules.backend import backend_request
 from ..rules.framing import FramingError, content_length, manual_framing
@@ -32,7 +33,7 @@ from ..upstream.client import (
     UpstreamRequest,
     UpstreamResponse,
 )
-from .bridge import Loop, LoopBodyStream, body_length, iterate_body
+from .bridge import LoopBodyStream, body_length, iterate_body
 
 if TYPE_CHECKING:
     from .services import Services
@@ -203,7 +204,7 @@ async def open_backend_call(
         method,
         outgoing.target,
         outgoing.headers,
-        prefix if stream is None else iterate_body(prefix, stream),
+        prefix if stream is None else iterate_body(prefix, stream, services.workers),
         head_timeout=_seconds(backend.first_byte_timeout_ms),
     )
     try:

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..aio.loop import Loop
+from ..aio.workers import WorkerPool
 from ..cache.store import CacheStore
 from ..errors import UserError
 from ..log import RequestLog
@@ -23,8 +25,6 @@ from ..manifest import BackendConfig
 from ..server.framing import HttpDate
 from ..upstream.client import UpstreamClient, make_ssl_context
 from .app import App
-from .bridge import Loop
-from .workers import WorkerPool
 
 if TYPE_CHECKING:
     from ..platform import Platform

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .bridge import Calls, ClientLeft, Loop
+from ..aio.loop import Calls, ClientLeft, Loop
 
 BUFFERED_WRITES = 8
 

@@ -1,341 +1,67 @@
-"""One client connection: HTTP/1.1 on an anyio byte stream, one request/response cycle at a time.
+"""One client connection: HTTP/1.1 request/response cycles until it closes.
 
 The connection turns bytes into :class:`Exchange` objects and hands each one to the request
-handler. The handler reads the request body and writes the response through the exchange; the
-connection keeps the protocol state honest (100-continue, HEAD, keep-alive, PAUSED,
-MUST_CLOSE; :mod:`compute_emu.rules.http1_server` holds the rules) and can give the raw
-socket away for a splice after a relayed ``101 Switching Protocols``.
-
-What one client can hold is bounded here (see docs/security.md): a request head's time
-(slow-loris), an idle connection's, a stalled body's, a body or a response that moves slower
-than the minimum data rate (:mod:`compute_emu.rules.data_rate`: 408 or closed), and the
-number of connections (:mod:`compute_emu.rules.connection_slots`: the one waiting longest for
-a head gives way). The start of a request body is read before the handler runs ``main()`` on
-a thread, so a client that drips its body never holds an app thread.
+handler. The handler reads the request body and writes the response through the exchange
+(the connection's I/O, :mod:`.client_io`); the connection keeps the protocol state honest
+(100-continue, HEAD, keep-alive, PAUSED, MUST_CLOSE; :mod:`compute_emu.rules.http1_server`
+holds the rules), answers what it must itself (errors, ``OPTIONS *``), drains or lingers, and
+bounds the number of connections (:mod:`compute_emu.rules.connection_slots`: the one waiting
+longest for a head gives way; see docs/security.md).
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
-import select
-import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 import anyio
-import anyio.abc
 
+from ..aio.stream import Stream
 from ..rules import http1_server as http1
 from ..rules.connection_slots import ConnectionSlots
-from ..rules.data_rate import DataRate, MinDataRate
 from ..rules.framing import raw_headers
-from ..transport import ProtocolStream
 from .admission import HostPolicy, check_request
-from .exchange import Addresses as Addresses
-from .exchange import BadRequestBody as BadRequestBody
-from .exchange import ClientGone as ClientGone
+from .client_io import BODY_TIMEOUT as BODY_TIMEOUT
+from .client_io import DEFAULT_LIMITS, READ_SIZE, ClientIO, IdleTimeout
+from .client_io import Addresses as Addresses
+from .client_io import BadRequestBody as BadRequestBody
+from .client_io import ClientGone as ClientGone
+from .client_io import Limits as Limits
 from .exchange import Exchange as Exchange
 from .framing import HttpDate, error_response_headers, reason_phrase
-from .slow_clients import (
-    Reporter,
-    TooSlow,
-    reset,
-    send_may_wait,
-    send_within_rate,
-    slow_clients,
-)
+from .slow_clients import Reporter
 
 log = logging.getLogger("compute_emu.server")
 _refusals = Reporter()  # connections refused at the limit (one warning per 10 s at most)
-_GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
-READ_SIZE = 64 * 1024
-HEADER_TIMEOUT = 10.0  # a request head must arrive within this once started (slowloris)
-IDLE_TIMEOUT = 75.0  # keep-alive: close an idle connection after this
-BODY_TIMEOUT = 30.0  # a request body that stalls this long is given up (408, closed)
 DRAIN_LIMIT = 1024 * 1024  # unread request body we discard to keep a connection alive
 LINGER = 2.0  # seconds we keep reading (and discarding) after deciding to close
 LINGER_LIMIT = 64 * 1024 * 1024
-PREFETCH_LIMIT = 64 * 1024  # most request body read before main() gets a thread (_prefetch_body)
 
 Handler = Callable[["Exchange"], Awaitable[None]]
 
 
-class IdleTimeout(Exception):
-    """No new request arrived on a kept-alive connection in time."""
-
-
-class _TooSlow(TimeoutError):
-    """A wait ran out the minimum data rate's allowance (not the stall timeout)."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one connection may take of the server (see docs/security.md): timeouts in
-    seconds, and the minimum data rate of request bodies and of response writes."""
-
-    header_timeout: float = HEADER_TIMEOUT
-    idle_timeout: float = IDLE_TIMEOUT
-    body_timeout: float = BODY_TIMEOUT
-    min_rate: MinDataRate = field(default_factory=MinDataRate)
-
-
-class Connection:
+class Connection(ClientIO):
     """Serve one client connection until it closes."""
 
     def __init__(
         self,
-        stream: anyio.abc.ByteStream,
+        stream: Stream,
         addresses: Addresses,
         handler: Handler,
         date: HttpDate,
-        limits: Limits = Limits(),
+        limits: Limits = DEFAULT_LIMITS,
         hosts: HostPolicy | None = None,
         slots: ConnectionSlots[Connection] | None = None,
     ) -> None:
         """``slots``: the server's connections, shared by all (none: no limit)."""
-        self._stream = stream
-        self.addresses = addresses
+        super().__init__(stream, addresses, limits)
         self._handler = handler
         self._date = date
-        self._limits = limits
         self._hosts = hosts or HostPolicy()
         self._slots = slots
-        self._http = http1.ServerProtocol()  # heads up to http1.MAX_HEAD (64 KiB)
-        self._upgraded = False
         self._evicted = False
-        # per request: the body's and the response's data rates (None until they wait), and
-        # the body read ahead of the handler (None when there is none: a held stream keeps
-        # its connection for hours)
-        self._body_rate: DataRate | None = None
-        self._send_rate: DataRate | None = None
-        self._prefetched: collections.deque[bytes] | None = None
-        self.task_group: anyio.abc.TaskGroup  # set while serving
-
-    # -- reading -------------------------------------------------------------------------
-    async def _next_event(
-        self,
-        idle: float | None = None,
-        body_timeout: float | None = None,
-        rate: DataRate | None = None,
-    ) -> http1.RequestHead | bytes | object:
-        """The next protocol event (see ``ServerProtocol.next_event``), reading as needed.
-
-        With ``idle`` (waiting for a request head): nothing may arrive for ``idle`` seconds
-        (``IdleTimeout``), and once the first bytes are in, the whole head is due within
-        ``HEADER_TIMEOUT`` (``TimeoutError``; slow-loris clients cannot hold a connection).
-        With ``body_timeout`` (reading a body): TimeoutError when a read waits that long; with
-        ``rate`` too, ``_TooSlow`` when the waits run out the minimum rate's allowance.
-        """
-        deadline: float | None = None
-        while True:
-            event = self._http.next_event()
-            if event is not http1.NEED_DATA:
-                return event
-            by_rate = False
-            if idle is None:
-                timeout = body_timeout
-                allowance = None if rate is None else rate.wait_limit()
-                if allowance is not None and (timeout is None or allowance < timeout):
-                    timeout, by_rate = allowance, True
-            elif deadline is None:
-                timeout = idle
-            else:
-                timeout = max(deadline - anyio.current_time(), 0)
-            started = 0.0 if rate is None else anyio.current_time()
-            try:
-                data = await _receive(self._stream, timeout)
-            except TimeoutError:
-                if rate is not None:
-                    rate.record(0, anyio.current_time() - started)
-                if idle is not None and deadline is None:
-                    raise IdleTimeout() from None
-                if by_rate:
-                    raise _TooSlow() from None
-                raise
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                data = b""
-            except (anyio.BrokenResourceError, OSError) as exc:
-                raise ClientGone from exc
-            if rate is not None:
-                rate.record(len(data), anyio.current_time() - started)
-            self._http.receive_data(data)
-            if idle is not None and data and deadline is None:
-                deadline = anyio.current_time() + self._limits.header_timeout
-
-    async def receive_body_chunk(self) -> bytes:
-        """Next request body chunk for the current exchange (``b""`` at the end)."""
-        if (prefetched := self._prefetched) is not None:
-            chunk = prefetched.popleft()
-            if not prefetched:
-                self._prefetched = None
-            return chunk
-        if self._http.their_state is not http1.SEND_BODY:
-            return b""
-        if self._http.client_waits_for_100_continue:
-            await self.send_bytes(self._http.send_informational(100, []))
-        if self._body_rate is None and self._limits.min_rate.enabled:
-            self._body_rate = DataRate(self._limits.min_rate)
-        try:
-            event = await self._next_event(
-                body_timeout=self._limits.body_timeout, rate=self._body_rate
-            )
-        except _TooSlow:
-            assert self._body_rate is not None
-            raise self._too_slow(self._body_rate) from None
-        except TimeoutError:
-            raise BadRequestBody(
-                408, f"the request body stalled for {self._limits.body_timeout:g} s"
-            ) from None
-        except http1.ProtocolError as exc:
-            if self._http.peer_eof:
-                raise ClientGone("the client left before its body was complete") from None
-            raise BadRequestBody(400, f"malformed request body: {exc}") from None
-        if isinstance(event, bytes):
-            return event
-        if event is http1.END_OF_MESSAGE:
-            return b""
-        raise ClientGone(f"request body ended early ({event!r})")
-
-    async def _prefetch_body(self) -> None:
-        """Read the start of the request body before the handler runs ``main()`` on a thread:
-        until it is complete, or the client has sent what the grace period asks of it (the
-        minimum rate times the grace period: 1,200 bytes by default, at most
-        ``PREFETCH_LIMIT``). A client that drips its body is answered 408 here, by the rate,
-        without ever holding an app thread; a well-behaved body is that far within
-        milliseconds, and from there ``main()`` reads it as it comes (the rate still applies).
-        Not done for ``Expect: 100-continue`` (the app decides whether it wants the body) or
-        without a minimum rate."""
-        minimum = self._limits.min_rate
-        if self._http.client_waits_for_100_continue or not minimum.enabled:
-            return
-        enough = min(PREFETCH_LIMIT, minimum.bytes_per_second * minimum.grace)
-        chunks: collections.deque[bytes] = collections.deque()
-        total = 0
-        try:
-            while total < enough:
-                chunk = await self.receive_body_chunk()  # 408 once below the minimum rate
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                total += len(chunk)
-        finally:
-            if chunks:
-                self._prefetched = chunks
-
-    def _too_slow(self, rate: DataRate) -> BadRequestBody:
-        """The 408 for a request body slower than the minimum rate (reported in the log)."""
-        message = f"the request body arrived at {rate.describe()}"
-        slow_clients.report(f"{self._client()}: {message}: answered 408 (serve --min-body-rate)")
-        return BadRequestBody(408, message)
-
-    def _client(self) -> str:
-        return "{}:{}".format(*self.addresses.client)
-
-    # -- writing -------------------------------------------------------------------------
-    @property
-    def http(self) -> http1.ServerProtocol:
-        """The protocol state, for the exchange that frames its response through it."""
-        return self._http
-
-    async def send_bytes(self, data: bytes) -> None:
-        """Write bytes the protocol state framed (``ClientGone`` if the client left, or takes
-        them slower than the minimum data rate: then the connection is reset)."""
-        if not data:
-            return
-        try:
-            if self._limits.min_rate.enabled and send_may_wait(self._stream, len(data)):
-                if self._send_rate is None:
-                    self._send_rate = DataRate(self._limits.min_rate)
-                await send_within_rate(self._stream, data, self._send_rate)
-            else:
-                await self._stream.send(data)
-        except TooSlow as exc:
-            slow_clients.report(f"{self._client()}: {exc}: connection reset")
-            self._http.send_failed()
-            reset(self._stream)
-            raise ClientGone(str(exc)) from None
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-            self._http.send_failed()
-            raise ClientGone from exc
-
-    def client_waits_for_100_continue(self) -> bool:
-        """True while the client holds its body back until it gets a ``100 Continue``."""
-        return self._http.client_waits_for_100_continue
-
-    def peer_closed(self) -> bool:
-        """True if the client closed or reset the connection (reads nothing).
-
-        A half-close counts as leaving: HTTP/1.1 clients do not half-close while they wait.
-        """
-        if isinstance(self._stream, ProtocolStream):
-            return self._stream.at_eof  # its transport keeps reading (up to a bound)
-        sock = self._stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-        if sock is None:
-            return False
-        try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if not readable:
-                return False
-            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except (BlockingIOError, InterruptedError):
-            return False
-        except (OSError, ValueError):
-            return True
-        except AttributeError:  # asyncio's TransportSocket: no recv()
-            return False
-
-    async def switch_protocols(
-        self, headers: list[tuple[str, bytes]]
-    ) -> tuple[anyio.abc.ByteStream, bytes]:
-        while self._http.their_state is http1.SEND_BODY:  # an upgrade request's (empty) body
-            await self.receive_body_chunk()
-        await self.send_bytes(self._http.send_informational(101, raw_headers(headers)))
-        self._upgraded = True
-        return self._stream, self._http.trailing_data
-
-    async def give_away(
-        self, status: int, headers: list[tuple[str, bytes]]
-    ) -> tuple[anyio.abc.ByteStream, bytes]:
-        """Write a chunked response head, then stop speaking HTTP on this connection."""
-        while self._http.their_state is http1.SEND_BODY:  # a GET's EndOfMessage
-            if not await self.receive_body_chunk():
-                break
-        raw = [
-            *raw_headers(headers),
-            (b"transfer-encoding", b"chunked"),
-            (b"connection", b"close"),
-        ]
-        await self.send_bytes(self._http.send_response(status, raw, reason_phrase(status)))
-        self._upgraded = True
-        return self._stream, self._http.trailing_data
-
-    async def wait_closed(self) -> None:
-        """Return when the client closes its side (reading the rest of its request first).
-
-        Bytes that arrive meanwhile (a pipelined request) are kept for the next cycle, and
-        watching stops: the client is clearly still there.
-        """
-        while self._http.their_state is http1.SEND_BODY:  # e.g. a GET's EndOfMessage
-            if not await self.receive_body_chunk():
-                break
-        if self._http.their_state is http1.MUST_CLOSE or not self._http.keep_alive:
-            # Connection: close or HTTP/1.0: nothing more may come but the close itself;
-            # anything else is dropped (it would not be served).
-            with contextlib.suppress(*_GONE):
-                while await self._stream.receive(READ_SIZE):
-                    pass
-            return
-        if self._http.their_state is not http1.DONE:
-            await anyio.sleep_forever()
-        try:
-            data = await self._stream.receive(READ_SIZE)
-        except _GONE:
-            return
-        self._http.receive_data(data)
-        await anyio.sleep_forever()
 
     async def _send_error(self, status: int, message: str) -> None:
         http = self._http
@@ -405,10 +131,7 @@ class Connection:
     def evict(self) -> None:
         """Close this connection, which waits for a request head, to make room for another."""
         self._evicted = True
-        if isinstance(self._stream, ProtocolStream):
-            self._stream.abort()
-        else:
-            self.task_group.cancel_scope.cancel()
+        self._stream.abort()
 
     async def _answer_options(self) -> None:
         headers = [
@@ -499,13 +222,3 @@ class Connection:
             http.start_next_cycle()
             return True
         return False
-
-
-async def _receive(stream: anyio.abc.ByteStream, timeout: float | None) -> bytes:
-    """One read, within ``timeout`` seconds if given (TimeoutError)."""
-    if isinstance(stream, ProtocolStream):
-        return await stream.receive(READ_SIZE, timeout)
-    if timeout is None:
-        return await stream.receive(READ_SIZE)
-    with anyio.fail_after(timeout):
-        return await stream.receive(READ_SIZE)

@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable
 import anyio
 import anyio.abc
 
+from ..aio.listener import Listener
+from ..aio.transport import ProtocolStream
 from ..log import RequestLog
 from ..pushpin.config import MAX_PUBLISH_BODY
 from ..rules.framing import (
@@ -30,7 +32,6 @@ from ..rules.framing import (
     header_value,
     strip_headers,
 )
-from ..transport import Listener, ProtocolStream
 from ..upstream.client import (
     FailureKind,
     Origin,

@@ -1,28 +1,24 @@
 """Writing to a client within the minimum data rate, and saying when a client was too slow.
 
-The rule itself is :mod:`compute_emu.rules.data_rate`; here it meets the socket: a write that
-has to wait for the client is timed, and a client that takes less than the minimum (after the
-grace period) has its connection reset. Warnings about such clients are rate-limited: a drip
-attack is one log line every few seconds, not one per connection.
+The rule itself is :mod:`compute_emu.rules.data_rate`; here it meets the connection: a write
+that has to wait for the client is timed, and a client that takes less than the minimum
+(after the grace period) has its connection reset (``Stream.reset``). Warnings about such
+clients are rate-limited: a drip attack is one log line every few seconds, not one per
+connection.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import socket
-import struct
 
 import anyio
-import anyio.abc
 
+from ..aio.stream import Stream
+from ..aio.transport import WRITE_HIGH_WATER
 from ..rules.data_rate import DataRate
-from ..transport import WRITE_HIGH_WATER, ProtocolStream
 
 log = logging.getLogger("compute_emu.server")
 REPORT_EVERY = 10.0  # seconds between warnings about slow clients
-_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets
 
 
 class TooSlow(Exception):
@@ -50,47 +46,22 @@ class Reporter:
 slow_clients = Reporter()
 
 
-def send_may_wait(stream: anyio.abc.ByteStream, size: int) -> bool:
-    """Whether writing ``size`` bytes to ``stream`` may have to wait for the client to read
-    (the transport's buffer would pass its high-water mark). Writes that cannot are not
-    timed: the check costs a method call."""
-    if not isinstance(stream, ProtocolStream) or (transport := stream.transport) is None:
-        return False
-    return transport.get_write_buffer_size() + size > WRITE_HIGH_WATER
-
-
-async def send_within_rate(stream: anyio.abc.ByteStream, data: bytes, rate: DataRate) -> None:
+async def send_within_rate(stream: Stream, data: bytes, rate: DataRate) -> None:
     """Write ``data``, waiting for the client no longer than ``rate`` allows (``TooSlow``).
 
     Only writes that wait for the client count: their time, and their bytes (the client took
     about that much for the transport's buffer to drain). Bytes the kernel takes at once cost
     nothing and buy no time. Written a buffer's worth (``WRITE_HIGH_WATER``) at a time, so
     that a large body read at a good pace is credited as it goes. After ``TooSlow`` the
-    stream must be reset (:func:`reset`): its wait for the client was cancelled.
+    stream must be reset (``Stream.reset``): its write is half done.
     """
-    loop = asyncio.get_running_loop()
     for start in range(0, len(data), WRITE_HIGH_WATER):
         piece = data if len(data) <= WRITE_HIGH_WATER else data[start : start + WRITE_HIGH_WATER]
-        waited: list[bool] = []  # a callback the loop runs only if the send suspends
-        marker = loop.call_soon(waited.append, True)
         started = anyio.current_time()
-        with anyio.move_on_after(rate.wait_limit()) as scope:
-            await stream.send(piece)
-        marker.cancel()
-        if scope.cancelled_caught:
+        try:
+            waited = await stream.send_within(piece, rate.wait_limit())
+        except TimeoutError:
             rate.record(0, anyio.current_time() - started)
-            raise TooSlow(f"the client took the response at {rate.describe()}")
+            raise TooSlow(f"the client took the response at {rate.describe()}") from None
         if waited:
             rate.record(len(piece), anyio.current_time() - started)
-
-
-def reset(stream: anyio.abc.ByteStream) -> None:
-    """Close the connection at once, dropping what it has not sent: a reset, so that the
-    kernel frees its send buffer too (a plain close would keep it, and the connection, until
-    the client reads it all or TCP gives up, minutes later)."""
-    sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-    if isinstance(stream, ProtocolStream):
-        stream.abort()

@@ -1,52 +1,21 @@
-"""The relay's results, and its stream-level pumps for streams that are not plain asyncio
-sockets (TLS, test doubles): the same behaviour as :mod:`.relay`, with a task per direction."""
+"""The relay's stream-level pumps, for streams the transport-level relay cannot take over
+(TLS, test doubles): the same behaviour as :mod:`compute_emu.aio.relay`, with a task per
+direction."""
 
 from __future__ import annotations
 
 import contextlib
-import enum
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import anyio
 import anyio.abc
 
+from ..aio.relay import BodyEnd, RelayResult
 from ..rules.chunked import ChunkedError, ChunkedScanner
 
 READ_SIZE = 64 * 1024
 CLOSE_TIMEOUT = 5.0  # seconds for a TLS close_notify exchange before closing forcefully
 _GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
-
-
-class BodyEnd(enum.Enum):
-    """Why :func:`relay_chunked` stopped."""
-
-    COMPLETE = "complete"  # the last chunk, trailers and final CRLF went to the client
-    UPSTREAM_CLOSED = "upstream_closed"  # upstream sent EOF before the end of the body
-    UPSTREAM_FAILED = "upstream_failed"  # upstream reset, or its body is not valid chunked
-    CLIENT_GONE = "client_gone"  # the client sent EOF, reset, or sent bytes
-
-
-@dataclass(frozen=True, slots=True)
-class RelayResult:
-    """What a body relay did."""
-
-    end: BodyEnd
-    body_bytes: int  # bytes written to the client (raw chunked, or chunk data with dechunk)
-    payload_bytes: int  # chunk data among the body bytes scanned
-    trailing: bytes  # upstream bytes read after the body's end (never relayed)
-    client_data: bytes  # bytes the client sent meanwhile (never relayed)
-    detail: str  # what went wrong; "" when complete
-
-    @property
-    def complete(self) -> bool:
-        """The client received the whole body."""
-        return self.end is BodyEnd.COMPLETE
-
-    @property
-    def upstream_reusable(self) -> bool:
-        """The upstream connection ended the body cleanly with nothing read past it."""
-        return self.end is BodyEnd.COMPLETE and not self.trailing
 
 
 async def splice_streams(

@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar
 from .connection import Head, HTTP11Connection
 from .errors import STALE, FailureKind, UpstreamError
 from .models import Origin, UpstreamRequest
-from .network import NetworkBackend, NetworkStream, SocketNetwork, anyio_stream
+from .network import NetworkBackend, NetworkStream, SocketNetwork
 from .pool import MAX_IDLE, MAX_IDLE_PER_ORIGIN, ConnectionPool
 from .tls import make_ssl_context
 
@@ -27,7 +27,6 @@ __all__ = [
     "UpstreamError",
     "UpstreamRequest",
     "UpstreamResponse",
-    "anyio_stream",
     "make_ssl_context",
 ]
 

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterable
 
 import anyio
 
+from ..aio.transport import ProtocolStream
 from ..rules import http1_client as http1
 from ..rules.http1_client import ClientProtocol, LocalProtocolError, ResponseError, ResponseHead
 from ..rules.http1_state import SEND_BODY
-from ..transport import ProtocolStream
 from .errors import FailureKind, UpstreamError
 from .models import Origin, UpstreamRequest
 from .network import NetworkStream

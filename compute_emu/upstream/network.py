@@ -1,38 +1,27 @@
 """The network under the upstream client: connect to an Origin, get a byte stream.
 
-:class:`NetworkStream` is anyio's ``ByteStream`` contract (``receive`` raises
-``anyio.EndOfStream`` at EOF; ``BrokenResourceError``/``OSError`` when the connection breaks)
-plus :meth:`NetworkStream.is_readable`, which tells a pool whether an idle connection went
-stale. Tests replace :class:`SocketNetwork` with one that returns scripted streams.
+A connection is compute-emu's one stream interface (:class:`~compute_emu.aio.stream.Stream`,
+named :data:`NetworkStream` here): plain TCP is a
+:class:`~compute_emu.aio.transport.ProtocolStream` (:func:`compute_emu.aio.connect.connect`),
+TLS is anyio's ``TLSStream`` over one (:class:`TLSConnection`). ``Stream.is_readable`` tells
+the pool whether an idle connection went stale. Tests replace :class:`SocketNetwork` with one
+that returns scripted streams.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import select
-import socket
-from abc import abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import anyio
-import anyio.abc
 import anyio.streams.tls
 
-from ..streams import pause_reading
-from ..transport import ProtocolStream
+from ..aio.connect import connect
+from ..aio.stream import Stream
 from .models import Origin
 from .tls import default_context
 
-
-class NetworkStream(anyio.abc.ByteStream):
-    """A connected byte stream, as the client uses it."""
-
-    @abstractmethod
-    def is_readable(self) -> bool:
-        """True if bytes or an EOF are waiting. An idle connection must never be readable:
-        if it is, the peer closed it or sent something nobody asked for."""
+NetworkStream = Stream  # what the client's connections are: compute-emu's one stream interface
 
 
 class NetworkBackend(Protocol):
@@ -45,114 +34,60 @@ class NetworkBackend(Protocol):
         ...
 
 
-class SocketStream(NetworkStream):
-    """A NetworkStream over one of anyio's (asyncio) socket or TLS streams."""
+class TLSConnection(Stream):
+    """TLS to an origin: anyio's ``TLSStream`` over a connection of compute-emu's own, which
+    reads ahead (bounded), so an idle pooled connection shows the origin's EOF or stray bytes
+    without a read."""
 
-    def __init__(self, stream: anyio.abc.ByteStream) -> None:
-        self.stream = stream  # anyio's stream (for code that wants the real thing)
-        self._protocol = getattr(
-            _socket_stream(stream), "_protocol", None
-        )  # anyio's asyncio StreamProtocol
-        self._socket: socket.socket | None = stream.extra(
-            anyio.abc.SocketAttribute.raw_socket, None
-        )
+    def __init__(self, tls: anyio.streams.tls.TLSStream, raw: Stream) -> None:
+        self.tls = tls
+        self.raw = raw  # the TCP connection under the TLS layer
 
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        return await self.stream.receive(max_bytes)
+    async def receive(self, max_bytes: int = 65536, timeout: float | None = None) -> bytes:
+        if timeout is None:
+            return await self.tls.receive(max_bytes)
+        with anyio.fail_after(timeout):
+            return await self.tls.receive(max_bytes)
 
     async def send(self, item: bytes) -> None:
-        await self.stream.send(item)
+        await self.tls.send(item)
 
     async def send_eof(self) -> None:
-        await self.stream.send_eof()
+        await self.tls.send_eof()  # NotImplementedError: TLS cannot half-close
 
     async def aclose(self) -> None:
-        await self.stream.aclose()
+        await self.tls.aclose()
+
+    def abort(self) -> None:
+        self.raw.abort()
+
+    @property
+    def at_eof(self) -> bool:
+        return self.raw.at_eof
+
+    def is_readable(self) -> bool:
+        return self.raw.is_readable()
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
-        return self.stream.extra_attributes
-
-    def is_readable(self) -> bool:
-        protocol = self._protocol
-        if protocol is not None and protocol.read_event.is_set():
-            return True  # anyio already holds data or the EOF
-        if self._socket is None:
-            return True
-        try:
-            readable, _, _ = select.select([self._socket], [], [], 0)
-        except (OSError, ValueError):
-            return True
-        return bool(readable)
-
-
-class TransportStream(ProtocolStream, NetworkStream):
-    """A NetworkStream straight on an asyncio transport (compute-emu's own
-    :class:`~compute_emu.transport.ProtocolStream`): plain TCP to an IP address, the hot path
-    (Pushpin, local backends). It reads ahead up to its high-water mark, so an idle pooled
-    connection learns of the origin's EOF (or of stray bytes) without a system call."""
-
-    def is_readable(self) -> bool:
-        return bool(self._buffer) or self._eof or self._lost or self._closed
-
-
-def anyio_stream(stream: NetworkStream) -> anyio.abc.ByteStream:
-    """The anyio stream under a :class:`SocketStream` (a relay can take its transport over);
-    any other NetworkStream (a :class:`TransportStream` is one a relay can take) as it is."""
-    return stream.stream if isinstance(stream, SocketStream) else stream
+        return self.tls.extra_attributes
 
 
 class SocketNetwork:
-    """Real TCP (and TLS). An IP literal is connected to directly, without anyio's resolver
-    thread and happy-eyeballs task group (about 0.5 ms per connection here; every Fanout
-    handoff to 127.0.0.1 would pay it)."""
+    """Real TCP (and TLS), on compute-emu's own connections."""
 
     async def connect(self, origin: Origin) -> NetworkStream:
-        stream: anyio.abc.ByteStream
-        if origin.tls:
-            stream = await anyio.connect_tcp(
-                origin.host,
-                origin.port,
+        raw = await connect(origin.host, origin.port)
+        if not origin.tls:
+            return raw
+        try:
+            tls = await anyio.streams.tls.TLSStream.wrap(
+                raw,
+                hostname=origin.server_hostname or origin.host,
                 ssl_context=origin.ssl_context or default_context(),
-                tls_hostname=origin.server_hostname or origin.host,
-                tls_standard_compatible=False,
+                standard_compatible=False,
             )
-        elif _is_ip_literal(origin.host):
-            return await _connect_ip(origin.host, origin.port)
-        else:
-            stream = await anyio.connect_tcp(origin.host, origin.port)
-        sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        pause_reading(_socket_stream(stream))  # read only when asked (upload back-pressure)
-        return SocketStream(stream)
-
-
-def _socket_stream(stream: anyio.abc.ByteStream) -> anyio.abc.ByteStream:
-    """The socket stream under any TLS layers."""
-    while isinstance(stream, anyio.streams.tls.TLSStream):
-        stream = cast(anyio.abc.ByteStream, stream.transport_stream)
-    return stream
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-async def _connect_ip(host: str, port: int) -> TransportStream:
-    """A TCP connection to an IP address, straight through the event loop."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setblocking(False)
-        loop = asyncio.get_running_loop()
-        await loop.sock_connect(sock, (host, port))
-        _, stream = await loop.create_connection(TransportStream, sock=sock)
-    except BaseException:
-        sock.close()
-        raise
-    return stream
+        except BaseException:
+            raw.abort()
+            raise
+        return TLSConnection(tls, raw)

@@ -6,40 +6,41 @@ import asyncio
 import hashlib
 import os
 import socket
-import struct
 from dataclasses import dataclass
 
 import anyio
 import anyio.abc
 import pytest
 
-from compute_emu.streams import pause_reading
-from compute_emu.upstream.relay import HIGH_WATER, READ_SIZE
+from compute_emu.aio.relay import HIGH_WATER, READ_SIZE
+from compute_emu.aio.transport import ProtocolStream
 
 BUFFER_BOUND = HIGH_WATER + READ_SIZE  # the most a relay may hold for a peer that stopped reading
 
 
 class Loopback:
-    """Connected TCP pairs on 127.0.0.1, as anyio asyncio socket streams."""
+    """Connected TCP pairs on 127.0.0.1, as compute-emu's streams (what the server accepts and
+    the upstream client opens)."""
 
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
 
-    async def pair(self) -> tuple[anyio.abc.SocketStream, anyio.abc.SocketStream]:
+    async def pair(self) -> tuple[ProtocolStream, ProtocolStream]:
+        loop = asyncio.get_running_loop()
         sock = socket.socket()
         sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, self.listener.getsockname())
+        await loop.sock_connect(sock, self.listener.getsockname())
         accepted, _ = self.listener.accept()
+        accepted.setblocking(False)
         ends = []
         for raw in (sock, accepted):
-            stream = await anyio.abc.SocketStream.from_socket(raw)
-            pause_reading(stream)  # as the server and the upstream client do
+            _, stream = await loop.create_connection(ProtocolStream, sock=raw)
             ends.append(stream)
         return ends[0], ends[1]
 
 
 class Wrapped(anyio.abc.ByteStream):
-    """A byte stream that is not a plain asyncio socket: the relay's fallback path."""
+    """A byte stream the transport-level relay cannot take over: the relay's fallback path."""
 
     def __init__(self, inner: anyio.abc.ByteStream) -> None:
         self.inner = inner
@@ -61,10 +62,10 @@ class Wrapped(anyio.abc.ByteStream):
 class Rig:
     """The four ends: browser <-> compute-emu's client socket | its Pushpin socket <-> Pushpin."""
 
-    browser: anyio.abc.SocketStream
+    browser: ProtocolStream
     client: anyio.abc.ByteStream  # compute-emu's side of the browser's connection
     upstream: anyio.abc.ByteStream  # compute-emu's side of the Pushpin connection
-    pushpin: anyio.abc.SocketStream
+    pushpin: ProtocolStream
 
     async def aclose(self) -> None:
         for stream in (self.browser, self.client, self.upstream, self.pushpin):
@@ -99,20 +100,25 @@ async def read_exactly(stream: anyio.abc.ByteStream, n: int) -> bytes:
     return bytes(out)
 
 
-async def reset(stream: anyio.abc.SocketStream) -> None:
+async def reset(stream: ProtocolStream) -> None:
     """Close with RST (SO_LINGER 0)."""
-    sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    stream.reset()
     await stream.aclose()
 
 
-def queue_into_anyio(stream: anyio.abc.ByteStream) -> None:
-    """Let the transport read what already arrived into anyio's read queue (white box)."""
-    stream._transport.resume_reading()  # type: ignore[attr-defined]
+async def read_ahead(stream: anyio.abc.ByteStream, *, eof: bool = False) -> None:
+    """Wait until ``stream`` has read ahead what its peer sent (and its EOF, with ``eof``)."""
+    if isinstance(stream, Wrapped):
+        stream = stream.inner
+    assert isinstance(stream, ProtocolStream)
+    with anyio.fail_after(10):
+        while not (stream.at_eof if eof else stream.is_readable()):
+            await anyio.sleep(0.001)
 
 
 def taken_over(stream: anyio.abc.ByteStream) -> bool:
-    return stream._transport.get_protocol() is not stream._protocol  # type: ignore[attr-defined]
+    assert isinstance(stream, ProtocolStream) and stream.transport is not None
+    return stream.transport.get_protocol() is not stream
 
 
 def fd_count() -> int:

@@ -26,7 +26,11 @@ class ScriptedStream(NetworkStream):
         self.readable = False  # what is_readable() says (a stale idle connection: True)
         self.fail_send_after = fail_send_after
 
-    async def receive(self, max_bytes: int = 65536) -> bytes:
+    async def receive(self, max_bytes: int = 65536, timeout: float | None = None) -> bytes:
+        with anyio.fail_after(timeout):
+            return await self._next(max_bytes)
+
+    async def _next(self, max_bytes: int) -> bytes:
         if self.closed:
             raise anyio.ClosedResourceError
         await anyio.lowlevel.checkpoint()
@@ -52,6 +56,13 @@ class ScriptedStream(NetworkStream):
 
     async def aclose(self) -> None:
         self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    @property
+    def at_eof(self) -> bool:
+        return self.closed or not self.script
 
     def is_readable(self) -> bool:
         return self.readable

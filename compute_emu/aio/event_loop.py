@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from .errors import UserError
+from ..errors import UserError
 
 CHOICES = ("auto", "asyncio", "uvloop")
 

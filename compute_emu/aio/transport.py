@@ -8,31 +8,35 @@ resumed when the reader has caught up, so memory stays bounded (a fast upload is
 memory ahead of its consumer) without a system call per read. Writes wait only while the
 transport's buffer is above its high-water mark.
 
-It implements ``anyio.abc.ByteStream`` (``receive``, ``send``, ``send_eof``, ``aclose``,
-``extra``), so the rest of compute-emu, and its tests, see an ordinary anyio stream. The
-transport and the unread bytes can be taken over (:meth:`detach`) by a relay that works at the
-protocol level.
+It is the protocol and the stream in one object (one attribute hop less on every read and
+write); the rest of compute-emu sees only the stream side, :class:`~.stream.Stream`. The
+transport and the unread bytes can be taken over by the transport-level relay
+(:mod:`.takeover`). Connections arrive through :mod:`.listener` and are opened by
+:mod:`.connect`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from .stream import Stream
+
 HIGH_WATER = 64 * 1024  # unread bytes buffered before the transport stops reading
 WRITE_HIGH_WATER = 64 * 1024  # unsent bytes before send() waits
 READ_SIZE = 64 * 1024  # the most one read takes from the kernel
 
 
-class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
-    """An asyncio protocol that is also an anyio byte stream (see the module docstring)."""
+class ProtocolStream(asyncio.Protocol, Stream):
+    """An asyncio protocol that is also compute-emu's byte stream (see the module docstring)."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -100,7 +104,7 @@ class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    # -- anyio.abc.ByteStream --------------------------------------------------------------
+    # -- Stream ----------------------------------------------------------------------------
     async def receive(self, max_bytes: int = 65536, timeout: float | None = None) -> bytes:
         """The next bytes (at most ``max_bytes``); EndOfStream at EOF.
 
@@ -141,16 +145,45 @@ class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
 
     async def send(self, item: bytes) -> None:
         """Write ``item``; waits while the peer is slow to take what was written."""
+        if (drain := self._write(item)) is not None:
+            await drain
+            if self._lost:
+                raise anyio.BrokenResourceError from self._error
+
+    def _write(self, item: bytes) -> asyncio.Future[None] | None:
+        """Hand ``item`` to the transport; the future to wait for if the peer is slow."""
         if self._closed:
             raise anyio.ClosedResourceError
         transport = self.transport
         if transport is None or self._lost or transport.is_closing():
             raise anyio.BrokenResourceError from self._error
         transport.write(item)
-        if self._drain is not None:
-            await self._drain
-            if self._lost:
-                raise anyio.BrokenResourceError from self._error
+        return self._drain
+
+    def send_may_wait(self, size: int) -> bool:
+        """Whether writing ``size`` bytes would take the transport's buffer past its high-water
+        mark (then the write waits for the peer)."""
+        transport = self.transport
+        return transport is not None and transport.get_write_buffer_size() + size > WRITE_HIGH_WATER
+
+    async def send_within(self, item: bytes, timeout: float | None) -> bool:
+        """Write ``item``; if the peer is slow to take what was written, wait for it at most
+        ``timeout`` seconds (None: no limit; ``TimeoutError``). True if it had to wait. One
+        timer, armed only when the write waits."""
+        if (drain := self._write(item)) is None:
+            return False
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()  # its own: a timeout leaves the drain future alone
+        drain.add_done_callback(functools.partial(_release, waiter))
+        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if self._lost:
+            raise anyio.BrokenResourceError from self._error
+        return True
 
     async def send_eof(self) -> None:
         """Half-close: no more writes; reading goes on."""
@@ -192,7 +225,17 @@ class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
             attributes[anyio.abc.SocketAttribute.remote_port] = lambda: peer[1]
         return attributes
 
-    # -- taking over (compute_emu.upstream.relay) -----------------------------------------
+    @property
+    def at_eof(self) -> bool:
+        """The peer sent EOF (or the connection is gone): the transport reads ahead, so this
+        is known without a read."""
+        return self._eof
+
+    def is_readable(self) -> bool:
+        """Bytes, an EOF or an error are waiting (read ahead by the transport)."""
+        return bool(self._buffer) or self._eof or self._lost or self._closed
+
+    # -- taking over (.takeover) ------------------------------------------------------------
     @property
     def closed(self) -> bool:
         """aclose()/abort() was called, or the connection is gone."""
@@ -225,12 +268,6 @@ class ProtocolStream(asyncio.Protocol, anyio.abc.ByteStream):
         if write_paused:
             self.pause_writing()
 
-    # -- taking over -----------------------------------------------------------------------
-    @property
-    def at_eof(self) -> bool:
-        """The peer sent EOF (or the connection is gone)."""
-        return self._eof
-
     def detach(self) -> tuple[asyncio.Transport, bytes, bool]:
         """Give up the transport: returns it, the bytes received but not read, and whether the
         peer already sent EOF. The caller installs its own protocol (``set_protocol``) and
@@ -250,121 +287,6 @@ def _expire(waiter: asyncio.Future[None]) -> None:
         waiter.set_exception(TimeoutError())
 
 
-async def connect(host: str, port: int, sock: socket.socket | None = None) -> ProtocolStream:
-    """A :class:`ProtocolStream` connected to ``host:port`` (or over a connected ``sock``)."""
-    loop = asyncio.get_running_loop()
-    if sock is not None:
-        _, stream = await loop.create_connection(ProtocolStream, sock=sock)
-    else:
-        _, stream = await loop.create_connection(ProtocolStream, host, port)
-    return stream
-
-
-class Listener:
-    """A listening TCP socket whose connections arrive as :class:`ProtocolStream` objects.
-
-    ``handle(stream)`` runs as an asyncio task of its own for each connection; the streams
-    come from asyncio's ``create_server``, which accepts in batches without a task or an
-    ``accept()`` call per connection. The tasks are plain asyncio tasks, not an anyio task
-    group's: a group's task keeps a cancel scope and an event (about 1.5 KiB) for as long as
-    the connection lives, which for a held stream is hours, and one connection's failure must
-    never cancel the others. When :meth:`serve` ends every connection task is cancelled and
-    waited for.
-    """
-
-    def __init__(self) -> None:
-        self._server: asyncio.Server | None = None
-        self._handle: Callable[[ProtocolStream], Awaitable[Any]] | None = None
-        self._early: list[ProtocolStream] = []  # accepted before serve() began
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    @classmethod
-    async def open(cls, host: str, port: int) -> Listener:
-        """Listen on ``host:port`` (port 0: any free one). Raises OSError as bind() does."""
-        listener = cls()
-        listener._server = await asyncio.get_running_loop().create_server(
-            lambda: _Accepted(listener), host, port, reuse_address=True
-        )
-        return listener
-
-    @property
-    def server(self) -> asyncio.Server:
-        assert self._server is not None, "Listener.open() makes listeners"
-        return self._server
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """(host, port) actually bound."""
-        name = self.server.sockets[0].getsockname()
-        return str(name[0]), int(name[1])
-
-    @property
-    def connections(self) -> int:
-        """Connections being handled now."""
-        return len(self._tasks)
-
-    def _accepted(self, stream: ProtocolStream) -> None:
-        if self._handle is None:
-            self._early.append(stream)  # served as soon as serve() starts
-            return
-        self._start(self._handle, stream)
-
-    def _start(
-        self, handle: Callable[[ProtocolStream], Awaitable[Any]], stream: ProtocolStream
-    ) -> None:
-        task = asyncio.get_running_loop().create_task(_run(handle, stream))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def serve(self, handle: Callable[[ProtocolStream], Awaitable[Any]]) -> None:
-        """Accept connections until cancelled; then stop listening and end every connection."""
-        self._handle = handle
-        early, self._early = self._early, []
-        for stream in early:
-            self._start(handle, stream)
-        try:
-            await anyio.sleep_forever()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop listening; connections not yet handed on are closed, running ones cancelled
-        (and waited for)."""
-        self.server.close()
-        self._handle = None
-        early, self._early = self._early, []
-        for stream in early:
-            stream.abort()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def _run(handle: Callable[[ProtocolStream], Awaitable[Any]], stream: ProtocolStream) -> None:
-    """One connection's task: what ``handle`` raises is reported, and goes no further; a
-    connection whose handler is cancelled (the server stops) is closed."""
-    try:
-        await handle(stream)
-    except Exception as exc:
-        stream.abort()
-        asyncio.get_running_loop().call_exception_handler(
-            {"message": "a connection's handler failed", "exception": exc}
-        )
-    except BaseException:
-        stream.abort()
-        raise
-
-
-class _Accepted(ProtocolStream):
-    """A stream accepted by a :class:`Listener`: it is handed on once it is made."""
-
-    def __init__(self, listener: Listener) -> None:
-        super().__init__()
-        self._listener = listener
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self._listener._accepted(self)
+def _release(waiter: asyncio.Future[None], _drained: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -1,4 +1,7 @@
-"""Worker threads for ``main()``: a small elastic pool joined to the event loop by plain queues.
+"""The worker threads: a small elastic pool joined to the event loop by plain queues.
+
+Every thread hop of compute-emu goes through one pool per server: ``main()``, the app's hooks,
+the reads of a body stream the app made itself (:func:`call_in_worker`).
 
 ``main()`` is synchronous and may block (``time.sleep``, a slow library), so each running call
 has a thread of its own and never holds up the loop or another request. The hand-over is the
@@ -18,7 +21,9 @@ import collections
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 MAX_THREADS = 256  # main() calls that may run at once; more wait for a free thread
 IDLE_TIMEOUT = 5.0  # seconds an idle worker waits for work before it exits
@@ -197,3 +202,25 @@ async def run_in_worker(
 
     pool.submit(func, args, done)
     return await future
+
+
+async def call_in_worker(
+    pool: WorkerPool, func: Callable[..., T], *args: Any, what: str = "a call on a worker thread"
+) -> T:
+    """``func(*args)`` on a worker thread: what it returns, or the ``Exception`` it raised.
+
+    A ``BaseException`` that is not an ``Exception`` (``SystemExit``, ``KeyboardInterrupt``)
+    comes back as ``RuntimeError("<what> raised SystemExit")`` caused by it: it never travels
+    through the loop. Cancelling the caller stops the waiting, not the call.
+    """
+    result: list[T] = []
+
+    def call() -> None:
+        result.append(func(*args))
+
+    error = await run_in_worker(pool, call)
+    if isinstance(error, Exception):
+        raise error
+    if error is not None:
+        raise RuntimeError(f"{what} raised {type(error).__name__}") from error
+    return result[0]
