@@ -28,6 +28,7 @@ from . import tnetstring
 
 KNOWN = frozenset({b"sub", b"conn", b"message"})
 BATCH = 256  # stats messages read before the loop gets to run other work
+POLL_INTERVAL = 0.05  # seconds between reads of the stats socket (the console's HELD_DELAY)
 
 
 class StatsError(ValueError):
@@ -134,9 +135,9 @@ async def read_stats(
     ``on_error`` is told of a message that could not be read (once per kind of problem).
 
     Only the kinds read are subscribed to (Pushpin filters the others out before sending).
-    Pushpin says ``conn`` twice for every request it proxies, so the socket is read without
-    a future per message: a plain socket whose file descriptor the loop watches, drained
-    :data:`BATCH` messages at a time.
+    Pushpin says ``conn`` twice for every request it proxies, so the socket is not watched
+    (a loop wake-up and a future per message, as many as the requests): it is drained every
+    :data:`POLL_INTERVAL` seconds, :data:`BATCH` messages at a time.
     """
     import zmq
 
@@ -158,21 +159,22 @@ async def read_stats(
         if message is not None:
             deliver(message)
 
+    def drain() -> bool:
+        """Read what is waiting, up to BATCH messages; whether more may be waiting."""
+        for _ in range(BATCH):
+            try:
+                raw = socket.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return False
+            read(raw)
+        return True
+
     try:
         socket.connect(address)
         for kind in sorted(KNOWN):
             socket.setsockopt(zmq.SUBSCRIBE, kind + b" ")
-        fd = int(socket.getsockopt(zmq.FD))
         while True:
-            for _ in range(BATCH):
-                try:
-                    raw = socket.recv(zmq.NOBLOCK)
-                except zmq.Again:  # drained: the descriptor signals the next arrival
-                    await anyio.wait_readable(fd)
-                    break
-                read(raw)
-            else:  # more may be waiting: let the loop run the rest first
-                await anyio.sleep(0)
+            await anyio.sleep(0 if drain() else POLL_INTERVAL)
     finally:
         socket.close(0)
         context.term()
