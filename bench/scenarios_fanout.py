@@ -149,6 +149,9 @@ async def reach_all(
             latencies, missed = await deliver(group, publisher, timeout=60)
             if missed:
                 raise RuntimeError(f"{group.name}: a publish missed {missed} of {group.alive()}")
+            if not latencies:
+                raise RuntimeError(f"{group.name}: all {len(group.subscribers):,} subscribers "
+                                   "were closed by the server side")  # fmt: skip
             slowest[group.name].append(max(latencies) / 1000)
             everyone[group.name] += latencies
             await asyncio.sleep(0.5)
