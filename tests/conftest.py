@@ -192,3 +192,13 @@ def sdk_built(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
 
     require_wit_host()
     return build_project(sdk_app(tmp_path_factory.mktemp("wasm-sdk")))
+
+
+@pytest.fixture(scope="session")
+def fanout_built(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The fanout starter (its own GRIP origin for /test/*), unchanged, built once per run by
+    `compute-emu build` (tests/wasm_support.py)."""
+    from tests.wasm_support import build_project, require_wit_host, starter_app
+
+    require_wit_host()
+    return build_project(starter_app("fanout", tmp_path_factory.mktemp("wasm-fanout")))

@@ -353,7 +353,7 @@ def test_surrogate_key_purge_and_soft_purge(emu: Running, origin: Origin) -> Non
     url = "/purge?cc=max-age%3D60,stale-while-revalidate%3D60&sk=products+p1"
     emu.get(url)
     assert emu.admin("purge?key=p1").json() == {"purged": 1}
-    assert emu.log.find("cache: purged 1 object (p1)")
+    assert emu.log.wait("cache: purged 1 object (p1)")
     emu.get(url)
     assert origin.hits["/purge"] == 2
     assert emu.admin("purge?key=products&soft=1").json() == {"purged": 1}

@@ -60,7 +60,7 @@ def test_verbose_shows_our_frames_too(make_project, serve):
     served = serve(_project(make_project), "-v")
     r = httpx.get(served.url + "/x", timeout=10)
     assert "compute_emu/runtime/hostcalls.py" in r.text and "frames hidden" not in r.text
-    served.child.wait_for(r"bridge\.py", stream="stderr")
+    served.child.wait_for(r"aio/loop\.py", stream="stderr")
 
 
 def test_a_browser_gets_a_page_with_the_apps_frames_first_and_the_request(make_project, serve):

@@ -36,7 +36,7 @@ from compute_emu.pushpin.config import (
     pushpin_conf,
     routes_file,
 )
-from compute_emu.pushpin.supervisor import find_binary
+from compute_emu.pushpin.preflight import find_binary
 from compute_emu.runtime.app import App
 from compute_emu.serve import ServeSettings, entry_path
 from tests.support.pushpin_routes import parse_route_line

@@ -35,7 +35,7 @@ for path in sorted((root / "wit_world" / "imports").glob("*.py")):
     if path.stem == "__init__":
         continue
     module = importlib.import_module("wit_world.imports." + path.stem)
-    for name, node, _ in world._stub_callables(world.ast.parse(path.read_text())):
+    for name in [f.name for f in world.read_stub(path).values() if f.stub]:
         owner = module
         for part in name.split("."):
             owner = getattr(owner, part)

@@ -327,14 +327,29 @@ def test_forward_origin_checks_grip_sig(forward: Forward) -> None:
 # -- fanout: the app is its own GRIP origin for /test/* -------------------------------------
 
 
-@pytest.fixture
-def fanout_kit(spawn: Spawner, tmp_path: Path) -> Fanout:
+# the first wasm test builds the starter and compiles it
+@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))])
+def fanout_kit(request: pytest.FixtureRequest, spawn: Spawner, tmp_path: Path) -> Fanout:
+    """The starter served natively, and built with `compute-emu build` and served with
+    `serve --wasm` (Fanout calls the component back through the `self` backend): the same
+    checks pass both ways."""
     require_pushpin()
-    project = copy_starter("fanout", tmp_path)
+    if request.param == "native":
+        project = copy_starter("fanout", tmp_path)
+    else:
+        project = request.getfixturevalue("fanout_built").copy_to(tmp_path)
     port = free_port()
     rewrite_manifest(project, "localhost:7676", f"localhost:{port}")  # the `self` backend
     rewrite_manifest(project, "localhost:3000", f"localhost:{free_port()}")  # no origin runs
-    return serve_on(spawn, project, port, free_port(), free_port())
+    proxy, publish = free_port(), free_port()
+    if request.param == "native":
+        return serve_on(spawn, project, port, proxy, publish)
+    from tests.wasm_support import serve_wasm
+
+    pushpin = ("--pushpin-proxy-port", str(proxy), "--pushpin-publish-port", str(publish))
+    served = serve_wasm(spawn, project, "-v", *pushpin, port=port)
+    served.child.snapshot_descendants()
+    return Fanout(served, proxy, publish)
 
 
 def test_fanout_stream(fanout_kit: Fanout) -> None:

@@ -127,6 +127,17 @@ def sdk_app(directory: Path) -> Path:
     return project
 
 
+def starter_app(name: str, directory: Path) -> Path:
+    """The starter ``name``, unchanged, in ``directory``."""
+    project = directory / name
+    shutil.copytree(
+        STARTERS / name,
+        project,
+        ignore=shutil.ignore_patterns("__pycache__", "pushpin-logs", "bin", "pkg"),
+    )
+    return project
+
+
 def fastly_compute_build(project: Path, home: Path) -> subprocess.CompletedProcess[str]:
     """The Fastly CLI's ``fastly compute build`` in ``project``: Python >= 3.12 (the build
     environment's) first on PATH, then uv (this environment's), as language = "python" wants."""
@@ -161,12 +172,11 @@ def wit_imports(wasm: Path) -> tuple[list[str], list[str]]:
     return imports, exports
 
 
-def serve_wasm(spawn: Spawner, project: Path, *args: str) -> Served:
-    """`compute-emu serve --wasm` for ``project`` on a free port."""
+def serve_wasm(spawn: Spawner, project: Path, *args: str, port: int = 0) -> Served:
+    """`compute-emu serve --wasm` for ``project`` on ``port`` (a free one if 0)."""
+    addr = f"127.0.0.1:{port}"
     child = spawn(
-        python_module(
-            "compute_emu", "serve", "-C", str(project), "--addr", "127.0.0.1:0", "--wasm", *args
-        ),
+        python_module("compute_emu", "serve", "-C", str(project), "--addr", addr, "--wasm", *args),
         env=wasm_env(),
     )
     url = child.wait_for(r"Listening on (http://\S+)", timeout=START_TIMEOUT).group(1)

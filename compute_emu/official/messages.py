@@ -11,8 +11,9 @@ from typing import Any
 
 from ..sdk._message import Message, normalize_version
 from ..sdk._modes import FramingHeadersMode, HttpKeepaliveMode
-from ..sdk._request import Request, parse_url
+from ..sdk._request import Request
 from ..sdk._response import Response
+from ..sdk._url import parse_url
 from . import handles, registry
 from .registry import impl
 

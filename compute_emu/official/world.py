@@ -15,18 +15,18 @@ Nothing is written to the user's environment: a finder on ``sys.meta_path`` serv
 
 from __future__ import annotations
 
-import ast
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import registry
+from . import registry, stub_facts
 from .registry import err, wit
+from .stub_facts import StubFunction
 
 TOP_NAMES = ("wit_world", "componentize_py_types")
 
@@ -91,38 +91,26 @@ def _release(self: object, *args: object) -> None:
     """``with resource:`` ends: nothing to release locally (the garbage collector frees it)."""
 
 
-def _stub_callables(tree: ast.Module) -> Iterator[tuple[str, ast.FunctionDef, bool]]:
-    """``(name, node, is_classmethod)`` of each function of a stub file that raises
-    ``NotImplementedError`` (module functions and methods, as ``Class.method``)."""
-
-    def is_stub(node: ast.FunctionDef) -> bool:
-        return any(
-            isinstance(stmt, ast.Raise) and "NotImplementedError" in ast.unparse(stmt)
-            for stmt in node.body
-        )
-
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and is_stub(node):
-            yield node.name, node, False
-        elif isinstance(node, ast.ClassDef):
-            for member in node.body:
-                if isinstance(member, ast.FunctionDef) and is_stub(member):
-                    classmethod_ = any(
-                        ast.unparse(d) == "classmethod" for d in member.decorator_list
-                    )
-                    yield f"{node.name}.{member.name}", member, classmethod_
-
-
 Wrap = Callable[[Callable[..., Any]], Callable[..., Any]]
+Reader = Callable[[Path], dict[str, StubFunction]]  # a stub file -> what it says
 
 
-def _bind(short: str, module: types.ModuleType, tree: ast.Module, wrap: Wrap | None) -> None:
+def read_stub(path: Path) -> dict[str, StubFunction]:
+    """What the stub file at ``path`` says about its functions (parsed now)."""
+    return stub_facts.read(path.read_text(encoding="utf-8"))
+
+
+def _bind(
+    short: str, module: types.ModuleType, functions: dict[str, StubFunction], wrap: Wrap | None
+) -> None:
     """Put compute-emu's implementation (or the Unsupported stand-in) in place of each stub,
     through ``wrap`` if one was installed."""
-    for name, node, is_classmethod in _stub_callables(tree):
+    for name, function in functions.items():
+        if not function.stub:
+            continue
         func = registry.implementation(short, name)
         if func is None:
-            doc = ast.get_docstring(node)
+            doc = function.doc
             func = _release if name.endswith(".__exit__") else _stand_in(short, name, doc)
         if wrap is not None:
             func = wrap(func)
@@ -131,7 +119,7 @@ def _bind(short: str, module: types.ModuleType, tree: ast.Module, wrap: Wrap | N
             setattr(module, attr, func)
             continue
         owner = getattr(module, owner_name)
-        if is_classmethod:
+        if function.is_classmethod:
             setattr(owner, attr, classmethod(func))
         else:
             setattr(owner, attr, func)
@@ -140,26 +128,27 @@ def _bind(short: str, module: types.ModuleType, tree: ast.Module, wrap: Wrap | N
 class _StubLoader(importlib.machinery.SourceFileLoader):
     """Runs a stub file as the module, then binds compute-emu's implementations into it."""
 
-    def __init__(self, fullname: str, path: str, wrap: Wrap | None) -> None:
+    def __init__(self, fullname: str, path: str, wrap: Wrap | None, reader: Reader) -> None:
         super().__init__(fullname, path)
         self.wrap = wrap
+        self.reader = reader
 
     def exec_module(self, module: types.ModuleType) -> None:
         super().exec_module(module)
         short = module.__name__.rpartition(".")[2]
         registry.record(short, module)
         if module.__name__.startswith("wit_world.imports."):
-            tree = ast.parse(Path(self.path).read_text(encoding="utf-8"))
-            _bind(short, module, tree, self.wrap)
+            _bind(short, module, self.reader(Path(self.path)), self.wrap)
             module.__compute_emu__ = True  # type: ignore[attr-defined]
 
 
 class StubFinder(importlib.abc.MetaPathFinder):
     """Finds ``wit_world.*`` and ``componentize_py_types`` in the SDK's stubs directory."""
 
-    def __init__(self, root: Path, wrap: Wrap | None = None) -> None:
+    def __init__(self, root: Path, wrap: Wrap | None = None, reader: Reader = read_stub) -> None:
         self.root = root
         self.wrap = wrap
+        self.reader = reader
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
@@ -173,20 +162,21 @@ class StubFinder(importlib.abc.MetaPathFinder):
             file, search = base.with_suffix(".py"), None
         else:
             return None
-        loader = _StubLoader(fullname, str(file), self.wrap)
+        loader = _StubLoader(fullname, str(file), self.wrap, self.reader)
         return importlib.util.spec_from_file_location(
             fullname, file, loader=loader, submodule_search_locations=search
         )
 
 
-def install(root: Path, wrap: Wrap | None = None) -> list[str]:
+def install(root: Path, wrap: Wrap | None = None, reader: Reader = read_stub) -> list[str]:
     """Make ``wit_world`` importable from ``root`` (the stubs) and import all of its
     interfaces now, before ``fastly_compute`` binds them. Returns the interface names.
 
     The implementations must be registered first (``import compute_emu.official.interfaces``:
     the composition root, :mod:`.serving`, does); a function with none raises Unsupported.
-    ``wrap``, if given, wraps every function put into the bindings (the first install of a
-    process decides).
+    ``wrap``, if given, wraps every function put into the bindings; ``reader`` says what a
+    stub file defines (``serve --wasm`` keeps that by content hash). The first install of a
+    process decides both.
     """
     for name in TOP_NAMES:
         module = sys.modules.get(name)
@@ -194,7 +184,7 @@ def install(root: Path, wrap: Wrap | None = None) -> list[str]:
         if module is not None and not isinstance(loader, _StubLoader):
             raise RuntimeError(f"another {name} module is already imported ({module!r})")
     if not any(isinstance(f, StubFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, StubFinder(root, wrap))
+        sys.meta_path.insert(0, StubFinder(root, wrap, reader))
     names = sorted(p.stem for p in (root / "wit_world" / "imports").glob("*.py"))
     names.remove("__init__")
     importlib.import_module("wit_world.exports")

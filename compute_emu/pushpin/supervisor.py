@@ -6,9 +6,7 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,35 +18,37 @@ import anyio.to_thread
 from ..errors import UserError
 from ..log import RequestLog
 from ..manifest import BackendConfig
-from ..ports import port_in_use_message
 from ..upstream.client import UpstreamClient
 from . import probes
 from .config import (
     PushpinSettings,
     PushpinVersion,
-    check_rundir,
-    parse_version,
     pushpin_conf,
     routes_file,
 )
 from .logs import relay_line
+from .preflight import (
+    check_ports,
+    find_binary,
+    free_port,
+    free_ports_of_dead_runs,
+    held_by_live_pushpin,
+    instance_dir,
+    port_free,
+    read_version,
+    report_reaped,
+    write_private,
+)
 from .processes import (
     clear_state,
     kill_instance,
     live_owners,
     pid_file_pids,
-    port_holder,
     reap_orphans,
-    reap_port_holder,
     write_state,
 )
 from .watchdog import Watchdog
 
-INSTALL_HELP = (
-    "install it (Debian/Ubuntu: sudo apt-get install pushpin; macOS: brew install pushpin; "
-    "others: https://pushpin.org/docs/install/) or point --pushpin-path / "
-    "[local_server.pushpin] pushpin_path at the binary"
-)
 READY_TIMEOUT = 10.0
 ROUTES_TIMEOUT = 5.0  # how long update_routes() waits for Pushpin to route by the new file
 STOP_TIMEOUT = 10.0
@@ -59,113 +59,6 @@ LINKS_ATTEMPTS = 3
 
 class _LinksDown(Exception):
     """Pushpin's condure -> handler link did not come up (see ``probes.delivers``)."""
-
-
-def find_binary(path: str | None) -> str:
-    """The Pushpin executable to run, or a UserError saying how to get one."""
-    name = path or "pushpin"
-    found = shutil.which(name)
-    if found is None:
-        where = f"{path} does not exist or is not executable" if path else "not found on PATH"
-        raise UserError(f"Pushpin is needed for Fanout but {where}: {INSTALL_HELP}")
-    return found
-
-
-def read_version(binary: str) -> PushpinVersion:
-    """Run ``pushpin --version``."""
-    try:
-        result = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=15, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UserError(f"cannot run {binary} --version: {exc}") from None
-    return parse_version(result.stdout + result.stderr, binary)
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def check_port_free(what: str, port: int) -> None:
-    """Fail with a message naming the port (and its owner) if it is taken on 127.0.0.1."""
-    if not _port_free(port):
-        raise UserError(port_in_use_message(what, "127.0.0.1", port))
-
-
-def free_port() -> int:
-    """A port free on 127.0.0.1 right now (for Pushpin's private publish API)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _check_ports(settings: PushpinSettings) -> None:
-    check_port_free("Pushpin proxy", settings.proxy_port)
-    check_port_free("Pushpin publish", settings.publish_port)
-
-
-def _report_reaped(log: RequestLog, pids: list[int]) -> None:
-    log.warning(
-        f"stopped Pushpin processes left by an earlier run (its compute-emu is gone): pids {pids}"
-    )
-
-
-def _free_ports(settings: PushpinSettings, log: RequestLog) -> bool:
-    """Stop the Pushpin of a dead compute-emu (of any project) holding one of our ports, and
-    say so. True if one was stopped."""
-    freed = False
-    for what, port in (("proxy", settings.proxy_port), ("publish", settings.publish_port)):
-        if _port_free(port):
-            continue  # (finding who holds a port reads every process's sockets)
-        if (reaped := reap_port_holder(port)) is not None:
-            holder, pids = reaped
-            log.warning(
-                f"Pushpin {what} port {port} was held by {holder.name} (pid {holder.pid}), "
-                f"{holder.owner_text()}, which is gone: stopped it (pids {pids})"
-            )
-            freed = True
-    return freed
-
-
-def _held_by_live_pushpin(settings: PushpinSettings) -> str:
-    """`` (condure is the Pushpin of compute-emu pid 2 (project /p), which still runs: ...)``
-    if a live compute-emu's Pushpin holds one of our ports, else ``""``."""
-    for port in (settings.proxy_port, settings.publish_port):
-        holder = None if _port_free(port) else port_holder(port)
-        if holder is not None and holder.state.owner.is_alive():
-            return (
-                f" ({holder.name} is {holder.owner_text()}, which still runs: stop that one, or "
-                "give this one other Pushpin ports with --pushpin-proxy-port and "
-                "--pushpin-publish-port)"
-            )
-    return ""
-
-
-def _instance_dir(version: PushpinVersion) -> Path:
-    """A private directory for one Pushpin instance, short enough for unix sockets."""
-    for base in (tempfile.gettempdir(), "/tmp"):
-        path = Path(tempfile.mkdtemp(prefix="ce-pp-", dir=base))
-        try:
-            check_rundir(str(path / "run"), version)
-        except UserError:
-            path.rmdir()
-            if base == "/tmp":
-                raise
-            continue
-        return path
-    raise AssertionError("unreachable")
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
 
 
 class Pushpin:
@@ -190,7 +83,7 @@ class Pushpin:
         self.settings = settings
         self.project_dir = project_dir
         self.log = log
-        self.dir = _instance_dir(version)
+        self.dir = instance_dir(version)
         self.conf = self.dir / "pushpin.conf"
         self.routes = self.dir / "routes"
         self.rundir = self.dir / "run"
@@ -230,23 +123,23 @@ class Pushpin:
         if settings.proxy_port == settings.publish_port:
             raise UserError(f"the Pushpin proxy and publish ports are both {settings.proxy_port}")
         try:
-            _check_ports(settings)
+            check_ports(settings)
         except UserError as exc:
             killed = reap_orphans(project_dir)
             if killed:
-                _report_reaped(log, killed)
-            if not _free_ports(settings, log) and not killed:
+                report_reaped(log, killed)
+            if not free_ports_of_dead_runs(settings, log) and not killed:
                 if owners := live_owners(project_dir):
                     raise UserError(
                         f"{exc} (another compute-emu serve of this project runs, pid "
                         f"{', '.join(map(str, owners))}: give this one other Pushpin ports "
                         "with --pushpin-proxy-port and --pushpin-publish-port)"
                     ) from None
-                raise UserError(f"{exc}{_held_by_live_pushpin(settings)}") from None
-            _check_ports(settings)
+                raise UserError(f"{exc}{held_by_live_pushpin(settings)}") from None
+            check_ports(settings)
         else:
             if killed := reap_orphans(project_dir):
-                _report_reaped(log, killed)
+                report_reaped(log, killed)
         return cls(binary, version, settings, project_dir, backends, log)
 
     def _write_config(self) -> None:
@@ -258,8 +151,8 @@ class Pushpin:
             api_port=self.api_port,
             log_level=2 if self.log.verbose else 1,  # info lines are shown on -v only
         )
-        _write_private(self.conf, conf)
-        _write_private(self.routes, self._routes_text())
+        write_private(self.conf, conf)
+        write_private(self.routes, self._routes_text())
 
     def _routes_text(self) -> str:
         return routes_file(self._backends, self.api_port, self.generation)
@@ -279,7 +172,7 @@ class Pushpin:
 
     async def _spawn(self) -> anyio.abc.Process:
         self._check_dir()
-        if self.process is not None and not _port_free(self.api_port):
+        if self.process is not None and not port_free(self.api_port):
             # taken by someone else while Pushpin was down: move to another one
             self.api_port = free_port()
             self._write_config()
@@ -485,7 +378,7 @@ class Pushpin:
         self.generation += 1
         tmp = self.dir / "routes.new"
         try:
-            _write_private(tmp, self._routes_text())
+            write_private(tmp, self._routes_text())
             tmp.replace(self.routes)
         except OSError as exc:
             self.log.error(f"cannot update Pushpin's routes in {self.dir}: {exc.strerror}")

@@ -7,7 +7,7 @@ import ipaddress
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Self
-from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qsl, quote, urlencode
 
 from ._backend import Backend
 from ._body import Body
@@ -22,68 +22,9 @@ from ._modes import FramingHeadersMode
 from ._pending import PendingRequest
 from ._response import Response
 from ._streaming import StreamingBody
+from ._url import PATH_SAFE, QUERY_SAFE, check_method, has_empty_query, parse_url
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-_TCHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_PRINTABLE = "".join(map(chr, range(0x21, 0x7F)))
-# WHATWG URL percent-encode sets: these characters are left alone, anything else is escaped.
-_PATH_SAFE = "".join(c for c in _PRINTABLE if c not in '"#<>?`{}')
-_QUERY_SAFE = "".join(c for c in _PRINTABLE if c not in '"#<>')
-_FRAGMENT_SAFE = "".join(c for c in _PRINTABLE if c not in '"<>`')
-_BAD_NETLOC = frozenset(' "<>\\^`{|}') | frozenset(map(chr, range(0x20))) | {"\x7f"}
-_STRIP = "".join(map(chr, range(0x21)))  # C0 controls and space, trimmed like WHATWG URL
-
-
-def _check_method(method: str) -> str:
-    if not isinstance(method, str) or not method or not _TCHARS.issuperset(method):
-        raise ValueError(f"invalid HTTP method {method!r}: must be a non-empty token")
-    return method  # case-sensitive (RFC 9110 §9.1): "get" is not GET, as in Rust's http
-
-
-def _idna_netloc(netloc: str) -> str:
-    userinfo, at, hostport = netloc.rpartition("@")
-    host, colon, port = hostport.partition(":")
-    try:
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise ValueError(f"invalid host {host!r}: {exc}") from None
-    return f"{userinfo}{at}{host}{colon}{port}"
-
-
-def parse_url(url: str | SplitResult) -> SplitResult:
-    """Parse and normalise an absolute http(s) URL like Rust's ``Url``; ``ValueError`` if not one.
-
-    The scheme is lowercased, an empty path becomes ``/``, non-ASCII hosts are IDNA-encoded and
-    characters not allowed in the path, query or fragment are percent-encoded.
-    """
-    text = url.geturl() if isinstance(url, SplitResult) else url
-    if not isinstance(text, str):
-        raise TypeError(f"URL must be str, not {type(url).__name__}")
-    problem = "must be an absolute http:// or https:// URL"
-    try:
-        parts = urlsplit(text.strip(_STRIP))
-        netloc = parts.netloc if parts.netloc.isascii() else _idna_netloc(parts.netloc)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(problem)
-        if _BAD_NETLOC.intersection(netloc):
-            raise ValueError("the host contains characters that are not allowed")
-        _ = parts.port  # raises ValueError for a bad port
-    except ValueError as exc:
-        raise ValueError(f"invalid URL {text!r}: {exc}") from None
-    return parts._replace(
-        netloc=netloc,
-        path=quote(parts.path or "/", safe=_PATH_SAFE),
-        query=quote(parts.query, safe=_QUERY_SAFE),
-        fragment=quote(parts.fragment, safe=_FRAGMENT_SAFE),
-    )
-
-
-def _query_mark(url: str | SplitResult, parsed: SplitResult) -> bool:
-    """Whether ``url`` has a ``?`` with nothing after it (Rust keeps it: ``Some("")``)."""
-    if isinstance(url, SplitResult) or parsed.query:
-        return False
-    return "?" in url.partition("#")[0]
 
 
 class Request(Message, CacheKnobs, ClientInfo):
@@ -99,9 +40,9 @@ class Request(Message, CacheKnobs, ClientInfo):
     def __init__(self, method: str, url: str | SplitResult) -> None:
         """A request with no headers and an empty body (HTTP/1.1). ``method`` is uppercased."""
         self._init_message()
-        self._method = _check_method(method)
+        self._method = check_method(method)
         self._url = parse_url(url)
-        self._empty_query = _query_mark(url, self._url)
+        self._empty_query = has_empty_query(url, self._url)
         self._from_client = False
         self._client_ip: IpAddress | None = None
         self._client_request_id: str | None = None
@@ -210,7 +151,7 @@ class Request(Message, CacheKnobs, ClientInfo):
 
     def set_method(self, method: str) -> None:
         """Set the method (uppercased)."""
-        self._method = _check_method(method)
+        self._method = check_method(method)
 
     def with_method(self, method: str) -> Self:
         """Builder form of :meth:`set_method`."""
@@ -232,7 +173,7 @@ class Request(Message, CacheKnobs, ClientInfo):
     def set_url(self, url: str | SplitResult) -> None:
         """Set the URL (absolute http/https, else ``ValueError``)."""
         self._url = parse_url(url)
-        self._empty_query = _query_mark(url, self._url)
+        self._empty_query = has_empty_query(url, self._url)
 
     def with_url(self, url: str | SplitResult) -> Self:
         """Builder form of :meth:`set_url`."""
@@ -247,7 +188,7 @@ class Request(Message, CacheKnobs, ClientInfo):
         """Set the path (a leading ``/`` is added; unsafe characters are percent-encoded)."""
         if not path.startswith("/"):
             path = "/" + path
-        self._url = self._url._replace(path=quote(path, safe=_PATH_SAFE))
+        self._url = self._url._replace(path=quote(path, safe=PATH_SAFE))
 
     def with_path(self, path: str) -> Self:
         """Builder form of :meth:`set_path`."""
@@ -274,7 +215,7 @@ class Request(Message, CacheKnobs, ClientInfo):
 
     def set_query_str(self, query: str) -> None:
         """Set the raw query string (without ``?``); unsafe characters are percent-encoded."""
-        self._url = self._url._replace(query=quote(query, safe=_QUERY_SAFE))
+        self._url = self._url._replace(query=quote(query, safe=QUERY_SAFE))
         self._empty_query = not self._url.query
 
     def with_query_str(self, query: str) -> Self:

@@ -24,7 +24,6 @@ from ..aio.stream import Stream
 from ..rules import http1_server as http1
 from ..rules.data_rate import DataRate, MinDataRate
 from ..rules.framing import raw_headers
-from .exchange import Addresses, BadRequestBody, ClientGone
 from .framing import reason_phrase
 from .slow_clients import TooSlow, send_within_rate, slow_clients
 
@@ -35,6 +34,29 @@ HEADER_TIMEOUT = 10.0  # a request head must arrive within this once started (sl
 IDLE_TIMEOUT = 75.0  # keep-alive: close an idle connection after this
 BODY_TIMEOUT = 30.0  # a request body that stalls this long is given up (408, closed)
 PREFETCH_LIMIT = 64 * 1024  # most request body read before main() gets a thread (_prefetch_body)
+
+
+class ClientGone(Exception):
+    """The client closed or broke the connection."""
+
+
+class BadRequestBody(ClientGone):
+    """The request body is malformed (bad chunked framing) or stalled past the timeout.
+
+    The client is still there: it gets ``status`` (400 or 408) if no response started.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """Both ends of a client connection as (host, port)."""
+
+    client: tuple[str, int]
+    server: tuple[str, int]
 
 
 class IdleTimeout(Exception):

@@ -24,10 +24,10 @@ from ..rules.framing import raw_headers
 from .admission import HostPolicy, check_request
 from .client_io import BODY_TIMEOUT as BODY_TIMEOUT
 from .client_io import DEFAULT_LIMITS, READ_SIZE, ClientIO, IdleTimeout
+from .client_io import Addresses as Addresses
+from .client_io import BadRequestBody as BadRequestBody
+from .client_io import ClientGone as ClientGone
 from .client_io import Limits as Limits
-from .exchange import Addresses as Addresses
-from .exchange import BadRequestBody as BadRequestBody
-from .exchange import ClientGone as ClientGone
 from .exchange import Exchange as Exchange
 from .framing import HttpDate, error_response_headers, reason_phrase
 from .slow_clients import Reporter

@@ -2,53 +2,27 @@
 
 An :class:`Exchange` carries the request head and the means to answer it: read the body,
 send a response, switch protocols after a relayed ``101``, or give the connection up to a
-relay. The :class:`~.connection.Connection` that made it keeps the protocol state honest.
+relay. The :class:`~.client_io.ClientIO` of its connection keeps the protocol state honest.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Coroutine
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.abc
 
 from ..rules.framing import raw_headers
 from ..rules.http1_server import RequestHead
+from .client_io import ClientIO
 from .framing import reason_phrase
-
-if TYPE_CHECKING:
-    from .connection import Connection
-
-
-class ClientGone(Exception):
-    """The client closed or broke the connection."""
-
-
-class BadRequestBody(ClientGone):
-    """The request body is malformed (bad chunked framing) or stalled past the timeout.
-
-    The client is still there: it gets ``status`` (400 or 408) if no response started.
-    """
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class Addresses:
-    """Both ends of a client connection as (host, port)."""
-
-    client: tuple[str, int]
-    server: tuple[str, int]
 
 
 class Exchange:
     """One request on a connection, and the means to answer it."""
 
-    def __init__(self, conn: Connection, request: RequestHead) -> None:
+    def __init__(self, conn: ClientIO, request: RequestHead) -> None:
         self._conn = conn
         self.method: str = request.method.decode("ascii")
         self.target: str = request.target.decode("ascii", errors="replace")

@@ -56,9 +56,10 @@ class WasmApp(App):
         from .component import artifact_path, load
         from .paths import file_digest
 
-        if self.path.is_file() and not artifact_path(file_digest(self.path)).is_file():
+        digest = file_digest(self.path) if self.path.is_file() else None
+        if digest is not None and not artifact_path(digest).is_file():
             self.log.info(f"compiling {self.path.name} (once per build; ~15-50 s)...")
-        loaded = load(self.path)
+        loaded = load(self.path, digest)
         how = (
             "from the cache"
             if loaded.compiled_in is None
@@ -142,9 +143,10 @@ def wasm_app(path: Path, manifest: Manifest, build_env: Path | None, log: Reques
             f"wit_world bindings from {root} ({env.reason}, fastly-compute {env.sdk_version()})"
         )
     from ..official import interfaces  # noqa: F401  (registers the implementations first)
+    from . import stub_cache
 
     try:
-        world.install(root)
+        world.install(root, reader=stub_cache.read)
     except RuntimeError as exc:
         raise UserError(f"cannot serve the component: {exc}") from None
     component = path if path.is_absolute() else manifest.project_dir / path

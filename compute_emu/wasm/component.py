@@ -7,13 +7,14 @@ so the next start, or a ``serve --wasm`` of the same build elsewhere, loads it i
 
 from __future__ import annotations
 
-import importlib.metadata
+import functools
 import os
 import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import wasmtime
 from wasmtime import Engine, WasmtimeError
 from wasmtime import component as wc
 
@@ -35,9 +36,22 @@ def engine() -> Engine:
     return _engine
 
 
+@functools.cache
+def wasmtime_version() -> str:
+    """wasmtime-py's version, from its dist-info next to it (importlib.metadata, which scans
+    every path entry and imports the email package, only if that is not there)."""
+    package = Path(wasmtime.__file__).parent
+    found = sorted(package.parent.glob("wasmtime-*.dist-info"))
+    if len(found) == 1:
+        return found[0].name.removeprefix("wasmtime-").removesuffix(".dist-info")
+    import importlib.metadata
+
+    return importlib.metadata.version("wasmtime")
+
+
 def artifact_path(digest: str) -> Path:
     """Where the compiled form of the component with this SHA-256 is kept."""
-    version = importlib.metadata.version("wasmtime")
+    version = wasmtime_version()
     return cache_dir() / "compiled" / f"{digest}-wasmtime{version}-{platform.machine()}.cwasm"
 
 
@@ -77,12 +91,13 @@ def _compile(path: Path, digest: str) -> tuple[wc.Component, float | None]:
     return component, took
 
 
-def load(path: Path) -> Loaded:
-    """Compile (or load from the cache) and link the component at ``path``."""
+def load(path: Path, digest: str | None = None) -> Loaded:
+    """Compile (or load from the cache) and link the component at ``path`` (whose SHA-256 is
+    ``digest``, if the caller has it already)."""
     started = time.perf_counter()
     if not path.is_file():
         raise UserError(f"{path}: no such component (build it with: compute-emu build)")
-    digest = file_digest(path)
+    digest = digest or file_digest(path)
     component, compiled_in = _compile(path, digest)
     linker, ids = imports.link(engine(), component)
     exports = component.type.exports(engine())

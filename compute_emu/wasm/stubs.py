@@ -3,20 +3,20 @@ error's Python types (the classes of the loaded bindings), read from the stub fi
 
 ``compute_emu/official/world.py`` puts compute-emu's implementations in place of the stub
 functions when it loads them; their annotations are still in the stub files, and evaluated in
-the loaded module's namespace they name the very classes the implementations use. Each file is
-read once, when the first of its functions is first called.
+the loaded module's namespace they name the very classes the implementations use. What each
+file says is read once (:mod:`.stub_cache`), when the first of its functions is first called.
 """
 
 from __future__ import annotations
 
-import ast
-import functools
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..official import world
+from ..official.stub_facts import StubFunction
+from . import stub_cache
 
 
 @dataclass(frozen=True)
@@ -42,27 +42,17 @@ def error_class() -> type[Exception]:
     return type(world.err(None))
 
 
-@functools.cache
-def _functions(name: str) -> dict[str, ast.FunctionDef]:
-    """``"Class.method"``/``"function"`` -> its definition in the stub file."""
+def _functions(name: str) -> dict[str, StubFunction]:
+    """``"Class.method"``/``"function"`` -> what the stub file says of it (kept by content)."""
     loaded = module(name)
-    source = Path(loaded.__file__).read_text(encoding="utf-8") if loaded is not None else ""
-    found: dict[str, ast.FunctionDef] = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.FunctionDef):
-            found[node.name] = node
-        elif isinstance(node, ast.ClassDef):
-            for member in node.body:
-                if isinstance(member, ast.FunctionDef):
-                    found[f"{node.name}.{member.name}"] = member
-    return found
+    return stub_cache.read(Path(loaded.__file__)) if loaded is not None else {}
 
 
-def _evaluate(expression: ast.expr | None, namespace: dict[str, Any], owner: Any) -> Any:
+def _evaluate(expression: str | None, namespace: dict[str, Any], owner: Any) -> Any:
     if expression is None:
         return None
     # the SDK wheel's own stub annotations, evaluated where the stub module defines them
-    value = eval(compile(ast.Expression(expression), "<stub>", "eval"), namespace)
+    value = eval(expression, namespace)
     return owner if value is typing.Self else value
 
 
@@ -83,18 +73,18 @@ def _raised(doc: str | None) -> Any:
 
 def signature(name: str, key: str) -> Signature | None:
     """The signature of ``wit_world.imports.<name>``'s ``key``; None if the stubs lack it."""
-    node = _functions(name).get(key)
+    function = _functions(name).get(key)
     loaded = module(name)
-    if node is None or loaded is None:
+    if function is None or loaded is None:
         return None
     namespace = vars(loaded)
     owner_name = key.rpartition(".")[0]
     owner = getattr(loaded, owner_name, None) if owner_name else None
-    arguments = node.args.args
-    if owner_name and arguments and arguments[0].arg in ("self", "cls"):
-        arguments = arguments[1:]
+    annotations = function.annotations
+    if owner_name and function.params and function.params[0] in ("self", "cls"):
+        annotations = annotations[1:]
     return Signature(
-        params=tuple(_evaluate(a.annotation, namespace, owner) for a in arguments),
-        result=_evaluate(node.returns, namespace, owner),
-        error=_raised(ast.get_docstring(node)),
+        params=tuple(_evaluate(a, namespace, owner) for a in annotations),
+        result=_evaluate(function.result, namespace, owner),
+        error=_raised(function.doc),
     )

@@ -178,6 +178,13 @@ class Lines:
     def find(self, *parts: str) -> list[str]:
         return [line for line in list(self.lines) if all(p in line for p in parts)]
 
+    def wait(self, *parts: str, timeout: float = 10.0) -> list[str]:
+        """The lines with all of ``parts``, once there is one (a line may follow the answer)."""
+        deadline = time.monotonic() + timeout
+        while not (found := self.find(*parts)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return found
+
 
 @dataclass
 class Running:
