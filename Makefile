@@ -60,7 +60,8 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 ## Benchmarks: every scenario next to its baseline, in one run (bench/results/latest.md)
-## (installs wrk and nginx when root; BENCH_PROFILE=1 adds py-spy flame graphs of missed rows)
+## (installs wrk and nginx-light when root, uvicorn and httptools from .[bench]; BENCH_PROFILE=1
+## adds py-spy flame graphs of missed rows)
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
@@ -71,8 +72,8 @@ bench: setup $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || \
 		{ echo "make bench needs wrk: sudo apt-get install wrk (or brew install wrk)"; exit 1; }
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || \
-		{ [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; } || \
-		echo "no nginx (sudo apt-get install nginx): the send() rows use bench/fast_backend.py"
+		{ [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; } || \
+		{ echo "make bench needs nginx (the origin and the relay baseline): sudo apt-get install nginx-light"; exit 1; }
 	@if [ -n "$(BENCH_PROFILE)" ] && [ "$(BENCH_PROFILE)" != 0 ]; then \
 		$(PY) -m pip install --quiet py-spy; fi
 	$(PY) -m bench.run

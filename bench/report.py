@@ -161,7 +161,8 @@ def plot_latency(series: dict[str, dict[int, float]], path: Path) -> str:
         print("  ! matplotlib missing (pip install -e '.[bench]'): no plot", file=sys.stderr)
         return "not drawn: matplotlib missing"
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for name, style, offset in (("compute-emu", "o-", 6), ("Pushpin direct", "s--", -14)):
+    lines = (("compute-emu", "o-", 6), ("nginx relay", "^:", 6), ("Pushpin direct", "s--", -14))
+    for name, style, offset in lines:
         points = sorted((int(n), v) for n, v in series.get(name, {}).items())
         if points:
             ax.plot([n for n, _ in points], [v for _, v in points], style, label=name)

@@ -9,8 +9,11 @@ Environment: BENCH_SECONDS (per wrk run, default 5), BENCH_ROUNDS (wrk runs per 
 default 2), BENCH_MESSAGES (publishes per latency row and side, default 20), BENCH_HELD
 (connections of the at-scale rows, default 9000), BENCH_PROFILE=1 (py-spy on compute-emu
 wherever a target is missed, flame graphs in bench/results/), BENCH_ONLY (comma-separated
-scenario keys to run alone: hello, send, ready, handoff, publish, held_streams, held_ws,
-official_edit, wasm).
+scenario keys to run alone: hello, hello_uvicorn, send, ready, handoff, publish, held_streams,
+held_ws, official_edit, wasm; publish needs handoff).
+
+The baselines written for speed (bench/baselines.py): nginx relaying to the same Pushpin for
+the handoff and publish rows, uvicorn (httptools, uvloop) for the hello rows.
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "bench"
 
+from .baselines import INSTALL_NGINX, start_relay, uvicorn_missing
 from .official_build import SCENARIO as OFFICIAL_EDIT
 from .official_build import official_rows
-from .procs import CLIENT_CPU, stop_all
+from .procs import CLIENT_CPU, Proc, stop_all
 from .report import RESULTS, Row, machine, plot_latency, write
 from .scenarios_fanout import at_scale, latency
-from .scenarios_http import Settings, handoff, hello, launch, ready_row, send
-from .servers import FANOUT_APP, ComputeEmu, project, python_server, start_origin
+from .scenarios_http import Settings, handoff, hello, hello_uvicorn, launch, ready_row, send
+from .servers import FANOUT_APP, ComputeEmu, find_nginx, project, python_server, start_origin
 from .wasm_rows import wasm_rows
 
 
@@ -94,6 +98,10 @@ def main() -> int:
     for tool in ("wrk", "pushpin"):
         if not shutil.which(tool):
             sys.exit(f"make bench needs {tool} (apt-get install {tool})")
+    if find_nginx() is None:
+        sys.exit(f"make bench needs nginx (the origin and the relay baseline): {INSTALL_NGINX}")
+    if why := uvicorn_missing():
+        sys.exit(f"make bench: {why}")
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
     limit = raise_fd_limit()
@@ -118,6 +126,8 @@ def main() -> int:
             info["origin"] = origin_name
             grip, grip_port = python_server("grip_origin.py")
             bench.run("hello", "hello (vs bare anyio+h11)", lambda: hello(tmp, settings))
+            bench.run("hello_uvicorn", "hello, access log on (vs uvicorn)",
+                      lambda: hello_uvicorn(tmp, settings))  # fmt: skip
             bench.run("send", f"send() (vs {origin_name})",
                       lambda: send(tmp, origin_port, origin_name, settings))  # fmt: skip
             origin.stop()
@@ -136,22 +146,28 @@ def main() -> int:
                 return path if path.exists() else project(tmp, name, FANOUT_APP, grip_port, True)
 
             fanouts: list[ComputeEmu] = []  # the one shared by the handoff and latency rows
+            relays: list[tuple[Proc, int, str]] = []  # nginx in front of its Pushpin
 
             def handoff_rows() -> list[Row]:
                 fanouts.append(ComputeEmu(fanout_path("fanout"), pushpin=True))
                 ready_samples.append(fanouts[0].ready_seconds)
-                return handoff(fanouts[0], settings)
+                relays.append(start_relay(tmp, fanouts[0].proxy_port))
+                return handoff(fanouts[0], relays[0][1], relays[0][2], settings)
 
             def latency_rows() -> list[Row]:
-                if not fanouts:
-                    raise RuntimeError("compute-emu with Pushpin did not start")
+                if not fanouts or not relays:
+                    raise RuntimeError("compute-emu with Pushpin, or its relay, did not start")
                 cases = [(False, 1), (False, 100), (False, 1000), (True, 100)]
-                rows, points = asyncio.run(latency(fanouts[0], cases, messages))
+                _, port, name = relays[0]
+                rows, points = asyncio.run(latency(fanouts[0], port, name, cases, messages))
                 plot.update(points)
                 return rows
 
-            bench.run("handoff", "Fanout handoff (vs Pushpin's port)", handoff_rows)
-            bench.run("publish", "publish-to-delivery (vs Pushpin direct)", latency_rows)
+            bench.run("handoff", "Fanout handoff (vs an nginx relay, Pushpin's port)", handoff_rows)
+            bench.run("publish", "publish-to-delivery (vs an nginx relay, Pushpin direct)",
+                      latency_rows)  # fmt: skip
+            for relay, _, _ in relays:
+                relay.stop()
             for fanout in fanouts:
                 fanout.stop()
 

@@ -18,7 +18,8 @@ from .procs import descendants, fd_count, status_kib
 from .report import Row, fmt
 from .servers import ComputeEmu
 
-CE, DIRECT = "compute-emu", "Pushpin direct"
+CE, DIRECT, RELAY = "compute-emu", "Pushpin direct", "nginx relay"
+RELAY_TARGETS = {(False, 100), (False, 1000), (True, 100)}  # (websocket?, subscribers)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -58,24 +59,44 @@ async def profiled(fanout: ComputeEmu, group: Group, publisher: Publisher, name:
     return recording.finish()
 
 
+def relay_row(
+    tag: str, scenario: str, got: dict[str, list[float]], relay: str, target: bool
+) -> Row:
+    """compute-emu against the nginx relay in front of the same Pushpin (<= 1.1x)."""
+    p50, base = statistics.median(got[CE]), statistics.median(got[RELAY])
+    row = Row(f"publish_relay_p50_{tag}", f"{scenario}, vs a relay", p50, "ms", base, relay)
+    row.compare = "ratio"
+    if target:
+        row.target, row.met = "<= 1.1x", p50 <= 1.1 * base
+    direct = statistics.median(got[DIRECT])
+    row.extra = {
+        "p99": percentile(got[CE], 99),
+        "baseline_p99": percentile(got[RELAY], 99),
+        "relay_to_direct": base / direct if direct else None,
+    }
+    return row
+
+
 async def latency(
-    fanout: ComputeEmu, cases: list[tuple[bool, int]], messages: int
+    fanout: ComputeEmu, relay_port: int, relay: str, cases: list[tuple[bool, int]], messages: int
 ) -> tuple[list[Row], dict[str, dict[int, float]]]:
-    """Publish-to-delivery p50/p99 per case (websocket?, subscribers); and the plot's points."""
+    """Publish-to-delivery p50/p99 per case (websocket?, subscribers), against Pushpin direct
+    and against the nginx relay on ``relay_port``; and the plot's points."""
     tracker, publisher = Tracker(), Publisher(fanout.publish_port)
     rows: list[Row] = []
-    plot: dict[str, dict[int, float]] = {CE: {}, DIRECT: {}}
+    plot: dict[str, dict[int, float]] = {CE: {}, DIRECT: {}, RELAY: {}}
     try:
         for websocket, count in cases:
             kind = ("WebSocket" if websocket else "HTTP stream") + ("s" if count != 1 else "")
             tag = f"{'ws' if websocket else 'stream'}-{count}"
             fanout.check_alive()
             ce, direct = groups(fanout, websocket, tag, tracker)
+            relayed = Group(RELAY, f"relay-{tag}", websocket, relay_port, None, tracker)
             try:
-                for group in (ce, direct):
+                for group in (ce, direct, relayed):
                     await group.open(count)
                     await settle(group, publisher)
-                got = await interleaved([ce, direct], publisher, messages, gap)
+                got = await interleaved([ce, relayed, direct], publisher, messages, gap)
                 p50, base = statistics.median(got[CE]), statistics.median(got[DIRECT])
                 scenario = f"publish-to-delivery p50, {count:,} held {kind}"
                 row = Row(f"publish_p50_{tag}", scenario, p50, "ms", base, DIRECT, "ratio")
@@ -86,15 +107,20 @@ async def latency(
                     "messages": messages,
                     "samples": len(got[CE]),
                 }
+                against = relay_row(tag, scenario, got, relay, (websocket, count) in RELAY_TARGETS)
                 if not websocket:
                     plot[CE][count], plot[DIRECT][count] = p50, base
-                if row.met is False:
-                    row.extra["profile"] = await profiled(fanout, ce, publisher, f"publish-{tag}")
-                rows.append(row)
-                print(f"  {row.scenario}: {p50:.3f} ms vs {base:.3f} ms")
+                    plot[RELAY][count] = statistics.median(got[RELAY])
+                if row.met is False or against.met is False:
+                    against.extra["profile"] = await profiled(
+                        fanout, ce, publisher, f"publish-{tag}"
+                    )
+                rows += [against, row]
+                print(f"  {row.scenario}: {p50:.3f} ms vs {base:.3f} ms direct, "
+                      f"{against.baseline:.3f} ms relayed")  # fmt: skip
             finally:
-                await ce.close()
-                await direct.close()
+                for group in (ce, direct, relayed):
+                    await group.close()
                 await asyncio.sleep(0.5)
     finally:
         await publisher.close()
@@ -123,6 +149,9 @@ async def reach_all(
             latencies, missed = await deliver(group, publisher, timeout=60)
             if missed:
                 raise RuntimeError(f"{group.name}: a publish missed {missed} of {group.alive()}")
+            if not latencies:
+                raise RuntimeError(f"{group.name}: all {len(group.subscribers):,} subscribers "
+                                   "were closed by the server side")  # fmt: skip
             slowest[group.name].append(max(latencies) / 1000)
             everyone[group.name] += latencies
             await asyncio.sleep(0.5)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from . import profile
+from .baselines import start_uvicorn
 from .procs import status_kib
 from .report import Row
 from .servers import (
@@ -76,16 +77,22 @@ def latency_row(
     return row
 
 
+def hello_loads(
+    ce: ComputeEmu, base_port: int, settings: Settings
+) -> tuple[dict[str, str], dict[str, WrkResult], dict[str, WrkResult]]:
+    """(URLs, wrk at 50 connections, wrk at 1) on compute-emu and the baseline, alternating."""
+    urls = {"ce": ce.url + "/", "base": f"http://127.0.0.1:{base_port}/"}
+    for url in urls.values():
+        wrk(url, 50, 1)  # warm-up
+    return urls, alternate(urls, 50, settings, {}), alternate(urls, 1, settings, {})
+
+
 def hello(tmp: Path, settings: Settings) -> list[Row]:
     """The app answers by itself, against a bare anyio + h11 server."""
     base_proc, base_port = python_server("bare_server.py")
     ce = ComputeEmu(project(tmp, "hello", HELLO_APP, None, pushpin=False))
     try:
-        urls = {"ce": ce.url + "/", "base": f"http://127.0.0.1:{base_port}/"}
-        for url in urls.values():
-            wrk(url, 50, 1)  # warm-up
-        many = alternate(urls, 50, settings, {})
-        one = alternate(urls, 1, settings, {})
+        urls, many, one = hello_loads(ce, base_port, settings)
         rps = Row("hello_rps_c50", "hello answered by the app, 50 conns", many["ce"].rps, "req/s")
         rps.baseline, rps.baseline_name, rps.compare = many["base"].rps, "bare anyio+h11", "ratio"
         rps.target, rps.met = ">= 0.6x", many["ce"].rps >= 0.6 * many["base"].rps
@@ -98,6 +105,40 @@ def hello(tmp: Path, settings: Settings) -> list[Row]:
         if p50.met is False:
             p50.extra["profile"] = profile_wrk(ce.pid, "hello-c1", urls["ce"], 1, settings)
         return [rps, p50]
+    finally:
+        ce.stop()
+        base_proc.stop()
+
+
+def ratio_row(
+    key: str, scenario: str, ce: WrkResult, base: WrkResult, name: str, floor: float
+) -> Row:
+    """A requests/s row whose target is at least ``floor`` times the baseline's."""
+    row = Row(key, scenario, ce.rps, "req/s", base.rps, name, "ratio", f">= {floor:g}x")
+    row.met = ce.rps >= floor * base.rps
+    row.extra = {"p50_ms": ce.p50, "baseline_p50_ms": base.p50, "p99_ms": ce.p99}
+    row.extra["baseline_p99_ms"] = base.p99
+    return row
+
+
+def hello_uvicorn(tmp: Path, settings: Settings) -> list[Row]:
+    """The app answers by itself, against uvicorn's ASGI hello; both log every request."""
+    base_proc, base_port, name = start_uvicorn()
+    ce = ComputeEmu(project(tmp, "hello-logged", HELLO_APP, None, pushpin=False), quiet=False)
+    try:
+        urls, many, one = hello_loads(ce, base_port, settings)
+        rows = [
+            ratio_row("hello_uvicorn_c50", "hello, access log on, 50 conns", many["ce"],
+                      many["base"], name, 0.6),
+            ratio_row("hello_uvicorn_c1", "hello, access log on, 1 conn", one["ce"],
+                      one["base"], name, 0.8),
+        ]  # fmt: skip
+        for row, conns in zip(rows, (50, 1), strict=True):
+            if row.met is False:
+                row.extra["profile"] = profile_wrk(
+                    ce.pid, f"hello-logged-c{conns}", urls["ce"], conns, settings
+                )
+        return rows
     finally:
         ce.stop()
         base_proc.stop()
@@ -160,19 +201,28 @@ def send(tmp: Path, origin_port: int, origin_name: str, settings: Settings) -> l
         ce.stop()
 
 
-def handoff(fanout: ComputeEmu, settings: Settings) -> list[Row]:
-    """handoff_fanout of a short GET against Pushpin's proxy port with Pushpin-Route."""
+def handoff(fanout: ComputeEmu, relay_port: int, relay: str, settings: Settings) -> list[Row]:
+    """handoff_fanout of a short GET against the nginx relay in front of the same Pushpin,
+    and against Pushpin's proxy port with Pushpin-Route."""
     fanout.check_alive()
-    urls = {"ce": fanout.url + "/info", "base": f"http://127.0.0.1:{fanout.proxy_port}/info"}
+    urls = {
+        "ce": fanout.url + "/info",
+        "relay": f"http://127.0.0.1:{relay_port}/info",
+        "base": f"http://127.0.0.1:{fanout.proxy_port}/info",
+    }
     headers: dict[str, tuple[str, ...]] = {"base": ("Pushpin-Route: origin",)}
     for name, url in urls.items():
         wrk(url, 1, 1, headers.get(name, ()))  # warm-up
     one = alternate(urls, 1, settings, headers)
-    row = latency_row("handoff_p50_c1", "Fanout handoff of a short GET, 1 conn, p50", one["ce"],
-                      one["base"], "Pushpin's port direct", 0.3)  # fmt: skip
-    if row.met is False:
-        row.extra["profile"] = profile_wrk(fanout.pid, "handoff-c1", urls["ce"], 1, settings)
-    return [row]
+    scenario = "Fanout handoff of a short GET, 1 conn, p50"
+    relayed = latency_row("handoff_relay_p50_c1", f"{scenario}, vs a relay", one["ce"],
+                          one["relay"], relay, 0.15)  # fmt: skip
+    relayed.extra["relay_added_to_direct"] = one["relay"].p50 - one["base"].p50
+    row = latency_row("handoff_p50_c1", scenario, one["ce"], one["base"],
+                      "Pushpin's port direct", 0.3)  # fmt: skip
+    if relayed.met is False or row.met is False:
+        relayed.extra["profile"] = profile_wrk(fanout.pid, "handoff-c1", urls["ce"], 1, settings)
+    return [relayed, row]
 
 
 def launch(tmp: Path, origin_port: int, times: list[float], failures: list[str], n: int) -> None:

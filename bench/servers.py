@@ -13,6 +13,7 @@ import shutil
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .procs import ROOT, Proc, free_port
@@ -53,11 +54,14 @@ def project(tmp: Path, name: str, app: str, origin_port: int | None, pushpin: bo
 
 
 class ComputeEmu:
-    """A running ``compute-emu serve``: its process, URL, and Pushpin's ports if enabled."""
+    """A running ``compute-emu serve``: its process, URL, and Pushpin's ports if enabled.
 
-    def __init__(self, path: Path, pushpin: bool = False) -> None:
+    ``quiet``: with ``-q`` (no line per request); else with the log a user sees by default.
+    """
+
+    def __init__(self, path: Path, pushpin: bool = False, quiet: bool = True) -> None:
         argv = [sys.executable, "-m", "compute_emu", "serve", "-C", str(path)]
-        argv += ["--addr", "127.0.0.1:0", "-q"]
+        argv += ["--addr", "127.0.0.1:0", *(["-q"] if quiet else [])]
         self.proxy_port = self.publish_port = 0
         if pushpin:
             self.proxy_port, self.publish_port = free_port(), free_port()
@@ -131,9 +135,7 @@ def nginx_conf(tmp: Path, port: int) -> str:
 
 def start_origin(tmp: Path) -> tuple[Proc, int, str]:
     """The origin of the send() rows: nginx if installed, else bench/fast_backend.py."""
-    nginx = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
-    )
+    nginx = find_nginx()
     if nginx is None:
         proc, port = python_server("fast_backend.py")
         return proc, port, "bench/fast_backend.py (nginx not installed)"
@@ -142,19 +144,31 @@ def start_origin(tmp: Path) -> tuple[Proc, int, str]:
     (home / "www" / SMALL_PATH.lstrip("/")).write_bytes(b"Hello, world!")
     with open(home / "www" / "big.bin", "wb") as big:
         big.truncate(BIG_SIZE)  # sparse: no disk used
-    for attempt in range(5):
+    proc, port = start_nginx(nginx, home, lambda port: nginx_conf(home, port))
+    return proc, port, f"nginx {nginx_version(nginx)}"
+
+
+def start_nginx(nginx: str, home: Path, conf: Callable[[int], str]) -> tuple[Proc, int]:
+    """nginx with ``conf(port)`` as home/nginx.conf, on a free port; (process, port)."""
+    for _ in range(5):
         port = free_port()
-        (home / "nginx.conf").write_text(nginx_conf(home, port))
+        (home / "nginx.conf").write_text(conf(port))
         proc = Proc([nginx, "-p", str(home), "-c", str(home / "nginx.conf")])
         if wait_port(port, proc, 10):
-            return proc, port, f"nginx {nginx_version(nginx)}"
+            return proc, port
         proc.stop()
-        if attempt == 4:
-            raise RuntimeError(f"nginx did not start:\n{proc.output}")
-    raise AssertionError("unreachable")
+    raise RuntimeError(f"nginx did not start:\n{proc.output}")
+
+
+def find_nginx() -> str | None:
+    """nginx's path, on PATH or in the sbin folders a non-root PATH lacks."""
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
 
 
 def nginx_version(nginx: str) -> str:
+    """``1.22.1`` from ``nginx -v``."""
     import subprocess
 
     out = subprocess.run([nginx, "-v"], capture_output=True, text=True, check=False)

@@ -134,3 +134,50 @@ def test_grip_hold(
     headers: list[tuple[str, bytes]], expected: tuple[str, tuple[str, ...]] | None
 ) -> None:
     assert grip_hold(headers) == expected
+
+
+def test_read_stats_reads_the_kinds_it_knows_from_the_socket(tmp_path) -> None:
+    """read_stats on a real ZeroMQ PUB socket: the kinds it reads arrive in order (more than
+    one batch of them at once), the others are filtered out, a bad one is told once."""
+    import anyio
+    import zmq
+
+    from compute_emu.pushpin.stats import BATCH, read_stats
+
+    address = f"ipc://{tmp_path}/stats"
+    context = zmq.Context()
+    publisher = context.socket(zmq.PUB)
+    publisher.setsockopt(zmq.LINGER, 0)
+    publisher.setsockopt(zmq.SNDHWM, 0)
+    publisher.bind(address)
+    got: list[object] = []
+    errors: list[str] = []
+    burst = [CONN, REPORT, CONN_GONE] * BATCH + [b"sub T3:abc", b"sub T3:abc", MESSAGE]
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read_stats, address, got.append, errors.append)
+            with anyio.fail_after(10):  # the subscription reaches the publisher in a while
+                while not got:
+                    publisher.send(SUB)
+                    await anyio.sleep(0.01)
+            got.clear()
+            for message in burst:
+                publisher.send(message)
+            with anyio.fail_after(10):
+                while not got or got[-1] != Delivery("test", 3, "http-stream"):
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+
+    try:
+        anyio.run(main)
+    finally:
+        publisher.close(0)
+        context.term()
+    conn = HeldConnection("condure:1-0-1", "http", "self", 120.0)
+    gone = HeldConnection("condure:1-1-2", "", "", None, gone=True)
+    assert [m for m in got if not isinstance(m, Subscription)] == [conn, gone] * BATCH + [
+        Delivery("test", 3, "http-stream")
+    ]
+    assert errors == ["a Pushpin stats message could not be read: sub message: the value at "
+                      "byte 0 runs past the end"]  # fmt: skip

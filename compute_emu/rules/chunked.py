@@ -25,6 +25,7 @@ MAX_TRAILERS = 16 * 1024  # the whole trailer section, CRLFs included
 _SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?[ \t]*")
 _TRAILER_LINE = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*")
 _CRLF = b"\r\n"
+_HEX_DIGITS = b"0123456789ABCDEFabcdef"
 
 _SIZE, _DATA, _DATA_END, _TRAILERS, _DONE, _FAILED = range(6)
 
@@ -79,6 +80,22 @@ class ChunkedScanner:
         pos, end = 0, len(data)
         try:
             while pos < end:
+                if state == _SIZE and not self._line:  # a size line inside ``data``
+                    i = data.find(_CRLF, pos, min(end, pos + self.max_line + 2))
+                    if i >= 0:
+                        size = self._size(data[pos:i])
+                        pos = i + 2
+                        stop = pos + size
+                        if not size:
+                            state = _TRAILERS
+                        elif data[stop : stop + 2] == _CRLF:  # the whole chunk is here
+                            if spans is not None:
+                                spans.append((pos, stop))
+                            self.payload_bytes += size
+                            pos = stop + 2
+                        else:
+                            state, self._remaining = _DATA, size
+                        continue
                 if state == _DATA:
                     n = min(self._remaining, end - pos)
                     if spans is not None:
@@ -150,13 +167,20 @@ class ChunkedScanner:
             return ChunkedError(f"chunk size line longer than {limit} bytes")
         return ChunkedError(f"trailer section longer than {self.max_trailers} bytes")
 
+    @staticmethod
+    def _size(line: bytes | bytearray) -> int:
+        """The chunk size a size line (CRLF excluded) gives; ChunkedError if it is illegal."""
+        if 0 < len(line) <= 20 and not line.translate(None, _HEX_DIGITS):  # the usual line
+            return int(line, 16)
+        match = _SIZE_LINE.fullmatch(line)
+        if match is None:
+            raise ChunkedError(f"illegal chunk size line: {bytes(line[:80])!r}")
+        return int(match[1], 16)
+
     def _on_line(self, state: int, line: bytes) -> int:
         """The state after a complete size or trailer line."""
         if state == _SIZE:
-            match = _SIZE_LINE.fullmatch(line)
-            if match is None:
-                raise ChunkedError(f"illegal chunk size line: {line[:80]!r}")
-            self._remaining = int(match[1], 16)
+            self._remaining = self._size(line)
             return _DATA if self._remaining else _TRAILERS
         self._trailer_bytes += len(line) + 2
         if not line:
