@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup serve test lint format bench soak clean
+.PHONY: setup serve test test-unit test-fast test-e2e lint format bench soak clean
 
 setup: $(STAMP)
 
@@ -21,10 +21,34 @@ serve: setup
 	@bash scripts/serve-default
 
 ## Run the test suite (real sockets, a real Pushpin, Chromium; installs them when root)
+## Layers (tests/support/layers.py): unit (no sockets, no processes), inprocess (sockets in the
+## test's process), e2e (real processes); slow marks the soak and fuzz tests.
+## Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: the suite starts hundreds of
+## Python processes, and each would compile compute-emu again.
+PYTEST := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest
+## Two workers (two cores here), each running whole test files: a module's shared processes
+## stay in one worker, and every test still stops and checks its own children by PID. The
+## files go out in the order tests/conftest.py gives them (longest first), not by test count.
+XDIST := -n 2 --dist loadfile --no-loadscope-reorder
+
 test: setup
 	@bash scripts/test-deps
 	@bash scripts/official-env
-	COMPUTE_EMU_NO_SKIP=1 $(PY) -m pytest
+	COMPUTE_EMU_NO_SKIP=1 $(PYTEST) $(XDIST)
+
+## The pure rules and units alone (about 10 s): no sockets, no processes, no soak or fuzz
+test-unit: setup
+	$(PYTEST) -m "unit and not slow"
+
+## unit and inprocess: nothing but this process (no Pushpin, no Chromium), no soak or fuzz
+test-fast: setup
+	$(PYTEST) -m "(unit or inprocess) and not slow"
+
+## The tests that start real processes: serve, Pushpin, Chromium, wheels, the official venv
+test-e2e: setup
+	@bash scripts/test-deps
+	@bash scripts/official-env
+	COMPUTE_EMU_NO_SKIP=1 $(PYTEST) $(XDIST) -m e2e
 
 lint: setup
 	$(VENV)/bin/ruff check .

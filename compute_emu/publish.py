@@ -7,7 +7,6 @@ Pushpin's answers are turned into one line each: its 400 texts are quoted as the
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 from collections.abc import Sequence
@@ -217,6 +216,8 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 def publish(url: str, item: dict[str, Any], timeout: float = TIMEOUT) -> str:
     """POST ``{"items": [item]}``; Pushpin's answer (``Published``) or a UserError."""
+    import http.client  # (with the email package) here, not in every serve (the console)
+
     scheme, host, port, path = publish_target(url)
     try:
         body = json.dumps({"items": [item]}, ensure_ascii=False).encode("utf-8")

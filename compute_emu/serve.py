@@ -174,14 +174,19 @@ class Server:
             from .wasm.app import wasm_app
 
             return wasm_app(settings.wasm, self.manifest, settings.build_env, log)
-        from .official.serving import official_app  # apps of the official fastly-compute SDK
+        from .official.detect import find_entry  # reads the source, imports nothing of it
 
-        official = official_app(settings.file, self.manifest, log)
-        if official is None and settings.sdk_host == "wit":
+        explicit = settings.file if settings.file is not None else self.manifest.scripts.entry
+        entry = find_entry(self.manifest.project_dir, explicit)
+        if entry is not None:  # an app of the official fastly-compute SDK: its bindings
+            from .official.serving import load
+
+            return load(entry, self.manifest.project_dir, log)
+        if settings.sdk_host == "wit":
             from .official.loopback import loopback_app
 
-            official = loopback_app(entry_path(settings, self.manifest), log)
-        return official or App(entry_path(settings, self.manifest))
+            return loopback_app(entry_path(settings, self.manifest), log)
+        return App(entry_path(settings, self.manifest))
 
     async def run(
         self,

@@ -55,8 +55,12 @@ class HeadCapture:
                 )
 
     def stop(self) -> None:
+        # a close alone does not wake a thread in accept() (it waited out the join's 5 s)
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self._thread.join(5)
+        assert not self._thread.is_alive(), "the capture's thread outlived its listener"
 
 
 @pytest.fixture

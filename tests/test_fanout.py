@@ -13,11 +13,19 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.conftest import forward_fanout
 from tests.fanout_support import FORWARD_APP, LineReader, publish_until, start_fanout
 from tests.support.processes import python_module
 from tests.support.sdk_hosts import BOTH
 
 SDK_HOSTS = BOTH  # each test also runs on the SDK's Wasm host (tests/support/sdk_hosts.py)
+
+
+@pytest.fixture
+def fanout(shared_fanout):  # type: ignore[no-untyped-def]
+    """This module's tests share one compute-emu with Pushpin (tests/conftest.py); those that
+    stop it or count its connections start their own (forward_fanout)."""
+    return shared_fanout
 
 
 def line_arrives(reader: LineReader, text: str, wait: float = 0.5):
@@ -283,8 +291,10 @@ async def _cancel_other_tasks() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def test_ctrl_c_with_open_streams_and_websockets_leaves_nothing(fanout):
+def test_ctrl_c_with_open_streams_and_websockets_leaves_nothing(make_project, serve, origin):
     import signal
+
+    fanout = forward_fanout(make_project, serve, origin)
 
     reader = LineReader(f"{fanout.url}/stream")
     assert reader.next_line() == "stream open"
@@ -444,10 +454,13 @@ def _connections_to(pid: int, port: int) -> int:
         ("/poll", "1.0", ""),
     ],
 )
-def test_client_leaving_a_held_request_closes_the_upstream_side(fanout, path, version, extra):
+def test_client_leaving_a_held_request_closes_the_upstream_side(
+    make_project, serve, origin, path, version, extra
+):
     """Held streams (response under way) and long-polls (no response yet) alike."""
     import socket
 
+    fanout = forward_fanout(make_project, serve, origin)
     port = int(fanout.url.rsplit(":", 1)[1])
     pid = fanout.served.child.pid
     clients = []

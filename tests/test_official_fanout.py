@@ -34,16 +34,25 @@ from tests.wasm_support import serve_wasm
 
 
 # the first wasm test builds the app and compiles it
-@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))])
-def forward(request: pytest.FixtureRequest, spawn: Spawner, tmp_path) -> Fanout:
+@pytest.fixture(
+    scope="module", params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))]
+)
+def module_forward(
+    request: pytest.FixtureRequest,
+    spawn_module: Spawner,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Fanout:
     """The starter served natively, and built (tests/wasm_apps/official_main.py over it) and
-    served with `serve --wasm`: the same checks pass both ways."""
+    served with `serve --wasm`, each started once for this module: the same checks pass both
+    ways."""
     require_pushpin()
+    spawn = spawn_module
+    root = tmp_path_factory.mktemp("forward")
     if request.param == "wasm":
-        project = request.getfixturevalue("official_built").copy_to(tmp_path)
+        project = request.getfixturevalue("official_built").copy_to(root)
         serve = serve_wasm
     else:
-        project = copy_starter("fanout-forward-official", tmp_path)
+        project = copy_starter("fanout-forward-official", root)
         serve = serve_official
     proxy, publish = free_port(), free_port()
     origin = spawn(
@@ -56,6 +65,13 @@ def forward(request: pytest.FixtureRequest, spawn: Spawner, tmp_path) -> Fanout:
     origin_port = origin.wait_for(r"^Listening on http://127\.0\.0\.1:(\d+)$").group(1)
     rewrite_manifest(project, "localhost:3000", f"localhost:{origin_port}")
     return start_fanout(lambda *args: serve(spawn, *args), project, proxy=proxy, publish=publish)
+
+
+@pytest.fixture
+def forward(module_forward: Fanout) -> Fanout:
+    """The fanout-forward-official starter with its origin, shared by this module's tests."""
+    module_forward.served.child.read_from_here()
+    return module_forward
 
 
 def test_http_stream_through_redirect_to_grip_proxy_receives_a_publish(forward: Fanout):

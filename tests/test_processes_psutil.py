@@ -54,7 +54,7 @@ def test_start_time_is_seconds_since_boot_and_stable(no_proc_reads):
     first = start_time(os.getpid())
     assert first is not None and float(first) > 0
     assert start_time(os.getpid()) == first
-    assert "pytest" in processes.cmdline(os.getpid())  # this run
+    assert processes.cmdline(os.getpid()) == " ".join(sys.orig_argv)  # this run's
 
 
 def test_the_process_holding_a_port_is_named():

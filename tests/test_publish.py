@@ -33,8 +33,9 @@ from compute_emu.publish import (
 )
 from compute_emu.pushpin.config import PushpinSettings
 from compute_emu.pushpin.supervisor import Pushpin
-from tests.fanout_support import FORWARD_APP, LineReader, free_port, require_pushpin, start_fanout
+from tests.fanout_support import Fanout, LineReader, free_port, require_pushpin
 from tests.support.processes import ROOT, python_module
+from tests.support.threaded_server import serve_in_thread
 
 
 # -- the publish body ------------------------------------------------------------------------
@@ -249,8 +250,7 @@ class FakePushpin:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.server)
 
     def sent(self) -> dict[str, Any]:
         return json.loads(self.requests[-1][2])  # type: ignore[no-any-return]
@@ -406,14 +406,9 @@ def test_real_pushpin_rejects_an_oversized_message(pushpin_url):
 
 # -- delivery through compute-emu serve, Pushpin and a GRIP origin --------------------------
 @pytest.fixture
-def fanout_publish(make_project, serve, spawn) -> Callable[..., Result]:
-    origin = int(spawn(python_module("tests.support.grip_origin")).wait_for(r"^PORT (\d+)")[1])
-    project = make_project(
-        FORWARD_APP,
-        backends={"origin": f"http://127.0.0.1:{origin}/"},
-        extra="[local_server.pushpin]\nenable = true",
-    )
-    fanout = start_fanout(serve, project)
+def fanout_publish(shared_fanout: Fanout) -> Callable[..., Result]:
+    """`compute-emu publish` to compute-emu with Pushpin (one for the module's tests)."""
+    fanout = shared_fanout
 
     def run(*args: str) -> Result:
         result = publish(f"http://127.0.0.1:{fanout.publish_port}", "test", *args)

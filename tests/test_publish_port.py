@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,10 +15,10 @@ import pytest
 from gripcontrol import GripPubControl, HttpStreamFormat
 from pubcontrol import Item
 
-from tests.conftest import Served
-from tests.fanout_support import FORWARD_APP, Fanout, LineReader, start_fanout
+from tests.fanout_support import Fanout, LineReader
 from tests.support.cdp import CDPSession, page_websocket_url
 from tests.support.processes import Child, python_module
+from tests.support.threaded_server import serve_in_thread
 from tests.test_browser import browser  # noqa: F401  (the Chromium fixture)
 from tests.test_publish import line_arrives, until
 
@@ -56,15 +55,10 @@ class Held:
 
 
 @pytest.fixture
-def held(make_project, serve: Callable[..., Served], spawn) -> Iterator[Held]:
-    """compute-emu with Pushpin, and a stream held on channel "test" through the app."""
-    origin = int(spawn(python_module("tests.support.grip_origin")).wait_for(r"^PORT (\d+)")[1])
-    project = make_project(
-        FORWARD_APP,
-        backends={"origin": f"http://127.0.0.1:{origin}/"},
-        extra="[local_server.pushpin]\nenable = true",
-    )
-    fanout = start_fanout(serve, project)
+def held(shared_fanout: Fanout) -> Iterator[Held]:
+    """compute-emu with Pushpin (one for the module), and a stream held on channel "test"
+    through the app (one per test)."""
+    fanout = shared_fanout
     reader = LineReader(f"{fanout.url}/stream")
     try:
         assert reader.next_line() == "stream open"
@@ -169,8 +163,7 @@ class Page:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.server)
 
     def close(self) -> None:
         self.server.shutdown()

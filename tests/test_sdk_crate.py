@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.sdk_hosts import BOTH
+from tests.support.threaded_server import serve_in_thread
 
 SDK_HOSTS = BOTH  # each test also runs on the SDK's Wasm host (tests/support/sdk_hosts.py)
 
@@ -60,8 +60,7 @@ class Origin(BaseHTTPRequestHandler):
 @pytest.fixture
 def origin_url() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Origin)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import Served, Spawner
+from tests.conftest import Served, Spawner, server_starter
 from tests.fanout_support import Fanout, LineReader, free_port, publish_until, require_pushpin
 from tests.support.processes import ROOT, python_module
 
@@ -188,18 +188,31 @@ def start_forward(
 
 
 # the first wasm test builds the app and compiles it
-@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))])
-def forward(
-    request: pytest.FixtureRequest, spawn: Spawner, serve: Callable[..., Served], tmp_path: Path
+@pytest.fixture(
+    scope="module", params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))]
+)
+def module_forward(
+    request: pytest.FixtureRequest,
+    spawn_module: Spawner,
+    sdk_host: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Forward:
     """The starter served natively, and built (tests/wasm_apps/sdk_main.py over it) and served
-    with `serve --wasm`: the same checks pass both ways."""
+    with `serve --wasm`, each started once for this module: the same checks pass both ways."""
+    root = tmp_path_factory.mktemp("forward")
     if request.param == "native":
-        return start_forward(spawn, serve, tmp_path)
+        return start_forward(spawn_module, server_starter(spawn_module, sdk_host), root)
     from tests.wasm_support import serve_wasm
 
-    project = request.getfixturevalue("sdk_built").copy_to(tmp_path)
-    return start_forward(spawn, lambda *args: serve_wasm(spawn, *args), tmp_path, project)
+    project = request.getfixturevalue("sdk_built").copy_to(root)
+    return start_forward(spawn_module, lambda *args: serve_wasm(spawn_module, *args), root, project)
+
+
+@pytest.fixture
+def forward(module_forward: Forward) -> Forward:
+    """The fanout-forward starter with its origin, shared by this module's tests."""
+    module_forward.fanout.served.child.read_from_here()
+    return module_forward
 
 
 def test_forward_page_and_http_stream(forward: Forward) -> None:
@@ -328,28 +341,43 @@ def test_forward_origin_checks_grip_sig(forward: Forward) -> None:
 
 
 # the first wasm test builds the starter and compiles it
-@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))])
-def fanout_kit(request: pytest.FixtureRequest, spawn: Spawner, tmp_path: Path) -> Fanout:
+@pytest.fixture(
+    scope="module", params=["native", pytest.param("wasm", marks=pytest.mark.timeout(900))]
+)
+def module_fanout_kit(
+    request: pytest.FixtureRequest,
+    spawn_module: Spawner,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Fanout:
     """The starter served natively, and built with `compute-emu build` and served with
-    `serve --wasm` (Fanout calls the component back through the `self` backend): the same
-    checks pass both ways."""
+    `serve --wasm` (Fanout calls the component back through the `self` backend), each started
+    once for this module's tests: the same checks pass both ways."""
     require_pushpin()
+    directory = tmp_path_factory.mktemp(f"fanout-kit-{request.param}")
     if request.param == "native":
-        project = copy_starter("fanout", tmp_path)
+        project = copy_starter("fanout", directory)
     else:
-        project = request.getfixturevalue("fanout_built").copy_to(tmp_path)
+        project = request.getfixturevalue("fanout_built").copy_to(directory)
     port = free_port()
     rewrite_manifest(project, "localhost:7676", f"localhost:{port}")  # the `self` backend
     rewrite_manifest(project, "localhost:3000", f"localhost:{free_port()}")  # no origin runs
     proxy, publish = free_port(), free_port()
     if request.param == "native":
-        return serve_on(spawn, project, port, proxy, publish)
+        return serve_on(spawn_module, project, port, proxy, publish)
     from tests.wasm_support import serve_wasm
 
     pushpin = ("--pushpin-proxy-port", str(proxy), "--pushpin-publish-port", str(publish))
-    served = serve_wasm(spawn, project, "-v", *pushpin, port=port)
+    served = serve_wasm(spawn_module, project, "-v", *pushpin, port=port)
     served.child.snapshot_descendants()
     return Fanout(served, proxy, publish)
+
+
+@pytest.fixture
+def fanout_kit(module_fanout_kit: Fanout) -> Fanout:
+    """The fanout starter served (natively and under --wasm), started once for this module's
+    tests."""
+    module_fanout_kit.served.child.read_from_here()
+    return module_fanout_kit
 
 
 def test_fanout_stream(fanout_kit: Fanout) -> None:

@@ -7,9 +7,16 @@ import socket
 import time
 
 import httpx
+import pytest
 
 from compute_emu.pushpin.config import PROBE_CLIENT_ROUTE
 from tests.test_upstream_e2e import abort_upload, fd_count, settle, sockets_to
+
+
+@pytest.fixture
+def fanout(shared_fanout):  # type: ignore[no-untyped-def]
+    """One compute-emu with Pushpin for this module's tests (tests/conftest.py)."""
+    return shared_fanout
 
 
 def test_the_clients_pushpin_route_never_picks_the_backend(fanout):

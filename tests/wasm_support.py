@@ -5,22 +5,30 @@ Builds (8-50 s each) and wasmtime's compile of a component (13-50 s) are the exp
 the tests build few components, once per session (a session fixture per app), in one cache
 directory shared by every test (``build/test-cache``, kept between runs: builds are kept by the
 hash of their inputs and compiled components by the hash of their content, so a run whose app
-sources did not change builds and compiles nothing).
+sources did not change builds and compiles nothing). Under pytest-xdist each worker has its own
+session: two builds of the same sources take turns on their build in the cache (compute-emu's
+own lock, compute_emu/wasm/cache_lock.py), and :func:`build_once` holds a lock file of the
+tests' cache while it builds and compiles, so a second worker does not compile the same
+component again (13-50 s) but waits for the first and finds both in the cache.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Served, Spawner
+from tests.support.ports import free_port
 from tests.support.processes import ROOT, python_module
 
 BUILD_ENV = ROOT / ".venv-official"  # Python 3.13 with fastly-compute (scripts/official-env)
@@ -99,6 +107,44 @@ def build_project(project: Path) -> Built:
     return Built(project, result.stdout)
 
 
+@contextmanager
+def cache_lock(name: str) -> Iterator[None]:
+    """Hold ``build/test-cache/locks/NAME.lock`` (every test process of the machine that
+    asks for the same name waits its turn)."""
+    locks = CACHE / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with (locks / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # let go when the file closes
+        yield
+
+
+def compile_component(wasm: Path) -> None:
+    """Compile ``wasm`` into the cache as ``serve --wasm`` does at its first start (13-50 s),
+    so the servers of the tests all load it from there."""
+    code = (
+        "import pathlib, sys; from compute_emu.wasm import component; "
+        "component.load(pathlib.Path(sys.argv[1]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(wasm)],
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **wasm_env()},
+    )
+    assert result.returncode == 0, f"compiling {wasm} failed:\n{result.stderr}"
+
+
+def build_once(project: Path) -> Built:
+    """``project`` built and its component compiled, while no other test process builds the
+    same app (wasmtime would compile the same component twice at once)."""
+    with cache_lock(project.name):
+        built = build_project(project)
+        compile_component(built.wasm)
+    return built
+
+
 def official_app(directory: Path) -> Path:
     """The fanout-forward-official starter with tests/wasm_apps/official_main.py as its entry
     (the starter's main.py, unchanged, as starter.py)."""
@@ -173,7 +219,13 @@ def wit_imports(wasm: Path) -> tuple[list[str], list[str]]:
 
 
 def serve_wasm(spawn: Spawner, project: Path, *args: str, port: int = 0) -> Served:
-    """`compute-emu serve --wasm` for ``project`` on ``port`` (a free one if 0)."""
+    """`compute-emu serve --wasm` for ``project`` on ``port`` (a free one if 0), with Pushpin
+    (where the project turns it on) on free ports unless ``args`` name them: the starters'
+    default ports are one per machine, and another test process may hold them."""
+    if "--pushpin-proxy-port" not in args:
+        args = (*args, "--pushpin-proxy-port", str(free_port()))
+    if "--pushpin-publish-port" not in args:
+        args = (*args, "--pushpin-publish-port", str(free_port()))
     addr = f"127.0.0.1:{port}"
     child = spawn(
         python_module("compute_emu", "serve", "-C", str(project), "--addr", addr, "--wasm", *args),

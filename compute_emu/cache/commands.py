@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import sys
@@ -69,6 +68,8 @@ def cache_settings() -> dict[str, Any]:
 
 def send_purge(addr: str, keys: tuple[str, ...], everything: bool, soft: bool) -> int:
     """POST the purge to a running ``compute-emu serve``; how many objects it purged."""
+    import http.client  # (with the email package) for this command alone, not every serve
+
     parts = urlsplit(addr if "://" in addr else f"http://{addr}")
     host, port = parts.hostname or "127.0.0.1", parts.port or 7676
     query: list[tuple[str, str]] = [("key", k) for k in keys]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import importlib.metadata
 import importlib.util
 import re
 import sys
@@ -110,11 +109,14 @@ def _minimum(requires: str) -> tuple[int, int] | None:
 
 def check_interpreter(project_dir: Path) -> None:
     """A clear error when this Python cannot run the SDK: too old, or no fastly-compute."""
+    # for official apps alone: every serve reads this module
+    from importlib.metadata import PackageNotFoundError, metadata
+
     installed = importlib.util.find_spec("fastly_compute") is not None
     requires = DEFAULT_REQUIRES
     if installed:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            requires = importlib.metadata.metadata("fastly-compute")["Requires-Python"] or requires
+        with contextlib.suppress(PackageNotFoundError):
+            requires = metadata("fastly-compute")["Requires-Python"] or requires
     minimum = _minimum(requires) or (3, 12)
     here = ".".join(map(str, sys.version_info[:3]))
     if sys.version_info[:2] < minimum:

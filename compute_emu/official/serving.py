@@ -23,11 +23,10 @@ from . import (
     interfaces,  # noqa: F401  (importing it registers every implementation)
     world,
 )
-from .detect import OfficialEntry, check_interpreter, find_entry
+from .detect import OfficialEntry, check_interpreter
 
 if TYPE_CHECKING:
     from ..log import RequestLog
-    from ..manifest import Manifest
 
 DIFFERENCES = (
     "runs natively on CPython {version} (no Wasm build); on Compute it runs on CPython "
@@ -82,15 +81,6 @@ def isolate_sdk_globals() -> list[str]:
             setattr(module, attr, kind())
             done.append(f"{module_name}.{attr}")
     return done
-
-
-def official_app(file: Path | None, manifest: Manifest, log: RequestLog) -> App | None:
-    """An :class:`OfficialApp` if the project is an official-SDK one, else ``None``."""
-    explicit = file if file is not None else manifest.scripts.entry
-    entry = find_entry(manifest.project_dir, explicit)
-    if entry is None:
-        return None
-    return load(entry, manifest.project_dir, log)
 
 
 def load(entry: OfficialEntry, project_dir: Path, log: RequestLog) -> OfficialApp:

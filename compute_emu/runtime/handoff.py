@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from ..inspect_ws import WsInspector
 from ..log import RequestRecord
 from ..rules.backend import Destination, OutgoingRequest, backend_destination
 from ..rules.framing import Framing, end_to_end, header_value
@@ -128,6 +127,9 @@ async def relay_handoff(
             inspector = None
             counters = (FrameCounter(), FrameCounter())  # messages for the close line
             if services.log.inspect_ws:
+                # wsproto (and h11) only for --inspect-ws: every serve would pay ~30 ms for them
+                from ..inspect_ws import WsInspector
+
                 extensions = header_value(response.headers, "sec-websocket-extensions")
                 inspector = WsInspector(
                     services.log,

@@ -27,7 +27,7 @@ import compute_emu
 from ..errors import UserError
 from ..manifest import load_manifest
 from ..official.detect import find_entry
-from . import environment, extensions, scan, stage
+from . import cache_lock, environment, extensions, scan, stage
 from .package import is_current, package_path, write_package
 from .paths import builds_dir, file_digest
 
@@ -163,6 +163,7 @@ def sdk_problems() -> list[scan.Finding]:
 
 
 BUILDS_KEPT = 8  # builds kept in the cache (each ~20 MB), the least recently used dropped
+WAITING = "  waiting for another build of the same sources to finish"
 
 
 def _cached_output(build_dir: Path) -> str | None:
@@ -176,14 +177,21 @@ def _cached_output(build_dir: Path) -> str | None:
 
 
 def _prune(builds: Path, keep: Path) -> None:
-    """Drop the least recently used builds beyond ``BUILDS_KEPT``."""
+    """Drop the least recently used builds beyond ``BUILDS_KEPT`` (not one another process
+    is building or taking now)."""
     try:
-        found = sorted(builds.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+        found = sorted(
+            (p for p in builds.iterdir() if p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
     except OSError:
         return
     for old in found[BUILDS_KEPT:]:
         if old != keep:
-            shutil.rmtree(old, ignore_errors=True)
+            with cache_lock.unless_held(old) as free:
+                if free:
+                    shutil.rmtree(old, ignore_errors=True)
 
 
 def _install(output: Path, wasm: Path) -> None:
@@ -241,29 +249,32 @@ def build(settings: BuildSettings, say: Say) -> BuildResult:
     build_dir = builds_dir() / inputs[:32]  # builds are kept by what went into them
     wasm = project_dir / "bin" / "main.wasm"
     output = build_dir / "main.wasm"
-    made = _cached_output(build_dir)
     package = package_path(project_dir, manifest.name)
-    if made is not None and not settings.force:
-        os.utime(build_dir)  # recently used
-        if wasm.is_file() and file_digest(wasm) == made:
-            if not is_current(package, wasm, manifest.path):
-                write_package(project_dir, manifest.name, wasm)
-            say(
-                f"  {wasm.relative_to(project_dir)} is up to date (nothing changed; --force builds)"
-            )
-            return BuildResult(wasm, package, time.perf_counter() - started, True, tuple(findings))
-        say("  the same sources were built before: the component is taken from the build cache")
-    else:
-        shutil.rmtree(build_dir, ignore_errors=True)
-        staging = build_dir / "stage"
-        stage.write(files, staging)
-        entry = source.module if source.official else stage.EXPORT_MODULE
-        argv = [str(env.tool), "build", "-e", entry, "-o", str(output), "-v", str(env.root)]
-        _run_tool(argv, staging, say)
-        record = {"output": file_digest(output), "python": sys.version.split()[0]}
-        (build_dir / "build.json").write_text(json.dumps(record))
-        _prune(build_dir.parent, build_dir)
-    _install(output, wasm)
+    with cache_lock.held(build_dir, lambda: say(WAITING)):
+        made = _cached_output(build_dir)
+        if made is not None and not settings.force:
+            os.utime(build_dir)  # recently used
+            if wasm.is_file() and file_digest(wasm) == made:
+                if not is_current(package, wasm, manifest.path):
+                    write_package(project_dir, manifest.name, wasm)
+                say(
+                    f"  {wasm.relative_to(project_dir)} is up to date (nothing changed; --force "
+                    "builds)"
+                )
+                took = time.perf_counter() - started
+                return BuildResult(wasm, package, took, True, tuple(findings))
+            say("  the same sources were built before: the component is taken from the build cache")
+        else:
+            shutil.rmtree(build_dir, ignore_errors=True)
+            staging = build_dir / "stage"
+            stage.write(files, staging)
+            entry = source.module if source.official else stage.EXPORT_MODULE
+            argv = [str(env.tool), "build", "-e", entry, "-o", str(output), "-v", str(env.root)]
+            _run_tool(argv, staging, say)
+            record = {"output": file_digest(output), "python": sys.version.split()[0]}
+            (build_dir / "build.json").write_text(json.dumps(record))
+            _prune(build_dir.parent, build_dir)
+        _install(output, wasm)
     write_package(project_dir, manifest.name, wasm)
     took = time.perf_counter() - started
     size = wasm.stat().st_size / 1e6

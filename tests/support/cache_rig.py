@@ -30,6 +30,7 @@ from compute_emu.log import RequestLog
 from compute_emu.serve import Server, ServeSettings
 from tests.support.processes import Child
 from tests.support.sdk_hosts import serve_argv, serve_env
+from tests.support.threaded_server import serve_in_thread
 
 
 class Origin:
@@ -64,8 +65,7 @@ class Origin:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self.server)
 
     @property
     def url(self) -> str:

@@ -68,6 +68,7 @@ class Child:
         self.stdout_lines: list[str] = []
         self.stderr_lines: list[str] = []
         self._changed = threading.Condition()
+        self._read_from = {"stdout": 0, "stderr": 0}  # where wait_for() starts looking
         self.known_descendants: set[int] = set()
         self._pumps = [
             threading.Thread(target=self._pump, args=(stream, sink), daemon=True)
@@ -102,7 +103,7 @@ class Child:
         regex = re.compile(pattern)
         lines = self.stdout_lines if stream == "stdout" else self.stderr_lines
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = self._read_from[stream]
         with self._changed:
             while True:
                 for line in lines[seen:]:
@@ -121,6 +122,12 @@ class Child:
                         f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
                     )
                 self._changed.wait(min(remaining, 0.1))
+
+    def read_from_here(self) -> None:
+        """From now on :meth:`wait_for` matches only lines printed after this call (for the
+        next test of a module whose tests share this process)."""
+        with self._changed:
+            self._read_from = {"stdout": len(self.stdout_lines), "stderr": len(self.stderr_lines)}
 
     def snapshot_descendants(self) -> None:
         """Remember the children so far, to check later that none outlived this process."""
