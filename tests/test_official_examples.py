@@ -29,7 +29,7 @@ def test_flask_app(tmp_path, spawn):
     assert data["python_version"].split()[0] >= "3.12"
     r = httpx.get(f"{served.url}/error")
     assert r.status_code == 500
-    assert "This is an intentional error for testing purposes" in served.child.stdout
+    served.child.wait_for("This is an intentional error for testing purposes")
 
 
 def test_bottle_app(tmp_path, spawn):
