@@ -65,7 +65,8 @@ FILES: dict[str, str] = {
         publish_admission publish_backends pushpin_config rules_backend rules_chunked
         rules_connection_slots rules_data_rate rules_framing rules_handoff
         rules_http1_client rules_http1_server rules_http1_states rules_ws_frames sdk
-        sdk_host_errors sdk_imports sdk_streams starter_copies suite_layers testing_units
+        sdk_host_errors sdk_imports sdk_streams starter_copies suite_layers support_ports
+        testing_units
         traceback_width upstream_client upstream_pool wasm_scan wasm_stub_cache wasm_units
         wit_values workers
         """,
