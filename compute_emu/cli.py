@@ -13,8 +13,9 @@ from . import __version__
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 from .cache.commands import purge as purge_command
+from .cli_common import fail, project_options
 from .cli_serve import serve
-from .errors import UserError, fail
+from .errors import UserError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,22 +28,7 @@ main.add_command(serve)
 
 
 @main.command(short_help="Build the app into bin/main.wasm and pkg/<name>.tar.gz for Fastly.")
-@click.option(
-    "-C",
-    "--dir",
-    "project_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    help="Project directory (where fastly.toml is).",
-)
-@click.option("--env", default=None, help="Read fastly.ENV.toml instead of fastly.toml.")
-@click.option(
-    "--file",
-    "file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="App entry file (default: [scripts] entry in fastly.toml, else src/main.py).",
-)
+@project_options
 @click.option(
     "--build-env",
     type=click.Path(file_okay=False, path_type=Path),

@@ -1,7 +1,8 @@
 """`fastly compute serve` flags that mean nothing here, accepted so existing command lines run.
 
-Each is taken, and a one-line note says why it changes nothing (compute-emu runs the Python
-source: there is no build step, no Wasm package and no Viceroy).
+Each is taken, and a one-line note says why it changes nothing (`serve` runs the Python
+source, or with --wasm the package `compute-emu build` made: it builds nothing itself and runs
+no Viceroy).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 _RELOAD = "compute-emu reloads the app on every save already"
-_NO_BUILD = "compute-emu runs the Python source: there is no build step"
-_NO_WASM = "compute-emu runs no Wasm package"
+_NO_BUILD = "compute-emu serve builds nothing (compute-emu build makes the Wasm package)"
+_NO_WASM = "compute-emu serve makes no Wasm package (compute-emu build does; serve --wasm runs it)"
 _NO_VICEROY = "compute-emu does not use Viceroy"
 
 # name -> (takes a value, why it changes nothing)

@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 
 from .cache.commands import cache_options, cache_settings
+from .cli_common import fail, project_options
 from .cli_compat import fastly_flags, take_notes
-from .errors import UserError, fail, user_error_in
+from .errors import UserError, user_error_in
 from .log import RequestLog
 
 
@@ -21,22 +22,7 @@ from .log import RequestLog
     show_default=True,
     help="Address and port to listen on (port 0 picks a free port).",
 )
-@click.option(
-    "-C",
-    "--dir",
-    "project_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    help="Project directory (where fastly.toml is).",
-)
-@click.option("--env", default=None, help="Read fastly.ENV.toml instead of fastly.toml.")
-@click.option(
-    "--file",
-    "file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="App entry file (default: [scripts] entry in fastly.toml, else src/main.py).",
-)
+@project_options
 @click.option(
     "-v",
     "--verbose",

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from typing import NoReturn
-
-import click
-
 
 class UserError(Exception):
     """A problem the user can fix: bad input, a taken port, a missing file.
@@ -62,10 +57,3 @@ def user_error_in(exc: BaseException) -> UserError | None:
         if leaves and all(leaf is not None for leaf in leaves):
             return leaves[0]
     return None
-
-
-def fail(message: str) -> NoReturn:
-    """Print ``error: message`` on stderr (``error:`` in red where colour is on) and exit 1."""
-    click.secho("error: ", fg="red", bold=True, err=True, nl=False)
-    click.echo(message, err=True)
-    sys.exit(1)
