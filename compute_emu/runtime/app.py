@@ -207,7 +207,8 @@ class App:
         return stamps
 
     def refresh(self) -> list[str]:
-        """Reload what changed since the last check; returns the changed files' names."""
+        """Reload what changed since the last check (at most every ``RELOAD_CHECK`` s);
+        returns the changed files' names."""
         now = time.monotonic()
         if now < self._next_check:
             return []
@@ -215,20 +216,24 @@ class App:
             if now < self._next_check:
                 return []
             self._next_check = now + RELOAD_CHECK
-            stamps = self._current_stamps()
-            changed = [f for f, stamp in stamps.items() if self._stamps.get(f) != stamp]
-            if not changed:
-                return []
-            for name, file in self._local_modules().items():
-                if file != str(self.path):
-                    del sys.modules[name]  # imported afresh by the next instance
-            try:
-                self._code = self._compile()
-                self._broken = None
-            except AppLoadError as exc:
-                self._broken = str(exc)
-            self._stamps = stamps
-            return [os.path.relpath(f, self.dir) for f in changed]
+            return self._reload()
+
+    def _reload(self) -> list[str]:
+        """Under the lock: recompile the entry and drop the app's changed modules."""
+        stamps = self._current_stamps()
+        changed = [f for f, stamp in stamps.items() if self._stamps.get(f) != stamp]
+        if not changed:
+            return []
+        for name, file in self._local_modules().items():
+            if file != str(self.path):
+                del sys.modules[name]  # imported afresh by the next instance
+        try:
+            self._code = self._compile()
+            self._broken = None
+        except AppLoadError as exc:
+            self._broken = str(exc)
+        self._stamps = stamps
+        return [os.path.relpath(f, self.dir) for f in changed]
 
     def instantiate(self) -> types.ModuleType:
         """A fresh module object with the entry file's top level run in it.

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import AppLoadError, UserError
-from ..runtime.app import RELOAD_CHECK, App
+from ..runtime.app import App
 
 if TYPE_CHECKING:
     from ..log import RequestLog
@@ -68,25 +67,18 @@ class WasmApp(App):
         self.log.info(f"component {self.path} ({how}; ready in {loaded.loaded_in:.2f} s)")
         return loaded
 
-    def refresh(self) -> list[str]:
-        """Load a rebuilt component (at most every ``RELOAD_CHECK`` s); the changed file."""
-        now = time.monotonic()
-        if now < self._next_check:
+    def _reload(self) -> list[str]:
+        """Under the lock: load a rebuilt component; the changed file."""
+        stamp = _stamp(self.path)
+        if stamp == self._stamp:
             return []
-        with self._lock:
-            if now < self._next_check:
-                return []
-            self._next_check = now + RELOAD_CHECK
-            stamp = _stamp(self.path)
-            if stamp == self._stamp:
-                return []
-            self._stamp = stamp
-            try:
-                self.loaded = self._load()
-                self._broken = None
-            except UserError as exc:
-                self._broken = str(exc)
-            return [os.path.relpath(self.path, self.dir)]
+        self._stamp = stamp
+        try:
+            self.loaded = self._load()
+            self._broken = None
+        except UserError as exc:
+            self._broken = str(exc)
+        return [os.path.relpath(self.path, self.dir)]
 
     def instantiate(self) -> types.ModuleType:
         """The component as a module whose ``main()`` runs one request in a new instance."""
