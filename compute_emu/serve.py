@@ -320,7 +320,10 @@ class Server:
         """Pick up backend changes in fastly.toml: Pushpin's routes are rewritten to match, and
         the new backends are swapped in (and announced) once Pushpin routes to them."""
         path = self.manifest.path
-        seen = _mtime(path)
+        # Unknown at first: an edit made after the manifest was loaded but before this task's
+        # first step (the line announcing the server is printed first) is not missed, since
+        # the first check compares what is on disk with the backends being served.
+        seen: float | object | None = _UNCHECKED
         while True:
             await anyio.sleep(MANIFEST_POLL)
             mtime = _mtime(path)
@@ -409,6 +412,9 @@ def default_max_connections() -> int:
     if soft == resource.RLIM_INFINITY:
         return 1 << 19
     return max((soft - FD_RESERVE) // 2, 64)
+
+
+_UNCHECKED = object()  # no mtime seen yet (a missing file's is None)
 
 
 def _mtime(path: Path) -> float | None:

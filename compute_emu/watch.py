@@ -50,6 +50,7 @@ class WatchedProject:
 
 
 _NOT_STORES = ("backends", "pushpin")
+WATCH_TICK_MS = 1000  # the watch thread's turn when nothing changes
 
 
 def stores_of(manifest: Manifest) -> dict[str, Any]:
@@ -190,11 +191,26 @@ class ProjectWatcher:
         stop = anyio.Event()  # the watcher thread checks it: cancelling returns at once
 
         async def follow() -> None:
+            first = True
             try:
                 async for changes in awatch(
-                    *roots, watch_filter=wanted, stop_event=stop, debounce=400, step=30
+                    *roots,
+                    watch_filter=wanted,
+                    stop_event=stop,
+                    debounce=400,
+                    step=30,
+                    rust_timeout=WATCH_TICK_MS,
+                    yield_on_timeout=True,  # the first turn comes even if nothing changed
                 ):
-                    self.changed(sorted({Path(p).resolve() for _, p in changes}))
+                    paths = {Path(p).resolve() for _, p in changes}
+                    if first and self.follow_manifest:
+                        # The OS watch is in place only now: fastly.toml is compared once
+                        # with the manifest in force, so an edit made since it was loaded
+                        # (e.g. just as the server announced itself) is not lost.
+                        paths.add(self.manifest.path.resolve())
+                    first = False
+                    if paths:
+                        self.changed(sorted(paths))
             except (OSError, RuntimeError) as exc:  # e.g. out of inotify watches
                 self.log.warning(
                     f"not watching the project's files ({exc}): syntax errors "

@@ -76,7 +76,7 @@ FILES: dict[str, str] = {
         """
         cache_api cache_collapse cache_readthrough connection exchange_framing
         fuzz_request_head port_conflicts publish_guard relay relay_chunked relay_ws_counts
-        testing_cache testing_emulator testing_watch transport two_servers
+        manifest_watch testing_cache testing_emulator testing_watch transport two_servers
         """,
     ),
     **_files(
