@@ -65,13 +65,22 @@ class Votes:
         return r.text.strip()
 
     def settle(self) -> None:
-        """Vote "warm-up" until every stream has an event (subscriptions take a moment)."""
+        """Vote "warm-up" until every stream of ``streams`` has had two events (subscriptions
+        take a moment). A stream that ends meanwhile is opened again in its place: Pushpin 1.36
+        cancels a few held streams after their first message ("received message out of
+        sequence" in its handler's log; docs/fanout.md), so a stream that got two is held."""
         deadline = time.monotonic() + 15
-        pending = list(self.streams)
-        while pending:
-            assert time.monotonic() < deadline, "the streams never got a published event"
+        events = [0] * len(self.streams)
+        while min(events) < 2:
+            assert time.monotonic() < deadline, "the streams never got two published events"
             self.vote("warm-up")
-            pending = [s for s in pending if not _has_event(s, 0.3)]
+            for i, stream in enumerate(self.streams):
+                if events[i] < 2 and _has_event(stream, 0.3):
+                    events[i] += 1
+                elif stream.done.is_set() and stream.lines.empty():
+                    stream.close()
+                    self.streams[i] = LineReader(f"{self.url}/events")
+                    events[i] = 0
 
     def output(self) -> str:
         return "\n".join(self.served.child.stdout_lines + self.served.child.stderr_lines)
@@ -117,11 +126,12 @@ def votes(tmp_path: Path, serve: Callable[..., Served]) -> Iterator[Votes]:
 
 
 def test_the_guides_example_publishes_through_its_backend_to_every_stream(votes: Votes) -> None:
-    streams = [votes.open_stream() for _ in range(3)]
+    for _ in range(3):
+        votes.open_stream()
     votes.settle()
     totals = votes.vote("a")
     assert totals.startswith('{"a": 1, "b": 0, "warm-up": ')
-    for stream in streams:
+    for stream in votes.streams:
         stream.wait_for(f"data: {totals}")
     # the serve ran with another publish port than fastly.toml's: the backend followed it
     lines = votes.output()
@@ -132,8 +142,9 @@ def test_the_guides_example_publishes_through_its_backend_to_every_stream(votes:
 
 
 def test_fastly_and_grip_url_shapes_on_the_publish_port(votes: Votes) -> None:
-    stream = votes.open_stream()
+    votes.open_stream()
     votes.settle()
+    stream = votes.streams[0]
     base = f"http://127.0.0.1:{votes.publish_port}"
     item = {"channel": "votes", "formats": {"http-stream": {"content": "data: 1\n\n"}}}
     body = {"items": [item]}
@@ -223,9 +234,10 @@ def test_two_serves_side_by_side_publish_only_into_their_own_pushpin(
             port = free_port()
             project = votes_project(tmp_path / name, port, declare_first)
             apps[name] = serve_votes(serve, project, port, publish)
-        streams = {name: app.open_stream() for name, app in apps.items()}
         for app in apps.values():
+            app.open_stream()
             app.settle()
+        streams = {name: app.streams[0] for name, app in apps.items()}
         for name, app in apps.items():  # a vote in each app reaches its own stream
             totals = app.vote(f"{name}-option")
             streams[name].wait_for(f"data: {totals}")
