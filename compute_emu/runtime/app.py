@@ -180,6 +180,8 @@ class App:
         except SyntaxError as exc:
             where = f"{self.path}:{exc.lineno}" + (f":{exc.offset}" if exc.offset else "")
             raise AppLoadError(f"{where}: syntax error in app: {exc.msg}") from None
+        except ValueError as exc:  # some undecodable bytes: a UnicodeDecodeError, not a SyntaxError
+            raise AppLoadError(f"{self.path}: app entry file is not Python source: {exc}") from None
 
     # -- reloading -------------------------------------------------------------------------
     def _local_modules(self) -> dict[str, str]:

@@ -56,7 +56,7 @@ FILES: dict[str, str] = {
     **_files(
         UNIT,
         """
-        admission body build_cache_lock cache_calls cache_freshness cache_policy
+        admission app_load body build_cache_lock cache_calls cache_freshness cache_policy
         cache_readthrough_units cache_store console_admission console_pushpin_stats
         console_state crate_coverage docs_links environ erl event_loop fanout_routes
         fuzz_manifest init log log_inspect_ws loop_flag manifest manifest_corpus
