@@ -127,3 +127,20 @@ def test_trap_messages_name_the_backtraces_functions():
         "Traceback ...",
         "ValueError: boom",
     ]
+
+
+def test_a_build_environment_is_known_by_its_packages_not_its_place(tmp_path: Path):
+    def env(where: str, *dists: str) -> environment.BuildEnv:
+        site = tmp_path / where / "lib" / "python3.12" / "site-packages"
+        site.mkdir(parents=True)
+        (site / "some_module.py").write_text("")
+        for dist in dists:
+            (site / dist).mkdir()
+        return environment.BuildEnv(tmp_path / where, "test")
+
+    sdk, flask = "fastly_compute-0.1.3.dist-info", "flask-3.1.3.dist-info"
+    one, other = env("clone-a/.venv", sdk, flask), env("clone-b/.venv", flask, sdk)
+    assert one.packages() == other.packages() == f"python3.12 {sdk} {flask}"
+    assert env("newer", sdk, "flask-3.2.0.dist-info").packages() != one.packages()
+    assert env("more", sdk, flask, "attrs-25.1.0.dist-info").packages() != one.packages()
+    assert environment.BuildEnv(tmp_path / "nothing", "test").packages() == ""

@@ -237,12 +237,10 @@ def build(settings: BuildSettings, say: Say) -> BuildResult:
     for finding in findings:
         say(f"  {finding}")
     files = stage.staged(source)
-    site = env.site_packages
     facts = (
         compute_emu.__version__,
         env.sdk_version(),
-        str(env.root),
-        str(site.stat().st_mtime_ns) if site is not None else "",
+        env.packages(),  # what is installed, not where: another checkout shares the builds
         stage.EXPORT_MODULE if not source.official else source.module,
     )
     inputs = stage.digest(files, *facts)

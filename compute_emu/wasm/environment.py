@@ -61,6 +61,17 @@ class BuildEnv:
         stubs = site / "fastly_compute" / "testing" / "stubs" if site else None
         return stubs if stubs is not None and (stubs / "wit_world").is_dir() else None
 
+    def packages(self) -> str:
+        """What a build may bundle from this environment, as one line: its Python (``python3.12``)
+        and every installed distribution's metadata directory (``name-version.dist-info``),
+        sorted. Two environments with the same packages give the same component, wherever
+        they are."""
+        site = self.site_packages
+        if site is None:
+            return ""
+        found = sorted(p.name for p in site.iterdir() if p.suffix in (".dist-info", ".egg-info"))
+        return " ".join([site.parent.name, *found])
+
     def sdk_version(self) -> str:
         """The installed fastly-compute's version (from its dist-info), or ``"?"``."""
         site = self.site_packages
