@@ -9,6 +9,7 @@ import os
 import re
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +167,23 @@ def test_a_taken_app_port_alone_names_only_addr(make_project, fanout):
         f"error: app port {app} on 127.0.0.1 is already in use by {_name()} (pid {os.getpid()}); "
         f"stop it, or run with --addr 127.0.0.1:{app + 10} (free now)"
     )
+
+
+def test_pushpins_private_api_port_is_never_one_an_outgoing_connection_may_take(monkeypatch):
+    """It used to come from bind(0): in the ephemeral range, where any outgoing connection on
+    the machine could take it before Pushpin's handler bound it (which Pushpin does not
+    report: readiness then timed out after 10 s)."""
+    from compute_emu.pushpin import preflight
+
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    low, high = map(int, ephemeral.read_text().split()) if ephemeral.exists() else (49152, 65535)
+    picks = {preflight.free_port() for _ in range(50)}
+    assert all(p in preflight.PRIVATE_PORTS and not low <= p <= high for p in picks), picks
+    with socket.socket() as held:  # a taken one is passed over
+        taken = next(p for p in preflight.PRIVATE_PORTS if preflight.port_free(p))
+        held.bind(("127.0.0.1", taken))
+        held.listen()
+        other = next(p for p in reversed(preflight.PRIVATE_PORTS) if preflight.port_free(p))
+        choices = iter([taken, other])
+        monkeypatch.setattr(preflight.random, "choice", lambda _ports: next(choices))
+        assert preflight.free_port() == other

@@ -4,6 +4,7 @@ compute-emu that is gone), and a private directory for its files."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -61,11 +62,24 @@ def check_port_free(what: str, port: int) -> None:
         raise UserError(port_in_use_message(what, "127.0.0.1", port))
 
 
+# Pushpin's private publish API port is picked below the ephemeral ranges (Linux 32768-60999,
+# macOS 49152-65535) and apart from compute_emu.testing's (20000-32000): a port from bind(0)
+# could be handed to any outgoing connection on the machine before Pushpin binds it, and
+# Pushpin's handler does not report a failed bind (its API then never answers).
+PRIVATE_PORTS = range(10000, 20000)
+
+
 def free_port() -> int:
-    """A port free on 127.0.0.1 right now (for Pushpin's private publish API)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port free on 127.0.0.1 right now, from ``PRIVATE_PORTS`` (for Pushpin's private
+    publish API)."""
+    for _ in range(200):
+        port = random.choice(PRIVATE_PORTS)
+        if port_free(port):
+            return port
+    raise UserError(
+        f"no free port on 127.0.0.1 between {PRIVATE_PORTS.start} and {PRIVATE_PORTS.stop - 1} "
+        "for Pushpin's private publish API"
+    )
 
 
 def check_ports(settings: PushpinSettings) -> None:
