@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,13 +47,18 @@ def stop_chromium(child: Child) -> None:
 def browser(spawn: Spawner, tmp_path: Path) -> Iterator[tuple[Child, int]]:
     """A headless Chromium and its DevTools port."""
     binary = require_chromium()
-    child = spawn(chromium_command(binary, tmp_path / "chromium-profile"))
+    # Chromium makes a directory for its singleton socket in TMPDIR and leaves it there when
+    # stopped by a signal: give it one of its own, removed here. Not tmp_path: the socket's
+    # path must fit in 107 bytes, which pytest's directories under xdist do not.
+    scratch = tempfile.mkdtemp(prefix="ce-chromium-")
+    child = spawn(chromium_command(binary, tmp_path / "chromium-profile"), env={"TMPDIR": scratch})
     try:
         port = int(child.wait_for(DEVTOOLS_LISTENING, timeout=30, stream="stderr").group(1))
         child.snapshot_descendants()
         yield child, port
     finally:
         stop_chromium(child)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_page_shows_sse_and_websocket_live(
