@@ -306,6 +306,43 @@ def test_condure_host_unreachable_once_pushpin_is_ready_is_a_warning():
     assert "Host unreachable" in err.getvalue() and "held streams may stall" in err.getvalue()
 
 
+OUT_OF_SEQUENCE = (
+    "[WARN] 2026-12-07 12:02:40.512 [handler] zhttp server: error id=1-0-0 "
+    "received message out of sequence, canceling"
+)
+
+
+def test_a_probe_stream_cancelled_while_pushpin_starts_is_shown_on_verbose_only():
+    """Pushpin 1.36 now and then cancels a stream it has just taken over; while it starts,
+    that stream is the readiness probe's own, which opens another."""
+    import io
+
+    from compute_emu.log import RequestLog
+    from compute_emu.pushpin.logs import relay_line
+
+    websocket = OUT_OF_SEQUENCE.replace("zhttp server", "zws server")
+    for verbose in (False, True):
+        out, err = io.StringIO(), io.StringIO()
+        log = RequestLog(out, err, verbose=verbose)
+        relay_line(log, OUT_OF_SEQUENCE, starting=True)
+        relay_line(log, websocket, starting=True)
+        relay_line(log, "[WARN] 2026-12-07 12:02:40.512 [handler] slow", starting=True)
+        assert err.getvalue() == "warning: pushpin: [handler] slow\n"
+        assert out.getvalue().count("received message out of sequence") == (2 if verbose else 0)
+
+
+def test_a_client_stream_cancelled_once_pushpin_is_ready_is_a_warning_that_says_so():
+    import io
+
+    from compute_emu.log import RequestLog
+    from compute_emu.pushpin.logs import relay_line
+
+    out, err = io.StringIO(), io.StringIO()
+    relay_line(RequestLog(out, err, verbose=False), OUT_OF_SEQUENCE)
+    assert err.getvalue().startswith("warning: pushpin: [handler] zhttp server: error id=1-0-0")
+    assert "Pushpin ended a held stream" in err.getvalue()
+
+
 UNREACHABLE = (
     "[ERR] 2026-11-26 15:38:43.991 [condure] [condure::zhttpsocket] "
     "stream zmq send to: Host unreachable"

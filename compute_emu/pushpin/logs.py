@@ -18,6 +18,15 @@ _UNREACHABLE = re.compile(
     r"^\[(?:condure|connmgr)\] \[[\w:]+\] stream zmq send to: Host unreachable$"
 )
 
+# Logged as a warning by Pushpin's handler when a message of a held stream arrives with an
+# unexpected sequence number; it cancels the stream. Pushpin 1.36 does this now and then to a
+# stream it has just taken over or sent its first message on. While Pushpin starts, it is one
+# of the readiness probe's streams (the probe opens another); once ready, a client's stream
+# ended, and an EventSource or a WebSocket client that reconnects gets a new one.
+_OUT_OF_SEQUENCE = re.compile(
+    r"^\[handler\] z(?:http|ws) server: error id=\S+ received message out of sequence, canceling$"
+)
+
 
 def parse_line(line: str) -> tuple[str, str]:
     """(level, message) of a runner line; unparsable lines count as INFO."""
@@ -39,6 +48,14 @@ def relay_line(log: RequestLog, line: str, *, starting: bool = False) -> None:
             log.warning(
                 f"pushpin: {message} (a Pushpin-internal link is down: held streams may stall; "
                 "restart compute-emu if they do)"
+            )
+    elif level.startswith("WARN") and _OUT_OF_SEQUENCE.match(message):
+        if starting:
+            log.debug(f"pushpin warning (a readiness probe's stream, retried): {message}")
+        else:
+            log.warning(
+                f"pushpin: {message} (Pushpin ended a held stream: its client sees it close "
+                "and may reconnect)"
             )
     elif level == "ERROR":
         log.error(f"pushpin: {message}")
