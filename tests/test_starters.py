@@ -8,6 +8,7 @@ import hmac
 import importlib.util
 import json
 import queue
+import re
 import shutil
 import sys
 import threading
@@ -38,10 +39,12 @@ def copy_starter(name: str, dest: Path) -> Path:
 
 
 def rewrite_manifest(project: Path, old: str, new: str) -> None:
+    """Replace ``old`` where it is not followed by a digit: after ``localhost:7676`` became
+    ``localhost:30001``, ``localhost:3000`` must not match a part of it."""
     manifest = project / "fastly.toml"
-    text = manifest.read_text()
-    assert old in text, f"{old!r} not in {manifest}"
-    manifest.write_text(text.replace(old, new))
+    text, count = re.subn(re.escape(old) + r"(?!\d)", lambda _: new, manifest.read_text())
+    assert count, f"{old!r} not in {manifest}"
+    manifest.write_text(text)
 
 
 def serve_on(spawn: Spawner, project: Path, port: int, proxy: int, publish: int) -> Fanout:
