@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from .log_capture import AppInput, AppOutput, capture_app_output
+from .terminal import output_lost
 
 __all__ = [
     "BODY_LIMIT",
@@ -126,6 +127,17 @@ class LogWatcher(Protocol):
         one (a prompt); ``continued``: the rest of the line whose start came before."""
 
 
+def _put(stream: TextIO, text: str) -> None:
+    """Write and flush ``text``; a reader that is gone (a closed terminal, a pipe's reader) is
+    not an error: the server serves on, and a closed terminal's SIGHUP stops it cleanly."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except OSError as exc:
+        if not output_lost(stream, exc):
+            raise
+
+
 class RequestLog:
     """Writes request lines and app output; errors go to stderr."""
 
@@ -179,8 +191,7 @@ class RequestLog:
             if self._partial is not None and not (partial and self._partial == me):
                 line = "\n" + line  # an unfinished line (a prompt) is open: end it first
             self._partial = me if end == "" else None
-            stream.write(line + end)
-            stream.flush()
+            _put(stream, line + end)
 
     def _emit(self, stream: TextIO, event: str, text: str, **fields: Any) -> None:
         """A text line, or a JSON object with ``fields`` under --log-format json."""
@@ -197,8 +208,7 @@ class RequestLog:
             if self._partial == threading.get_ident():
                 self._partial = None
                 if newline:
-                    self.out.write("\n")
-                    self.out.flush()
+                    _put(self.out, "\n")
 
     # -- requests ------------------------------------------------------------------------
     def request(self, record: RequestRecord) -> None:

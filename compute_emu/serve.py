@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import ipaddress
 import os
 import signal
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +42,7 @@ from .server.admission import HostPolicy, parse_authority
 from .server.connection import BODY_TIMEOUT, Addresses, Connection, Limits
 from .server.publish_admission import AppOrigins, publish_host_policy
 from .server.publish_port import PublishForwarder, serve_publish_port
+from .terminal import leave_terminal
 from .watch import WatchedProject, watch_project
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -436,22 +435,6 @@ async def _stop_on_signal(scope: anyio.CancelScope) -> None:
     with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
         async for received in signals:
             if received == getattr(signal, "SIGHUP", None):
-                _leave_terminal()
+                leave_terminal()  # writing to it now fails (EIO): let the stop finish
             scope.cancel()
             return
-
-
-def _leave_terminal() -> None:
-    """After SIGHUP the terminal is gone and writing to it fails (EIO): what is said while
-    stopping goes to /dev/null instead, so that the stop completes. Pipes and files stay.
-
-    (A hung-up terminal no longer passes ``isatty()``; it is still a character device.)
-    """
-    devnull = os.open(os.devnull, os.O_RDWR)
-    try:
-        for fd in (0, 1, 2):
-            with contextlib.suppress(OSError):
-                if stat.S_ISCHR(os.fstat(fd).st_mode):
-                    os.dup2(devnull, fd)
-    finally:
-        os.close(devnull)

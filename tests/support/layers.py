@@ -88,7 +88,7 @@ FILES: dict[str, str] = {
         hardening_pushpin hardening_reaping kv_persist_crash log_backend_body log_fanout
         log_handlers log_serve log_ws_counts manifest_paths official_examples
         official_fanout official_platform official_raw official_reload
-        official_starter_tests official_world origin_down platform_e2e platform_runtime
+        official_starter_tests official_world origin_down output_lost platform_e2e platform_runtime
         processes_psutil publish_from_app publish_port pushpin_lifetime pushpin_links
         pushpin_values readme request_framing_e2e resource_limits resource_limits_fanout
         rules_layers sdk_crate serve starters testing_fanout testing_packaging
@@ -118,6 +118,8 @@ TESTS: dict[str, str] = {
     "test_official_units.py::test_official_env_without_python_3_12_fails_with_the_command": E2E,
     "test_origin_down.py::test_the_reason_for_each_way_a_connect_fails": UNIT,
     "test_port_conflicts.py::test_a_taken_app_port_alone_names_only_addr": E2E,
+    "test_output_lost.py::test_a_line_for_a_closed_terminal_is_dropped_and_the_terminal_left": UNIT,
+    "test_output_lost.py::test_a_write_error_that_is_not_a_lost_reader_is_raised": UNIT,
     "test_processes_psutil.py::test_start_time_is_seconds_since_boot_and_stable": UNIT,
     "test_processes_psutil.py::test_the_process_holding_a_port_is_named": INPROCESS,
     "test_publish.py::test_a_message_that_is_not_utf8": INPROCESS,
