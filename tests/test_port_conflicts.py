@@ -30,11 +30,15 @@ def main():
 
 @contextlib.contextmanager
 def listening(*ports: int) -> Iterator[list[socket.socket]]:
-    """Listen on these ports of 127.0.0.1 (as another program would) until the block ends."""
+    """Listen on these ports of 127.0.0.1 (as another program would) until the block ends.
+
+    With SO_REUSEADDR, as servers bind and as ``port_free`` probes: without it, a port that
+    an earlier test's connections left in TIME_WAIT cannot be bound, though it is free."""
     with contextlib.ExitStack() as stack:
         sockets = []
         for port in ports:
             sock = stack.enter_context(socket.socket())
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", port))
             sock.listen()
             sockets.append(sock)
@@ -181,6 +185,7 @@ def test_pushpins_private_api_port_is_never_one_an_outgoing_connection_may_take(
     assert all(p in preflight.PRIVATE_PORTS and not low <= p <= high for p in picks), picks
     with socket.socket() as held:  # a taken one is passed over
         taken = next(p for p in preflight.PRIVATE_PORTS if preflight.port_free(p))
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as in listening()
         held.bind(("127.0.0.1", taken))
         held.listen()
         other = next(p for p in reversed(preflight.PRIVATE_PORTS) if preflight.port_free(p))
