@@ -13,9 +13,6 @@ import os
 import stat
 from typing import TextIO
 
-#: The errors that mean "nobody can see this output any more".
-OUTPUT_GONE = frozenset({errno.EIO, errno.EPIPE})
-
 
 def leave_terminal(device: int | None = None) -> None:
     """Point stdin, stdout and stderr at /dev/null where they are a terminal (``device``: only
@@ -23,33 +20,35 @@ def leave_terminal(device: int | None = None) -> None:
 
     (A hung-up terminal no longer passes ``isatty()``; it is still a character device.)
     """
-    devnull = os.open(os.devnull, os.O_RDWR)
-    try:
-        for fd in (0, 1, 2):
-            with contextlib.suppress(OSError):
-                info = os.fstat(fd)
-                if stat.S_ISCHR(info.st_mode) and device in (None, info.st_rdev):
-                    os.dup2(devnull, fd)
-    finally:
-        os.close(devnull)
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            info = os.fstat(fd)
+            if stat.S_ISCHR(info.st_mode) and device in (None, info.st_rdev):
+                _to_devnull(fd)
 
 
 def output_lost(stream: TextIO, exc: OSError) -> bool:
-    """Whether ``exc``, raised by a write to ``stream``, means its reader is gone. If so, the
-    stream now writes to /dev/null (and, for a hung-up terminal, so do the process's other
-    descriptors on it), and the caller drops what it was writing."""
-    if exc.errno not in OUTPUT_GONE:
-        return False
+    """Whether ``exc``, raised by a write to ``stream``, means its reader is gone: EIO from a
+    terminal (hung up), EPIPE from a pipe or socket. If so, the stream now writes to /dev/null
+    (and, for a terminal, so do the process's other descriptors on it), and the caller drops
+    what it was writing. Any other error is the caller's to raise."""
     try:
         fd = stream.fileno()
         info = os.fstat(fd)
     except (OSError, ValueError):  # no descriptor (io.UnsupportedOperation is an OSError)
         return False
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    terminal = stat.S_ISCHR(info.st_mode)
+    if not (exc.errno == errno.EPIPE or (exc.errno == errno.EIO and terminal)):
+        return False
+    _to_devnull(fd)
+    if terminal:
+        leave_terminal(info.st_rdev)
+    return True
+
+
+def _to_devnull(fd: int) -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
     try:
         os.dup2(devnull, fd)
     finally:
         os.close(devnull)
-    if stat.S_ISCHR(info.st_mode):
-        leave_terminal(info.st_rdev)
-    return True

@@ -50,13 +50,25 @@ def test_a_line_for_a_closed_terminal_is_dropped_and_the_terminal_left() -> None
     assert {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in (0, 1, 2)} == ours
 
 
-def test_a_write_error_that_is_not_a_lost_reader_is_raised() -> None:
-    class Full(io.StringIO):
-        def write(self, text: str) -> int:
-            raise OSError(errno.ENOSPC, "No space left on device")
+@pytest.mark.parametrize(
+    ("code", "text"), [(errno.ENOSPC, "No space left on device"), (errno.EIO, "Input/output")]
+)
+def test_a_write_error_that_is_not_a_lost_reader_is_raised(
+    code: int, text: str, tmp_path: Path
+) -> None:
+    """A full disk, or EIO from a file (not a terminal): a real error, not a reader gone."""
+    with (tmp_path / "log").open("w") as file:
 
-    with pytest.raises(OSError, match="No space left"):
-        RequestLog(Full(), Full(), verbose=False).info("a line")
+        class Failing(io.StringIO):
+            def fileno(self) -> int:
+                return file.fileno()
+
+            def write(self, _text: str) -> int:
+                raise OSError(code, text)
+
+        with pytest.raises(OSError, match=text):
+            RequestLog(Failing(), Failing(), verbose=False).info("a line")
+        assert os.readlink(f"/proc/self/fd/{file.fileno()}") == str(tmp_path / "log")
 
 
 @contextmanager
