@@ -2,8 +2,8 @@
 never stops it: the line is dropped, the descriptor points at /dev/null, serving goes on.
 
 It used to end `serve` with exit status 1 and an unprinted traceback: a closed terminal's
-EIO (once in CI, on the line printed after "Listening on", before the SIGHUP was handled),
-or a closed pipe's EPIPE on the next request's log line.
+EIO (once in a `make test` run, on the line printed after "Listening on", before the SIGHUP
+was handled), or a closed pipe's EPIPE on the next request's log line.
 """
 
 from __future__ import annotations
@@ -73,20 +73,24 @@ def test_a_write_error_that_is_not_a_lost_reader_is_raised(
 
 @contextmanager
 def stopped_by_pid(proc: subprocess.Popen[bytes]) -> Iterator[None]:
-    """Stop ``proc`` and whatever it started, by PID, whatever the test did."""
+    """Stop ``proc`` by PID whatever the test did, then fail if anything it started is left
+    (killed by PID first)."""
+    children: set[int] = set()
     try:
+        children = descendants(proc.pid)
         yield
     finally:
-        children = descendants(proc.pid)
+        children |= descendants(proc.pid)
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-        for pid in children:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
+        left = [pid for pid in children if alive(pid)]
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        assert not left, f"left running: {left}"
 
 
 def serve_argv(project: Path) -> list[str]:
